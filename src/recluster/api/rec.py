@@ -1,0 +1,225 @@
+"""RedisEnterpriseCluster: spec and status models (the compatible core of the public contract, §7.1)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recluster.api.common import (
+    ApiModel,
+    Condition,
+    ImageSpec,
+    K8sObject,
+    LocalObjectReference,
+    ObjectMeta,
+    OpenApiModel,
+    Quantity,
+    ResourceRequirements,
+    ServiceType,
+    SpecStatus,
+)
+from recluster.api.quantity import quantity_bytes
+
+KIND = "RedisEnterpriseCluster"
+PLURAL = "redisenterpriseclusters"
+SINGULAR = "redisenterprisecluster"
+SHORT_NAME = "rec"
+FINALIZER = "redbfinalizer.redisenterpriseclusters.app.redislabs.com"
+
+DEFAULT_USERNAME = "demo@redis.com"
+# The contract's defaults: 2 CPU / 4Gi for a node, 0.5 CPU / 0.5 GB for the rigger, limits == requests
+# so the pods get the Guaranteed QoS class and are the last to be evicted.
+DEFAULT_NODE_RESOURCES: dict[str, dict[str, str]] = {
+    "limits": {"cpu": "2", "memory": "4Gi"},
+    "requests": {"cpu": "2", "memory": "4Gi"},
+}
+DEFAULT_RIGGER_RESOURCES: dict[str, dict[str, str]] = {
+    "limits": {"cpu": "500m", "memory": "512Mi"},
+    "requests": {"cpu": "500m", "memory": "512Mi"},
+}
+# The persistent volume of a node defaults to five times its memory (room for AOF rewrites and snapshots).
+VOLUME_SIZE_PER_MEMORY = 5
+DATABASE_SERVICE_TYPE_PATTERN = (
+    r"^(cluster_ip|headless|load_balancer)(,(cluster_ip|headless|load_balancer))*$"
+)
+
+
+class ClusterState(StrEnum):
+    PENDING_CREATION = "PendingCreation"
+    BOOTSTRAPPING_FIRST_POD = "BootstrappingFirstPod"
+    INITIALIZING = "Initializing"
+    RUNNING = "Running"
+    RUNNING_ROLLING_UPDATE = "RunningRollingUpdate"
+    UPGRADE = "Upgrade"
+    RECOVERY_RESET = "RecoveryReset"
+    RECOVERING_FIRST_POD = "RecoveringFirstPod"
+    CLUSTER_RECREATING = "ClusterRecreating"
+    DELETING = "Deleting"
+    INVALID_UPGRADE = "InvalidUpgrade"
+    INVALID = "Invalid"
+    ERROR = "Error"
+
+
+class PersistentSpec(ApiModel):
+    enabled: bool = Field(default=True, description="Give every node a PersistentVolumeClaim.")
+    storage_class_name: str | None = Field(
+        default=None,
+        description="StorageClass of the node volumes (the default class when empty). Immutable.",
+    )
+    volume_size: Quantity | None = Field(
+        default=None,
+        description="Size of each node volume; defaults to 5x the node memory. It can only grow.",
+    )
+    enable_persistent_volume_resize: bool = Field(
+        default=False, description="Allow volumeSize to grow; the operator then expands the existing claims."
+    )
+
+
+class ServicesRiggerSpec(OpenApiModel):
+    database_service_type: str = Field(
+        default="cluster_ip,headless",
+        pattern=DATABASE_SERVICE_TYPE_PATTERN,
+        description="Comma list of the Services made per database: cluster_ip, headless, load_balancer.",
+    )
+    service_naming: Literal["bdb_name", "redis-port"] = Field(
+        default="bdb_name", description="Name a database's Services after the database, or redis-<port>."
+    )
+    database_service_port_policy: Literal["DatabasePortForward", "RedisDefaultPort"] | None = None
+    extra_env_vars: list[K8sObject] | None = None
+    pod_annotations: dict[str, str] | None = None
+
+
+class ServiceBrokerPersistentSpec(ApiModel):
+    storage_class_name: str | None = None
+    volume_size: Quantity | None = None
+
+
+class ServiceBrokerSpec(ApiModel):
+    enabled: bool = Field(description="Deploy the Open Service Broker for this cluster.")
+    persistent_spec: ServiceBrokerPersistentSpec | None = None
+    image_spec: ImageSpec | None = None
+    resources: ResourceRequirements | None = None
+
+
+class UpgradeSpec(OpenApiModel):
+    auto_upgrade_redis_enterprise: bool = False
+
+
+class RedisEnterpriseClusterSpec(OpenApiModel):
+    """The REC spec. Unknown keys are kept and ignored (see `ignored_fields`): manifests written for the
+    original operator apply unchanged, and the operator warns about what it does not implement."""
+
+    nodes: int = Field(default=3, description="Number of cluster nodes (pods). Odd, at least 3.")
+    redis_enterprise_node_resources: ResourceRequirements | None = Field(
+        default=None, description="Resources of the node container; default 2 CPU / 4Gi, limits == requests."
+    )
+    persistent_spec: PersistentSpec | None = None
+    redis_enterprise_image_spec: ImageSpec | None = None
+    redis_enterprise_services_rigger_image_spec: ImageSpec | None = None
+    redis_enterprise_services_rigger_resources: ResourceRequirements | None = None
+    bootstrapper_image_spec: ImageSpec | None = Field(
+        default=None, description="Accepted for compatibility; recluster nodes bootstrap themselves."
+    )
+    bootstrapper_resources: ResourceRequirements | None = Field(
+        default=None, description="Accepted for compatibility; recluster runs no bootstrapper sidecar."
+    )
+    pull_secrets: list[LocalObjectReference] | None = None
+    ui_service_type: ServiceType = ServiceType.CLUSTER_IP
+    ui_annotations: dict[str, str] | None = None
+    services_rigger_spec: ServicesRiggerSpec | None = None
+    username: str = Field(
+        default=DEFAULT_USERNAME, description="Cluster admin user, written to the REC secret."
+    )
+    license: str | None = Field(default=None, description="License key; exclusive with licenseSecretName.")
+    license_secret_name: str | None = Field(
+        default=None, description="Secret whose key `license` holds the license."
+    )
+    cluster_credential_secret_name: str | None = Field(
+        default=None, description="Secret with username/password; defaults to the REC name."
+    )
+    service_account_name: str | None = Field(default=None, description="Defaults to the REC name.")
+    create_service_account: bool = True
+    extra_labels: dict[str, str] | None = Field(
+        default=None, description="Labels added to every object made."
+    )
+    pod_annotations: dict[str, str] | None = None
+    node_selector: dict[str, str] | None = None
+    pod_anti_affinity: K8sObject | None = Field(
+        default=None, description="Replaces the default anti-affinity (one node pod per host)."
+    )
+    anti_affinity_additional_topology_keys: list[str] | None = None
+    rack_awareness_node_label: str | None = None
+    pod_tolerations: list[K8sObject] | None = None
+    priority_class_name: str | None = None
+    side_containers_spec: list[K8sObject] | None = None
+    extra_env_vars: list[K8sObject] | None = None
+    enforce_ipv4: bool | None = Field(default=None, alias="enforceIPv4")
+    upgrade_spec: UpgradeSpec | None = None
+    cluster_recovery: bool | None = Field(
+        default=None, description="Set to true to recover a cluster that lost its quorum; cleared when done."
+    )
+    redis_enterprise_termination_grace_period_seconds: int | None = Field(
+        default=None, ge=0, description="Grace period of node pods, time to hand over their master shards."
+    )
+    service_broker_spec: ServiceBrokerSpec | None = None
+
+    @property
+    def persistence_enabled(self) -> bool:
+        return self.persistent_spec is not None and self.persistent_spec.enabled
+
+    def node_resources(self) -> dict[str, Any]:
+        if self.redis_enterprise_node_resources is None:
+            return {key: dict(value) for key, value in DEFAULT_NODE_RESOURCES.items()}
+        return self.redis_enterprise_node_resources.manifest()
+
+    def node_memory_bytes(self) -> int:
+        """Memory of a node: its limit, else its request, else the default."""
+        resources = self.node_resources()
+        for key in ("limits", "requests"):
+            memory = (resources.get(key) or {}).get("memory")
+            if memory is not None:
+                return quantity_bytes(memory)
+        return quantity_bytes(DEFAULT_NODE_RESOURCES["limits"]["memory"])
+
+    def volume_size_bytes(self) -> int:
+        """The node volume size in effect: the explicit one, else 5x the node memory."""
+        if self.persistent_spec is not None and self.persistent_spec.volume_size is not None:
+            return quantity_bytes(self.persistent_spec.volume_size)
+        return VOLUME_SIZE_PER_MEMORY * self.node_memory_bytes()
+
+
+class RedisEnterpriseClusterStatus(OpenApiModel):
+    """Status. Unknown keys are kept: kopf stores its handlers' results under status."""
+
+    state: ClusterState | None = None
+    spec_status: SpecStatus | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] | None = None
+    ready_nodes: int | None = Field(
+        default=None, description="Nodes that are ready and members of the cluster."
+    )
+    version: str | None = Field(default=None, description="Version running on the nodes.")
+    license_status: K8sObject | None = None
+    modules: list[K8sObject] | None = None
+
+
+class RedisEnterpriseCluster(BaseModel):
+    """A whole REC object as read from the apiserver."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, extra="ignore")
+
+    api_version: str = Field(default="app.redislabs.com/v1", alias="apiVersion")
+    kind: str = KIND
+    metadata: ObjectMeta
+    spec: RedisEnterpriseClusterSpec = Field(default_factory=RedisEnterpriseClusterSpec)
+    status: RedisEnterpriseClusterStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace

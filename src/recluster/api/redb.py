@@ -1,0 +1,130 @@
+"""RedisEnterpriseDatabase: spec and status models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recluster.api.common import ApiModel, Condition, ObjectMeta, OpenApiModel, SpecStatus
+from recluster.api.quantity import MEMORY_SIZE_PATTERN
+
+KIND = "RedisEnterpriseDatabase"
+PLURAL = "redisenterprisedatabases"
+SINGULAR = "redisenterprisedatabase"
+SHORT_NAME = "redb"
+FINALIZER = "finalizer.redisenterprisedatabases.app.redislabs.com"
+
+MIN_MEMORY_SIZE = "100MB"
+DATABASE_PORT_RANGE = range(10000, 20000)
+MAX_SHARD_COUNT = 1  # one master shard per database for now (no cluster-mode sharding yet)
+
+
+def database_secret_name(redb_name: str) -> str:
+    """The database secret when `databaseSecretName` is not given."""
+    return f"redb-{redb_name}"
+
+
+class Persistence(StrEnum):
+    DISABLED = "disabled"
+    AOF_EVERY_SECOND = "aofEverySecond"
+    AOF_ALWAYS = "aofAlways"
+    SNAPSHOT_EVERY_1_HOUR = "snapshotEvery1Hour"
+    SNAPSHOT_EVERY_6_HOUR = "snapshotEvery6Hour"
+    SNAPSHOT_EVERY_12_HOUR = "snapshotEvery12Hour"
+
+
+class EvictionPolicy(StrEnum):
+    """Redis's eight maxmemory policies."""
+
+    VOLATILE_LRU = "volatile-lru"
+    VOLATILE_LFU = "volatile-lfu"
+    VOLATILE_RANDOM = "volatile-random"
+    VOLATILE_TTL = "volatile-ttl"
+    ALLKEYS_LRU = "allkeys-lru"
+    ALLKEYS_LFU = "allkeys-lfu"
+    ALLKEYS_RANDOM = "allkeys-random"
+    NOEVICTION = "noeviction"
+
+
+class DatabaseStatus(StrEnum):
+    UNKNOWN = ""
+    PENDING = "pending"
+    ACTIVE = "active"
+    ACTIVE_CHANGE_PENDING = "active-change-pending"
+    DELETE_PENDING = "delete-pending"
+    IMPORT_PENDING = "import-pending"
+    CREATION_FAILED = "creation-failed"
+    RECOVERY = "recovery"
+
+
+class ClusterReference(ApiModel):
+    name: str = Field(description="The REC this database lives in (same namespace).")
+
+
+class RedisEnterpriseDatabaseSpec(OpenApiModel):
+    """The REDB spec. Unknown keys are kept and reported by `ignored_fields`, as for the REC."""
+
+    redis_enterprise_cluster: ClusterReference | None = Field(
+        default=None, description="The cluster; defaults to the REC of the namespace."
+    )
+    memory_size: str = Field(
+        default=MIN_MEMORY_SIZE,
+        pattern=MEMORY_SIZE_PATTERN,
+        description="Memory limit, e.g. 100MB, 1GB (binary units, as in redis.conf). At least 100MB.",
+    )
+    shard_count: int = Field(default=1, description="Number of master shards; only 1 is supported.")
+    replication: bool = Field(default=False, description="Keep a replica shard on another node.")
+    persistence: Persistence = Persistence.DISABLED
+    eviction_policy: EvictionPolicy = EvictionPolicy.VOLATILE_LRU
+    database_secret_name: str | None = Field(
+        default=None, description="Secret with password, port and service_names; defaults to redb-<name>."
+    )
+    database_port: int | None = Field(
+        default=None, description="Port of the database, 10000-19999, unique in the cluster. Immutable."
+    )
+    database_service_port: int | None = Field(default=None, description="Port of the database's Services.")
+    default_user: bool = Field(
+        default=True, description="Password-protect the default user (false: no secret)."
+    )
+
+
+class InternalEndpoint(ApiModel):
+    host: str | None = None
+    port: int | None = None
+
+
+class RedisEnterpriseDatabaseStatus(OpenApiModel):
+    database_uid: str | None = Field(default=None, alias="databaseUID")
+    status: DatabaseStatus | None = None
+    spec_status: SpecStatus | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] | None = None
+    internal_endpoints: list[InternalEndpoint] | None = None
+    shard_statuses: dict[str, int] | None = None
+    last_action_uid: str | None = None
+    last_action_status: str | None = None
+    redis_enterprise_cluster: str | None = None
+    version: str | None = None
+    created_time: str | None = None
+    last_updated: str | None = None
+
+
+class RedisEnterpriseDatabase(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, extra="ignore")
+
+    api_version: str = Field(default="app.redislabs.com/v1alpha1", alias="apiVersion")
+    kind: str = KIND
+    metadata: ObjectMeta
+    spec: RedisEnterpriseDatabaseSpec = Field(default_factory=RedisEnterpriseDatabaseSpec)
+    status: RedisEnterpriseDatabaseStatus | None = None
+
+    @property
+    def cluster_name(self) -> str | None:
+        """The REC named by the spec (None: the REC of the namespace)."""
+        reference = self.spec.redis_enterprise_cluster
+        return reference.name if reference is not None else None
+
+    @property
+    def secret_name(self) -> str:
+        return self.spec.database_secret_name or database_secret_name(self.metadata.name)

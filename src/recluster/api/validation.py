@@ -167,6 +167,14 @@ def _rec_rules(spec: RedisEnterpriseClusterSpec) -> list[FieldError]:
                 "license and licenseSecretName are mutually exclusive: set only one of them",
             )
         )
+    if spec.ui_service_type == "ExternalName":
+        errors.append(
+            FieldError(
+                "spec.uiServiceType",
+                "ui-service-type",
+                "ExternalName cannot route to the nodes' console: use ClusterIP, NodePort or LoadBalancer",
+            )
+        )
     errors += _resource_errors("spec.redisEnterpriseNodeResources", spec.redis_enterprise_node_resources)
     errors += _resource_errors(
         "spec.redisEnterpriseServicesRiggerResources", spec.redis_enterprise_services_rigger_resources

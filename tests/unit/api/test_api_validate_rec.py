@@ -208,3 +208,10 @@ def test_status_never_invalidates_a_spec() -> None:
 def test_ignored_fields_are_reported() -> None:
     assert ignored_fields(rec(nodes=3, certificates={}, ldap={})) == ["spec.certificates", "spec.ldap"]
     assert validate_rec(rec(nodes=3, certificates={})) == []
+
+
+def test_ui_service_cannot_be_external_name() -> None:
+    assert rules(validate_rec(rec(uiServiceType="ExternalName"))) == {
+        ("spec.uiServiceType", "ui-service-type")
+    }
+    assert validate_rec(rec(uiServiceType="LoadBalancer")) == []

@@ -1,0 +1,88 @@
+"""Pure builders of every Kubernetes object of a REC: `build_*(rec, ...) -> dict`, ready for
+server-side apply. No I/O, no clock, no randomness: what varies (the password, the key pair, the
+default image) is an argument. `build_rec_children` lists them all, so the reconciler can diff the
+desired objects against the actual ones and apply them in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recluster.api.rec import RedisEnterpriseCluster
+from recluster.operator.build.broker import build_broker_deployment, build_broker_pvc, build_broker_service
+from recluster.operator.build.pdb import build_pod_disruption_budget
+from recluster.operator.build.rbac import build_role, build_role_binding, build_service_account
+from recluster.operator.build.rigger import build_rigger_deployment
+from recluster.operator.build.secrets import TlsMaterial, build_credentials_secret, build_tls_secret
+from recluster.operator.build.services import build_nodes_service, build_prom_service, build_ui_service
+from recluster.operator.build.statefulset import build_statefulset
+
+__all__ = [
+    "TlsMaterial",
+    "build_broker_deployment",
+    "build_broker_pvc",
+    "build_broker_service",
+    "build_credentials_secret",
+    "build_nodes_service",
+    "build_pod_disruption_budget",
+    "build_prom_service",
+    "build_rec_children",
+    "build_role",
+    "build_role_binding",
+    "build_rigger_deployment",
+    "build_service_account",
+    "build_statefulset",
+    "build_tls_secret",
+    "build_ui_service",
+    "object_key",
+]
+
+
+def build_rec_children(
+    rec: RedisEnterpriseCluster,
+    *,
+    image: str,
+    password_secret_exists: bool,
+    password: str | None = None,
+    tls: TlsMaterial | None = None,
+    cluster_domain: str = "cluster.local",
+) -> list[dict[str, Any]]:
+    """Every object the REC should own, in apply order (identities and secrets before the pods that
+    use them).
+
+    - image: the default image (`recluster:<version>`); the spec's image specs override it.
+    - password_secret_exists: the credentials Secret is already there (made earlier, or by the user):
+      it is then left out, never overwritten. Otherwise `password` is required.
+    - tls: the nodes' certificate, when the `<rec>-tls` Secret must be created; None leaves it out.
+    """
+    if not password_secret_exists and not password:
+        raise ValueError("a password is needed to create the credentials Secret")
+    children: list[dict[str, Any]] = []
+    if rec.spec.create_service_account:
+        children.append(build_service_account(rec))
+    children += [build_role(rec), build_role_binding(rec)]
+    if not password_secret_exists:
+        assert password is not None
+        children.append(build_credentials_secret(rec, password=password))
+    if tls is not None:
+        children.append(build_tls_secret(rec, tls=tls))
+    children += [
+        build_nodes_service(rec),
+        build_ui_service(rec),
+        build_prom_service(rec),
+        build_statefulset(rec, image=image, cluster_domain=cluster_domain),
+        build_pod_disruption_budget(rec),
+        build_rigger_deployment(rec, image=image, cluster_domain=cluster_domain),
+    ]
+    broker = rec.spec.service_broker_spec
+    if broker is not None and broker.enabled:
+        children += [
+            build_broker_pvc(rec),
+            build_broker_deployment(rec, image=image, cluster_domain=cluster_domain),
+            build_broker_service(rec),
+        ]
+    return children
+
+
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    """(apiVersion, kind, name): how desired and actual objects are matched."""
+    return obj["apiVersion"], obj["kind"], obj["metadata"]["name"]

@@ -1,0 +1,116 @@
+"""Names and labels of everything a REC owns, in one place (the public contract, §3)."""
+
+from __future__ import annotations
+
+from recluster.api.rec import RedisEnterpriseCluster
+
+APP_LABEL = "app"
+APP = "redis-enterprise"
+CLUSTER_LABEL = "redis.io/cluster"
+ROLE_LABEL = "redis.io/role"
+SERVICE_LABEL = "redis.io/service"
+
+NODE_ROLE = "node"
+RIGGER_ROLE = "services-rigger"
+BROKER_ROLE = "service-broker"
+
+NODE_CONTAINER = "redis-enterprise-node"
+RIGGER_CONTAINER = "services-rigger"
+BROKER_CONTAINER = "service-broker"
+VOLUME_CLAIM_TEMPLATE = "redis-enterprise-storage"
+
+
+def statefulset_name(rec: RedisEnterpriseCluster) -> str:
+    return rec.name
+
+
+def nodes_service_name(rec: RedisEnterpriseCluster) -> str:
+    """The headless Service that governs the StatefulSet and serves the REST API and Sentinel."""
+    return rec.name
+
+
+def ui_service_name(rec: RedisEnterpriseCluster) -> str:
+    return f"{rec.name}-ui"
+
+
+def prom_service_name(rec: RedisEnterpriseCluster) -> str:
+    return f"{rec.name}-prom"
+
+
+def rigger_name(rec: RedisEnterpriseCluster) -> str:
+    return f"{rec.name}-services-rigger"
+
+
+def broker_name(rec: RedisEnterpriseCluster) -> str:
+    """Deployment, Service and PVC of the service broker (the contract suggests `<rec>-service-broker`)."""
+    return f"{rec.name}-service-broker"
+
+
+def credentials_secret_name(rec: RedisEnterpriseCluster) -> str:
+    return rec.spec.cluster_credential_secret_name or rec.name
+
+
+def tls_secret_name(rec: RedisEnterpriseCluster) -> str:
+    return f"{rec.name}-tls"
+
+
+def service_account_name(rec: RedisEnterpriseCluster) -> str:
+    return rec.spec.service_account_name or rec.name
+
+
+def role_name(rec: RedisEnterpriseCluster) -> str:
+    return rec.name
+
+
+def pod_disruption_budget_name(rec: RedisEnterpriseCluster) -> str:
+    return rec.name
+
+
+def cluster_labels(rec: RedisEnterpriseCluster) -> dict[str, str]:
+    """The labels that say "this belongs to that REC"."""
+    return {APP_LABEL: APP, CLUSTER_LABEL: rec.name}
+
+
+def selector_labels(rec: RedisEnterpriseCluster, role: str) -> dict[str, str]:
+    """Pod selector of one kind of pod. Never includes extraLabels: selectors are immutable."""
+    return {**cluster_labels(rec), ROLE_LABEL: role}
+
+
+def node_selector_labels(rec: RedisEnterpriseCluster) -> dict[str, str]:
+    return selector_labels(rec, NODE_ROLE)
+
+
+def object_labels(rec: RedisEnterpriseCluster, role: str | None = None) -> dict[str, str]:
+    """Labels of an object: the user's extraLabels, then ours (the validator refuses overlaps)."""
+    labels = dict(rec.spec.extra_labels or {})
+    labels.update(cluster_labels(rec))
+    if role is not None:
+        labels[ROLE_LABEL] = role
+    return labels
+
+
+def node_address(rec: RedisEnterpriseCluster, pod_name: str, cluster_domain: str = "cluster.local") -> str:
+    """The stable DNS name of a node pod under the governing headless Service."""
+    return f"{pod_name}.{nodes_service_name(rec)}.{rec.namespace}.svc.{cluster_domain}"
+
+
+def cluster_fqdn(rec: RedisEnterpriseCluster, cluster_domain: str = "cluster.local") -> str:
+    """The cluster's name in the REST API (`create_cluster`), as in Redis Enterprise: the REC's FQDN."""
+    return f"{nodes_service_name(rec)}.{rec.namespace}.svc.{cluster_domain}"
+
+
+def api_url(rec: RedisEnterpriseCluster, cluster_domain: str = "cluster.local") -> str:
+    return f"https://{cluster_fqdn(rec, cluster_domain)}:9443"
+
+
+def tls_names(rec: RedisEnterpriseCluster, cluster_domain: str = "cluster.local") -> list[str]:
+    """Subject alternative names for the nodes' certificate: every node, the API and the console."""
+    namespace_domain = f"{rec.namespace}.svc.{cluster_domain}"
+    return [
+        cluster_fqdn(rec, cluster_domain),
+        f"*.{cluster_fqdn(rec, cluster_domain)}",
+        f"{ui_service_name(rec)}.{namespace_domain}",
+        f"{nodes_service_name(rec)}.{rec.namespace}.svc",
+        f"{nodes_service_name(rec)}.{rec.namespace}",
+        nodes_service_name(rec),
+    ]

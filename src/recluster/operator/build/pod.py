@@ -1,0 +1,77 @@
+"""Pod pieces shared by the node, rigger and broker pods: security, scheduling, credentials."""
+
+from __future__ import annotations
+
+import copy
+
+from typing import Any
+
+from recluster.api.common import ImageSpec
+from recluster.api.rec import RedisEnterpriseCluster
+from recluster.operator.build.names import credentials_secret_name
+
+# The image's user (the Dockerfile adds uid 1001, as the original images do).
+RUN_AS_USER = 1001
+CREDENTIALS_VOLUME = "credentials"
+CREDENTIALS_DIR = "/opt/redislabs/credentials"
+# Group-readable (the pod's fsGroup), nobody else: the files hold the admin password.
+SECRET_FILE_MODE = 0o440
+
+
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "runAsNonRoot": True,
+        "fsGroup": RUN_AS_USER,
+        # Only re-own a volume when its root is wrong: a large data volume would slow every restart.
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def image_fields(image_spec: ImageSpec | None, default_image: str) -> dict[str, str]:
+    """image and imagePullPolicy. IfNotPresent unless the spec says otherwise: a `latest` tag would
+    otherwise mean Always, and locally imported images cannot be pulled."""
+    spec = image_spec or ImageSpec()
+    return {"image": spec.image(default_image), "imagePullPolicy": str(spec.image_pull_policy or "IfNotPresent")}
+
+
+def field_env(name: str, field_path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
+
+
+def credentials_volume(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    """The REC secret as files `username` and `password` (never env vars: those leak into
+    `kubectl describe`, crash dumps and child processes)."""
+    return {
+        "name": CREDENTIALS_VOLUME,
+        "secret": {
+            "secretName": credentials_secret_name(rec),
+            "defaultMode": SECRET_FILE_MODE,
+            "items": [{"key": "username", "path": "username"}, {"key": "password", "path": "password"}],
+        },
+    }
+
+
+def credentials_mount() -> dict[str, Any]:
+    return {"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True}
+
+
+def scheduling(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    """nodeSelector, tolerations, priority and pull secrets from the spec, for every pod of the REC."""
+    spec = rec.spec
+    fields: dict[str, Any] = {}
+    if spec.node_selector:
+        fields["nodeSelector"] = dict(spec.node_selector)
+    if spec.pod_tolerations:
+        fields["tolerations"] = copy.deepcopy(spec.pod_tolerations)
+    if spec.priority_class_name:
+        fields["priorityClassName"] = spec.priority_class_name
+    if spec.pull_secrets:
+        fields["imagePullSecrets"] = [{"name": secret.name} for secret in spec.pull_secrets]
+    return fields

@@ -1,0 +1,67 @@
+"""ServiceAccount, Role and RoleBinding `<rec>`: the identity of the services rigger.
+
+Least privilege (the contract's §5.2, reduced to what recluster needs): the node daemons never talk
+to Kubernetes (their pods do not even mount a token), so the Role serves the rigger alone: it
+creates one set of Services per database and tags the pods that hold master shards. It reads its
+credentials from a mounted file, so it needs no access to Secrets; it does not touch REDBs.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from typing import Any
+
+from recluster.api.rec import RedisEnterpriseCluster
+from recluster.operator.build.meta import object_meta
+from recluster.operator.build.names import role_name, service_account_name
+
+REC_ROLE_RULES: list[dict[str, Any]] = [
+    {  # one Service set per database: create, keep current, delete with the database
+        "apiGroups": [""],
+        "resources": ["services"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {  # tag the pods that hold master shards (labels only: patch, no update)
+        "apiGroups": [""],
+        "resources": ["pods"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {  # check that a database Service has endpoints before reporting it
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {  # report what it did
+        "apiGroups": ["", "events.k8s.io"],
+        "resources": ["events"],
+        "verbs": ["create", "patch"],
+    },
+]
+
+
+def build_service_account(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": object_meta(rec, service_account_name(rec)),
+    }
+
+
+def build_role(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": object_meta(rec, role_name(rec)),
+        "rules": copy.deepcopy(REC_ROLE_RULES),
+    }
+
+
+def build_role_binding(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": object_meta(rec, role_name(rec)),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name(rec)},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account_name(rec), "namespace": rec.namespace}],
+    }

@@ -1,0 +1,93 @@
+"""Deployment `<rec>-services-rigger`: makes the per-database Services and tags master pods."""
+
+from __future__ import annotations
+
+import copy
+
+from typing import Any
+
+from recluster.api.rec import DEFAULT_RIGGER_RESOURCES, RedisEnterpriseCluster
+from recluster.operator.build.meta import object_meta
+from recluster.operator.build.names import (
+    RIGGER_CONTAINER,
+    RIGGER_ROLE,
+    api_url,
+    object_labels,
+    rigger_name,
+    selector_labels,
+    service_account_name,
+)
+from recluster.operator.build.pod import (
+    CREDENTIALS_DIR,
+    container_security_context,
+    credentials_mount,
+    credentials_volume,
+    field_env,
+    image_fields,
+    pod_security_context,
+    scheduling,
+)
+
+
+def rigger_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list[dict[str, Any]]:
+    rigger_spec = rec.spec.services_rigger_spec
+    env = [
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        {"name": "RECLUSTER_RIGGER_CLUSTER", "value": rec.name},
+        {"name": "RECLUSTER_RIGGER_API_URL", "value": api_url(rec, cluster_domain)},
+        {"name": "RECLUSTER_RIGGER_CREDENTIALS_FILE", "value": CREDENTIALS_DIR},
+        {
+            "name": "RECLUSTER_RIGGER_DATABASE_SERVICE_TYPE",
+            "value": rigger_spec.database_service_type if rigger_spec else "cluster_ip,headless",
+        },
+        {"name": "RECLUSTER_RIGGER_SERVICE_NAMING", "value": rigger_spec.service_naming if rigger_spec else "bdb_name"},
+    ]
+    if rigger_spec and rigger_spec.database_service_port_policy:
+        env.append({"name": "RECLUSTER_RIGGER_SERVICE_PORT_POLICY", "value": rigger_spec.database_service_port_policy})
+    env += copy.deepcopy((rigger_spec.extra_env_vars if rigger_spec else None) or [])
+    return env
+
+
+def build_rigger_deployment(
+    rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local"
+) -> dict[str, Any]:
+    """One replica, Recreate: two riggers must never edit the same Services at once."""
+    spec = rec.spec
+    resources = spec.redis_enterprise_services_rigger_resources
+    rigger_spec = spec.services_rigger_spec
+    template_metadata: dict[str, Any] = {"labels": object_labels(rec, RIGGER_ROLE)}
+    if rigger_spec and rigger_spec.pod_annotations:
+        template_metadata["annotations"] = dict(rigger_spec.pod_annotations)
+    container = {
+        "name": RIGGER_CONTAINER,
+        **image_fields(spec.redis_enterprise_services_rigger_image_spec, image),
+        "command": ["recluster", "rigger"],
+        "env": rigger_environment(rec, cluster_domain),
+        "resources": resources.manifest()
+        if resources is not None
+        else copy.deepcopy(DEFAULT_RIGGER_RESOURCES),
+        "securityContext": container_security_context(),
+        "volumeMounts": [credentials_mount()],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": object_meta(rec, rigger_name(rec), role=RIGGER_ROLE),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(rec, RIGGER_ROLE)},
+            "template": {
+                "metadata": template_metadata,
+                "spec": {
+                    "serviceAccountName": service_account_name(rec),
+                    "automountServiceAccountToken": True,
+                    "securityContext": pod_security_context(),
+                    **scheduling(rec),
+                    "containers": [container],
+                    "volumes": [credentials_volume(rec)],
+                },
+            },
+        },
+    }

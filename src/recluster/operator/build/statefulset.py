@@ -1,0 +1,192 @@
+"""StatefulSet `<rec>`: the cluster's nodes, one `redis-enterprise-node` container per pod.
+
+Choices the contract leaves open, and why:
+- updateStrategy OnDelete: the operator rolls the pods itself, one at a time, replicas first, with a
+  planned failover off a pod before it goes (a RollingUpdate would restart by ordinal, masters included).
+- podManagementPolicy OrderedReady: pod 0 bootstraps, the others join one by one.
+- PVCs are retained on deletion and scale-down: data outlives the REC unless a human deletes it.
+- The node pods mount no ServiceAccount token: the node daemons never talk to Kubernetes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from typing import Any
+
+from recluster.api.rec import RedisEnterpriseCluster
+from recluster.api.quantity import format_bytes
+from recluster.operator.build.meta import object_meta
+from recluster.operator.build.names import (
+    NODE_CONTAINER,
+    NODE_ROLE,
+    VOLUME_CLAIM_TEMPLATE,
+    node_selector_labels,
+    nodes_service_name,
+    object_labels,
+    service_account_name,
+    statefulset_name,
+    tls_secret_name,
+)
+from recluster.operator.build.pod import (
+    CREDENTIALS_DIR,
+    SECRET_FILE_MODE,
+    container_security_context,
+    credentials_mount,
+    credentials_volume,
+    field_env,
+    image_fields,
+    pod_security_context,
+    scheduling,
+)
+from recluster.operator.build.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, UI_PORT
+
+DATA_DIR = "/var/opt/redislabs"
+TLS_DIR = "/etc/recluster/tls"
+TLS_VOLUME = "tls"
+# Unauthenticated HTTPS endpoints of the node daemon's REST API (port 9443). Readiness answers 200
+# only when the node is a member of a cluster with quorum and its shards are loaded and in sync;
+# liveness answers 200 while the daemon's event loop runs.
+READINESS_PATH = "/v1/readiness"
+LIVENESS_PATH = "/v1/liveness"
+# A node hands its master shards over (planned failover) when it gets SIGTERM; an hour bounds
+# that even for a slow cluster, without leaving a hung pod Terminating for the contract's year.
+DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 3600
+
+
+def node_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list[dict[str, Any]]:
+    """The node daemon's settings (RECLUSTER_NODE_*), among them its stable DNS name."""
+    node_name = f"$(POD_NAME).{nodes_service_name(rec)}.{rec.namespace}.svc.{cluster_domain}"
+    env = [
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        field_env("POD_IP", "status.podIP"),
+        field_env("NODE_NAME", "spec.nodeName"),
+        {"name": "RECLUSTER_NODE_ADDR", "value": "$(POD_IP)"},
+        {"name": "RECLUSTER_NODE_NAME", "value": node_name},
+        {"name": "RECLUSTER_NODE_DATA_DIR", "value": DATA_DIR},
+        {"name": "RECLUSTER_NODE_TLS_DIR", "value": TLS_DIR},
+        {"name": "RECLUSTER_NODE_CREDENTIALS_FILE", "value": CREDENTIALS_DIR},
+    ]
+    if rec.spec.enforce_ipv4:
+        env.append({"name": "ENFORCE_IPV4", "value": "true"})
+    env += copy.deepcopy(rec.spec.extra_env_vars or [])
+    return env
+
+
+def _https_probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "api", "scheme": "HTTPS"},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+def node_container(rec: RedisEnterpriseCluster, image: str, cluster_domain: str) -> dict[str, Any]:
+    return {
+        "name": NODE_CONTAINER,
+        **image_fields(rec.spec.redis_enterprise_image_spec, image),
+        "command": ["recluster", "node"],
+        "env": node_environment(rec, cluster_domain),
+        "ports": [
+            {"name": "api", "containerPort": API_PORT, "protocol": "TCP"},
+            {"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+            {"name": "ui", "containerPort": UI_PORT, "protocol": "TCP"},
+        ],
+        "resources": rec.spec.node_resources(),
+        # Up to 10 minutes to start: a node may load a large data set before it answers.
+        "startupProbe": _https_probe(LIVENESS_PATH, period=10, failures=60),
+        "livenessProbe": _https_probe(LIVENESS_PATH, period=10, failures=6),
+        "readinessProbe": _https_probe(READINESS_PATH, period=5, failures=3),
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": VOLUME_CLAIM_TEMPLATE, "mountPath": DATA_DIR},
+            credentials_mount(),
+            {"name": TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True},
+        ],
+    }
+
+
+def default_anti_affinity(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    """At most one node pod per host (or per rack, with rackAwarenessNodeLabel), required: two nodes
+    on one host would let one host failure take the majority. Extra keys add more required terms."""
+    keys = [rec.spec.rack_awareness_node_label or "kubernetes.io/hostname"]
+    keys += [key for key in rec.spec.anti_affinity_additional_topology_keys or [] if key not in keys]
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": node_selector_labels(rec)}, "topologyKey": key} for key in keys
+        ]
+    }
+
+
+def _volume_claim_template(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    persistent = rec.spec.persistent_spec
+    assert persistent is not None
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": format_bytes(rec.spec.volume_size_bytes())}},
+    }
+    if persistent.storage_class_name:
+        spec["storageClassName"] = persistent.storage_class_name
+    # Fixed labels only: claim templates are immutable, so an extraLabels edit must not change them.
+    return {"metadata": {"name": VOLUME_CLAIM_TEMPLATE, "labels": node_selector_labels(rec)}, "spec": spec}
+
+
+def _volumes(rec: RedisEnterpriseCluster) -> list[dict[str, Any]]:
+    volumes = [
+        credentials_volume(rec),
+        {
+            "name": TLS_VOLUME,
+            "secret": {
+                "secretName": tls_secret_name(rec),
+                "defaultMode": SECRET_FILE_MODE,
+                "items": [{"key": "tls.crt", "path": "cert.pem"}, {"key": "tls.key", "path": "key.pem"}],
+            },
+        },
+    ]
+    if not rec.spec.persistence_enabled:
+        volumes.insert(0, {"name": VOLUME_CLAIM_TEMPLATE, "emptyDir": {}})
+    return volumes
+
+
+def build_statefulset(rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local") -> dict[str, Any]:
+    spec = rec.spec
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": service_account_name(rec),
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": (
+            spec.redis_enterprise_termination_grace_period_seconds
+            if spec.redis_enterprise_termination_grace_period_seconds is not None
+            else DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS
+        ),
+        "affinity": {"podAntiAffinity": copy.deepcopy(spec.pod_anti_affinity or default_anti_affinity(rec))},
+        **scheduling(rec),
+        "containers": [
+            node_container(rec, image, cluster_domain),
+            *copy.deepcopy(spec.side_containers_spec or []),
+        ],
+        "volumes": _volumes(rec),
+    }
+    template_metadata: dict[str, Any] = {"labels": object_labels(rec, NODE_ROLE)}
+    if spec.pod_annotations:
+        template_metadata["annotations"] = dict(spec.pod_annotations)
+    sts_spec: dict[str, Any] = {
+        "replicas": spec.nodes,
+        "serviceName": nodes_service_name(rec),
+        "selector": {"matchLabels": node_selector_labels(rec)},
+        "podManagementPolicy": "OrderedReady",
+        "updateStrategy": {"type": "OnDelete"},
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        "template": {"metadata": template_metadata, "spec": pod_spec},
+    }
+    if spec.persistence_enabled:
+        sts_spec["volumeClaimTemplates"] = [_volume_claim_template(rec)]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(rec, statefulset_name(rec), role=NODE_ROLE),
+        "spec": sts_spec,
+    }

@@ -132,7 +132,9 @@ class RedisEnterpriseClusterSpec(OpenApiModel):
     username: str = Field(
         default=DEFAULT_USERNAME, description="Cluster admin user, written to the REC secret."
     )
-    license: str | None = Field(default=None, description="License key; exclusive with licenseSecretName.")
+    license: str | None = Field(
+        default=None, repr=False, description="License key; exclusive with licenseSecretName."
+    )
     license_secret_name: str | None = Field(
         default=None, description="Secret whose key `license` holds the license."
     )

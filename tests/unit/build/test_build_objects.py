@@ -316,3 +316,21 @@ def test_any_valid_rec_builds_consistent_objects(nodes: int, extra: dict[str, st
         assert len(obj["metadata"]["name"]) <= 63
         selector = obj.get("spec", {}).get("selector", {})
         assert not set(extra) & set(selector.get("matchLabels", selector))
+
+
+def test_immutable_statefulset_changes_are_named(full_rec: RedisEnterpriseCluster) -> None:
+    from recluster.operator.build.statefulset import statefulset_immutable_changes
+
+    desired = build_statefulset(full_rec, image=IMAGE)
+    assert statefulset_immutable_changes(desired, copy.deepcopy(desired)) == []
+    actual = copy.deepcopy(desired)
+    actual["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "20Gi"
+    actual["spec"]["serviceName"] = "other"
+    assert statefulset_immutable_changes(desired, actual) == ["spec.serviceName", "spec.volumeClaimTemplates"]
+    actual = copy.deepcopy(desired)
+    actual["spec"]["replicas"] = 7
+    actual["spec"]["template"]["metadata"]["labels"]["new"] = "x"
+    assert statefulset_immutable_changes(desired, actual) == []
+    bigger = copy.deepcopy(desired)
+    bigger["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "60Gi"
+    assert statefulset_immutable_changes(bigger, desired) == ["spec.volumeClaimTemplates"]

@@ -190,3 +190,30 @@ def build_statefulset(rec: RedisEnterpriseCluster, *, image: str, cluster_domain
         "metadata": object_meta(rec, statefulset_name(rec), role=NODE_ROLE),
         "spec": sts_spec,
     }
+
+
+# StatefulSet fields the apiserver refuses to change ("updates to statefulset spec for fields other
+# than ... are forbidden"): a change there means orphan-delete and recreate, never an apply.
+_IMMUTABLE_FIELDS = ("serviceName", "selector", "podManagementPolicy")
+
+
+def statefulset_immutable_changes(desired: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """The immutable spec fields on which `actual` differs from `desired` (claim templates compared
+    by name, size, class and access modes, the parts we set)."""
+    desired_spec, actual_spec = desired.get("spec", {}), actual.get("spec", {})
+    changed = [f"spec.{field}" for field in _IMMUTABLE_FIELDS if desired_spec.get(field) != actual_spec.get(field)]
+    if _claims(desired_spec) != _claims(actual_spec):
+        changed.append("spec.volumeClaimTemplates")
+    return changed
+
+
+def _claims(spec: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            template.get("metadata", {}).get("name"),
+            template.get("spec", {}).get("resources", {}).get("requests", {}).get("storage"),
+            template.get("spec", {}).get("storageClassName"),
+            tuple(template.get("spec", {}).get("accessModes", [])),
+        )
+        for template in spec.get("volumeClaimTemplates", [])
+    ]

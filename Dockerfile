@@ -1,0 +1,77 @@
+# The recluster image: operator, node daemon (with redis-server and redis-sentinel), services
+# rigger and service broker, one entrypoint `recluster <part>`. Plain Dockerfile syntax: the same
+# file builds the published image (`docker build .`) and the local cluster's image (buildah, on a
+# debootstrap base tagged as BASE_IMAGE; see docs/image.md).
+
+ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
+
+# ---- builder: a virtualenv with the project and its pinned dependencies ----------------------------
+FROM ${BASE_IMAGE} AS builder
+
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python3 -m venv /opt/recluster
+WORKDIR /build
+
+# Optional: a CA bundle file for pip, for builds behind a TLS-inspecting proxy. The local build mounts
+# the host's bundle for RUN steps only; it is never part of a layer. Empty: pip's own CAs.
+ARG PIP_CA_BUNDLE=
+
+# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
+# Wheels only: the image has no compiler, and a dependency that would need one should fail here.
+COPY pyproject.toml ./
+RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+      > requirements.txt \
+ && if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
+ && /opt/recluster/bin/pip install --only-binary=:all: -r requirements.txt
+
+# Then the project itself (the build context is an allow-list, see .dockerignore).
+COPY . ./
+RUN if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
+ && /opt/recluster/bin/pip install --no-deps . \
+ && /opt/recluster/bin/pip check \
+ && /opt/recluster/bin/recluster --version
+
+# ---- final: runtime packages, the virtualenv, a non-root user ---------------------------------------
+FROM ${BASE_IMAGE}
+
+ENV DEBIAN_FRONTEND=noninteractive
+# policy-rc.d: Debian's redis packages must not start their services while the image is built.
+RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
+ && chmod 0755 /usr/sbin/policy-rc.d \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates \
+      python3 \
+      redis-sentinel \
+      redis-server \
+      redis-tools \
+ && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d /var/log/apt/* /var/log/dpkg.log \
+ && groupadd --gid 1001 recluster \
+ && useradd --uid 1001 --gid 1001 --home-dir /var/lib/recluster --create-home --shell /usr/sbin/nologin recluster
+
+# The same Debian python3 as in the builder, so the virtualenv's bin/python3 -> /usr/bin/python3 holds.
+COPY --from=builder /opt/recluster /opt/recluster
+
+ENV PATH=/opt/recluster/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/var/lib/recluster
+WORKDIR /var/lib/recluster
+USER 1001
+ENTRYPOINT ["/opt/recluster/bin/recluster"]
+CMD ["--help"]
+
+ARG VERSION=0.1.0
+ARG SOURCE=https://github.com/recluster/recluster
+LABEL org.opencontainers.image.title="recluster" \
+      org.opencontainers.image.description="Redis Enterprise-style clusters on Kubernetes: operator, node daemon, services rigger, service broker" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"

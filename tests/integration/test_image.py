@@ -1,0 +1,168 @@
+"""The project image, built the way the local cluster builds it (debootstrap base, buildah, the repo's
+Dockerfile) and run by a private containerd the way a node runs it.
+
+The image is built from a snapshot of the repository's build inputs taken when this module starts
+(other work may change the tree meanwhile) and cached in the user cache dir across runs, so a run
+with unchanged sources reuses the archive. The containerd is this module's own: config, root, state
+and socket under a temporary dir, started and stopped by its recorded pid."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from recluster.local.containerd import Containerd, mounts_under, start_containerd, stop_containerd
+from recluster.local.images import (
+    CONTEXT_DIRS,
+    CONTEXT_FILES,
+    archive_tags,
+    default_tag,
+    ensure_project_image,
+    import_image,
+    input_hash,
+)
+from recluster.local.paths import cache_dir
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOTTER = "overlayfs"
+
+
+def copy_build_inputs(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in CONTEXT_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+    for top in CONTEXT_DIRS:
+        shutil.copytree(
+            src / top, dst / top, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        )
+    return dst
+
+
+@pytest.fixture(scope="module")
+def repo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_build_inputs(REPO, tmp_path_factory.mktemp("repo"))
+
+
+@pytest.fixture(scope="module")
+def tag(repo_snapshot: Path) -> str:
+    return default_tag(repo_snapshot)
+
+
+@pytest.fixture(scope="module")
+def archive(repo_snapshot: Path, tag: str) -> Path:
+    return ensure_project_image(repo_snapshot, cache_dir(), tag, console=Console(stderr=True))
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
+    home = tmp_path_factory.mktemp("containerd")
+    try:
+        yield start_containerd(home, snapshotter=SNAPSHOTTER, cri=False)
+    finally:
+        stop_containerd(home)
+        assert not mounts_under(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image(archive: Path, containerd: Containerd, tag: str) -> str:
+    names = import_image(archive, containerd.socket, snapshotter=SNAPSHOTTER, console=Console(stderr=True))
+    assert names == [tag]
+    return tag
+
+
+def run_in_image(containerd: Containerd, image: str, *args: str, timeout: float = 120) -> str:
+    """`ctr run --rm` without network (a fresh network namespace with loopback only)."""
+    name = f"rc-image-test-{uuid.uuid4().hex[:12]}"
+    argv = [*containerd.ctr(), "run", "--rm", "--snapshotter", SNAPSHOTTER, image, name, *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, f"{argv} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_archive_is_named_as_the_operator_expects(archive: Path, tag: str) -> None:
+    assert tag.startswith("docker.io/library/recluster:")
+    assert archive_tags(archive) == [tag]
+
+
+def test_import_is_idempotent(archive: Path, containerd: Containerd, image: str) -> None:
+    quiet = Console(file=io.StringIO())
+    assert import_image(archive, containerd.socket, snapshotter=SNAPSHOTTER, console=quiet) == [image]
+    listed = subprocess.run(
+        [*containerd.ctr(), "images", "list", "--quiet"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listed.count(image) == 1
+
+
+def test_runs_as_uid_1001(containerd: Containerd, image: str) -> None:
+    assert run_in_image(containerd, image, "id", "-u").strip() == "1001"
+    assert run_in_image(containerd, image, "id", "-g").strip() == "1001"
+
+
+def test_redis_server_and_sentinel(containerd: Containerd, image: str) -> None:
+    assert run_in_image(containerd, image, "redis-server", "--version").startswith("Redis server v=7.")
+    assert run_in_image(containerd, image, "redis-sentinel", "--version").startswith("Redis server v=7.")
+    assert run_in_image(containerd, image, "redis-cli", "--version").startswith("redis-cli 7.")
+
+
+def test_entrypoint_is_the_cli(containerd: Containerd, image: str) -> None:
+    # no args: ENTRYPOINT recluster + CMD --help
+    default = run_in_image(containerd, image)
+    assert "Usage: recluster" in default
+    assert "Commands:" in default
+    explicit = run_in_image(containerd, image, "/opt/recluster/bin/recluster", "--help")
+    assert explicit == default
+    version = run_in_image(containerd, image, "/opt/recluster/bin/recluster", "--version")
+    assert version.startswith("recluster, version ")
+
+
+def test_python_is_debians_311_in_the_venv(containerd: Containerd, image: str) -> None:
+    out = run_in_image(
+        containerd,
+        image,
+        "/opt/recluster/bin/python",
+        "-c",
+        "import sys, recluster; print(sys.version_info[:2], sys.prefix, recluster.__file__)",
+    )
+    assert out.startswith("(3, 11) /opt/recluster /opt/recluster/lib/python3.11/site-packages/recluster/")
+
+
+def test_no_build_tools(containerd: Containerd, image: str) -> None:
+    script = "for c in gcc cc c++ g++ clang ld as make; do command -v $c; done; ls /usr/lib/gcc 2>&-; true"
+    assert run_in_image(containerd, image, "sh", "-c", script).strip() == ""
+
+
+def test_no_build_context_leftovers(containerd: Containerd, image: str) -> None:
+    paths = "/build /run/recluster-build-ca.crt /usr/sbin/policy-rc.d"
+    script = f'for p in {paths}; do [ -e "$p" ] && echo "$p"; done; true'
+    assert run_in_image(containerd, image, "sh", "-c", script).strip() == ""
+
+
+def test_unchanged_inputs_are_a_cache_hit(repo_snapshot: Path, archive: Path, tag: str) -> None:
+    before = archive.stat().st_mtime_ns
+    quiet = io.StringIO()
+    again = ensure_project_image(repo_snapshot, cache_dir(), tag, console=Console(file=quiet))
+    assert again == archive
+    assert archive.stat().st_mtime_ns == before
+    assert quiet.getvalue() == ""  # no step ran: no build, no push
+
+
+def test_a_changed_input_changes_the_key(repo_snapshot: Path, tmp_path: Path, tag: str) -> None:
+    changed = copy_build_inputs(repo_snapshot, tmp_path / "repo")
+    assert input_hash(changed, tag) == input_hash(repo_snapshot, tag)
+    init = changed / "src/recluster/__init__.py"
+    init.write_text(init.read_text() + "\n# changed\n")
+    assert input_hash(changed, tag) != input_hash(repo_snapshot, tag)
+    dockerfile = copy_build_inputs(repo_snapshot, tmp_path / "repo2") / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "\n# changed\n")
+    assert input_hash(dockerfile.parent, tag) != input_hash(repo_snapshot, tag)

@@ -8,12 +8,13 @@ the object is valid. A message names the rule and what to do; it never contains 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from recluster.api.common import ResourceRequirements
 from recluster.api.quantity import (
     QuantityError,
     format_bytes,
@@ -26,6 +27,7 @@ from recluster.api.redb import (
     MAX_SHARD_COUNT,
     MIN_MEMORY_SIZE,
     RedisEnterpriseDatabase,
+    RedisEnterpriseDatabaseSpec,
 )
 
 # The REC name becomes the name of Services ("<rec>-services-rigger" is the longest, 16 more
@@ -44,6 +46,8 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _UNION_TAGS = {"str", "int", "float", "bool"}
+
+ResourceT = TypeVar("ResourceT", RedisEnterpriseCluster, RedisEnterpriseDatabase)
 
 
 @dataclass(frozen=True)
@@ -106,46 +110,81 @@ def _name_errors(name: str | None, max_length: int, kind: str) -> list[FieldErro
     return []
 
 
+def _parse(
+    body: Mapping[str, Any], model: type[ResourceT], spec_model: type[BaseModel]
+) -> tuple[ResourceT | None, list[FieldError]]:
+    """The model of a body, or None and the schema errors of its spec. A status that does not parse
+    is dropped: status is the operator's, never a reason to refuse a spec."""
+    data = plain(body)
+    try:
+        data["spec"] = spec_model.model_validate(data.get("spec") or {})
+    except ValidationError as error:
+        return None, _schema_errors(error, "spec")
+    data.setdefault("metadata", {}).setdefault("name", "")
+    try:
+        return model.model_validate(data), []
+    except ValidationError:
+        data.pop("status", None)
+        return model.model_validate(data), []
+
+
+def ignored_fields(body: Mapping[str, Any]) -> list[str]:
+    """Spec fields the CRD keeps for compatibility but recluster does not implement (to warn about),
+    e.g. ["spec.certificates"]. Empty when the spec does not parse (its errors say more)."""
+    is_database = plain(body).get("kind") == "RedisEnterpriseDatabase"
+    parsed: RedisEnterpriseCluster | RedisEnterpriseDatabase | None
+    if is_database:
+        parsed, _ = parse_redb(body)
+    else:
+        parsed, _ = parse_rec(body)
+    return sorted(_extra_fields(parsed.spec, "spec")) if parsed is not None else []
+
+
+def _extra_fields(model: BaseModel, path: str) -> Iterator[str]:
+    for key in model.model_extra or {}:
+        yield f"{path}.{key}"
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _extra_fields(value, f"{path}.{field.alias or name}")
+
+
 # --- REC -------------------------------------------------------------------------------------
 
 
 def parse_rec(body: Mapping[str, Any]) -> tuple[RedisEnterpriseCluster | None, list[FieldError]]:
     """The REC model of a body, or None and the schema errors."""
-    data = plain(body)
-    spec = data.get("spec") or {}
-    try:
-        parsed_spec = RedisEnterpriseClusterSpec.model_validate(spec)
-    except ValidationError as error:
-        return None, _schema_errors(error, "spec")
-    data["spec"] = parsed_spec
-    data.pop("status", None)  # status is the operator's, never a reason to refuse a spec
-    data.setdefault("metadata", {}).setdefault("name", "")
-    return RedisEnterpriseCluster.model_validate(data), []
+    return _parse(body, RedisEnterpriseCluster, RedisEnterpriseClusterSpec)
 
 
 def validate_rec(new: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> list[FieldError]:
     """Every broken rule of a REC. `old` is the last spec the operator accepted (an update), or None
     (a creation); rules about changes apply only when it is given."""
+    return _validate_rec(new, old)[1]
+
+
+def check_rec(new: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> RedisEnterpriseCluster:
+    """The REC model of a valid body; raises SpecInvalid with every error otherwise."""
+    rec, errors = _validate_rec(new, old)
+    if errors or rec is None:
+        raise SpecInvalid(errors)
+    return rec
+
+
+def _validate_rec(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> tuple[RedisEnterpriseCluster | None, list[FieldError]]:
     errors = _name_errors(plain(new).get("metadata", {}).get("name"), MAX_REC_NAME_LENGTH, "cluster")
     rec, schema_errors = parse_rec(new)
     errors += schema_errors
     if rec is None:
-        return errors
+        return None, errors
     errors += _rec_rules(rec.spec)
     if old is not None:
         previous, _ = parse_rec(old)
         if previous is not None:  # an old spec that never was valid constrains nothing
             errors += _rec_changes(previous.spec, rec.spec)
-    return errors
-
-
-def check_rec(new: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> RedisEnterpriseCluster:
-    """The REC model of a valid body; raises SpecInvalid with every error otherwise."""
-    errors = validate_rec(new, old)
-    rec, _ = parse_rec(new)
-    if errors or rec is None:
-        raise SpecInvalid(errors)
-    return rec
+    return rec, errors
 
 
 def _rec_rules(spec: RedisEnterpriseClusterSpec) -> list[FieldError]:
@@ -195,7 +234,7 @@ def _rec_rules(spec: RedisEnterpriseClusterSpec) -> list[FieldError]:
     return errors
 
 
-def _resource_errors(path: str, resources: Any) -> list[FieldError]:
+def _resource_errors(path: str, resources: ResourceRequirements | None) -> list[FieldError]:
     """Requests may not exceed limits (the apiserver would refuse the pod, after the fact)."""
     if resources is None:
         return []
@@ -333,27 +372,11 @@ def _volume_changes(old: RedisEnterpriseClusterSpec, new: RedisEnterpriseCluster
     return errors
 
 
-def ignored_fields(body: Mapping[str, Any]) -> list[str]:
-    """Spec fields the CRD keeps for compatibility but recluster does not implement (warn about them)."""
-    spec = plain(body).get("spec") or {}
-    known = {field.alias or name for name, field in RedisEnterpriseClusterSpec.model_fields.items()}
-    if plain(body).get("kind") == "RedisEnterpriseDatabase":
-        from recluster.api.redb import RedisEnterpriseDatabaseSpec
-
-        known = {field.alias or name for name, field in RedisEnterpriseDatabaseSpec.model_fields.items()}
-    return sorted(f"spec.{key}" for key in spec if key not in known)
-
-
 # --- REDB ------------------------------------------------------------------------------------
 
 
 def parse_redb(body: Mapping[str, Any]) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
-    data = plain(body)
-    data.setdefault("metadata", {}).setdefault("name", "")
-    try:
-        return RedisEnterpriseDatabase.model_validate(data), []
-    except ValidationError as error:
-        return None, _schema_errors(error, "")
+    return _parse(body, RedisEnterpriseDatabase, RedisEnterpriseDatabaseSpec)
 
 
 def validate_redb(
@@ -365,11 +388,31 @@ def validate_redb(
 ) -> list[FieldError]:
     """Every broken rule of a REDB. `cluster_exists`: the REC it names (or the namespace's REC) exists;
     `ports_in_use`: the ports of the *other* databases of that cluster."""
+    return _validate_redb(new, old, cluster_exists, ports_in_use)[1]
+
+
+def check_redb(
+    new: Mapping[str, Any],
+    old: Mapping[str, Any] | None = None,
+    *,
+    cluster_exists: bool,
+    ports_in_use: Iterable[int] = (),
+) -> RedisEnterpriseDatabase:
+    """The REDB model of a valid body; raises SpecInvalid with every error otherwise."""
+    redb, errors = _validate_redb(new, old, cluster_exists, ports_in_use)
+    if errors or redb is None:
+        raise SpecInvalid(errors)
+    return redb
+
+
+def _validate_redb(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None, cluster_exists: bool, ports_in_use: Iterable[int]
+) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
     errors = _name_errors(plain(new).get("metadata", {}).get("name"), MAX_REDB_NAME_LENGTH, "database")
     redb, schema_errors = parse_redb(new)
-    errors += [_strip_leading_dot(error) for error in schema_errors]
+    errors += schema_errors
     if redb is None:
-        return errors
+        return None, errors
     spec = redb.spec
     if not cluster_exists:
         errors.append(
@@ -407,25 +450,7 @@ def validate_redb(
     secret = spec.database_secret_name
     if secret is not None and (len(secret) > 253 or not _DNS1123_SUBDOMAIN.match(secret)):
         errors.append(FieldError("spec.databaseSecretName", "name", f"{secret!r} is not a valid Secret name"))
-    return errors
-
-
-def check_redb(
-    new: Mapping[str, Any],
-    old: Mapping[str, Any] | None = None,
-    *,
-    cluster_exists: bool,
-    ports_in_use: Collection[int] = (),
-) -> RedisEnterpriseDatabase:
-    errors = validate_redb(new, old, cluster_exists=cluster_exists, ports_in_use=ports_in_use)
-    redb, _ = parse_redb(new)
-    if errors or redb is None:
-        raise SpecInvalid(errors)
-    return redb
-
-
-def _strip_leading_dot(error: FieldError) -> FieldError:
-    return FieldError(error.field.lstrip("."), error.rule, error.message)
+    return redb, errors
 
 
 def _assigned_port(old: Mapping[str, Any] | None) -> int | None:

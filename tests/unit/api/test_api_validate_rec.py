@@ -215,3 +215,12 @@ def test_ui_service_cannot_be_external_name() -> None:
         ("spec.uiServiceType", "ui-service-type")
     }
     assert validate_rec(rec(uiServiceType="LoadBalancer")) == []
+
+
+def test_ignored_fields_inside_open_blocks() -> None:
+    body = rec(servicesRiggerSpec={"servicesRiggerAdditionalPodSpecAttributes": {}}, upgradeSpec={"x": 1})
+    assert ignored_fields(body) == [
+        "spec.servicesRiggerSpec.servicesRiggerAdditionalPodSpecAttributes",
+        "spec.upgradeSpec.x",
+    ]
+    assert ignored_fields(rec(nodes="bad", certificates={})) == []

@@ -138,3 +138,13 @@ def test_redb_name(name: str) -> None:
 def test_check_redb_raises() -> None:
     with pytest.raises(SpecInvalid):
         check_redb(redb(shardCount=3), cluster_exists=True)
+
+
+def test_a_malformed_status_never_refuses_a_spec() -> None:
+    assert validate_redb(redb(status={"shardStatuses": "garbage"}), cluster_exists=True) == []
+
+
+def test_ignored_redb_fields() -> None:
+    from recluster.api import ignored_fields
+
+    assert ignored_fields(redb(tlsMode="enabled", modulesList=[])) == ["spec.modulesList", "spec.tlsMode"]

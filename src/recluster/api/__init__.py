@@ -1,6 +1,7 @@
 """The REC and REDB API: models, CRD generation and the one validator. Pure: no I/O."""
 
 from recluster.api.common import GROUP, Condition, ObjectMeta, SpecStatus
+from recluster.api.conditions import ConditionType, find_condition, set_condition
 from recluster.api.quantity import (
     QuantityError,
     format_bytes,
@@ -25,6 +26,7 @@ __all__ = [
     "GROUP",
     "ClusterState",
     "Condition",
+    "ConditionType",
     "FieldError",
     "ObjectMeta",
     "QuantityError",
@@ -36,12 +38,14 @@ __all__ = [
     "SpecStatus",
     "check_rec",
     "check_redb",
+    "find_condition",
     "format_bytes",
     "format_memory_size",
     "ignored_fields",
     "parse_memory_size",
     "parse_quantity",
     "quantity_bytes",
+    "set_condition",
     "validate_rec",
     "validate_redb",
 ]

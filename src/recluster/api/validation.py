@@ -89,7 +89,11 @@ def _schema_errors(error: ValidationError, prefix: str) -> list[FieldError]:
                 path += f"[{part}]"
             elif part not in _UNION_TAGS and "[" not in part:
                 path += f".{part}"
-        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "unknown field (a typo? see `kubectl explain`)"
+        else:
+            message = detail["msg"].removeprefix("Value error, ")
+        path = path.lstrip(".")
         found.setdefault(path, FieldError(path, "schema", message))
     return list(found.values())
 
@@ -125,7 +129,10 @@ def _parse(
         return model.model_validate(data), []
     except ValidationError:
         data.pop("status", None)
+    try:
         return model.model_validate(data), []
+    except ValidationError as error:  # metadata the apiserver would never send
+        return None, _schema_errors(error, "")
 
 
 def ignored_fields(body: Mapping[str, Any]) -> list[str]:

@@ -224,3 +224,13 @@ def test_ignored_fields_inside_open_blocks() -> None:
         "spec.upgradeSpec.x",
     ]
     assert ignored_fields(rec(nodes="bad", certificates={})) == []
+
+
+def test_unknown_field_in_a_known_block_is_named() -> None:
+    (error,) = validate_rec(rec(persistentSpec={"enabled": True, "sise": "1Gi"}))
+    assert error.field == "spec.persistentSpec.sise" and "unknown field" in error.message
+
+
+def test_garbage_metadata_is_reported_not_raised() -> None:
+    errors = validate_rec({"metadata": {"name": "rec", "labels": "x"}, "spec": {}})
+    assert [error.field for error in errors] == ["metadata.labels"]

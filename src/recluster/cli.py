@@ -4,6 +4,7 @@ does not import the operator's dependencies and a missing part fails only when i
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 import click
@@ -51,3 +52,7 @@ def cli() -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

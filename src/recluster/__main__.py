@@ -1,0 +1,3 @@
+from recluster.cli import main
+
+main()

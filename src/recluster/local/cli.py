@@ -1,0 +1,111 @@
+"""`recluster local ...`: the local Kubernetes cluster for development, tests and the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from recluster.local.cluster import DEFAULT_NAME, LocalCluster, default_state_dir
+from recluster.local.kubebuild import ensure_kube
+from recluster.local.run import CommandError
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="RECLUSTER_LOCAL_STATE",
+    help="Where the cluster keeps its state (default: ~/.cache/recluster/clusters/<name>).",
+)
+name_option = click.option("--name", default=DEFAULT_NAME, show_default=True, help="The cluster's name.")
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def _existing(state_dir: Path | None, name: str) -> LocalCluster:
+    directory = state_dir or default_state_dir(name)
+    cluster = LocalCluster.load(directory)
+    if cluster is None:
+        raise click.ClickException(f"no local cluster in {directory}; start one with `recluster local up`")
+    return cluster
+
+
+@click.group()
+def local() -> None:
+    """A real local Kubernetes cluster built from Go modules (no Docker, no kind)."""
+
+
+@local.command()
+@state_dir_option
+@name_option
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for each component.")
+def up(state_dir: Path | None, name: str, timeout: float) -> None:
+    """Build what is missing and start the local cluster (harmless when it already runs)."""
+    console = _console()
+    try:
+        cluster = LocalCluster.create(state_dir or default_state_dir(name), name)
+        cluster.up(console, timeout=timeout)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"\nkubectl --kubeconfig {cluster.kubeconfig_path} get nodes")
+    console.print(f"kubeconfig: {cluster.kubeconfig_path}   kubectl: {cluster.kube_dir() / 'kubectl'}")
+
+
+@local.command()
+@state_dir_option
+@name_option
+def down(state_dir: Path | None, name: str) -> None:
+    """Stop everything the local cluster started; its state stays for the next `up`."""
+    cluster = LocalCluster.load(state_dir or default_state_dir(name))
+    if cluster is None:
+        _console().print("no local cluster to stop")
+        return
+    try:
+        cluster.down(_console())
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@local.command()
+@state_dir_option
+@name_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(state_dir: Path | None, name: str, as_json: bool) -> None:
+    """What runs, where, and where its logs are."""
+    info = _existing(state_dir, name).status()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"cluster {info['name']}: apiserver {info['apiserver']} ready={info['ready']}")
+    click.echo(f"kubeconfig: {info['kubeconfig']}")
+    procs = info["processes"]
+    assert isinstance(procs, dict)
+    for proc_name, proc in procs.items():
+        state = f"pid {proc['pid']}" if proc["pid"] else "not running"
+        click.echo(f"  {proc_name:<26} {state:<14} {proc['log']}")
+
+
+@local.command()
+@state_dir_option
+@name_option
+def kubeconfig(state_dir: Path | None, name: str) -> None:
+    """Print the path of the admin kubeconfig."""
+    click.echo(str(_existing(state_dir, name).kubeconfig_path))
+
+
+@local.command()
+def build() -> None:
+    """Build (or find in the cache) the Kubernetes components and print their directory."""
+    try:
+        click.echo(str(ensure_kube(_console())))
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(local())

@@ -1,0 +1,185 @@
+"""One local cluster: its state directory, its layout, and `up` / `down` / `status`.
+
+State lives in one directory (default under the user's cache directory): certificates, etcd's data,
+kubeconfigs, logs and pid files. `up` after `down` finds the same objects; `down` stops every
+process recorded in the state directory and removes the interfaces and routes it created."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from recluster.local import controlplane, network, processes
+from recluster.local.controlplane import ControlPlanePaths, Credentials
+from recluster.local.kubebuild import ensure_kube
+from recluster.local.kubeconfig import kubeconfig, write_kubeconfig
+from recluster.local.layout import SLOTS, Layout
+from recluster.local.paths import cache_dir
+from recluster.local.run import CommandError
+
+DEFAULT_NAME = "recluster"
+
+
+def default_state_dir(name: str = DEFAULT_NAME) -> Path:
+    return cache_dir() / "clusters" / name
+
+
+class WaitTimeout(CommandError):
+    pass
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.25) -> None:
+    """Poll `check` until it is true; on timeout say what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class LocalCluster:
+    state_dir: Path
+    layout: Layout
+    fsync: bool = True
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LocalCluster | None:
+        try:
+            data = json.loads((state_dir / "cluster.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(state_dir, Layout(data["name"], data["slot"]), data.get("fsync", True))
+
+    @classmethod
+    def create(cls, state_dir: Path, name: str, slot: int | None = None, fsync: bool = True) -> LocalCluster:
+        """Load the cluster kept in `state_dir`, or claim a slot for a new one."""
+        existing = cls.load(state_dir)
+        if existing is not None:
+            return existing
+        state_dir.mkdir(parents=True, exist_ok=True)
+        candidates = [slot] if slot is not None else list(range(SLOTS))
+        for candidate in candidates:
+            layout = Layout(name, candidate)
+            if network.claim_bridge(layout, state_dir):
+                cluster = cls(state_dir, layout, fsync)
+                (state_dir / "cluster.json").write_text(
+                    json.dumps({"name": name, "slot": candidate, "fsync": fsync})
+                )
+                return cluster
+        raise CommandError(
+            f"no free local-cluster slot among {candidates} (bridges rcl0..rcl{SLOTS - 1} in use)"
+        )
+
+    @property
+    def paths(self) -> ControlPlanePaths:
+        return ControlPlanePaths(self.state_dir)
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.paths.admin_kubeconfig
+
+    def credentials(self) -> Credentials:
+        return controlplane.issue_credentials(self.layout, self.paths)
+
+    def kube_dir(self, console: Console | None = None) -> Path:
+        return ensure_kube(console)
+
+    def up(self, console: Console | None = None, timeout: float = 120) -> None:
+        console = console or Console(stderr=True)
+        kube = self.kube_dir(console) / "kube"
+        console.print(
+            f"[bold]Network[/]: bridge {self.layout.bridge} {self.layout.bridge_cidr}, "
+            f"services {self.layout.service_cidr}"
+        )
+        network.setup(self.layout, self.state_dir)
+        creds = self.credentials()
+        self._write_kubeconfigs(creds)
+        paths = self.paths
+        argvs = {
+            "etcd": controlplane.etcd_args(self.layout, paths, fsync=self.fsync),
+            "kube-apiserver": controlplane.apiserver_args(self.layout, paths, creds),
+            "kube-controller-manager": controlplane.controller_manager_args(self.layout, paths, creds),
+            "kube-scheduler": controlplane.scheduler_args(self.layout, paths),
+        }
+        for name in controlplane.COMPONENT_ORDER:
+            record = processes.read(name, paths.run)
+            if record is not None and record.alive():
+                console.print(f"  {name}: already running (pid {record.pid})")
+                continue
+            record = processes.start(name, [str(kube), *argvs[name]], run_dir=paths.run, log_dir=paths.logs)
+            console.print(f"  {name}: started (pid {record.pid}, log {paths.logs / (name + '.log')})")
+            if name == "etcd":
+                wait_for("etcd to accept clients", lambda: self._etcd_healthy(), timeout)
+            if name == "kube-apiserver":
+                console.print("  waiting for the apiserver's /readyz ...")
+                wait_for(
+                    f"kube-apiserver /readyz at {self.layout.apiserver_url} "
+                    f"(log: {paths.logs / 'kube-apiserver.log'})",
+                    self.ready,
+                    timeout,
+                )
+        console.print(f"[green]Control plane ready[/] at {self.layout.apiserver_url}")
+
+    def _write_kubeconfigs(self, creds: Credentials) -> None:
+        server = self.layout.apiserver_url
+        for user, pair in (
+            ("admin", creds.admin),
+            ("controller-manager", creds.controller_manager),
+            ("scheduler", creds.scheduler),
+        ):
+            write_kubeconfig(self.paths.kubeconfig(user), kubeconfig(server, creds.ca.cert, user, pair))
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        creds = self.paths.pki
+        ctx = ssl.create_default_context(cafile=str(creds / "ca.crt"))
+        ctx.load_cert_chain(str(creds / "admin.crt"), str(creds / "admin.key"))
+        return ctx
+
+    def _etcd_healthy(self) -> bool:
+        try:
+            response = httpx.get(f"{self.layout.etcd_client_url}/health", timeout=2)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and '"health":"true"' in response.text.replace(" ", "")
+
+    def ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.layout.apiserver_url}/readyz", verify=self._ssl_context(), timeout=3)
+        except (httpx.HTTPError, OSError):
+            return False
+        return response.status_code == 200 and response.text.strip() == "ok"
+
+    def down(self, console: Console | None = None) -> None:
+        console = console or Console(stderr=True)
+        for name in reversed(controlplane.COMPONENT_ORDER):
+            if processes.stop(name, self.paths.run):
+                console.print(f"  {name}: stopped")
+        for record in processes.running(self.paths.run):  # anything else this cluster recorded
+            processes.stop(record.name, self.paths.run)
+            console.print(f"  {record.name}: stopped")
+        network.teardown(self.layout, self.state_dir)
+        console.print(f"[green]Stopped[/] local cluster {self.layout.name}; state kept in {self.state_dir}")
+
+    def status(self) -> dict[str, object]:
+        running = {r.name: r.pid for r in processes.running(self.paths.run)}
+        return {
+            "name": self.layout.name,
+            "state_dir": str(self.state_dir),
+            "apiserver": self.layout.apiserver_url,
+            "ready": self.ready() if running else False,
+            "kubeconfig": str(self.kubeconfig_path),
+            "processes": {
+                name: {"pid": running.get(name), "log": str(self.paths.logs / f"{name}.log")}
+                for name in sorted(set(controlplane.COMPONENT_ORDER) | set(running))
+            },
+        }

@@ -121,7 +121,14 @@ def build_all() -> BuildAll:
     """Every child of a REC, built as for a new cluster (with the test password and certificate)."""
 
     def build(rec: RedisEnterpriseCluster) -> list[dict[str, Any]]:
-        return build_rec_children(rec, image=IMAGE, password_secret_exists=False, password=PASSWORD, tls=TLS)
+        return build_rec_children(
+            rec,
+            image=IMAGE,
+            password_secret_exists=False,
+            tls_secret_exists=False,
+            password=PASSWORD,
+            tls=TLS,
+        )
 
     return build
 

@@ -66,10 +66,14 @@ def test_full_rec_adds_the_broker(full_rec: RedisEnterpriseCluster, build_all: B
 
 
 def test_existing_secret_is_never_rebuilt(minimal_rec: RedisEnterpriseCluster) -> None:
-    objects = build_rec_children(minimal_rec, image=IMAGE, password_secret_exists=True)
-    assert ("Secret", "rec") not in by_key(objects)
+    objects = build_rec_children(
+        minimal_rec, image=IMAGE, password_secret_exists=True, tls_secret_exists=True
+    )
+    assert ("Secret", "rec") not in by_key(objects) and ("Secret", "rec-tls") not in by_key(objects)
     with pytest.raises(ValueError, match="password"):
-        build_rec_children(minimal_rec, image=IMAGE, password_secret_exists=False)
+        build_rec_children(minimal_rec, image=IMAGE, password_secret_exists=False, tls_secret_exists=True)
+    with pytest.raises(ValueError, match="certificate"):
+        build_rec_children(minimal_rec, image=IMAGE, password_secret_exists=True, tls_secret_exists=False)
 
 
 def test_every_object_is_owned_and_labelled(full_rec: RedisEnterpriseCluster, build_all: BuildAll) -> None:
@@ -308,7 +312,7 @@ def test_any_valid_rec_builds_consistent_objects(nodes: int, extra: dict[str, st
             "spec": {"nodes": nodes, "extraLabels": extra},
         }
     )
-    objects = build_rec_children(rec, image=IMAGE, password_secret_exists=True)
+    objects = build_rec_children(rec, image=IMAGE, password_secret_exists=True, tls_secret_exists=True)
     sts = by_key(objects)[("StatefulSet", name)]
     assert sts["spec"]["replicas"] == nodes
     for obj in objects:

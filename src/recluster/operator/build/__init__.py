@@ -42,6 +42,7 @@ def build_rec_children(
     *,
     image: str,
     password_secret_exists: bool,
+    tls_secret_exists: bool,
     password: str | None = None,
     tls: TlsMaterial | None = None,
     cluster_domain: str = "cluster.local",
@@ -52,10 +53,13 @@ def build_rec_children(
     - image: the default image (`recluster:<version>`); the spec's image specs override it.
     - password_secret_exists: the credentials Secret is already there (made earlier, or by the user):
       it is then left out, never overwritten. Otherwise `password` is required.
-    - tls: the nodes' certificate, when the `<rec>-tls` Secret must be created; None leaves it out.
+    - tls_secret_exists: the `<rec>-tls` Secret is already there; otherwise `tls` (the nodes'
+      certificate, for the names in `names.tls_names`) is required. Node pods cannot start without it.
     """
     if not password_secret_exists and not password:
         raise ValueError("a password is needed to create the credentials Secret")
+    if not tls_secret_exists and tls is None:
+        raise ValueError("a certificate is needed to create the TLS Secret")
     children: list[dict[str, Any]] = []
     if rec.spec.create_service_account:
         children.append(build_service_account(rec))
@@ -63,7 +67,8 @@ def build_rec_children(
     if not password_secret_exists:
         assert password is not None
         children.append(build_credentials_secret(rec, password=password))
-    if tls is not None:
+    if not tls_secret_exists:
+        assert tls is not None
         children.append(build_tls_secret(rec, tls=tls))
     children += [
         build_nodes_service(rec),

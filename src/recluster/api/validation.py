@@ -190,6 +190,15 @@ def _validate_rec(
     if old is not None:
         previous, _ = parse_rec(old)
         if previous is not None:  # an old spec that never was valid constrains nothing
+            if previous.name and previous.name != rec.name:
+                errors.append(
+                    FieldError(
+                        "metadata.name",
+                        "immutable",
+                        f"cannot change after creation (was {previous.name!r}): every object of the "
+                        "cluster is named after it",
+                    )
+                )
             errors += _rec_changes(previous.spec, rec.spec)
     return rec, errors
 

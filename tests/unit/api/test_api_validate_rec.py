@@ -234,3 +234,7 @@ def test_unknown_field_in_a_known_block_is_named() -> None:
 def test_garbage_metadata_is_reported_not_raised() -> None:
     errors = validate_rec({"metadata": {"name": "rec", "labels": "x"}, "spec": {}})
     assert [error.field for error in errors] == ["metadata.labels"]
+
+
+def test_rec_name_is_immutable() -> None:
+    assert rules(validate_rec(rec(name="other"), rec())) == {("metadata.name", "immutable")}

@@ -1,0 +1,168 @@
+"""A thin async client of the cluster's REST API (the subset an operator, the rigger and the tests
+need). Errors raise ClusterApiError carrying the HTTP status and the API's error body."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+
+class ClusterApiError(Exception):
+    def __init__(self, status: int, body: Any, method: str, path: str) -> None:
+        self.status = status
+        self.body = body if isinstance(body, dict) else {"message": str(body)}
+        self.error_code = str(self.body.get("error_code", ""))
+        super().__init__(f"{method} {path}: HTTP {status} {self.error_code}: {self.body.get('message', '')}")
+
+
+class ClusterApi:
+    def __init__(self, base_url: str, username: str | None = None, password: str | None = None,
+                 timeout: float = 30.0, verify: bool | str = False) -> None:
+        auth = httpx.BasicAuth(username, password) if username is not None and password is not None else None
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, verify=verify,
+                                       timeout=httpx.Timeout(timeout, connect=5.0))
+
+    async def __aenter__(self) -> ClusterApi:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, json: Any = None) -> Any:
+        response = await self._http.request(method, path, json=json)
+        try:
+            body: Any = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise ClusterApiError(response.status_code, body, method, path)
+        return body
+
+    # bootstrap
+    async def bootstrap_status(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/v1/bootstrap")
+        return result
+
+    async def create_cluster(self, name: str, username: str, password: str, license: str = "") -> None:
+        await self.request("POST", "/v1/bootstrap/create_cluster", {
+            "action": "create_cluster", "cluster": {"name": name},
+            "credentials": {"username": username, "password": password}, "license": license})
+
+    async def join_cluster(self, nodes: list[str], username: str, password: str) -> None:
+        await self.request("POST", "/v1/bootstrap/join_cluster", {
+            "action": "join_cluster", "cluster": {"nodes": nodes},
+            "credentials": {"username": username, "password": password}})
+
+    async def wait_bootstrap(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll GET /v1/bootstrap until completed (returned) or error (raised)."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                last = (await self.bootstrap_status())["bootstrap_status"]
+            except (httpx.HTTPError, ClusterApiError) as exc:
+                last = {"state": f"unreadable ({exc})"}
+            if last.get("state") == "completed":
+                return last
+            if last.get("state") == "error":
+                raise RuntimeError(f"bootstrap of {self.base_url} failed: {last}")
+            await asyncio.sleep(0.3)
+        raise TimeoutError(f"bootstrap of {self.base_url} not completed after {timeout:.0f}s: {last}")
+
+    # cluster, nodes, actions, license
+    async def cluster(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/v1/cluster")
+        return result
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.request("GET", "/v1/nodes")
+        return result
+
+    async def node(self, uid: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/v1/nodes/{uid}")
+        return result
+
+    async def remove_node(self, uid: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", f"/v1/nodes/{uid}/actions/remove")
+        return result
+
+    async def action(self, uid: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/v1/actions/{uid}")
+        return result
+
+    async def wait_action(self, uid: str, timeout: float = 180.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                last = await self.action(uid)
+            except (httpx.HTTPError, ClusterApiError) as exc:
+                last = {"status": f"unreadable ({exc})"}
+            if last.get("status") in ("completed", "failed"):
+                return last
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"action {uid} not finished after {timeout:.0f}s: {last}")
+
+    async def license(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/v1/license")
+        return result
+
+    async def put_license(self, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("PUT", "/v1/license", {"license": text})
+        return result
+
+    # databases and shards
+    async def bdbs(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.request("GET", "/v1/bdbs")
+        return result
+
+    async def bdb(self, uid: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/v1/bdbs/{uid}")
+        return result
+
+    async def create_bdb(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", "/v1/bdbs", spec)
+        return result
+
+    async def update_bdb(self, uid: int, changes: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("PUT", f"/v1/bdbs/{uid}", changes)
+        return result
+
+    async def delete_bdb(self, uid: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("DELETE", f"/v1/bdbs/{uid}")
+        return result
+
+    async def wait_bdb_status(self, uid: int, status: str = "active", timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                last = await self.bdb(uid)
+            except ClusterApiError as exc:
+                if exc.status == 404 and status == "deleted":
+                    return {}
+                last = {"status": f"unreadable ({exc.error_code})"}
+            except httpx.HTTPError as exc:
+                last = {"status": f"unreachable ({type(exc).__name__})"}
+            if last.get("status") == status:
+                return last
+            if last.get("status") == "creation-failed":
+                raise RuntimeError(f"database {uid} creation failed")
+            await asyncio.sleep(0.3)
+        raise TimeoutError(f"database {uid} not '{status}' after {timeout:.0f}s: {last.get('status')}")
+
+    async def shards(self, bdb_uid: int | None = None) -> list[dict[str, Any]]:
+        path = f"/v1/bdbs/{bdb_uid}/shards" if bdb_uid is not None else "/v1/shards"
+        result: list[dict[str, Any]] = await self.request("GET", path)
+        return result
+
+    async def bdb_stats(self, uid: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/v1/bdbs/stats/last/{uid}")
+        return result

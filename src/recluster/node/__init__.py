@@ -1,0 +1,1 @@
+"""The node daemon: REST API, configuration store, shards, Sentinel control, placement, metrics."""

@@ -1,0 +1,3 @@
+from recluster.node.cli import node
+
+node()

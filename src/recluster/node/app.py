@@ -1,0 +1,118 @@
+"""The REST API (FastAPI): routers, authentication, error bodies, and forwarding of writes to the
+leader. A console router can be mounted on the same app later (`create_app(..., extra_routers=)`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recluster import __version__
+from recluster.node.daemon import NodeDaemon
+from recluster.node.deps import check_credentials
+from recluster.node.errors import ApiError, from_problems
+from recluster.node.routers import actions, bdbs, bootstrap, cluster, health, internal, nodes, shards, stats
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+FORWARD_HEADERS = ("authorization", "content-type", "accept")
+
+
+def _error(exc: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="recluster"'} if exc.status == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
+               extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await daemon.start()
+        try:
+            yield
+        finally:
+            await daemon.stop(handoff_timeout)
+
+    app = FastAPI(title="recluster node REST API", version=__version__, lifespan=lifespan,
+                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+    app.state.daemon = daemon
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = list(exc.errors())
+        for problem in problems:
+            loc = list(problem.get("loc", ()))
+            if loc and loc[0] in ("body", "path", "query"):
+                source = loc.pop(0)
+                if not loc:
+                    loc = ["body"] if source == "body" else [source]
+            problem["loc"] = tuple(loc)
+        first = problems[0] if problems else {}
+        if first.get("type") == "json_invalid":
+            return _error(ApiError(400, "invalid_json", "the body is not valid JSON", "body"))
+        if first.get("type") == "model_attributes_type" or (first.get("loc") == ("body",)
+                                                             and first.get("type") != "missing"):
+            return _error(ApiError(400, "invalid_schema", "the body must be a JSON object", "body"))
+        if first.get("loc") == ("body",) and first.get("type") == "missing":
+            return _error(ApiError(400, "missing_body", "this call needs a JSON body", "body"))
+        return _error(from_problems([dict(p) for p in problems]))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(ApiError(500, "internal_error", f"unexpected {type(exc).__name__}; see the node's log"))
+
+    @app.middleware("http")
+    async def forward_writes(request: Request,
+                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """A node that is not the leader forwards writes to it; the leader runs them."""
+        path = request.url.path
+        if (request.method in WRITE_METHODS and path.startswith("/v1/")
+                and not path.startswith("/v1/bootstrap") and daemon.store is not None
+                and daemon.bootstrap.state == "completed" and not await daemon.is_leader()):
+            try:
+                await check_credentials(daemon, request.headers.get("authorization"))
+                return await _forward(daemon, request)
+            except ApiError as exc:
+                return _error(exc)
+        return await call_next(request)
+
+    for router in (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
+                   shards.router, nodes.router, actions.router, cluster.router, *extra_routers):
+        app.include_router(router)
+    return app
+
+
+async def _forward(daemon: NodeDaemon, request: Request) -> Response:
+    leader = await daemon.leader_url()
+    if leader is None:
+        raise ApiError(503, "cluster_no_quorum", "this node does not know the cluster's leader; the "
+                       "cluster may have lost its majority; nothing was changed")
+    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_HEADERS}
+    headers["x-recluster-forwarded-by"] = daemon.cfg.node_name
+    url = leader + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        answer = await daemon._http.request(request.method, url, content=await request.body(),
+                                            headers=headers)
+    except httpx.HTTPError as exc:
+        raise ApiError(503, "cluster_no_quorum",
+                       f"the cluster's leader ({leader.split('//')[1]}) does not answer ({type(exc).__name__}); "
+                       "the cluster may have lost its majority; nothing was changed") from exc
+    return Response(answer.content, status_code=answer.status_code,
+                    media_type=answer.headers.get("content-type", "application/json"))

@@ -1,0 +1,234 @@
+"""The cluster configuration store (CCS): a redis-server on every node, master on the leader.
+
+The whole cluster state is one versioned JSON document under one key. Only the leader writes it,
+one change at a time, and a change counts only when a majority of nodes hold it: the master refuses
+writes without enough replicas (`min-replicas-to-write`), and every write is followed by WAIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError, WatchError
+
+from recluster.node.config import NodeConfig
+from recluster.node.errors import ApiError
+from recluster.node.models import ClusterState
+from recluster.node.processes import ManagedProcess, write_private
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "recluster:state"
+WAIT_TIMEOUT_MS = 3000
+# a replica that has not acknowledged for this long does not count toward the majority
+REPLICA_MAX_LAG_S = 3
+
+T = TypeVar("T")
+
+
+class NoQuorum(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "cluster_no_quorum", message)
+
+
+class NotLeader(Exception):
+    pass
+
+
+class CcsServer:
+    """The local CCS redis-server process."""
+
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.dir = cfg.data_dir / "ccs"
+        self.conf = self.dir / "ccs.conf"
+        self.process = ManagedProcess("ccs", [cfg.redis_server, str(self.conf)], self.dir / "ccs.pid",
+                                      str(self.conf), self.dir / "ccs.log")
+
+    def write_config(self, password: str, leader: tuple[str, int] | None, min_replicas: int) -> None:
+        lines = [
+            f"bind {self.cfg.addr}",
+            f"port {self.cfg.ccs_port}",
+            "protected-mode no",
+            "daemonize no",
+            f"dir {self.dir}",
+            'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+            "appendonly yes",
+            "appendfsync always",
+            'save ""',
+            f"replica-announce-ip {self.cfg.node_name}",
+            f"min-replicas-to-write {min_replicas}",
+            f"min-replicas-max-lag {REPLICA_MAX_LAG_S}",
+            "repl-timeout 10",
+            f'requirepass "{password}"',
+            f'masterauth "{password}"',
+        ]
+        if leader is not None:
+            lines.append(f"replicaof {leader[0]} {leader[1]}")
+        write_private(self.conf, "\n".join(lines) + "\n")
+
+    def start(self, password: str, leader: tuple[str, int] | None, min_replicas: int) -> None:
+        if self.process.running():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.write_config(password, leader, min_replicas)
+        self.process.start()
+
+
+class CcsStore:
+    """Reads and writes of the cluster state."""
+
+    def __init__(self, cfg: NodeConfig, password: str) -> None:
+        self.cfg = cfg
+        self.password = password
+        self.local = aioredis.Redis(host=cfg.addr, port=cfg.ccs_port, password=password,
+                                    socket_timeout=2, socket_connect_timeout=1, decode_responses=True)
+        self._master: aioredis.Redis | None = None
+        self._master_addr: tuple[str, int] | None = None
+        self._write_lock = asyncio.Lock()
+        self.last_state: ClusterState | None = None
+        self.node_count = 0  # members in the last state read, for the quorum rule
+
+    async def close(self) -> None:
+        await self.local.aclose()
+        if self._master is not None:
+            await self._master.aclose()
+
+    async def replication(self) -> dict[str, str]:
+        info = await self.local.info("replication")
+        return {str(k): str(v) for k, v in info.items()}
+
+    async def is_master(self) -> bool:
+        try:
+            return (await self.replication()).get("role") == "master"
+        except RedisError:
+            return False
+
+    async def leader_addr(self) -> tuple[str, int] | None:
+        """The CCS master this node follows (itself when it is the leader)."""
+        repl = await self.replication()
+        if repl.get("role") == "master":
+            return (self.cfg.node_name, self.cfg.ccs_port)
+        return (repl["master_host"], int(repl["master_port"]))
+
+    async def in_sync(self) -> bool:
+        try:
+            repl = await self.replication()
+        except RedisError:
+            return False
+        return repl.get("role") == "master" or repl.get("master_link_status") == "up"
+
+    def _master_client(self, addr: tuple[str, int]) -> aioredis.Redis:
+        if self._master_addr != addr or self._master is None:
+            self._master = aioredis.Redis(host=addr[0], port=addr[1], password=self.password,
+                                          socket_timeout=2, socket_connect_timeout=1,
+                                          decode_responses=True)
+            self._master_addr = addr
+        return self._master
+
+    async def read(self, prefer_leader: bool = True) -> ClusterState | None:
+        """The state from the leader's store when it answers, else from the local replica."""
+        raw: str | None = None
+        if prefer_leader:
+            try:
+                addr = await self.leader_addr()
+                if addr is not None and addr[0] != self.cfg.node_name:
+                    raw = await self._master_client(addr).get(STATE_KEY)
+                    if raw is None:
+                        raw = await self.local.get(STATE_KEY)
+                else:
+                    raw = await self.local.get(STATE_KEY)
+            except (RedisError, OSError, KeyError):
+                raw = None
+        if raw is None:
+            try:
+                raw = await self.local.get(STATE_KEY)
+            except RedisError:
+                return self.last_state
+        if raw is None:
+            return None
+        state = ClusterState.model_validate_json(raw)
+        self.last_state = state
+        self.node_count = len(state.nodes)
+        return state
+
+    async def read_local(self) -> ClusterState | None:
+        return await self.read(prefer_leader=False)
+
+    async def good_replicas(self) -> int:
+        """Replicas online and acknowledging within the allowed lag."""
+        info = await self.local.info("replication")
+        count = 0
+        for key, value in info.items():
+            if str(key).startswith("slave") and isinstance(value, dict):
+                if value.get("state") == "online" and int(value.get("lag", 99)) <= REPLICA_MAX_LAG_S - 1:
+                    count += 1
+        return count
+
+    async def initialize(self, state: ClusterState) -> None:
+        """The first write of a new cluster (one node: nothing to wait for)."""
+        state.version = 1
+        await self.local.set(STATE_KEY, state.model_dump_json())
+
+    async def write(self, change: Callable[[ClusterState], T], what: str) -> T:
+        """Apply `change` to a copy of the state and store it, acknowledged by a majority of nodes;
+        NoQuorum (nothing changed) when a majority cannot confirm it. Leader only."""
+        async with self._write_lock:
+            if not await self.is_master():
+                raise NotLeader(what)
+            raw = await self.local.get(STATE_KEY)
+            if raw is None:
+                raise ApiError(503, "not_bootstrapped", "the cluster has no state yet")
+            state = ClusterState.model_validate_json(raw)
+            members = len(state.nodes)
+            needed = members // 2  # replicas that must confirm: with the leader, a majority
+            if needed:
+                good = await self.good_replicas()
+                if good < needed:
+                    raise NoQuorum(
+                        f"cannot {what}: the cluster has lost its majority ({good + 1} of {members} "
+                        f"nodes reachable, {needed + 1} needed); nothing was changed")
+            result = change(state)
+            state.version += 1
+            try:
+                async with self.local.pipeline(transaction=True) as pipe:
+                    await pipe.watch(STATE_KEY)
+                    current = await pipe.get(STATE_KEY)
+                    if current != raw:
+                        raise ApiError(409, "busy", f"cannot {what}: the cluster state changed; retry")
+                    pipe.multi()
+                    pipe.set(STATE_KEY, state.model_dump_json())
+                    await pipe.execute()
+            except WatchError as exc:
+                raise ApiError(409, "busy", f"cannot {what}: the cluster state changed; retry") from exc
+            except ResponseError as exc:
+                if "NOREPLICAS" in str(exc):
+                    raise NoQuorum(f"cannot {what}: the cluster has lost its majority (the store "
+                                   "refused the write); nothing was changed") from exc
+                raise
+            if needed:
+                acked = int(await self.local.execute_command("WAIT", needed, WAIT_TIMEOUT_MS))
+                if acked < needed:
+                    raise NoQuorum(
+                        f"cannot confirm '{what}': only {acked + 1} of {members} nodes acknowledged "
+                        f"within {WAIT_TIMEOUT_MS} ms ({needed + 1} needed); the change may be lost")
+            self.last_state = state
+            self.node_count = len(state.nodes)
+            return result
+
+    async def set_min_replicas(self, count: int) -> None:
+        await self.local.config_set("min-replicas-to-write", count)
+
+
+def utcnow() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ccs_dir(data_dir: Path) -> Path:
+    return data_dir / "ccs"

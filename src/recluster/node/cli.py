@@ -1,0 +1,99 @@
+"""`recluster node` (run the daemon) and `recluster dev-cluster` (N nodes on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import tempfile
+from pathlib import Path
+
+import click
+
+from recluster.node.config import (
+    DEFAULT_API_PORT,
+    DEFAULT_CCS_PORT,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_SENTINEL_PORT,
+    NodeConfig,
+)
+
+ENV = "RECLUSTER_NODE_"
+
+
+@click.command(context_settings={"auto_envvar_prefix": "RECLUSTER_NODE", "show_default": True})
+@click.option("--addr", required=True, envvar=ENV + "ADDR", help="address every listener binds")
+@click.option("--name", default="", envvar=ENV + "NAME", help="stable host name (default: the address)")
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True, envvar=ENV + "DATA_DIR")
+@click.option("--api-port", type=int, default=DEFAULT_API_PORT, envvar=ENV + "API_PORT")
+@click.option("--sentinel-port", type=int, default=DEFAULT_SENTINEL_PORT, envvar=ENV + "SENTINEL_PORT")
+@click.option("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, envvar=ENV + "METRICS_PORT")
+@click.option("--ccs-port", type=int, default=DEFAULT_CCS_PORT, envvar=ENV + "CCS_PORT")
+@click.option("--tls-dir", type=click.Path(path_type=Path), default=None, envvar=ENV + "TLS_DIR",
+              help="directory with cert.pem and key.pem (generated in DATA_DIR/tls when unset)")
+@click.option("--credentials-file", type=click.Path(path_type=Path), default=None,
+              envvar=ENV + "CREDENTIALS_FILE", help="directory with username/password files, or JSON")
+@click.option("--down-after-ms", type=int, default=5000, envvar=ENV + "DOWN_AFTER_MS",
+              help="Sentinel down-after-milliseconds")
+@click.option("--replica-move-grace", type=float, default=15.0, envvar=ENV + "REPLICA_MOVE_GRACE",
+              help="seconds a node may be down before its replicas are re-created elsewhere")
+@click.option("--handoff-timeout", type=float, default=30.0, envvar=ENV + "HANDOFF_TIMEOUT",
+              help="seconds SIGTERM waits for master shards to move to replicas (0: no hand-off)")
+@click.option("--redis-server", default="/usr/bin/redis-server", envvar=ENV + "REDIS_SERVER")
+@click.option("--redis-sentinel", default="/usr/bin/redis-sentinel", envvar=ENV + "REDIS_SENTINEL")
+@click.option("--log-level", default="INFO", envvar=ENV + "LOG_LEVEL")
+def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int, metrics_port: int,
+         ccs_port: int, tls_dir: Path | None, credentials_file: Path | None, down_after_ms: int,
+         replica_move_grace: float, handoff_timeout: float, redis_server: str, redis_sentinel: str,
+         log_level: str) -> None:
+    """Run a cluster node: REST API (HTTPS), configuration store, sentinel, shards, metrics."""
+    from recluster.node.runner import run_node
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = NodeConfig(addr=addr, name=name, data_dir=data_dir.resolve(), api_port=api_port,
+                     sentinel_port=sentinel_port, metrics_port=metrics_port, ccs_port=ccs_port,
+                     tls_dir=tls_dir.resolve() if tls_dir else None, credentials_file=credentials_file,
+                     down_after_ms=down_after_ms, replica_move_grace_s=replica_move_grace,
+                     redis_server=redis_server, redis_sentinel=redis_sentinel)
+    run_node(cfg, handoff_timeout=handoff_timeout)
+
+
+@click.command("dev-cluster")
+@click.option("--nodes", "size", type=int, default=3, show_default=True)
+@click.option("--base", default="127.0.0.", show_default=True, help="loopback prefix; node i gets BASE(11+i)")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="data directories (default: temp)")
+@click.option("--down-after-ms", type=int, default=2000, show_default=True)
+def dev_cluster(size: int, base: str, root: Path | None, down_after_ms: int) -> None:
+    """Start an N-node cluster on loopback in the foreground; Ctrl-C stops every process."""
+    from recluster.node.devcluster import LoopbackCluster
+
+    if not base.startswith("127."):
+        raise click.BadParameter("only loopback (127.0.0.0/8) addresses", param_hint="--base")
+    root = root or Path(tempfile.mkdtemp(prefix="recluster-dev-"))
+    cluster = LoopbackCluster(size, root, base=base, down_after_ms=down_after_ms)
+    try:
+        asyncio.run(cluster.start())
+        asyncio.run(cluster.wait_ready())
+        first = cluster.nodes[0].addr
+        click.echo(f"cluster '{cluster.cluster_name}' is up with {size} nodes (data in {root})")
+        click.echo(f"  REST API:  https://{first}:{cluster.api_port}  user {cluster.username}  "
+                   f"password in {root}/credentials")
+        (root / "credentials").write_text(f"{cluster.username}\n{cluster.password}\n")
+        (root / "credentials").chmod(0o600)
+        click.echo(f"  try:       curl -sk -u {cluster.username}:$(sed -n 2p {root}/credentials) "
+                   f"https://{first}:{cluster.api_port}/v1/nodes")
+        click.echo("  sentinels: " + ", ".join(f"{a}:{p}" for a, p in cluster.sentinels()))
+        click.echo(f"  metrics:   http://{first}:{cluster.metrics_port}/metrics")
+        click.echo("Ctrl-C stops the cluster.")
+        stop = asyncio.Event()
+
+        async def wait() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+        asyncio.run(wait())
+    finally:
+        cluster.stop()
+        click.echo("stopped")

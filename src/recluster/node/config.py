@@ -1,0 +1,54 @@
+"""The node daemon's settings (from flags and RECLUSTER_NODE_* environment variables)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_API_PORT = 9443
+DEFAULT_SENTINEL_PORT = 8001
+DEFAULT_METRICS_PORT = 8070
+DEFAULT_CONSOLE_PORT = 8443
+# internal range, like Redis Enterprise's internal ports (3333-3355); not a database port
+DEFAULT_CCS_PORT = 3355
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    addr: str  # the address every listener binds (only this one)
+    data_dir: Path
+    name: str = ""  # stable host name other nodes and clients use; defaults to addr
+    api_port: int = DEFAULT_API_PORT
+    sentinel_port: int = DEFAULT_SENTINEL_PORT
+    metrics_port: int = DEFAULT_METRICS_PORT
+    ccs_port: int = DEFAULT_CCS_PORT
+    tls_dir: Path | None = None  # holds cert.pem/key.pem; generated into data_dir/tls when unset
+    credentials_file: Path | None = None
+    down_after_ms: int = 5000  # Sentinel's down-after-milliseconds for the CCS and every database
+    replica_move_grace_s: float = 15.0  # how long a node may be down before its replicas move
+    redis_server: str = "/usr/bin/redis-server"
+    redis_sentinel: str = "/usr/bin/redis-sentinel"
+    tick_s: float = 0.5
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def node_name(self) -> str:
+        return self.name or self.addr
+
+    @property
+    def cert_dir(self) -> Path:
+        return self.tls_dir or self.data_dir / "tls"
+
+    @property
+    def failover_timeout_ms(self) -> int:
+        return max(10000, 4 * self.down_after_ms)
+
+
+def read_credentials_file(path: Path) -> tuple[str, str]:
+    """(username, password) from a directory holding `username` and `password` files (a mounted
+    Kubernetes secret) or from a JSON file {"username": ..., "password": ...}."""
+    if path.is_dir():
+        return (path / "username").read_text().strip(), (path / "password").read_text().strip()
+    data = json.loads(path.read_text())
+    return str(data["username"]), str(data["password"])

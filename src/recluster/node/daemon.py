@@ -1,0 +1,700 @@
+"""The node daemon's runtime: bootstrap (create, join, resume after a restart), the node loop that
+runs what the cluster state places on this node, and the leader loop that turns what Sentinel and
+the shards report into the cluster state.
+
+Ownership: each node runs its own CCS replica, sentinel and shards (node loop); only the leader (the
+node whose CCS is master) decides placement and writes the state (leader loop, REST writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from recluster.node.auth import CredentialCheck, hash_password
+from recluster.node.ccs import CcsServer, CcsStore, NoQuorum, utcnow
+from recluster.node.config import NodeConfig
+from recluster.node.errors import ApiError
+from recluster.node.identity import Membership, Peer
+from recluster.node.models import (
+    BootstrapRequest,
+    ClusterRecord,
+    ClusterState,
+    JoinRequest,
+    NodeRecord,
+)
+from recluster.node.reconcile import (
+    Observation,
+    apply_plan,
+    bdb_status,
+    min_replicas,
+    plan_repair,
+    progress_removals,
+    sync_roles,
+    sync_status,
+)
+from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, SentinelServer
+from recluster.node.shards import ShardSupervisor
+
+log = logging.getLogger(__name__)
+
+FAILOVER_RETRY_S = 15.0
+
+
+@dataclass
+class BootstrapStatus:
+    state: str = "idle"
+    start_time: str = ""
+    end_time: str = ""
+    error_code: str = ""
+    error_details: dict[str, str] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.state}
+        if self.start_time:
+            out["start_time"] = self.start_time
+        if self.end_time:
+            out["end_time"] = self.end_time
+        if self.state == "error":
+            out["error_code"] = self.error_code
+            out["error_details"] = self.error_details
+        return out
+
+
+async def wait_for(what: str, check: Any, timeout: float, interval: float = 0.2) -> None:
+    """Poll the async `check` until it returns true; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(RedisError, OSError):
+            if await check():
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class NodeDaemon:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.started = time.time()
+        self.membership = Membership.load(cfg.data_dir)
+        self.bootstrap = BootstrapStatus("completed" if self.membership else "idle")
+        self.ccs_server = CcsServer(cfg)
+        self.sentinel_server = SentinelServer(cfg)
+        self.sentinel = SentinelControl(cfg)
+        self.store: CcsStore | None = CcsStore(cfg, self.membership.ccs_password) if self.membership else None
+        self.shards = ShardSupervisor(cfg)
+        self.credentials = CredentialCheck()
+        self.wake = asyncio.Event()
+        self.shards_ready = False
+        self.resumed = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._bootstrap_task: asyncio.Task[None] | None = None
+        self._down_since: dict[int, float] = {}
+        self._pending_since: dict[int, float] = {}
+        self._failover_requested: dict[str, float] = {}
+        self._probe_clients: dict[tuple[str, int], aioredis.Redis] = {}
+        self._last_members: int | None = None
+        self._ccs_min_replicas: int | None = None
+        self._http = httpx.AsyncClient(verify=False, timeout=httpx.Timeout(30.0, connect=3.0))  # noqa: S501
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.membership is not None:
+            self._tasks.append(asyncio.create_task(self._resume_then_loop()))
+        else:
+            self._tasks.append(asyncio.create_task(self._loops()))
+
+    async def _resume_then_loop(self) -> None:
+        try:
+            await self._resume()
+        except Exception:
+            log.exception("resuming cluster membership failed; the node loop retries")
+        await self._loops()
+
+    async def _loops(self) -> None:
+        await asyncio.gather(self._node_loop(), self._leader_loop(), self._sentinel_events())
+
+    async def stop(self, handoff_timeout: float) -> None:
+        if self.membership is not None and handoff_timeout > 0:
+            try:
+                await asyncio.wait_for(self.handoff(), handoff_timeout)
+            except (TimeoutError, RedisError, OSError) as exc:
+                log.warning("handing master shards over before shutdown did not finish: %s", exc)
+        for task in [*self._tasks, *([self._bootstrap_task] if self._bootstrap_task else [])]:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.to_thread(self.shards.stop_all)
+        await asyncio.to_thread(self.sentinel_server.process.stop)
+        await asyncio.to_thread(self.ccs_server.process.stop)
+        await self.sentinel.close()
+        if self.store is not None:
+            await self.store.close()
+        for client in self._probe_clients.values():
+            await client.aclose()
+        await self._http.aclose()
+
+    async def handoff(self) -> None:
+        """Planned failover of this node's master shards (and the CCS) to replicas elsewhere."""
+        assert self.store is not None and self.membership is not None
+        state = await self.store.read()
+        if state is None or len(state.nodes) < 2:
+            return
+        me = self.membership.node_uid
+        names = []
+        for shard in state.shards_on(me):
+            bdb = state.bdbs.get(shard.bdb_uid)
+            if bdb is None or shard.role != "master":
+                continue
+            if any(s.node_uid != me for s in state.shards_of(bdb.uid)):
+                names.append(bdb.name)
+        if await self.store.is_master():
+            names.append(CCS_NAME)
+        for name in names:
+            with contextlib.suppress(RedisError):
+                await self.sentinel.failover(name)
+                log.info("shutdown: asked sentinel to fail %s over to a replica", name)
+
+        async def handed_over() -> bool:
+            for name in names:
+                addr = await self.sentinel.master_addr(name)
+                if addr is None or addr[0] in (self.cfg.node_name, self.cfg.addr):
+                    return False
+            return True
+
+        await wait_for("this node's master shards to move to replicas", handed_over, 25)
+
+    # ---- bootstrap ----------------------------------------------------------------------------
+
+    def begin_bootstrap(self, action: str, request: BootstrapRequest) -> None:
+        if self.bootstrap.state in ("creating_cluster", "joining_cluster"):
+            raise ApiError(409, "bootstrap_in_progress",
+                           f"a bootstrap is in progress (state '{self.bootstrap.state}')")
+        if self.membership is not None:
+            raise ApiError(409, "already_bootstrapped", "this node already belongs to cluster "
+                           f"'{self.membership.cluster_name}'")
+        if action == "join_cluster" and not request.cluster.nodes:
+            raise ApiError(400, "config_error", "'cluster.nodes': join_cluster needs the address of at "
+                           "least one node of the cluster", "cluster.nodes")
+        if action == "create_cluster" and not request.cluster.name:
+            raise ApiError(400, "config_error", "'cluster.name': create_cluster needs the cluster's name",
+                           "cluster.name")
+        self.bootstrap = BootstrapStatus("creating_cluster" if action == "create_cluster"
+                                         else "joining_cluster", start_time=utcnow())
+        work = self._create_cluster(request) if action == "create_cluster" else self._join_cluster(request)
+        self._bootstrap_task = asyncio.create_task(self._run_bootstrap(work))
+
+    async def _run_bootstrap(self, work: Any) -> None:
+        try:
+            await work
+            self.bootstrap.state, self.bootstrap.end_time = "completed", utcnow()
+            log.info("bootstrap completed: node %d of cluster '%s'", self.membership.node_uid
+                     if self.membership else 0, self.membership.cluster_name if self.membership else "")
+        except BootstrapFailed as exc:
+            self._bootstrap_error(exc.code, exc.message)
+        except Exception as exc:
+            log.exception("bootstrap failed")
+            self._bootstrap_error("internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _bootstrap_error(self, code: str, message: str) -> None:
+        log.warning("bootstrap failed: %s: %s", code, message)
+        self.bootstrap.state, self.bootstrap.end_time = "error", utcnow()
+        self.bootstrap.error_code, self.bootstrap.error_details = code, {"message": message}
+
+    def _node_record(self, uid: int) -> NodeRecord:
+        return NodeRecord(uid=uid, name=self.cfg.node_name, addr=self.cfg.addr, api_port=self.cfg.api_port,
+                          ccs_port=self.cfg.ccs_port, sentinel_port=self.cfg.sentinel_port,
+                          metrics_port=self.cfg.metrics_port, total_memory=total_memory(),
+                          cores=os.cpu_count() or 1, joined_time=utcnow())
+
+    def _me_as_peer(self) -> Peer:
+        return Peer(self.cfg.node_name, self.cfg.ccs_port, self.cfg.sentinel_port, self.cfg.api_port)
+
+    async def _create_cluster(self, request: BootstrapRequest) -> None:
+        password = secrets.token_hex(24)
+        name = request.cluster.name or "cluster.local"
+        self.ccs_server.start(password, None, 0)
+        store = CcsStore(self.cfg, password)
+        await wait_for("the configuration store to start", store.local.ping, 30)
+        self.sentinel_server.start()
+        await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self.sentinel.ensure([Monitor(CCS_NAME, self.cfg.node_name, self.cfg.ccs_port, 1, password)])
+        state = ClusterState(cluster=ClusterRecord(
+            name=name, created_time=utcnow(), username=request.credentials.username,
+            password_hash=hash_password(request.credentials.password), license=request.license or "",
+            license_updated=utcnow() if request.license else ""))
+        state.nodes[1] = self._node_record(1)
+        state.next_uid["node"] = 2
+        await store.initialize(state)
+        membership = Membership(1, name, password, [self._me_as_peer()])
+        membership.save(self.cfg.data_dir)
+        self.store, self.membership = store, membership
+
+    async def _join_cluster(self, request: BootstrapRequest) -> None:
+        body = JoinRequest(name=self.cfg.node_name, addr=self.cfg.addr, api_port=self.cfg.api_port,
+                           ccs_port=self.cfg.ccs_port, sentinel_port=self.cfg.sentinel_port,
+                           metrics_port=self.cfg.metrics_port, total_memory=total_memory(),
+                           cores=os.cpu_count() or 1)
+        auth = (request.credentials.username, request.credentials.password)
+        answer: dict[str, Any] | None = None
+        problems = []
+        for target in request.cluster.nodes:
+            host, _, port = target.partition(":")
+            url = f"https://{host}:{port or self.cfg.api_port}/v1/internal/join"
+            try:
+                response = await self._http.post(url, json=body.model_dump(), auth=auth)
+            except httpx.HTTPError as exc:
+                problems.append(f"{target}: {type(exc).__name__}")
+                continue
+            if response.status_code == 401:
+                raise BootstrapFailed("access_denied", f"{target} refused the credentials")
+            if response.status_code != 200:
+                problems.append(f"{target}: HTTP {response.status_code} {response.text[:200]}")
+                continue
+            answer = response.json()
+            break
+        if answer is None:
+            raise BootstrapFailed("connect_error", "no node of the cluster admitted this node: "
+                                  + "; ".join(problems))
+        peers = [Peer(**p) for p in answer["peers"]]
+        membership = Membership(int(answer["node_uid"]), str(answer["cluster_name"]),
+                                str(answer["ccs_password"]), peers)
+        membership.save(self.cfg.data_dir)
+        leader = (str(answer["leader"]), int(answer["leader_ccs_port"]))
+        store = CcsStore(self.cfg, membership.ccs_password)
+        self.ccs_server.start(membership.ccs_password, leader, len(peers) // 2)
+        self.sentinel_server.start()
+        await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self.sentinel.ensure([Monitor(CCS_NAME, leader[0], leader[1], len(peers) // 2 + 1,
+                                            membership.ccs_password)])
+        self.store, self.membership = store, membership
+
+        async def synced() -> bool:
+            state = await store.read_local()
+            return await store.in_sync() and state is not None and membership.node_uid in state.nodes
+
+        try:
+            await wait_for("this node's configuration store to sync from the leader", synced, 90)
+        except TimeoutError as exc:
+            raise BootstrapFailed("connect_error", str(exc)) from exc
+
+    async def admit(self, request: JoinRequest) -> dict[str, Any]:
+        """Leader: add a node to the cluster (or give a returning node its old uid)."""
+        assert self.store is not None and self.membership is not None
+
+        def change(state: ClusterState) -> int:
+            existing = state.node_by_name(request.name)
+            if existing is not None:
+                return existing.uid
+            uid = state.allocate("node")
+            while uid in state.nodes:
+                uid = state.allocate("node")
+            state.nodes[uid] = NodeRecord(uid=uid, joined_time=utcnow(),
+                                          **request.model_dump(exclude={"total_memory", "cores"}),
+                                          total_memory=request.total_memory, cores=request.cores)
+            return uid
+
+        uid = await self.store.write(change, f"admit node {request.name}")
+        state = self.store.last_state
+        assert state is not None
+        peers = [Peer(n.name, n.ccs_port, n.sentinel_port, n.api_port).__dict__ for n in state.nodes.values()]
+        return {"node_uid": uid, "cluster_name": state.cluster.name, "ccs_password": self.store.password,
+                "leader": self.cfg.node_name, "leader_ccs_port": self.cfg.ccs_port, "peers": peers}
+
+    async def _find_ccs_master(self) -> tuple[str, int] | None:
+        """The CCS master the sentinels agree on: the answer with the highest config epoch among the
+        peers' sentinels (a node back from a crash may remember an old master)."""
+        assert self.membership is not None
+        best: tuple[int, str, int] | None = None
+        for peer in self.membership.peers:
+            client = aioredis.Redis(host=peer.name, port=peer.sentinel_port, socket_timeout=1,
+                                    socket_connect_timeout=1, decode_responses=True)
+            try:
+                row = await client.execute_command("SENTINEL", "MASTER", CCS_NAME)
+                entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
+                epoch = int(entry.get("config-epoch", 0))
+                if best is None or epoch > best[0]:
+                    best = (epoch, str(entry["ip"]), int(entry["port"]))
+            except (RedisError, OSError, KeyError, ValueError):
+                pass
+            finally:
+                await client.aclose()
+        return (best[1], best[2]) if best else None
+
+    async def _resume(self) -> None:
+        """Restarted with a data directory that says we belong to a cluster: start (or adopt) the
+        sentinel and the CCS as the replica of the current leader, then the node loop does the rest."""
+        assert self.membership is not None and self.store is not None
+        self.sentinel_server.start()
+        await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self._ensure_ccs_running()
+        self.resumed = True
+        log.info("resumed membership of cluster '%s' as node %d", self.membership.cluster_name,
+                 self.membership.node_uid)
+
+    async def _ensure_ccs_running(self) -> None:
+        assert self.membership is not None
+        if self.ccs_server.process.running():
+            return
+        master = await self._find_ccs_master()
+        me = master is None or master[0] in (self.cfg.node_name, self.cfg.addr)
+        self.ccs_server.start(self.membership.ccs_password, None if me else master,
+                              len(self.membership.peers) // 2)
+
+    async def leave_cluster(self) -> None:
+        """This node was removed: stop everything of the cluster and forget the membership."""
+        log.info("this node is no longer a member of the cluster; stopping its processes")
+        await asyncio.to_thread(self.shards.stop_all)
+        await asyncio.to_thread(self.sentinel_server.process.stop)
+        await asyncio.to_thread(self.ccs_server.process.stop)
+        Membership.forget(self.cfg.data_dir)
+        for sub in ("sentinel", "ccs"):
+            path = self.cfg.data_dir / sub
+            for child in sorted(path.glob("**/*"), reverse=True) if path.exists() else []:
+                with contextlib.suppress(OSError):
+                    child.unlink() if child.is_file() else child.rmdir()
+        if self.store is not None:
+            await self.store.close()
+        self.membership, self.store = None, None
+        self.bootstrap = BootstrapStatus("idle")
+        self.sentinel = SentinelControl(self.cfg)
+
+    # ---- node loop ----------------------------------------------------------------------------
+
+    async def _node_loop(self) -> None:
+        while True:
+            try:
+                if self.membership is not None and self.store is not None and self.bootstrap.state == "completed":
+                    await self.node_tick()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.info("node loop: %s: %s", type(exc).__name__, exc)
+            except Exception:
+                log.exception("node loop")
+            await asyncio.sleep(self.cfg.tick_s)
+
+    async def node_tick(self) -> None:
+        assert self.membership is not None and self.store is not None
+        if not self.sentinel_server.process.running():
+            self.sentinel_server.start()
+            await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self._ensure_ccs_running()
+        store = self.store
+        state = await store.read()
+        if state is None:
+            return
+        me = state.nodes.get(self.membership.node_uid)
+        if me is None or me.name != self.cfg.node_name:
+            if await store.in_sync() and state.version > 1:
+                await self.leave_cluster()
+            return
+        self._remember_peers(state)
+        quorum = state.majority()
+        known = await self.sentinel.masters()
+        leader = await store.leader_addr()
+        monitors = [Monitor(CCS_NAME, leader[0], leader[1], quorum, store.password)] if leader else []
+        for bdb in state.bdbs.values():
+            if bdb.status == "delete-pending":
+                continue
+            master = next((s for s in state.shards_of(bdb.uid) if s.role == "master"), None)
+            node = state.nodes.get(master.node_uid) if master else None
+            if node is not None:
+                monitors.append(Monitor(bdb.name, node.name, bdb.port, quorum, bdb.authentication_redis_pass))
+        await self.sentinel.ensure(monitors, known)
+        if self._last_members is not None and len(state.nodes) < self._last_members:
+            log.info("a node left: SENTINEL RESET so this sentinel forgets it")
+            await self.sentinel.reset("*")
+        self._last_members = len(state.nodes)
+        if self._ccs_min_replicas != quorum - 1:
+            await store.set_min_replicas(quorum - 1)
+            self._ccs_min_replicas = quorum - 1
+        wanted = []
+        for shard in state.shards_on(me.uid):
+            bdb = state.bdbs.get(shard.bdb_uid)
+            if bdb is None or bdb.status == "delete-pending":
+                continue
+            wanted.append((shard, bdb, self._master_to_follow(state, shard.bdb_uid, known)))
+        await self.shards.ensure(wanted)
+        ready = True
+        for shard, bdb, _ in wanted:
+            ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
+        self.shards_ready = ready
+
+    def _master_to_follow(self, state: ClusterState, bdb_uid: int,
+                          known: dict[str, dict[str, str]]) -> tuple[str, int] | None:
+        """Where a shard of this node that is (re)started must replicate from; None = start as master.
+        Sentinel's view wins once it monitors the database; before that, the placement's."""
+        bdb = state.bdbs[bdb_uid]
+        seen = known.get(bdb.name)
+        mine = (self.cfg.node_name, self.cfg.addr)
+        if seen is not None and int(seen.get("port", 0)) == bdb.port:
+            return None if seen["ip"] in mine else (seen["ip"], bdb.port)
+        master = next((s for s in state.shards_of(bdb_uid) if s.role == "master"), None)
+        if master is None:
+            return None
+        node = state.nodes.get(master.node_uid)
+        if node is None or node.uid == (self.membership.node_uid if self.membership else -1):
+            return None
+        return (node.name, bdb.port)
+
+    def _remember_peers(self, state: ClusterState) -> None:
+        assert self.membership is not None
+        peers = [Peer(n.name, n.ccs_port, n.sentinel_port, n.api_port)
+                 for n in sorted(state.nodes.values(), key=lambda n: n.uid)]
+        if peers != self.membership.peers:
+            self.membership.peers = peers
+            self.membership.save(self.cfg.data_dir)
+
+    # ---- leader loop ---------------------------------------------------------------------------
+
+    async def _leader_loop(self) -> None:
+        while True:
+            try:
+                if self.store is not None and self.bootstrap.state == "completed" and await self.store.is_master():
+                    await self.leader_tick()
+            except asyncio.CancelledError:
+                raise
+            except NoQuorum as exc:
+                log.info("leader loop: %s", exc.message)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.info("leader loop: %s: %s", type(exc).__name__, exc)
+            except Exception:
+                log.exception("leader loop")
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.cfg.tick_s)
+
+    async def _sentinel_events(self) -> None:
+        """Wake the leader loop on +switch-master so new roles reach the CCS at once."""
+        while True:
+            client = aioredis.Redis(host=self.cfg.addr, port=self.cfg.sentinel_port, socket_connect_timeout=1,
+                                    decode_responses=True)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe("+switch-master", "+sdown", "+odown")
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            log.info("sentinel event %s %s", message["channel"], message["data"])
+                            self.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()
+
+    def _probe(self, host: str, port: int, password: str | None) -> aioredis.Redis:
+        key = (host, port)
+        client = self._probe_clients.get(key)
+        if client is None or client.connection_pool.connection_kwargs.get("password") != password:
+            client = aioredis.Redis(host=host, port=port, password=password, socket_timeout=1,
+                                    socket_connect_timeout=1, decode_responses=True)
+            self._probe_clients[key] = client
+        return client
+
+    async def _observe(self, state: ClusterState) -> Observation:
+        assert self.store is not None
+        now = time.monotonic()
+        nodes = list(state.nodes.values())
+
+        async def node_up(node: NodeRecord) -> bool:
+            if node.name == self.cfg.node_name:
+                return True
+            try:
+                return bool(await self._probe(node.name, node.ccs_port, self.store.password if self.store
+                                              else None).ping())
+            except (RedisError, OSError):
+                return False
+
+        up_flags = await asyncio.gather(*(node_up(n) for n in nodes))
+        up = {n.uid for n, ok in zip(nodes, up_flags, strict=True) if ok}
+        for node in nodes:
+            if node.uid in up:
+                self._down_since.pop(node.uid, None)
+            else:
+                self._down_since.setdefault(node.uid, now)
+        evacuate_down = {uid for uid, since in self._down_since.items()
+                         if now - since > self.cfg.replica_move_grace_s}
+        masters: dict[str, tuple[str, int]] = {}
+        for name, entry in (await self.sentinel.masters()).items():
+            flags = entry.get("flags", "")
+            if "o_down" not in flags and "s_down" not in flags:
+                masters[name] = (entry["ip"], int(entry["port"]))
+        alive: dict[int, bool] = {}
+        in_sync: set[int] = set()
+        config_ok: dict[int, bool] = {}
+
+        async def probe_shard(shard_uid: int) -> None:
+            shard = state.shards[shard_uid]
+            bdb = state.bdbs.get(shard.bdb_uid)
+            node = state.nodes.get(shard.node_uid)
+            if bdb is None or node is None or node.uid not in up:
+                alive[shard_uid] = False
+                return
+            client = self._probe(node.name, bdb.port, bdb.authentication_redis_pass)
+            try:
+                info = await client.info("replication")
+                alive[shard_uid] = True
+                if info.get("role") == "slave" and info.get("master_link_status") == "up":
+                    in_sync.add(shard_uid)
+                conf = await client.config_get("maxmemory")
+                policy = await client.config_get("maxmemory-policy")
+                config_ok[shard_uid] = (conf.get("maxmemory") == str(bdb.memory_size)
+                                        and policy.get("maxmemory-policy") == bdb.eviction_policy)
+            except (RedisError, OSError):
+                alive[shard_uid] = False
+
+        await asyncio.gather(*(probe_shard(uid) for uid in list(state.shards)))
+        closed: dict[int, bool] = {}
+        for bdb in state.bdbs.values():
+            if bdb.status == "delete-pending":
+                results = await asyncio.gather(*(port_closed(n.name, bdb.port) for n in nodes
+                                                 if n.uid in up))
+                closed[bdb.uid] = all(results)
+            if bdb.status == "pending":
+                self._pending_since.setdefault(bdb.uid, now)
+            else:
+                self._pending_since.pop(bdb.uid, None)
+        return Observation(now=now, up=up, evacuate_down=evacuate_down, sentinel_masters=masters,
+                           shard_alive=alive, shard_in_sync=in_sync, shard_config_ok=config_ok,
+                           port_closed_everywhere=closed, pending_since=dict(self._pending_since))
+
+    async def leader_tick(self) -> None:
+        assert self.store is not None and self.membership is not None
+        state = await self.store.read_local()
+        if state is None:
+            return
+        obs = await self._observe(state)
+        me = self.membership.node_uid
+
+        def change(st: ClusterState) -> tuple[list[str], list[int], bool, list[int]]:
+            before = {s.uid: s.min_replicas_to_write for s in st.shards.values()}
+            changes = sync_roles(st, obs) + sync_status(st, obs) + min_replicas(st, obs) + bdb_status(st, obs)
+            plan = plan_repair(st, obs)
+            changes += apply_plan(st, plan)
+            removal_changes, handover = progress_removals(st, me)
+            changes += removal_changes
+            lowered = [s.uid for s in st.shards.values()
+                       if s.min_replicas_to_write < before.get(s.uid, 0)]
+            return changes, plan.failover, handover, lowered
+
+        trial = state.model_copy(deep=True)
+        changes, failovers, handover, _ = change(trial)
+        if changes:
+            changes, failovers, handover, lowered = await self.store.write(change, "record observed state")
+            for line in changes:
+                log.info("leader: %s", line)
+            await self._lower_min_replicas(lowered)
+        state = self.store.last_state or state
+        for bdb_uid in failovers:
+            bdb = state.bdbs.get(bdb_uid)
+            if bdb is not None:
+                await self._request_failover(bdb.name)
+        if handover:
+            await self._request_failover(CCS_NAME)
+
+    async def _lower_min_replicas(self, shard_uids: list[int]) -> None:
+        """Apply a lowered min-replicas-to-write at once (the owning node would within a tick) so a
+        database whose replica died is writable again as soon as the majority decided it."""
+        state = self.store.last_state if self.store else None
+        if state is None:
+            return
+        for uid in shard_uids:
+            shard = state.shards.get(uid)
+            if shard is None:
+                continue
+            bdb, node = state.bdbs.get(shard.bdb_uid), state.nodes.get(shard.node_uid)
+            if bdb is None or node is None:
+                continue
+            with contextlib.suppress(RedisError, OSError):
+                await self._probe(node.name, bdb.port, bdb.authentication_redis_pass).config_set(
+                    "min-replicas-to-write", shard.min_replicas_to_write)
+
+    async def _request_failover(self, name: str) -> None:
+        now = time.monotonic()
+        if now - self._failover_requested.get(name, 0) < FAILOVER_RETRY_S:
+            return
+        self._failover_requested[name] = now
+        try:
+            await self.sentinel.failover(name)
+            log.info("leader: planned failover of %s requested", name)
+        except RedisError as exc:
+            log.info("leader: failover of %s not possible yet: %s", name, exc)
+
+    # ---- helpers for the API -------------------------------------------------------------------
+
+    async def state(self) -> ClusterState:
+        if self.store is None:
+            raise ApiError(406, "not_bootstrapped", "this node does not belong to a cluster yet")
+        state = await self.store.read()
+        if state is None:
+            raise ApiError(503, "not_ready", "this node has not received the cluster state yet")
+        return state
+
+    async def is_leader(self) -> bool:
+        return self.store is not None and await self.store.is_master()
+
+    async def leader_url(self) -> str | None:
+        if self.store is None:
+            return None
+        addr = await self.store.leader_addr()
+        state = self.store.last_state or await self.store.read_local()
+        if addr is None or state is None:
+            return None
+        node = state.node_by_name(addr[0])
+        port = node.api_port if node else self.cfg.api_port
+        return f"https://{addr[0]}:{port}"
+
+    async def ready(self) -> tuple[bool, str]:
+        if self.membership is None or self.store is None:
+            return False, "not a member of a cluster"
+        if self.bootstrap.state != "completed":
+            return False, f"bootstrap is '{self.bootstrap.state}'"
+        if not await self.store.in_sync():
+            return False, "the configuration store replica is not in sync with the leader"
+        if not self.shards_ready:
+            return False, "not every shard placed on this node runs"
+        return True, "ok"
+
+
+class BootstrapFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+async def port_closed(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
+    except (OSError, TimeoutError):
+        return True
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return False
+
+
+def total_memory() -> int:
+    try:
+        for line in open("/proc/meminfo").read().splitlines():  # noqa: SIM115
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+

@@ -1,0 +1,53 @@
+"""Request dependencies: the daemon, and Basic authentication against the cluster's credentials."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from recluster.node.daemon import NodeDaemon
+from recluster.node.errors import ApiError
+
+
+def get_daemon(request: Request) -> NodeDaemon:
+    daemon: NodeDaemon = request.app.state.daemon
+    return daemon
+
+
+class Unauthorized(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(401, "unauthorized", message)
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+async def check_credentials(daemon: NodeDaemon, header: str | None) -> None:
+    creds = parse_basic(header)
+    if creds is None:
+        raise Unauthorized("this call needs HTTP Basic credentials of the cluster")
+    if daemon.store is None:
+        raise ApiError(406, "not_bootstrapped", "this node does not belong to a cluster yet")
+    state = daemon.store.last_state or await daemon.store.read()
+    if state is None:
+        raise ApiError(503, "not_ready", "this node has not received the cluster state yet")
+    if not daemon.credentials.check(creds[0], creds[1], state.cluster.username, state.cluster.password_hash):
+        raise Unauthorized("wrong username or password")
+
+
+async def authenticated(request: Request) -> None:
+    await check_credentials(get_daemon(request), request.headers.get("authorization"))
+
+
+Daemon = Annotated[NodeDaemon, Depends(get_daemon)]

@@ -1,0 +1,249 @@
+"""Request models (what the REST API accepts) and the records kept in the configuration store.
+
+Pure: no I/O. Request models refuse unknown fields and wrong types (strict), so bad input is refused
+before anything is changed; rules that need the cluster's state live in `validation.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BDB_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+DB_PORT_MIN = 10000
+DB_PORT_MAX = 19999
+RESERVED_NAMES = frozenset({"ccs"})  # the configuration store's sentinel name
+
+EvictionPolicy = Literal[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+]
+DataPersistence = Literal["disabled", "aof", "snapshot"]
+AofPolicy = Literal["appendfsync-every-sec", "appendfsync-always"]
+BdbStatus = Literal["pending", "active", "active-change-pending", "delete-pending", "creation-failed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SnapshotRule(_Strict):
+    secs: int = Field(ge=1)
+    writes: int = Field(ge=1)
+
+
+class BdbCreate(_Strict):
+    """Body of POST /v1/bdbs."""
+
+    name: str
+    memory_size: int = Field(ge=0, description="bytes; 0 means no limit")
+    uid: int | None = Field(default=None, ge=1)
+    type: Literal["redis"] = "redis"
+    port: int | None = None
+    replication: bool = False
+    shards_count: int = Field(default=1, ge=1)
+    data_persistence: DataPersistence = "disabled"
+    aof_policy: AofPolicy = "appendfsync-every-sec"
+    snapshot_policy: list[SnapshotRule] = Field(default_factory=list)
+    eviction_policy: EvictionPolicy = "volatile-lru"
+    authentication_redis_pass: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_charset(cls, value: str) -> str:
+        if not BDB_NAME_RE.match(value):
+            raise ValueError("must be 1-63 characters of A-Z a-z 0-9 . _ -")
+        if value in RESERVED_NAMES:
+            raise ValueError(f"'{value}' is reserved for the cluster's configuration store")
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port_range(cls, value: int | None) -> int | None:
+        if value is not None and not DB_PORT_MIN <= value <= DB_PORT_MAX:
+            raise ValueError(f"must be in {DB_PORT_MIN}-{DB_PORT_MAX}")
+        return value
+
+
+class BdbUpdate(_Strict):
+    """Body of PUT /v1/bdbs/{uid}: a partial bdb. `name` and `port` may be sent but not changed."""
+
+    name: str | None = None
+    port: int | None = None
+    memory_size: int | None = Field(default=None, ge=0)
+    replication: bool | None = None
+    shards_count: int | None = Field(default=None, ge=1)
+    data_persistence: DataPersistence | None = None
+    aof_policy: AofPolicy | None = None
+    snapshot_policy: list[SnapshotRule] | None = None
+    eviction_policy: EvictionPolicy | None = None
+    authentication_redis_pass: str | None = None
+
+
+class Credentials(_Strict):
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+
+
+class BootstrapCluster(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    nodes: list[str] = Field(default_factory=list)
+    wait_command: bool | None = None
+
+
+class BootstrapIdentity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    addr: str | None = None
+    name: str | None = None
+
+
+class BootstrapNode(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    identity: BootstrapIdentity | None = None
+    paths: dict[str, str] | None = None
+
+
+class BootstrapRequest(BaseModel):
+    """Body of POST /v1/bootstrap/{create_cluster,join_cluster}. Unknown top-level fields are refused;
+    `node` accepts the public shape's extra keys (paths, limits) that this cluster ignores."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["create_cluster", "join_cluster"] | None = None
+    cluster: BootstrapCluster = Field(default_factory=BootstrapCluster)
+    node: BootstrapNode | None = None
+    credentials: Credentials
+    license: str | None = None
+    dns_suffixes: list[str] | None = None
+
+
+class LicenseUpdate(_Strict):
+    license: str
+
+
+class JoinRequest(_Strict):
+    """Internal: a node asks the leader to admit it."""
+
+    name: str = Field(min_length=1)
+    addr: str = Field(min_length=1)
+    api_port: int
+    ccs_port: int
+    sentinel_port: int
+    metrics_port: int
+    total_memory: int = 0
+    cores: int = 1
+
+
+# ---- records kept in the configuration store -------------------------------------------------
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class NodeRecord(_Record):
+    uid: int
+    name: str
+    addr: str
+    api_port: int
+    ccs_port: int
+    sentinel_port: int
+    metrics_port: int
+    status: Literal["active", "decommissioning"] = "active"
+    reachable: bool = True  # the leader's last probe of the node's CCS answered
+    total_memory: int = 0
+    cores: int = 1
+    joined_time: str = ""
+
+
+class BdbRecord(_Record):
+    uid: int
+    name: str
+    type: str = "redis"
+    memory_size: int
+    port: int
+    replication: bool
+    shards_count: int = 1
+    data_persistence: DataPersistence
+    aof_policy: AofPolicy
+    snapshot_policy: list[SnapshotRule]
+    eviction_policy: EvictionPolicy
+    authentication_redis_pass: str | None = None
+    status: BdbStatus = "pending"
+    action_uid: str = ""
+    created_time: str = ""
+    last_changed_time: str = ""
+    generation: int = 1
+
+
+class ShardRecord(_Record):
+    uid: int
+    bdb_uid: int
+    node_uid: int
+    role: Literal["master", "slave"]
+    status: Literal["active", "inactive"] = "inactive"
+    # the master shard's min-replicas-to-write; the leader lowers it to 0 while the replica's node is down
+    min_replicas_to_write: int = 0
+
+
+class ActionRecord(_Record):
+    action_uid: str
+    name: str
+    object_name: str = ""
+    node_uid: int | None = None
+    status: Literal["queued", "running", "completed", "failed"] = "queued"
+    progress: int = 0
+    error_code: str = ""
+    error_message: str = ""
+    creation_time: str = ""
+    step: str = ""
+    initial_shards: int = 0
+
+
+class ClusterRecord(_Record):
+    name: str
+    created_time: str
+    username: str
+    password_hash: str
+    license: str = ""
+    license_updated: str = ""
+
+
+class ClusterState(_Record):
+    """The whole cluster state: one versioned document, written only by the leader."""
+
+    version: int = 0
+    cluster: ClusterRecord
+    nodes: dict[int, NodeRecord] = Field(default_factory=dict)
+    bdbs: dict[int, BdbRecord] = Field(default_factory=dict)
+    shards: dict[int, ShardRecord] = Field(default_factory=dict)
+    actions: dict[str, ActionRecord] = Field(default_factory=dict)
+    next_uid: dict[str, int] = Field(default_factory=dict)
+
+    def allocate(self, kind: str) -> int:
+        uid = self.next_uid.get(kind, 1)
+        self.next_uid[kind] = uid + 1
+        return uid
+
+    def shards_of(self, bdb_uid: int) -> list[ShardRecord]:
+        return sorted((s for s in self.shards.values() if s.bdb_uid == bdb_uid), key=lambda s: s.uid)
+
+    def shards_on(self, node_uid: int) -> list[ShardRecord]:
+        return sorted((s for s in self.shards.values() if s.node_uid == node_uid), key=lambda s: s.uid)
+
+    def node_by_name(self, name: str) -> NodeRecord | None:
+        for node in self.nodes.values():
+            if name in (node.name, node.addr):
+                return node
+        return None
+
+    def majority(self) -> int:
+        return len(self.nodes) // 2 + 1

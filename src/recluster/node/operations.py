@@ -1,0 +1,139 @@
+"""Changes a client asks for, run on the leader through the CCS write path (validated first, so bad
+input changes nothing)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from recluster.node.ccs import utcnow
+from recluster.node.daemon import NodeDaemon
+from recluster.node.errors import ApiError
+from recluster.node.models import (
+    ActionRecord,
+    BdbCreate,
+    BdbUpdate,
+    ClusterState,
+    LicenseUpdate,
+    ShardRecord,
+)
+from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
+from recluster.node.validation import new_bdb, updated_bdb
+from recluster.node.views import action_view, bdb_view, license_view
+
+
+def _new_action(state: ClusterState, name: str, object_name: str, node_uid: int | None = None) -> ActionRecord:
+    action = ActionRecord(action_uid=str(uuid.uuid4()), name=name, object_name=object_name,
+                          node_uid=node_uid, status="running", creation_time=utcnow())
+    state.actions[action.action_uid] = action
+    # keep the last 200 finished actions
+    finished = [a for a in state.actions.values() if a.status in ("completed", "failed")]
+    for old in sorted(finished, key=lambda a: a.creation_time)[:-200]:
+        state.actions.pop(old.action_uid, None)
+    return action
+
+
+def _require_store(daemon: NodeDaemon) -> None:
+    if daemon.store is None:
+        raise ApiError(406, "not_bootstrapped", "this node does not belong to a cluster yet")
+
+
+async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
+    _require_store(daemon)
+    assert daemon.store is not None
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        bdb = new_bdb(state, request, utcnow())
+        nodes = [n.uid for n in state.nodes.values() if n.status == "active" and n.reachable]
+        placed = [PlacedShard(s.uid, s.bdb_uid, s.node_uid, s.role) for s in state.shards.values()]
+        try:
+            shards = place_new_bdb(bdb.uid, nodes, placed, bdb.replication)
+        except PlacementError as exc:
+            raise ApiError(406, "insufficient_resources", f"cannot place the database: {exc}") from exc
+        action = _new_action(state, "create_bdb", f"bdb:{bdb.uid}")
+        bdb.action_uid = action.action_uid
+        state.bdbs[bdb.uid] = bdb
+        state.next_uid["bdb"] = max(state.next_uid.get("bdb", 1), bdb.uid + 1)
+        for add in shards:
+            uid = state.allocate("shard")
+            state.shards[uid] = ShardRecord(uid=uid, bdb_uid=bdb.uid, node_uid=add.node_uid,
+                                            role="master" if add.role == "master" else "slave")
+        return bdb_view(state, bdb)
+
+    return await daemon.store.write(change, f"create database '{request.name}'")
+
+
+async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[str, Any]:
+    _require_store(daemon)
+    assert daemon.store is not None
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        current = state.bdbs.get(uid)
+        if current is None:
+            raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
+        merged = updated_bdb(state, current, request, utcnow())
+        if merged is not current:
+            action = _new_action(state, "update_bdb", f"bdb:{uid}")
+            merged.action_uid = action.action_uid
+            state.bdbs[uid] = merged
+        return bdb_view(state, state.bdbs[uid])
+
+    return await daemon.store.write(change, f"update database {uid}")
+
+
+async def delete_bdb(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
+    _require_store(daemon)
+    assert daemon.store is not None
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        bdb = state.bdbs.get(uid)
+        if bdb is None:
+            raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
+        if bdb.status in ("pending", "active-change-pending", "delete-pending"):
+            raise ApiError(409, "busy", f"database {uid} is '{bdb.status}'; retry when it is 'active'")
+        action = _new_action(state, "delete_bdb", f"bdb:{uid}")
+        bdb.status, bdb.action_uid, bdb.last_changed_time = "delete-pending", action.action_uid, utcnow()
+        for shard in state.shards_of(uid):
+            del state.shards[shard.uid]
+        return {"uid": uid, "status": bdb.status, "action_uid": action.action_uid}
+
+    return await daemon.store.write(change, f"delete database {uid}")
+
+
+async def remove_node(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
+    _require_store(daemon)
+    assert daemon.store is not None
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        node = state.nodes.get(uid)
+        if node is None:
+            raise ApiError(404, "node_not_found", f"node {uid} does not exist")
+        for action in state.actions.values():
+            if action.name == "remove_node" and action.node_uid == uid and action.status in ("queued", "running"):
+                raise ApiError(409, "action_in_progress",
+                               f"node {uid} is already being removed (action {action.action_uid})")
+        if len(state.nodes) == 1:
+            raise ApiError(406, "insufficient_resources", "the last node of a cluster cannot be removed")
+        for bdb in state.bdbs.values():
+            if bdb.replication and len([n for n in state.nodes.values()
+                                        if n.status == "active" and n.uid != uid]) < 2:
+                raise ApiError(406, "insufficient_resources",
+                               f"database '{bdb.name}' is replicated and needs two nodes besides node {uid}")
+        node.status = "decommissioning"
+        action = _new_action(state, "remove_node", f"node:{uid}", uid)
+        action.initial_shards = len(state.shards_on(uid))
+        action.step = "moving shards off the node"
+        return action_view(action)
+
+    return await daemon.store.write(change, f"remove node {uid}")
+
+
+async def put_license(daemon: NodeDaemon, request: LicenseUpdate) -> dict[str, Any]:
+    _require_store(daemon)
+    assert daemon.store is not None
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        state.cluster.license, state.cluster.license_updated = request.license, utcnow()
+        return license_view(state)
+
+    return await daemon.store.write(change, "store the license")

@@ -1,0 +1,57 @@
+"""Databases: /v1/bdbs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from recluster.node import operations
+from recluster.node.deps import Daemon, authenticated
+from recluster.node.errors import ApiError
+from recluster.node.models import BdbCreate, BdbUpdate
+from recluster.node.views import bdb_view, shard_view
+
+router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)])
+
+
+@router.get("/v1/bdbs")
+async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) -> list[dict[str, Any]]:
+    state = await daemon.state()
+    views = [bdb_view(state, b) for b in sorted(state.bdbs.values(), key=lambda b: b.uid)]
+    if fields:
+        wanted = {f.strip() for f in fields.split(",")}
+        views = [{k: v for k, v in view.items() if k in wanted} for view in views]
+    return views
+
+
+@router.get("/v1/bdbs/{uid}")
+async def get_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
+    state = await daemon.state()
+    bdb = state.bdbs.get(uid)
+    if bdb is None:
+        raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
+    return bdb_view(state, bdb)
+
+
+@router.post("/v1/bdbs")
+async def create_bdb(body: BdbCreate, daemon: Daemon) -> dict[str, Any]:
+    return await operations.create_bdb(daemon, body)
+
+
+@router.put("/v1/bdbs/{uid}")
+async def update_bdb(uid: int, body: BdbUpdate, daemon: Daemon) -> dict[str, Any]:
+    return await operations.update_bdb(daemon, uid, body)
+
+
+@router.delete("/v1/bdbs/{uid}")
+async def delete_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
+    return await operations.delete_bdb(daemon, uid)
+
+
+@router.get("/v1/bdbs/{uid}/shards")
+async def bdb_shards(uid: int, daemon: Daemon) -> list[dict[str, Any]]:
+    state = await daemon.state()
+    if uid not in state.bdbs:
+        raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
+    return [shard_view(state, s) for s in state.shards_of(uid)]

@@ -1,0 +1,35 @@
+"""Run one node: the REST API over HTTPS (uvicorn), the metrics server and the daemon's loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+from prometheus_client import start_http_server
+from prometheus_client.registry import CollectorRegistry
+
+from recluster.node.app import create_app
+from recluster.node.config import NodeConfig
+from recluster.node.daemon import NodeDaemon
+from recluster.node.metrics import ClusterCollector
+from recluster.node.tls import ensure_certificate
+
+log = logging.getLogger(__name__)
+
+
+def run_node(cfg: NodeConfig, handoff_timeout: float = 30.0) -> None:
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = ensure_certificate(cfg.cert_dir, [cfg.node_name, cfg.addr])
+    registry = CollectorRegistry()
+    registry.register(ClusterCollector(cfg))
+    start_http_server(cfg.metrics_port, addr=cfg.addr, registry=registry)
+    daemon = NodeDaemon(cfg)
+    app = create_app(daemon, handoff_timeout=handoff_timeout)
+    config = uvicorn.Config(app, host=cfg.addr, port=cfg.api_port, ssl_certfile=str(cert),
+                            ssl_keyfile=str(key), log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    log.info("node %s: REST API https://%s:%d, sentinel %d, metrics %d, CCS %d, data %s", cfg.node_name,
+             cfg.addr, cfg.api_port, cfg.sentinel_port, cfg.metrics_port, cfg.ccs_port, cfg.data_dir)
+    asyncio.run(server.serve())

@@ -1,0 +1,137 @@
+"""The node's redis-sentinel (port 8001): the process, and its monitors configured at run time.
+
+Every node configures its own sentinel from the cluster state: the CCS under the name `ccs` and every
+database under its name, quorum a majority of nodes. Sentinel rewrites its own config file (it holds
+its state: epochs, known sentinels and replicas), so the daemon writes it only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from recluster.node.config import NodeConfig
+from recluster.node.processes import ManagedProcess, write_private
+
+log = logging.getLogger(__name__)
+
+CCS_NAME = "ccs"
+
+
+@dataclass(frozen=True)
+class Monitor:
+    name: str
+    host: str
+    port: int
+    quorum: int
+    password: str | None
+
+
+class SentinelServer:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.dir = cfg.data_dir / "sentinel"
+        self.conf = self.dir / "sentinel.conf"
+        self.process = ManagedProcess("sentinel", [cfg.redis_sentinel, str(self.conf)],
+                                      self.dir / "sentinel.pid", str(self.conf), self.dir / "sentinel.log")
+
+    def start(self) -> None:
+        if self.process.running():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.conf.exists():
+            write_private(self.conf, "\n".join([
+                f"port {self.cfg.sentinel_port}",
+                f"bind {self.cfg.addr}",
+                "daemonize no",
+                "protected-mode no",
+                f"dir {self.dir}",
+                'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+                "sentinel resolve-hostnames yes",
+                "sentinel announce-hostnames yes",
+                f"sentinel announce-ip {self.cfg.node_name}",
+                "sentinel deny-scripts-reconfig yes",
+            ]) + "\n")
+        self.process.start()
+
+
+class SentinelControl:
+    """Runtime configuration of the local sentinel."""
+
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
+                                     socket_connect_timeout=1, decode_responses=True)
+        self._applied: dict[str, Monitor] = {}
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def masters(self) -> dict[str, dict[str, str]]:
+        rows = await self.client.execute_command("SENTINEL", "MASTERS")
+        result: dict[str, dict[str, str]] = {}
+        for row in rows:
+            entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
+            result[str(entry["name"])] = {str(k): str(v) for k, v in entry.items()}
+        return result
+
+    async def replicas(self, name: str) -> list[dict[str, str]]:
+        rows = await self.client.execute_command("SENTINEL", "REPLICAS", name)
+        out = []
+        for row in rows:
+            entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
+            out.append({str(k): str(v) for k, v in entry.items()})
+        return out
+
+    async def master_addr(self, name: str) -> tuple[str, int] | None:
+        try:
+            reply = await self.client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+        except RedisError:
+            return None
+        if not reply:
+            return None
+        return (str(reply[0]), int(reply[1]))
+
+    async def ensure(self, wanted: list[Monitor], known: dict[str, dict[str, str]] | None = None) -> None:
+        """Monitor exactly `wanted` (by name), with the right quorum, timing and password."""
+        current = known if known is not None else await self.masters()
+        names = {m.name for m in wanted}
+        for name in current:
+            if name not in names:
+                log.info("sentinel: removing monitor %s", name)
+                await self.client.execute_command("SENTINEL", "REMOVE", name)
+                self._applied.pop(name, None)
+        for mon in wanted:
+            if mon.name not in current:
+                log.info("sentinel: monitoring %s at %s:%d quorum %d", mon.name, mon.host, mon.port,
+                         mon.quorum)
+                try:
+                    await self.client.execute_command("SENTINEL", "MONITOR", mon.name, mon.host, mon.port,
+                                                      mon.quorum)
+                except ResponseError as exc:
+                    if "Duplicated" not in str(exc):
+                        raise
+                self._applied.pop(mon.name, None)
+            elif int(current[mon.name].get("quorum", 0)) != mon.quorum:
+                self._applied.pop(mon.name, None)
+            if self._applied.get(mon.name) == mon:
+                continue
+            args: list[str | int] = [
+                "quorum", mon.quorum,
+                "down-after-milliseconds", self.cfg.down_after_ms,
+                "failover-timeout", self.cfg.failover_timeout_ms,
+                "parallel-syncs", 1,
+            ]
+            if mon.password:
+                args += ["auth-pass", mon.password]
+            await self.client.execute_command("SENTINEL", "SET", mon.name, *args)
+            self._applied[mon.name] = mon
+
+    async def reset(self, pattern: str = "*") -> None:
+        await self.client.execute_command("SENTINEL", "RESET", pattern)
+
+    async def failover(self, name: str) -> None:
+        await self.client.execute_command("SENTINEL", "FAILOVER", name)

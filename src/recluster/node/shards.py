@@ -1,0 +1,187 @@
+"""The shards placed on this node: redis-server processes on the database's port, bound to the
+node's address, with the database's memory, persistence, eviction and password.
+
+Roles belong to Sentinel once a database is monitored: a shard is started as a replica of the master
+Sentinel names (or, for a new database, of the master the placement chose), and a running shard's role
+is never changed here, so the daemon does not fight a failover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from recluster.node.config import NodeConfig
+from recluster.node.models import BdbRecord, ShardRecord
+from recluster.node.processes import ManagedProcess, write_private
+
+log = logging.getLogger(__name__)
+
+REPLICA_MAX_LAG_S = 10
+
+
+def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
+    """Settings applied with CONFIG SET when they change (also written to the config file)."""
+    if bdb.data_persistence == "snapshot" and bdb.snapshot_policy:
+        save = " ".join(f"{r.secs} {r.writes}" for r in bdb.snapshot_policy)
+    elif bdb.data_persistence == "snapshot":
+        save = "3600 1"
+    else:
+        save = ""
+    return {
+        "maxmemory": str(bdb.memory_size),
+        "maxmemory-policy": bdb.eviction_policy,
+        "appendonly": "yes" if bdb.data_persistence == "aof" else "no",
+        "appendfsync": "always" if bdb.aof_policy == "appendfsync-always" else "everysec",
+        "save": save,
+        "requirepass": bdb.authentication_redis_pass or "",
+        "masterauth": bdb.authentication_redis_pass or "",
+        "min-replicas-to-write": str(shard.min_replicas_to_write),
+        "min-replicas-max-lag": str(REPLICA_MAX_LAG_S),
+    }
+
+
+def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: dict[str, str],
+                  master: tuple[str, int] | None) -> str:
+    lines = [
+        f"bind {cfg.addr}",
+        f"port {bdb.port}",
+        "protected-mode no",
+        "daemonize no",
+        f"dir {shard_dir}",
+        'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+        f"replica-announce-ip {cfg.node_name}",
+        "repl-diskless-sync yes",
+    ]
+    for key, value in settings.items():
+        if key in ("requirepass", "masterauth") and not value:
+            continue
+        lines.append(f'{key} "{value}"')
+    if master is not None:
+        lines.append(f"replicaof {master[0]} {master[1]}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class LocalShard:
+    shard_uid: int
+    bdb_uid: int
+    port: int
+    directory: Path
+    process: ManagedProcess
+    applied: dict[str, str] | None = None
+    client: aioredis.Redis | None = None
+
+
+class ShardSupervisor:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.root = cfg.data_dir / "shards"
+        self.local: dict[int, LocalShard] = {}  # by bdb uid (one shard per database per node)
+
+    def shard_dir(self, bdb_uid: int) -> Path:
+        return self.root / str(bdb_uid)
+
+    def _handle(self, bdb_uid: int) -> LocalShard:
+        existing = self.local.get(bdb_uid)
+        if existing is not None:
+            return existing
+        directory = self.shard_dir(bdb_uid)
+        conf = directory / "redis.conf"
+        process = ManagedProcess(f"shard of bdb {bdb_uid}", [self.cfg.redis_server, str(conf)],
+                                 directory / "redis.pid", str(conf), directory / "redis.log")
+        handle = LocalShard(0, bdb_uid, 0, directory, process)
+        self.local[bdb_uid] = handle
+        return handle
+
+    def known_dirs(self) -> list[int]:
+        if not self.root.exists():
+            return []
+        return sorted(int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+
+    def client(self, handle: LocalShard, password: str | None) -> aioredis.Redis:
+        if handle.client is None:
+            handle.client = aioredis.Redis(host=self.cfg.addr, port=handle.port, password=password or None,
+                                           socket_timeout=2, socket_connect_timeout=1, decode_responses=True)
+        return handle.client
+
+    async def _drop_client(self, handle: LocalShard) -> None:
+        if handle.client is not None:
+            await handle.client.aclose()
+            handle.client = None
+
+    async def ensure(self, wanted: list[tuple[ShardRecord, BdbRecord, tuple[str, int] | None]]) -> None:
+        """Run exactly the shards in `wanted`: (shard, its database, the master to follow or None to
+        start as master)."""
+        wanted_bdbs = {bdb.uid for _, bdb, _ in wanted}
+        for bdb_uid in set(self.known_dirs()) | set(self.local):
+            if bdb_uid not in wanted_bdbs:
+                await self.remove(bdb_uid)
+        for shard, bdb, master in wanted:
+            try:
+                await self._ensure_one(shard, bdb, master)
+            except (RedisError, OSError) as exc:
+                log.warning("shard %d of bdb %d: %s", shard.uid, bdb.uid, type(exc).__name__)
+
+    async def _ensure_one(self, shard: ShardRecord, bdb: BdbRecord, master: tuple[str, int] | None) -> None:
+        handle = self._handle(bdb.uid)
+        if handle.shard_uid != shard.uid and handle.shard_uid and handle.process.running():
+            await self.remove(bdb.uid)  # another shard of this database was here before
+            handle = self._handle(bdb.uid)
+        handle.shard_uid, handle.port = shard.uid, bdb.port
+        settings = runtime_settings(bdb, shard)
+        if not handle.process.running():
+            await self._drop_client(handle)
+            handle.directory.mkdir(parents=True, exist_ok=True)
+            write_private(handle.directory / "redis.conf",
+                          render_config(self.cfg, handle.directory, bdb, settings, master))
+            handle.process.start()
+            handle.applied = settings
+            return
+        if handle.applied != settings:
+            client = self.client(handle, (handle.applied or {}).get("requirepass") or None)
+            try:
+                await client.ping()
+            except RedisError:
+                await self._drop_client(handle)
+                client = self.client(handle, settings["requirepass"] or None)
+            for key, value in settings.items():
+                if handle.applied is None or handle.applied.get(key) != value:
+                    await client.config_set(key, value)
+                    if key == "requirepass":
+                        await self._drop_client(handle)
+                        client = self.client(handle, value or None)
+            handle.applied = settings
+            await self._drop_client(handle)
+
+    async def remove(self, bdb_uid: int) -> None:
+        handle = self._handle(bdb_uid)
+        await self._drop_client(handle)
+        await asyncio.to_thread(handle.process.stop)
+        shutil.rmtree(handle.directory, ignore_errors=True)
+        self.local.pop(bdb_uid, None)
+        log.info("removed the shard of bdb %d from this node", bdb_uid)
+
+    def stop_all(self, kill: bool = False) -> None:
+        for bdb_uid in set(self.known_dirs()) | set(self.local):
+            handle = self._handle(bdb_uid)
+            if kill:
+                handle.process.kill()
+            else:
+                handle.process.stop()
+
+    async def running(self, bdb_uid: int, password: str | None) -> bool:
+        handle = self.local.get(bdb_uid)
+        if handle is None or not handle.process.running():
+            return False
+        try:
+            return bool(await self.client(handle, password).ping())
+        except RedisError:
+            await self._drop_client(handle)
+            return False

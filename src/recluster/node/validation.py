@@ -1,0 +1,87 @@
+"""Rules for a database that need the cluster's state (names and ports already taken, node count).
+
+Pure: takes the state, returns the new record or raises ApiError; changes nothing.
+"""
+
+from __future__ import annotations
+
+from recluster.node.errors import ApiError
+from recluster.node.models import (
+    DB_PORT_MAX,
+    DB_PORT_MIN,
+    BdbCreate,
+    BdbRecord,
+    BdbUpdate,
+    ClusterState,
+)
+
+
+def _check_common(state: ClusterState, replication: bool, shards_count: int, skip_uid: int | None) -> None:
+    if shards_count > 1:
+        raise ApiError(406, "invalid_sharding",
+                       "'shards_count': only 1 shard per database is supported for now", "shards_count")
+    if replication:
+        usable = [n for n in state.nodes.values() if n.status == "active"]
+        if len(usable) < 2:
+            raise ApiError(406, "replication_node_violation",
+                           "'replication': a replica needs a second node, and the cluster has "
+                           f"{len(usable)} active node(s)", "replication")
+
+
+def free_port(state: ClusterState, skip_uid: int | None = None) -> int | None:
+    taken = {b.port for b in state.bdbs.values() if b.uid != skip_uid}
+    for port in range(DB_PORT_MIN, DB_PORT_MAX + 1):
+        if port not in taken:
+            return port
+    return None
+
+
+def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
+    """The record of a database to create, or ApiError naming the field and the rule."""
+    if req.uid is not None and req.uid in state.bdbs:
+        raise ApiError(409, "uid_exists", f"'uid': a database with uid {req.uid} exists", "uid")
+    for bdb in state.bdbs.values():
+        if bdb.name == req.name:
+            raise ApiError(409, "name_exists", f"'name': a database named '{req.name}' exists "
+                           f"(uid {bdb.uid}); names are unique in the cluster", "name")
+    if req.port is not None:
+        for bdb in state.bdbs.values():
+            if bdb.port == req.port:
+                raise ApiError(409, "port_unavailable",
+                               f"'port': {req.port} is used by database uid {bdb.uid}", "port")
+    _check_common(state, req.replication, req.shards_count, None)
+    port = req.port if req.port is not None else free_port(state)
+    if port is None:
+        raise ApiError(406, "port_unavailable",
+                       f"'port': no free port left in {DB_PORT_MIN}-{DB_PORT_MAX}", "port")
+    uid = req.uid if req.uid is not None else max([*state.bdbs, state.next_uid.get("bdb", 1) - 1]) + 1
+    return BdbRecord(
+        uid=uid, name=req.name, type=req.type, memory_size=req.memory_size, port=port,
+        replication=req.replication, shards_count=req.shards_count,
+        data_persistence=req.data_persistence, aof_policy=req.aof_policy,
+        snapshot_policy=req.snapshot_policy, eviction_policy=req.eviction_policy,
+        authentication_redis_pass=req.authentication_redis_pass,
+        status="pending", created_time=now, last_changed_time=now,
+    )
+
+
+def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: str) -> BdbRecord:
+    """The record after a partial update, or ApiError. Name and port are immutable."""
+    if current.status not in ("active",):
+        raise ApiError(409, "busy", f"database {current.uid} is '{current.status}'; retry when it is "
+                       "'active'")
+    if req.name is not None and req.name != current.name:
+        raise ApiError(406, "invalid_parameter", "'name': cannot be changed (it is the Sentinel "
+                       "master name clients use)", "name")
+    if req.port is not None and req.port != current.port:
+        raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
+    changes = req.model_dump(exclude_unset=True, exclude={"name", "port"})
+    merged = current.model_copy(update=changes)
+    merged.snapshot_policy = req.snapshot_policy if req.snapshot_policy is not None else current.snapshot_policy
+    _check_common(state, merged.replication, merged.shards_count, current.uid)
+    if merged == current:
+        return current
+    merged.status = "active-change-pending"
+    merged.generation = current.generation + 1
+    merged.last_changed_time = now
+    return merged

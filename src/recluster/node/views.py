@@ -1,0 +1,99 @@
+"""Records as the public API shows them. Pure."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from recluster import __version__
+from recluster.node.models import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
+
+
+def bdb_view(state: ClusterState, bdb: BdbRecord) -> dict[str, Any]:
+    out: dict[str, Any] = bdb.model_dump(exclude={"generation"})
+    out["snapshot_policy"] = [r.model_dump() for r in bdb.snapshot_policy]
+    shards = state.shards_of(bdb.uid)
+    out["shard_list"] = [s.uid for s in shards]
+    out["sharding"] = False
+    out["version"] = "7.0"
+    out["wait_command"] = True
+    out["proxy_policy"] = "single"
+    out["default_user"] = True
+    master = next((s for s in shards if s.role == "master"), None)
+    node = state.nodes.get(master.node_uid) if master else None
+    out["endpoints"] = []
+    if node is not None:
+        out["endpoints"] = [{
+            "uid": f"{bdb.uid}:1", "dns_name": node.name, "addr": [node.addr], "addr_type": "internal",
+            "port": bdb.port, "proxy_policy": "single", "oss_cluster_api_preferred_ip_type": "internal",
+            "exclude_proxies": [], "include_proxies": [],
+        }]
+        out["dns_address_master"] = f"{node.name}:{bdb.port}"
+        out["endpoint_node"] = node.uid
+        out["endpoint_ip"] = [node.addr]
+    return out
+
+
+def shard_view(state: ClusterState, shard: ShardRecord) -> dict[str, Any]:
+    node = state.nodes.get(shard.node_uid)
+    detailed = "ok" if shard.status == "active" else "down"
+    return {
+        "uid": str(shard.uid), "bdb_uid": shard.bdb_uid, "node_uid": str(shard.node_uid),
+        "role": shard.role, "status": shard.status, "detailed_status": detailed,
+        "assigned_slots": "0-16383", "node_name": node.name if node else "",
+        "min_replicas_to_write": shard.min_replicas_to_write,
+    }
+
+
+def node_status(node: NodeRecord) -> str:
+    if node.status == "decommissioning":
+        return "decommissioning"
+    return "active" if node.reachable else "down"
+
+
+def node_view(state: ClusterState, node: NodeRecord, leader_name: str | None) -> dict[str, Any]:
+    shards = state.shards_on(node.uid)
+    return {
+        "uid": node.uid, "addr": node.addr, "name": node.name, "hostname": node.name,
+        "external_addr": [], "status": node_status(node), "accept_servers": node.status == "active",
+        "shard_count": len(shards), "shard_list": [s.uid for s in shards],
+        "master_shards": [s.uid for s in shards if s.role == "master"],
+        "slave_shards": [s.uid for s in shards if s.role != "master"],
+        "role": "master" if leader_name in (node.name, node.addr) else "slave",
+        "software_version": __version__, "total_memory": node.total_memory, "cores": node.cores,
+        "rack_id": "", "joined_time": node.joined_time,
+        "ports": {"api": node.api_port, "sentinel": node.sentinel_port, "metrics": node.metrics_port,
+                  "ccs": node.ccs_port},
+    }
+
+
+def action_view(action: ActionRecord) -> dict[str, Any]:
+    out = action.model_dump(exclude={"initial_shards"})
+    out["uid"] = action.action_uid
+    return out
+
+
+def cluster_view(state: ClusterState, leader_name: str | None) -> dict[str, Any]:
+    leader = state.node_by_name(leader_name) if leader_name else None
+    return {
+        "name": state.cluster.name, "created_time": state.cluster.created_time,
+        "nodes_count": len(state.nodes), "master_node": leader.uid if leader else None,
+        "quorum": state.majority(), "bdbs_count": len(state.bdbs), "rack_aware": False,
+        "software_version": __version__, "state_version": state.version,
+    }
+
+
+def license_view(state: ClusterState) -> dict[str, Any]:
+    text = state.cluster.license
+    return {
+        "license": text, "key": text, "cluster_name": state.cluster.name, "expired": False,
+        "activation_date": state.cluster.license_updated or state.cluster.created_time,
+        "expiration_date": None, "features": [], "owner": "", "trial": not text,
+        "shards_limit": None, "ram_shards_limit": None,
+        "ram_shards_in_use": len(state.shards), "flash_shards_limit": None, "flash_shards_in_use": 0,
+        "enforced": False,
+    }
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

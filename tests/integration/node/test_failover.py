@@ -1,0 +1,75 @@
+"""A replicated database survives the SIGKILL of its master's node: Sentinel promotes the replica,
+clients find it through port 8001, writes confirmed by WAIT are kept, the REST API shows the roles."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+from redis.sentinel import Sentinel
+
+from recluster.node.devcluster import LoopbackCluster
+
+pytestmark = pytest.mark.integration
+
+
+def node_index(cluster: LoopbackCluster, host: str) -> int:
+    return next(n.index for n in cluster.nodes if n.addr == host)
+
+
+async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster: LoopbackCluster = await make_cluster(3)
+    async with cluster.api(1) as api:
+        bdb = await api.create_bdb({"name": "orders", "memory_size": 64 * 1024 * 1024, "replication": True,
+                                    "authentication_redis_pass": "s3cret-pass"})
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout=120)
+    sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
+    master_host, _ = await asyncio.to_thread(sentinel.discover_master, "orders")
+    client = sentinel.master_for("orders", password="s3cret-pass", socket_timeout=1.0)
+
+    # wait until the replica is attached, then write; keep only writes WAIT confirmed on a replica
+    deadline = time.monotonic() + 60
+    confirmed: list[str] = []
+    while len(confirmed) < 200:
+        assert time.monotonic() < deadline, "writes were not confirmed by a replica within 60 s"
+        key = f"k{len(confirmed)}"
+        try:
+            await asyncio.to_thread(client.set, key, key)
+            if await asyncio.to_thread(client.execute_command, "WAIT", 1, 1000) >= 1:
+                confirmed.append(key)
+        except redis.RedisError:
+            await asyncio.sleep(0.2)
+
+    victim = node_index(cluster, master_host)
+    cluster.kill_node(victim)
+
+    # writes through Sentinel discovery succeed again
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            await asyncio.to_thread(client.set, "after-failover", "yes")
+            break
+        except redis.RedisError as exc:
+            assert time.monotonic() < deadline, f"no successful write 90 s after the kill: {exc!r}"
+            await asyncio.sleep(0.2)
+    new_host, _ = await asyncio.to_thread(sentinel.discover_master, "orders")
+    assert new_host != master_host
+
+    values = await asyncio.to_thread(client.mget, confirmed)
+    assert values == [k.encode() for k in confirmed], "a write confirmed by WAIT was lost"
+
+    # the REST API (asked on a surviving node) shows the new master
+    survivor = next(i for i in range(3) if i != victim)
+    killed_uid = str(victim + 1)
+    async with cluster.api(survivor) as api:
+        deadline = time.monotonic() + 30
+        while True:
+            shards = await api.shards(bdb["uid"])
+            masters = [s for s in shards if s["role"] == "master"]
+            if len(masters) == 1 and masters[0]["node_uid"] != killed_uid:
+                break
+            assert time.monotonic() < deadline, f"REST API still shows old roles: {shards}"
+            await asyncio.sleep(0.2)
+        assert masters[0]["node_name"] == new_host

@@ -36,7 +36,8 @@ COPY . ./
 RUN if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
  && /opt/recluster/bin/pip install --no-deps . \
  && /opt/recluster/bin/pip check \
- && /opt/recluster/bin/recluster --version
+ && /opt/recluster/bin/recluster --version \
+ && /opt/recluster/bin/python3 -m pip uninstall --yes pip setuptools
 
 # ---- final: runtime packages, the virtualenv, a non-root user ---------------------------------------
 FROM ${BASE_IMAGE}

@@ -137,8 +137,8 @@ def test_python_is_debians_311_in_the_venv(containerd: Containerd, image: str) -
     assert out.startswith("(3, 11) /opt/recluster /opt/recluster/lib/python3.11/site-packages/recluster/")
 
 
-def test_no_build_tools(containerd: Containerd, image: str) -> None:
-    script = "for c in gcc cc c++ g++ clang ld as make; do command -v $c; done; ls /usr/lib/gcc 2>&-; true"
+def test_no_build_tools_or_pip(containerd: Containerd, image: str) -> None:
+    script = "for c in gcc cc c++ g++ clang ld as make pip pip3; do command -v $c; done; ls /usr/lib/gcc 2>&-; true"
     assert run_in_image(containerd, image, "sh", "-c", script).strip() == ""
 
 

@@ -13,6 +13,7 @@ Buildah keeps its state under `<cache>/buildah` (overlay storage driver, runc), 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -126,6 +127,23 @@ def _escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
+@contextlib.contextmanager
+def _locked(lock_file: Path, console: Console, what: str) -> Iterator[None]:
+    """An exclusive flock on `lock_file` for the block; says so when it has to wait for another
+    process (another test run, `recluster local up`) doing the same work in the same cache."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            console.print(f"waiting for another process: {what} (lock {lock_file}) ...", soft_wrap=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _console(console: Console | None) -> Console:
     return console if console is not None else Console(stderr=True)
 
@@ -188,6 +206,33 @@ class Buildah:
 
 def buildah_for(cache_dir: Path) -> Buildah:
     return Buildah(cache_dir / "buildah")
+
+
+# Every rebuild leaves the previous image and its per-step cache behind (a source change adds a new
+# layer with the virtualenv); past this size, unnamed images are pruned after a build.
+STORAGE_LIMIT = 6 * 1024**3
+
+
+def tree_size(path: Path) -> int:
+    """Bytes allocated under `path` (hard links counted once)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
+
+
+def prune_buildah(cache_dir: Path, console: Console | None = None) -> None:
+    """Remove unnamed images from our buildah storage (old builds and the per-step layer cache: the
+    next build reinstalls the dependencies). Named images (the base, the latest build) stay."""
+    buildah = buildah_for(cache_dir)
+    with _step(_console(console), f"prune unnamed images in {buildah.root}"):
+        run(buildah.argv("rmi", "--prune"), timeout=600)
 
 
 def reset_buildah(cache_dir: Path) -> None:
@@ -342,26 +387,35 @@ def ensure_base_rootfs(
     key = base_key(suite, variant, packages)
     base = cache_dir / "base" / f"{suite}-{variant}-{key}"
     rootfs = base / "rootfs"
-    marker = base / "complete"
-    if not marker.exists():
-        main, security = mirrors or apt_mirrors()
-        if base.exists():
-            unmount_under(base)  # debootstrap mounts /proc and /sys inside the target
-            shutil.rmtree(base)
-        base.mkdir(parents=True)
-        argv = ["debootstrap", f"--variant={variant}"]
-        if packages:
-            argv.append("--include=" + ",".join(packages))
-        argv += [suite, str(rootfs), main]
-        with _step(console, f"debootstrap {variant} {suite} from {main} (about a minute, cached after)"):
-            try:
-                run(argv, timeout=1800, console=console, stream=True)
-            finally:
-                unmount_under(base)
-            _slim_rootfs(rootfs, suite, main, security)
-        marker.write_text(json.dumps({"suite": suite, "variant": variant, "packages": list(packages)}) + "\n")
-    _import_base(cache_dir, rootfs, image, key, console)
+    with _locked(cache_dir / "base.lock", console, "the base rootfs"):
+        if not (base / "complete").exists():
+            _debootstrap(base, suite, variant, packages, mirrors or apt_mirrors(), console)
+        _import_base(cache_dir, rootfs, image, key, console)
     return rootfs
+
+
+def _debootstrap(
+    base: Path, suite: str, variant: str, packages: Sequence[str], mirrors: tuple[str, str], console: Console
+) -> None:
+    """`base/rootfs` from scratch, then `base/complete`."""
+    main, security = mirrors
+    if base.exists():
+        unmount_under(base)  # debootstrap mounts /proc and /sys inside the target
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    rootfs = base / "rootfs"
+    argv = ["debootstrap", f"--variant={variant}"]
+    if packages:
+        argv.append("--include=" + ",".join(packages))
+    argv += [suite, str(rootfs), main]
+    with _step(console, f"debootstrap {variant} {suite} from {main} (about a minute, cached after)"):
+        try:
+            run(argv, timeout=1800, console=console, stream=True)
+        finally:
+            unmount_under(base)
+        _slim_rootfs(rootfs, suite, main, security)
+    record = {"suite": suite, "variant": variant, "packages": list(packages), "mirror": main}
+    (base / "complete").write_text(json.dumps(record) + "\n")
 
 
 def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, console: Console) -> None:
@@ -375,8 +429,17 @@ def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, console: C
         try:
             # tar (as root, numeric owners) keeps owners, modes, links and capabilities exactly.
             run(
-                ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=security.capability",
-                 "-C", str(rootfs), "-cf", str(tar_path), "."],
+                [
+                    "tar",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--xattrs-include=security.capability",
+                    "-C",
+                    str(rootfs),
+                    "-cf",
+                    str(tar_path),
+                    ".",
+                ],
                 timeout=600,
             )
             out = run(buildah.argv("from", "--pull=never", "scratch"), timeout=120)
@@ -386,10 +449,14 @@ def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, console: C
                 run(
                     buildah.argv(
                         "config",
-                        "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                        "--cmd", "bash",
-                        "--label", f"{label}={key}",
-                        "--created-by", f"recluster: debootstrap --variant={VARIANT} {SUITE}",
+                        "--env",
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        "--cmd",
+                        "bash",
+                        "--label",
+                        f"{label}={key}",
+                        "--created-by",
+                        f"recluster: debootstrap --variant={VARIANT} {SUITE}",
                         container,
                     ),
                     timeout=120,
@@ -465,8 +532,10 @@ def _ca_bundle_args() -> list[str]:
     if bundle is None:
         return []
     return [
-        "--volume", f"{bundle.resolve()}:{BUILD_CA_PATH}:ro",
-        "--build-arg", f"PIP_CA_BUNDLE={BUILD_CA_PATH}",
+        "--volume",
+        f"{bundle.resolve()}:{BUILD_CA_PATH}:ro",
+        "--build-arg",
+        f"PIP_CA_BUNDLE={BUILD_CA_PATH}",
     ]
 
 
@@ -486,37 +555,68 @@ def ensure_project_image(
     archive = archive_path(cache_dir, tag)
     key_file = archive.with_name(archive.name + ".key")
     key = input_hash(repo_dir, tag, base_key())
-    if archive.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
+    if _is_current(archive, key_file, key):
         return archive
 
     console = _console(console)
+    with _locked(cache_dir / "image.lock", console, f"building {tag}"):
+        if _is_current(archive, key_file, key):  # built by whoever held the lock
+            return archive
+        _build(repo_dir, cache_dir, tag, archive, key_file, key, console, timeout)
+    return archive
+
+
+def _is_current(archive: Path, key_file: Path, key: str) -> bool:
+    try:
+        return archive.is_file() and key_file.read_text().strip() == key
+    except OSError:
+        return False
+
+
+def _build(
+    repo_dir: Path,
+    cache_dir: Path,
+    tag: str,
+    archive: Path,
+    key_file: Path,
+    key: str,
+    console: Console,
+    timeout: float,
+) -> None:
     ensure_base_rootfs(cache_dir, console=console)
     buildah = buildah_for(cache_dir)
     with _step(console, f"build {tag} from {repo_dir / 'Dockerfile'} with buildah"):
         argv = buildah.argv(
             "bud",
-            "--runtime", RUNC,
+            "--runtime",
+            RUNC,
             *(f"--ulimit={u}" for u in BUILD_ULIMITS),
             "--pull=never",
             "--layers",
             "--force-rm",
             "--network=host",
-            "--build-arg", f"VERSION={project_version(repo_dir)}",
+            "--build-arg",
+            f"VERSION={project_version(repo_dir)}",
             *_ca_bundle_args(),
-            "-f", str(repo_dir / "Dockerfile"),
-            "-t", tag,
+            "-f",
+            str(repo_dir / "Dockerfile"),
+            "-t",
+            tag,
             str(repo_dir),
         )
         run(argv, timeout=timeout, console=console, stream=True)
     with _step(console, f"write {archive}"):
         archive.parent.mkdir(parents=True, exist_ok=True)
         key_file.unlink(missing_ok=True)
-        tmp = archive.with_name(archive.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        run(buildah.argv("push", tag, f"docker-archive:{tmp}:{tag}"), timeout=900)
-        tmp.replace(archive)
+        tmp = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
+        try:
+            run(buildah.argv("push", tag, f"docker-archive:{tmp}:{tag}"), timeout=900)
+            tmp.replace(archive)
+        finally:
+            tmp.unlink(missing_ok=True)
         key_file.write_text(key + "\n")
-    return archive
+    if tree_size(buildah.root) > STORAGE_LIMIT:
+        prune_buildah(cache_dir, console)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -138,7 +138,8 @@ def test_python_is_debians_311_in_the_venv(containerd: Containerd, image: str) -
 
 
 def test_no_build_tools_or_pip(containerd: Containerd, image: str) -> None:
-    script = "for c in gcc cc c++ g++ clang ld as make pip pip3; do command -v $c; done; ls /usr/lib/gcc 2>&-; true"
+    tools = "gcc cc c++ g++ clang ld as make pip pip3"
+    script = f"for c in {tools}; do command -v $c; done; ls /usr/lib/gcc 2>&-; true"
     assert run_in_image(containerd, image, "sh", "-c", script).strip() == ""
 
 
@@ -166,3 +167,23 @@ def test_a_changed_input_changes_the_key(repo_snapshot: Path, tmp_path: Path, ta
     dockerfile = copy_build_inputs(repo_snapshot, tmp_path / "repo2") / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "\n# changed\n")
     assert input_hash(dockerfile.parent, tag) != input_hash(repo_snapshot, tag)
+
+
+def test_command_errors_name_the_command_and_its_last_lines() -> None:
+    from recluster.local.images import CommandError, run
+
+    script = "for i in $(seq 1 40); do echo line-$i; done; echo oops >&2; exit 3"
+    with pytest.raises(CommandError) as failed:
+        run(["sh", "-c", script], timeout=30)
+    message = str(failed.value)
+    assert failed.value.returncode == 3
+    assert "sh -c" in message and "exited with status 3" in message
+    assert "line-40" in message and "oops" in message and "line-1\n" not in message
+
+
+def test_command_timeout_kills_the_command() -> None:
+    from recluster.local.images import CommandError, run
+
+    with pytest.raises(CommandError, match=r"timed out after 1s") as failed:
+        run(["sh", "-c", "echo started; sleep 60"], timeout=1)
+    assert failed.value.tail == ["started"]

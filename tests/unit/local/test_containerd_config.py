@@ -79,3 +79,11 @@ def test_paths_are_quoted() -> None:
 
 def test_pure() -> None:
     assert containerd_config(ROOT, STATE, SOCK) == containerd_config(ROOT, STATE, SOCK)
+
+
+def test_mountinfo_escapes() -> None:
+    from recluster.local.containerd import _unescape
+
+    assert _unescape(r"/tmp/a\040dir/x\134y\011z") == "/tmp/a dir/x\\y\tz"
+    assert _unescape("/plain/path") == "/plain/path"
+    assert _unescape("/ends/with\\04") == "/ends/with\\04"

@@ -187,3 +187,28 @@ def test_command_timeout_kills_the_command() -> None:
     with pytest.raises(CommandError, match=r"timed out after 1s") as failed:
         run(["sh", "-c", "echo started; sleep 60"], timeout=1)
     assert failed.value.tail == ["started"]
+
+
+def test_redis_and_sentinel_run_as_1001_on_loopback(containerd: Containerd, image: str) -> None:
+    """The engines start as the image's user with containerd's default rlimits, in the container's
+    own network namespace (loopback only), and sentinel finds the master."""
+    script = r"""
+set -e
+cd "$HOME"
+redis-server --port 7001 --bind 127.0.0.1 --save '' --daemonize yes --logfile "$HOME/redis.log"
+printf 'port 7002\nbind 127.0.0.1\nsentinel monitor db1 127.0.0.1 7001 1\n' > sentinel.conf
+redis-sentinel sentinel.conf --daemonize yes --logfile "$HOME/sentinel.log"
+for i in $(seq 1 50); do
+  redis-cli -p 7002 sentinel get-master-addr-by-name db1 2>/dev/null | grep -q 7001 && break
+  sleep 0.1
+done
+redis-cli -p 7001 ping
+redis-cli -p 7002 sentinel get-master-addr-by-name db1 | tr '\n' ' '
+echo
+pid=$(redis-cli -p 7001 info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p')
+stat -c %u "/proc/$pid"
+"""
+    out = run_in_image(containerd, image, "sh", "-c", script).split("\n")
+    assert out[0] == "PONG"
+    assert out[1].split() == ["127.0.0.1", "7001"]
+    assert out[2] == "1001"

@@ -1,0 +1,78 @@
+"""The Dockerfile's contract, read statically: what the operator and the production build rely on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from recluster.local.images import BASE_IMAGE, CONTEXT_DIRS, CONTEXT_FILES
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", (REPO / "Dockerfile").read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
+    return steps[last_from:]
+
+
+def test_two_stages_on_the_debian_base() -> None:
+    steps = instructions()
+    assert ("ARG", f"BASE_IMAGE={BASE_IMAGE}") in steps
+    assert [args for word, args in steps if word == "FROM"] == ["${BASE_IMAGE} AS builder", "${BASE_IMAGE}"]
+
+
+def test_final_stage_user_entrypoint_labels() -> None:
+    final = final_stage()
+    assert ("USER", "1001") in final
+    entrypoint = [json.loads(args) for word, args in final if word == "ENTRYPOINT"]
+    assert entrypoint == [["/opt/recluster/bin/recluster"]]
+    labels = " ".join(args for word, args in final if word == "LABEL")
+    for key in ("title", "source", "version", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+    assert ("COPY", "--from=builder /opt/recluster /opt/recluster") in final
+
+
+def test_final_stage_installs_runtime_packages_only() -> None:
+    runs = " ".join(args for word, args in final_stage() if word == "RUN")
+    match = re.search(r"apt-get install -y --no-install-recommends ([a-z0-9 .+-]+?)\s*&&", runs)
+    assert match is not None
+    runtime = {"ca-certificates", "python3", "redis-sentinel", "redis-server", "redis-tools"}
+    assert set(match.group(1).split()) == runtime
+    assert "policy-rc.d" in runs  # the redis packages must not start services during the build
+
+
+def test_plain_dockerfile_syntax() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert "# syntax=" not in text
+    assert "--mount=" not in text  # BuildKit-only
+
+
+def test_context_allow_list_matches_the_cache_key() -> None:
+    lines = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:] for line in lines if line.startswith("!")}
+    # the cache key hashes exactly what the context admits (plus the Dockerfile and .dockerignore)
+    assert allowed == (set(CONTEXT_FILES) - {"Dockerfile", ".dockerignore"}) | set(CONTEXT_DIRS)

@@ -212,3 +212,20 @@ stat -c %u "/proc/$pid"
     assert out[0] == "PONG"
     assert out[1].split() == ["127.0.0.1", "7001"]
     assert out[2] == "1001"
+
+
+def test_native_snapshotter_fallback(archive: Path, tag: str, tmp_path: Path) -> None:
+    """`native` (plain copies) works where overlayfs might not: import and run with it."""
+    home = tmp_path / "ctd-native"
+    try:
+        native = start_containerd(home, snapshotter="native", cri=False)
+        quiet = Console(file=io.StringIO())
+        assert import_image(archive, native.socket, snapshotter="native", console=quiet) == [tag]
+        name = f"rc-image-test-{uuid.uuid4().hex[:12]}"
+        argv = [*native.ctr(), "run", "--rm", "--snapshotter", "native", tag, name, "id", "-u"]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        assert (result.returncode, result.stdout.strip()) == (0, "1001"), result.stderr
+    finally:
+        stop_containerd(home)
+        assert not mounts_under(home)
+        shutil.rmtree(home, ignore_errors=True)

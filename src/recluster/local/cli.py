@@ -11,6 +11,7 @@ from rich.console import Console
 
 from recluster.local.cluster import DEFAULT_NAME, LocalCluster, default_state_dir
 from recluster.local.kubebuild import ensure_kube
+from recluster.local.layout import NODE_LIMIT
 from recluster.local.run import CommandError
 
 state_dir_option = click.option(
@@ -44,12 +45,19 @@ def local() -> None:
 @state_dir_option
 @name_option
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for each component.")
-def up(state_dir: Path | None, name: str, timeout: float) -> None:
+@click.option(
+    "--nodes",
+    type=click.IntRange(0, NODE_LIMIT),
+    default=3,
+    show_default=True,
+    help="How many nodes (kubelet + containerd, each in its own network namespace).",
+)
+def up(state_dir: Path | None, name: str, timeout: float, nodes: int) -> None:
     """Build what is missing and start the local cluster (harmless when it already runs)."""
     console = _console()
     try:
         cluster = LocalCluster.create(state_dir or default_state_dir(name), name)
-        cluster.up(console, timeout=timeout)
+        cluster.up(console, timeout=timeout, nodes=nodes)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from exc
     console.print(f"\nkubectl --kubeconfig {cluster.kubeconfig_path} get nodes")
@@ -88,6 +96,13 @@ def status(state_dir: Path | None, name: str, as_json: bool) -> None:
     for proc_name, proc in procs.items():
         state = f"pid {proc['pid']}" if proc["pid"] else "not running"
         click.echo(f"  {proc_name:<26} {state:<14} {proc['log']}")
+    node_list = info["nodes"]
+    assert isinstance(node_list, list)
+    for entry in node_list:
+        state = "running" if entry["running"] else "stopped"
+        if entry["isolated"]:
+            state += ", isolated"
+        click.echo(f"  node {entry['name']:<21} {entry['address']:<14} pods {entry['pod_cidr']:<18} {state}")
 
 
 @local.command()
@@ -96,6 +111,38 @@ def status(state_dir: Path | None, name: str, as_json: bool) -> None:
 def kubeconfig(state_dir: Path | None, name: str) -> None:
     """Print the path of the admin kubeconfig."""
     click.echo(str(_existing(state_dir, name).kubeconfig_path))
+
+
+@local.group()
+def node() -> None:
+    """Fail and restore a node: stop, start, isolate (cut its network), heal."""
+
+
+def _node_action(action: str, help_text: str) -> None:
+    @node.command(name=action, help=help_text)
+    @state_dir_option
+    @name_option
+    @click.argument("node_name")
+    def command(state_dir: Path | None, name: str, node_name: str) -> None:
+        cluster = _existing(state_dir, name)
+        try:
+            if action == "stop":
+                cluster.stop_node(node_name)
+            elif action == "start":
+                cluster.start_node(node_name, _console())
+            elif action == "isolate":
+                cluster.isolate_node(node_name)
+            else:
+                cluster.heal_node(node_name)
+        except CommandError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"{cluster.node(node_name).name}: {action} done")
+
+
+_node_action("stop", "Kill the node's kubelet, containerd and every container, as when a machine is lost.")
+_node_action("start", "Start a stopped node again and wait until it is Ready.")
+_node_action("isolate", "Cut the node off the network: the other nodes, the apiserver and the host.")
+_node_action("heal", "Reconnect an isolated node.")
 
 
 @local.command()

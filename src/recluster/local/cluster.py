@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import json
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 
-from recluster.local import controlplane, network, processes
+from recluster.local import controlplane, network, nodes, processes
 from recluster.local.controlplane import ControlPlanePaths, Credentials
 from recluster.local.kubebuild import ensure_kube
 from recluster.local.kubeconfig import kubeconfig, write_kubeconfig
-from recluster.local.layout import SLOTS, Layout
-from recluster.local.paths import cache_dir
-from recluster.local.run import CommandError
+from recluster.local.layout import NODE_LIMIT, SLOTS, Layout
+from recluster.local.nodes import LocalNode
+from recluster.local.paths import cache_dir, repo_dir
+from recluster.local.pki import CertificateAuthority
+from recluster.local.run import CommandError, run
 
 DEFAULT_NAME = "recluster"
 
@@ -51,6 +55,7 @@ class LocalCluster:
     state_dir: Path
     layout: Layout
     fsync: bool = True
+    node_count: int = 0
 
     @classmethod
     def load(cls, state_dir: Path) -> LocalCluster | None:
@@ -58,7 +63,9 @@ class LocalCluster:
             data = json.loads((state_dir / "cluster.json").read_text())
         except (OSError, ValueError):
             return None
-        return cls(state_dir, Layout(data["name"], data["slot"]), data.get("fsync", True))
+        return cls(
+            state_dir, Layout(data["name"], data["slot"]), data.get("fsync", True), data.get("nodes", 0)
+        )
 
     @classmethod
     def create(cls, state_dir: Path, name: str, slot: int | None = None, fsync: bool = True) -> LocalCluster:
@@ -72,13 +79,34 @@ class LocalCluster:
             layout = Layout(name, candidate)
             if network.claim_bridge(layout, state_dir):
                 cluster = cls(state_dir, layout, fsync)
-                (state_dir / "cluster.json").write_text(
-                    json.dumps({"name": name, "slot": candidate, "fsync": fsync})
-                )
+                cluster.save()
                 return cluster
         raise CommandError(
             f"no free local-cluster slot among {candidates} (bridges rcl0..rcl{SLOTS - 1} in use)"
         )
+
+    def save(self) -> None:
+        record = {
+            "name": self.layout.name,
+            "slot": self.layout.slot,
+            "fsync": self.fsync,
+            "nodes": self.node_count,
+        }
+        (self.state_dir / "cluster.json").write_text(json.dumps(record))
+
+    @property
+    def nodes(self) -> list[LocalNode]:
+        return [LocalNode(self.layout, self.state_dir, i) for i in range(self.node_count)]
+
+    def node(self, name: str) -> LocalNode:
+        for node in self.nodes:
+            if name in (node.name, str(node.index), f"n{node.index}"):
+                return node
+        raise CommandError(f"no node {name!r}; nodes: {', '.join(n.name for n in self.nodes) or 'none'}")
+
+    def api(self) -> httpx.Client:
+        """An admin HTTP client for the apiserver (for the few calls made outside kubectl)."""
+        return httpx.Client(base_url=self.layout.apiserver_url, verify=self._ssl_context(), timeout=30)
 
     @property
     def paths(self) -> ControlPlanePaths:
@@ -94,8 +122,20 @@ class LocalCluster:
     def kube_dir(self, console: Console | None = None) -> Path:
         return ensure_kube(console)
 
-    def up(self, console: Console | None = None, timeout: float = 120) -> None:
+    def up(self, console: Console | None = None, timeout: float = 120, nodes: int | None = None) -> None:
+        """Start the control plane and `nodes` nodes (default: as many as last time)."""
         console = console or Console(stderr=True)
+        if nodes is not None:
+            if not 0 <= nodes <= NODE_LIMIT:
+                raise CommandError(f"--nodes must be between 0 and {NODE_LIMIT}, got {nodes}")
+            self._remove_nodes_beyond(nodes, console)
+            self.node_count = nodes
+            self.save()
+        self._up_control_plane(console, timeout)
+        if self.node_count:
+            self._up_nodes(console, timeout)
+
+    def _up_control_plane(self, console: Console, timeout: float) -> None:
         kube = self.kube_dir(console) / "kube"
         console.print(
             f"[bold]Network[/]: bridge {self.layout.bridge} {self.layout.bridge_cidr}, "
@@ -130,6 +170,102 @@ class LocalCluster:
                 )
         console.print(f"[green]Control plane ready[/] at {self.layout.apiserver_url}")
 
+    def images(self, console: Console) -> list[Path]:
+        """The image archives every node holds: the pod sandbox and the project image."""
+        from recluster.local.images import ensure_project_image
+        from recluster.local.pause import ensure_pause_image
+
+        return [
+            ensure_pause_image(console),
+            ensure_project_image(Path(repo_dir()), cache_dir(), console=console),
+        ]
+
+    def _up_addons(self, console: Console) -> None:
+        record = processes.read("addons", self.paths.run)
+        if record is None or not record.alive():
+            argv = [sys.executable, "-m", "recluster.local.addons", "--state-dir", str(self.state_dir)]
+            processes.start("addons", argv, run_dir=self.paths.run, log_dir=self.paths.logs)
+            console.print(
+                "  add-ons: local volume provisioner (StorageClass standard), LoadBalancer addresses"
+            )
+
+    def route_services(self) -> str | None:
+        """Route the Service range and the load-balancer pool from the host through the first node
+        that runs and is connected (its kube-proxy translates); None when no node can carry them."""
+        gateway = next((n for n in self.nodes if n.running() and not n.isolated()), None)
+        if gateway is None:
+            return None
+        for prefix in (self.layout.service_cidr, self.layout.lb_pool):
+            run(["ip", "route", "replace", str(prefix), "via", gateway.address, "dev", self.layout.bridge])
+        return gateway.name
+
+    def _up_nodes(self, console: Console, timeout: float) -> None:
+        kube = self.kube_dir(console) / "kube"
+        images = self.images(console)
+        ca = CertificateAuthority(self.paths.pki)
+        with self.api() as api:
+            for node in self.nodes:
+                node.create_network(self.nodes)
+                nodes.register_node(api, node)
+                if node.running():
+                    console.print(f"  {node.name}: already running")
+                else:
+                    console.print(
+                        f"  {node.name}: starting containerd, kubelet and kube-proxy at {node.address} "
+                        f"(pods {node.pod_cidr})"
+                    )
+                node.start(kube, ca, self.layout.apiserver_url, images)  # starts only what is missing
+            for node in self.nodes:
+                log = self.paths.logs / f"{node.kubelet_process}.log"
+                name = node.name
+                wait_for(
+                    f"node {name} to report Ready (log: {log})", partial(nodes.node_ready, api, name), timeout
+                )
+                console.print(f"  {node.name}: Ready")
+        self._up_addons(console)
+        self.route_services()
+
+    def _remove_nodes_beyond(self, count: int, console: Console) -> None:
+        for node in self.nodes[count:]:
+            node.destroy()
+            console.print(f"  {node.name}: removed")
+            if self.ready():
+                with self.api() as api:
+                    api.delete(f"/api/v1/nodes/{node.name}")
+
+    def stop_node(self, name: str) -> LocalNode:
+        node = self.node(name)
+        node.stop()
+        self.route_services()
+        return node
+
+    def isolate_node(self, name: str) -> LocalNode:
+        node = self.node(name)
+        node.isolate()
+        self.route_services()
+        return node
+
+    def heal_node(self, name: str) -> LocalNode:
+        node = self.node(name)
+        node.heal()
+        self.route_services()
+        return node
+
+    def start_node(self, name: str, console: Console | None = None, timeout: float = 120) -> LocalNode:
+        console = console or Console(stderr=True)
+        node = self.node(name)
+        node.create_network(self.nodes)
+        node.start(
+            self.kube_dir(console) / "kube",
+            CertificateAuthority(self.paths.pki),
+            self.layout.apiserver_url,
+            self.images(console),
+        )
+        with self.api() as api:
+            wait_for(f"node {node.name} to report Ready", lambda: nodes.node_ready(api, node.name), timeout)
+        self.route_services()
+        return node
+
     def _write_kubeconfigs(self, creds: Credentials) -> None:
         server = self.layout.apiserver_url
         for user, pair in (
@@ -161,6 +297,9 @@ class LocalCluster:
 
     def down(self, console: Console | None = None) -> None:
         console = console or Console(stderr=True)
+        for node in self.nodes:
+            node.destroy()
+            console.print(f"  {node.name}: stopped and removed from the machine")
         for name in reversed(controlplane.COMPONENT_ORDER):
             if processes.stop(name, self.paths.run):
                 console.print(f"  {name}: stopped")
@@ -177,6 +316,16 @@ class LocalCluster:
             "state_dir": str(self.state_dir),
             "apiserver": self.layout.apiserver_url,
             "ready": self.ready() if running else False,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "address": n.address,
+                    "pod_cidr": n.pod_cidr,
+                    "running": n.running(),
+                    "isolated": n.isolated() if n.running() else None,
+                }
+                for n in self.nodes
+            ],
             "kubeconfig": str(self.kubeconfig_path),
             "processes": {
                 name: {"pid": running.get(name), "log": str(self.paths.logs / f"{name}.log")}

@@ -103,6 +103,9 @@ def containerd_config(
             "  restrict_oom_score_adj = true",
             "  disable_apparmor = true",
             "  enable_unprivileged_ports = true",
+            # pod network namespaces under our state, not the machine-wide /var/run/netns, so stopping
+            # this containerd can unmount every one of them
+            f"  netns_mounts_under = {_q(state / 'netns')}",
             "",
             f"{cri_table}.containerd]",
             f"  snapshotter = {_q(snapshotter)}",
@@ -180,7 +183,8 @@ def start_containerd(
     )
     argv = ["containerd", "--config", str(config_file)]
     if netns is not None:
-        argv = ["ip", "netns", "exec", netns, *argv]
+        # the network namespace only: `ip netns exec` would also make a private mount namespace
+        argv = ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
     with (home / "containerd.log").open("ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -191,18 +195,20 @@ def start_containerd(
     while True:
         if proc.poll() is not None:
             running.pid_file.unlink(missing_ok=True)
-            raise RuntimeError(f"containerd exited with status {proc.returncode}; see {running.log_file}:\n"
-                               + _tail(running.log_file))
-        if socket.exists():
-            probe = subprocess.run(
-                [*running.ctr(), "version"], capture_output=True, timeout=30, check=False
+            raise RuntimeError(
+                f"containerd exited with status {proc.returncode}; see {running.log_file}:\n"
+                + _tail(running.log_file)
             )
+        if socket.exists():
+            probe = subprocess.run([*running.ctr(), "version"], capture_output=True, timeout=30, check=False)
             if probe.returncode == 0:
                 return running
         if time.monotonic() > deadline:
             stop_containerd(home)
-            raise RuntimeError(f"containerd did not answer on {socket} within {timeout:.0f}s; see "
-                               f"{running.log_file}:\n" + _tail(running.log_file))
+            raise RuntimeError(
+                f"containerd did not answer on {socket} within {timeout:.0f}s; see "
+                f"{running.log_file}:\n" + _tail(running.log_file)
+            )
         time.sleep(0.2)
 
 
@@ -214,12 +220,21 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def shim_pids(home: Path) -> list[int]:
-    """Pids of the runc shims of this containerd, from the shim.pid files it keeps in its state."""
-    pids = []
+    """Pids of the runc shims of this containerd: from the shim.pid files it keeps in its state, and
+    the shims started with this containerd's own socket as `-address` (the CRI's grouped pod shims
+    write no shim.pid). The socket path is ours alone, so no other containerd's shim matches."""
+    pids = set()
     for pid_file in (home / "state").glob("io.containerd.runtime.v2.task/*/*/shim.pid"):
         with contextlib.suppress(OSError, ValueError):
-            pids.append(int(pid_file.read_text().strip()))
-    return pids
+            pids.add(int(pid_file.read_text().strip()))
+    socket = str(home / "containerd.sock")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            argv = cmdline.read_bytes().split(b"\0")
+            at = argv.index(b"-address") + 1 if b"-address" in argv else len(argv)
+            if at < len(argv) and argv[at].decode(errors="replace") == socket:
+                pids.add(int(cmdline.parent.name))
+    return sorted(pids)
 
 
 def stop_containerd(home: Path, *, timeout: float = 20.0) -> None:

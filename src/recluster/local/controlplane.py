@@ -154,11 +154,13 @@ def controller_manager_args(layout: Layout, paths: ControlPlanePaths, creds: Cre
         f"--service-account-private-key-file={creds.service_account.key}",
         f"--cluster-signing-cert-file={creds.ca.cert}",
         f"--cluster-signing-key-file={creds.ca.key}",
-        "--allocate-node-cidrs=true",
+        # pod CIDRs are fixed per node (layout.node_pod_cidr) and set when the Node is created
+        "--allocate-node-cidrs=false",
         f"--cluster-cidr={layout.pod_cidr}",
-        "--node-cidr-mask-size=24",
         f"--service-cluster-ip-range={layout.service_cidr}",
         f"--cluster-name={layout.name}",
+        # a lost local node is noticed in 20 s rather than 50 s, so failure tests stay short
+        "--node-monitor-grace-period=20s",
         "--profiling=false",
     ]
 

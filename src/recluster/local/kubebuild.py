@@ -61,7 +61,7 @@ def ldflags(version: str) -> str:
     return " ".join(flags)
 
 
-def _go() -> str:
+def go_binary() -> str:
     go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
     if go is None:
         raise CommandError("the Go toolchain is not installed (`go` not on PATH)")
@@ -72,7 +72,7 @@ def input_key(module: Path) -> str:
     digest = hashlib.sha256()
     for name in MODULE_FILES:
         digest.update(name.encode() + b"\0" + (module / name).read_bytes() + b"\0")
-    digest.update(run([_go(), "version"]).stdout.encode())
+    digest.update(run([go_binary(), "version"]).stdout.encode())
     digest.update(ldflags(kubernetes_version(module)).encode())
     return digest.hexdigest()[:12]
 
@@ -100,7 +100,7 @@ def ensure_kube(console: Console | None = None, module: Path | None = None) -> P
 
 def _build(module: Path, binary: Path, console: Console) -> None:
     version = kubernetes_version(module)
-    go = _go()
+    go = go_binary()
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false -mod=readonly"}
     console.print(
         f"[bold]Building Kubernetes {version}[/] from Go modules into {binary.parent} "

@@ -58,6 +58,11 @@ class Layout:
         return ipaddress.IPv4Network(f"198.19.{self._third_octet}.0/20")
 
     @property
+    def lb_pool(self) -> ipaddress.IPv4Network:
+        """Addresses for LoadBalancer Services: on the bridge's subnet, routed by the host to a node."""
+        return ipaddress.IPv4Network(f"198.18.{self._third_octet}.192/26")
+
+    @property
     def kubernetes_service_ip(self) -> str:
         return str(self.service_cidr.network_address + 1)
 
@@ -92,8 +97,17 @@ class Layout:
             raise ValueError(f"node index must be in 0..{NODE_LIMIT - 1}, got {index}")
         return f"198.18.{self._third_octet}.{10 + index}"
 
+    def node_pod_cidr(self, index: int) -> str:
+        """Pod CIDRs are fixed per node index, so routes can be laid before any node registers."""
+        self.node_address(index)  # validates the index
+        return f"198.18.{self._third_octet + 8 + index}.0/24"
+
     def node_name(self, index: int) -> str:
         return f"{self.name}-node{index}"
 
     def netns(self, index: int) -> str:
         return f"rcl{self.slot}-n{index}"
+
+    def node_veth(self, index: int) -> str:
+        """Host end of the node's veth pair, attached to the bridge."""
+        return f"rcl{self.slot}n{index}"

@@ -49,7 +49,9 @@ def start(
     run_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     if netns is not None:
-        argv = ["ip", "netns", "exec", netns, *argv]
+        # enter only the network namespace: `ip netns exec` would also give the process a mount
+        # namespace of its own, and a node's kubelet and containerd must see each other's mounts
+        argv = ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(

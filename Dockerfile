@@ -5,8 +5,8 @@
 
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
-# ---- builder: a virtualenv with the project and its pinned dependencies ----------------------------
-FROM ${BASE_IMAGE} AS builder
+# ---- deps: a virtualenv with the pinned dependencies ---------------------------------------------
+FROM ${BASE_IMAGE} AS deps
 
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -23,7 +23,7 @@ WORKDIR /build
 # the host's bundle for RUN steps only; it is never part of a layer. Empty: pip's own CAs.
 ARG PIP_CA_BUNDLE=
 
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
+# From pyproject.toml alone, so a source change reuses this layer.
 # Wheels only: the image has no compiler, and a dependency that would need one should fail here.
 COPY pyproject.toml ./
 RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
@@ -31,13 +31,26 @@ RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.tom
  && if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
  && /opt/recluster/bin/pip install --only-binary=:all: -r requirements.txt
 
-# Then the project itself (the build context is an allow-list, see .dockerignore).
+# ---- venv: what the image gets of it (no pip, no setuptools) ----------------------------------------
+FROM deps AS venv
+RUN /opt/recluster/bin/python3 -m pip uninstall --yes pip setuptools
+
+# ---- project: the project installed over the dependencies; its own files staged under /stage ------
+FROM deps AS project
+# build arguments are per stage
+ARG PIP_CA_BUNDLE=
+# the build context is an allow-list, see .dockerignore
 COPY . ./
 RUN if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
  && /opt/recluster/bin/pip install --no-deps . \
  && /opt/recluster/bin/pip check \
  && /opt/recluster/bin/recluster --version \
- && /opt/recluster/bin/python3 -m pip uninstall --yes pip setuptools
+ && /opt/recluster/bin/python3 -c 'import importlib.metadata as md, os, shutil; \
+dist = md.distribution("recluster"); \
+paths = [os.path.normpath(str(dist.locate_file(f))) for f in dist.files]; \
+[(os.makedirs(os.path.dirname("/stage" + p), exist_ok=True), shutil.copy2(p, "/stage" + p)) \
+ for p in paths if os.path.isfile(p)]' \
+ && test -x /stage/opt/recluster/bin/recluster
 
 # ---- final: runtime packages, the virtualenv, a non-root user ---------------------------------------
 FROM ${BASE_IMAGE}
@@ -57,8 +70,11 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && groupadd --gid 1001 recluster \
  && useradd --uid 1001 --gid 1001 --home-dir /var/lib/recluster --create-home --shell /usr/sbin/nologin recluster
 
-# The same Debian python3 as in the builder, so the virtualenv's bin/python3 -> /usr/bin/python3 holds.
-COPY --from=builder /opt/recluster /opt/recluster
+# The same Debian python3 as in the deps stage, so the virtualenv's bin/python3 -> /usr/bin/python3
+# holds. Two layers: the dependencies (reused while pyproject.toml is unchanged) and the project's
+# own files (small), so a source change rebuilds and re-imports little.
+COPY --from=venv /opt/recluster /opt/recluster
+COPY --from=project /stage/opt/recluster /opt/recluster
 
 ENV PATH=/opt/recluster/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 \

@@ -507,9 +507,29 @@ def input_hash(repo_dir: Path, tag: str, base: str = "") -> str:
     return digest.hexdigest()
 
 
-def archive_path(cache_dir: Path, tag: str) -> Path:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag.split("/")[-1])
-    return cache_dir / "images" / f"{name}.tar"
+# Archives kept per image name: other processes (a test run, `local up`) may build other inputs under
+# the same name at the same time, and each keeps using the archive it was given.
+KEEP_ARCHIVES = 3
+
+
+def _archive_stem(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", tag.split("/")[-1])
+
+
+def archive_path(cache_dir: Path, tag: str, key: str) -> Path:
+    """`<cache>/images/<name>_<tag>-<key prefix>.tar`: one archive per set of inputs."""
+    return cache_dir / "images" / f"{_archive_stem(tag)}-{key[:16]}.tar"
+
+
+def _prune_archives(archive: Path, tag: str) -> None:
+    """Keep the KEEP_ARCHIVES newest archives of `tag` (always `archive`), remove the rest."""
+    stem = _archive_stem(tag)
+    pattern = re.compile(re.escape(stem) + r"-[0-9a-f]{16}\.tar")
+    olds = [p for p in archive.parent.iterdir() if pattern.fullmatch(p.name) and p != archive]
+    olds.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds[KEEP_ARCHIVES - 1 :]:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name + ".key").unlink(missing_ok=True)
 
 
 BUILD_CA_PATH = "/run/recluster-build-ca.crt"
@@ -526,7 +546,7 @@ def host_ca_bundle() -> Path | None:
 
 
 def _ca_bundle_args() -> list[str]:
-    """Hand the host's CA bundle to pip in the builder stage: mounted for RUN steps only (never
+    """Hand the host's CA bundle to pip in the build stages: mounted for RUN steps only (never
     committed into a layer) and named by the Dockerfile's PIP_CA_BUNDLE build argument."""
     bundle = host_ca_bundle()
     if bundle is None:
@@ -549,12 +569,13 @@ def ensure_project_image(
 ) -> Path:
     """The project image built from `repo_dir`'s Dockerfile, as a docker-archive tar in
     `cache_dir/images`, named `tag` inside (default docker.io/library/recluster:<version>).
-    Rebuilt only when the input hash (stored beside the archive as `<archive>.key`) changes."""
+    Rebuilt only when the input hash changes: the archive's name carries its prefix and
+    `<archive>.key` beside it the whole hash."""
     repo_dir = repo_dir.resolve()
     tag = tag or default_tag(repo_dir)
-    archive = archive_path(cache_dir, tag)
-    key_file = archive.with_name(archive.name + ".key")
     key = input_hash(repo_dir, tag, base_key())
+    archive = archive_path(cache_dir, tag, key)
+    key_file = archive.with_name(archive.name + ".key")
     if _is_current(archive, key_file, key):
         return archive
 
@@ -615,6 +636,7 @@ def _build(
         finally:
             tmp.unlink(missing_ok=True)
         key_file.write_text(key + "\n")
+        _prune_archives(archive, tag)
     if tree_size(buildah.root) > STORAGE_LIMIT:
         prune_buildah(cache_dir, console)
 

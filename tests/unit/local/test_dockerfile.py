@@ -33,10 +33,15 @@ def final_stage() -> list[tuple[str, str]]:
     return steps[last_from:]
 
 
-def test_two_stages_on_the_debian_base() -> None:
+def test_stages_on_the_debian_base() -> None:
     steps = instructions()
     assert ("ARG", f"BASE_IMAGE={BASE_IMAGE}") in steps
-    assert [args for word, args in steps if word == "FROM"] == ["${BASE_IMAGE} AS builder", "${BASE_IMAGE}"]
+    assert [args for word, args in steps if word == "FROM"] == [
+        "${BASE_IMAGE} AS deps",
+        "deps AS venv",
+        "deps AS project",
+        "${BASE_IMAGE}",
+    ]
 
 
 def test_final_stage_user_entrypoint_labels() -> None:
@@ -48,7 +53,12 @@ def test_final_stage_user_entrypoint_labels() -> None:
     for key in ("title", "source", "version", "licenses"):
         assert f"org.opencontainers.image.{key}=" in labels
     assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
-    assert ("COPY", "--from=builder /opt/recluster /opt/recluster") in final
+    # the dependencies, then the project's own files over them
+    copies = [args for word, args in final if word == "COPY"]
+    assert copies == [
+        "--from=venv /opt/recluster /opt/recluster",
+        "--from=project /stage/opt/recluster /opt/recluster",
+    ]
 
 
 def test_final_stage_installs_runtime_packages_only() -> None:

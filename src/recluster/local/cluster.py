@@ -171,14 +171,44 @@ class LocalCluster:
         console.print(f"[green]Control plane ready[/] at {self.layout.apiserver_url}")
 
     def images(self, console: Console) -> list[Path]:
-        """The image archives every node holds: the pod sandbox and the project image."""
+        """The image archives every node holds: the pod sandbox, CoreDNS and the project image."""
+        from recluster.local.coredns import ensure_coredns_image
         from recluster.local.images import ensure_project_image
         from recluster.local.pause import ensure_pause_image
 
         return [
             ensure_pause_image(console),
+            ensure_coredns_image(console),
             ensure_project_image(Path(repo_dir()), cache_dir(), console=console),
         ]
+
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
+        kubectl = self.kube_dir() / "kubectl"
+        argv = [str(kubectl), "--kubeconfig", str(self.kubeconfig_path), *args]
+        return run(argv, input=input, timeout=timeout).stdout
+
+    def _up_dns(self, console: Console, timeout: float) -> None:
+        from recluster.local import coredns
+
+        objects = {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": coredns.manifests(self.layout, coredns.image_name()),
+        }
+        apply = ["apply", "--server-side", "--force-conflicts", "--field-manager=recluster-local", "-f", "-"]
+        self.kubectl(*apply, input=json.dumps(objects))
+        console.print(
+            f"  cluster DNS: CoreDNS {coredns.coredns_version()}, kube-dns at {self.layout.dns_service_ip}"
+        )
+        rollout = [
+            "-n",
+            coredns.NAMESPACE,
+            "rollout",
+            "status",
+            "deployment/coredns",
+            f"--timeout={int(timeout)}s",
+        ]
+        self.kubectl(*rollout, timeout=timeout + 10)
 
     def _up_addons(self, console: Console) -> None:
         record = processes.read("addons", self.paths.run)
@@ -224,6 +254,7 @@ class LocalCluster:
                 console.print(f"  {node.name}: Ready")
         self._up_addons(console)
         self.route_services()
+        self._up_dns(console, timeout)
 
     def _remove_nodes_beyond(self, count: int, console: Console) -> None:
         for node in self.nodes[count:]:

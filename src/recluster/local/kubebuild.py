@@ -100,18 +100,23 @@ def ensure_kube(console: Console | None = None, module: Path | None = None) -> P
 
 def _build(module: Path, binary: Path, console: Console) -> None:
     version = kubernetes_version(module)
+    build_go_binary(module, ".", binary, ldflags(version), console, f"Kubernetes {version}")
+
+
+def build_go_binary(
+    module: Path, package: str, binary: Path, link_flags: str, console: Console, what: str
+) -> None:
+    """`go build` one package of `module` into `binary` (static), with a progress bar over the
+    packages it compiles; the binary appears only when the build succeeded."""
     go = go_binary()
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false -mod=readonly"}
-    console.print(
-        f"[bold]Building Kubernetes {version}[/] from Go modules into {binary.parent} "
-        "(once per version; a cold build takes many minutes on 2 cores)"
-    )
+    console.print(f"[bold]Building {what}[/] from Go modules into {binary.parent} (once per version)")
     started = time.monotonic()
     run([go, "mod", "download"], cwd=str(module), env=env, timeout=20 * 60)
-    packages = run([go, "list", "-deps", "."], cwd=str(module), env=env, timeout=10 * 60).stdout.split()
+    packages = run([go, "list", "-deps", package], cwd=str(module), env=env, timeout=10 * 60).stdout.split()
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
-    argv = [go, "build", "-v", "-trimpath", "-ldflags", ldflags(version), "-o", str(partial), "."]
+    argv = [go, "build", "-v", "-trimpath", "-ldflags", link_flags, "-o", str(partial), package]
     log_lines: list[str] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -131,10 +136,24 @@ def _build(module: Path, binary: Path, console: Console) -> None:
             progress.advance(task)
             if time.monotonic() - started > BUILD_TIMEOUT:
                 proc.kill()
-                raise CommandError(f"building Kubernetes did not finish within {BUILD_TIMEOUT // 60} min")
+                raise CommandError(f"building {what} did not finish within {BUILD_TIMEOUT // 60} min")
         code = proc.wait()
         progress.update(task, completed=len(packages))
     if code != 0:
-        raise CommandError("building Kubernetes failed:\n" + "\n".join(log_lines[-20:]))
+        raise CommandError(f"building {what} failed:\n" + "\n".join(log_lines[-20:]))
     partial.rename(binary)
-    console.print(f"Built Kubernetes {version} in {time.monotonic() - started:.0f}s")
+    console.print(f"Built {what} in {time.monotonic() - started:.0f}s")
+
+
+def module_binary(module: Path, package: str, name: str, console: Console, link_flags: str = "-s -w") -> Path:
+    """A binary built from one of the repository's small Go modules (tools/pause, tools/coredns),
+    cached under ~/.cache/recluster/go/<name>-<hash of the module's files and the toolchain>."""
+    digest = hashlib.sha256()
+    for path in sorted(module.glob("*")):
+        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(run([go_binary(), "version"]).stdout.encode() + link_flags.encode())
+    binary = cache_dir() / "go" / f"{name}-{digest.hexdigest()[:12]}" / name
+    if not binary.exists():
+        build_go_binary(module, package, binary, link_flags, console, name)
+    return binary

@@ -222,7 +222,7 @@ class LocalNode:
                 cni_conf_dir=self.cni_conf_dir,
                 pause_image=PAUSE_IMAGE_NAME,
             )
-            self._import_images(images)
+        self._import_images(images)  # only the missing ones
         kubelet = kubelet_args(
             self.layout, self.index, home=self.home, config=config, kubeconfig=node_kubeconfig
         )

@@ -60,9 +60,9 @@ class ClusterApi:
             "action": "join_cluster", "cluster": {"nodes": nodes},
             "credentials": {"username": username, "password": password}})
 
-    async def wait_bootstrap(self, timeout: float = 120.0) -> dict[str, Any]:
+    async def wait_bootstrap(self, timeout_s: float = 120.0) -> dict[str, Any]:
         """Poll GET /v1/bootstrap until completed (returned) or error (raised)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
@@ -74,7 +74,7 @@ class ClusterApi:
             if last.get("state") == "error":
                 raise RuntimeError(f"bootstrap of {self.base_url} failed: {last}")
             await asyncio.sleep(0.3)
-        raise TimeoutError(f"bootstrap of {self.base_url} not completed after {timeout:.0f}s: {last}")
+        raise TimeoutError(f"bootstrap of {self.base_url} not completed after {timeout_s:.0f}s: {last}")
 
     # cluster, nodes, actions, license
     async def cluster(self) -> dict[str, Any]:
@@ -97,8 +97,8 @@ class ClusterApi:
         result: dict[str, Any] = await self.request("GET", f"/v1/actions/{uid}")
         return result
 
-    async def wait_action(self, uid: str, timeout: float = 180.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def wait_action(self, uid: str, timeout_s: float = 180.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
@@ -108,7 +108,7 @@ class ClusterApi:
             if last.get("status") in ("completed", "failed"):
                 return last
             await asyncio.sleep(0.5)
-        raise TimeoutError(f"action {uid} not finished after {timeout:.0f}s: {last}")
+        raise TimeoutError(f"action {uid} not finished after {timeout_s:.0f}s: {last}")
 
     async def license(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", "/v1/license")
@@ -139,8 +139,9 @@ class ClusterApi:
         result: dict[str, Any] = await self.request("DELETE", f"/v1/bdbs/{uid}")
         return result
 
-    async def wait_bdb_status(self, uid: int, status: str = "active", timeout: float = 120.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def wait_bdb_status(self, uid: int, status: str = "active",
+                              timeout_s: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
@@ -156,7 +157,7 @@ class ClusterApi:
             if last.get("status") == "creation-failed":
                 raise RuntimeError(f"database {uid} creation failed")
             await asyncio.sleep(0.3)
-        raise TimeoutError(f"database {uid} not '{status}' after {timeout:.0f}s: {last.get('status')}")
+        raise TimeoutError(f"database {uid} not '{status}' after {timeout_s:.0f}s: {last.get('status')}")
 
     async def shards(self, bdb_uid: int | None = None) -> list[dict[str, Any]]:
         path = f"/v1/bdbs/{bdb_uid}/shards" if bdb_uid is not None else "/v1/shards"

@@ -112,7 +112,8 @@ async def _forward(daemon: NodeDaemon, request: Request) -> Response:
                                             headers=headers)
     except httpx.HTTPError as exc:
         raise ApiError(503, "cluster_no_quorum",
-                       f"the cluster's leader ({leader.split('//')[1]}) does not answer ({type(exc).__name__}); "
+                       f"the cluster's leader ({leader.split('//')[1]}) does not answer "
+                       f"({type(exc).__name__}); "
                        "the cluster may have lost its majority; nothing was changed") from exc
     return Response(answer.content, status_code=answer.status_code,
                     media_type=answer.headers.get("content-type", "application/json"))

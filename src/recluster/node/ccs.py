@@ -21,6 +21,7 @@ from recluster.node.config import NodeConfig
 from recluster.node.errors import ApiError
 from recluster.node.models import ClusterState
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.sentinel import command
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class CcsStore:
 
     async def read(self, prefer_leader: bool = True) -> ClusterState | None:
         """The state from the leader's store when it answers, else from the local replica."""
-        raw: str | None = None
+        raw: bytes | str | None = None
         if prefer_leader:
             try:
                 addr = await self.leader_addr()
@@ -166,9 +167,9 @@ class CcsStore:
         info = await self.local.info("replication")
         count = 0
         for key, value in info.items():
-            if str(key).startswith("slave") and isinstance(value, dict):
-                if value.get("state") == "online" and int(value.get("lag", 99)) <= REPLICA_MAX_LAG_S - 1:
-                    count += 1
+            if (str(key).startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+                    and int(value.get("lag", 99)) <= REPLICA_MAX_LAG_S - 1):
+                count += 1
         return count
 
     async def initialize(self, state: ClusterState) -> None:
@@ -202,7 +203,7 @@ class CcsStore:
                     current = await pipe.get(STATE_KEY)
                     if current != raw:
                         raise ApiError(409, "busy", f"cannot {what}: the cluster state changed; retry")
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(STATE_KEY, state.model_dump_json())
                     await pipe.execute()
             except WatchError as exc:
@@ -213,7 +214,7 @@ class CcsStore:
                                    "refused the write); nothing was changed") from exc
                 raise
             if needed:
-                acked = int(await self.local.execute_command("WAIT", needed, WAIT_TIMEOUT_MS))
+                acked = int(await command(self.local, "WAIT", needed, WAIT_TIMEOUT_MS))
                 if acked < needed:
                     raise NoQuorum(
                         f"cannot confirm '{what}': only {acked + 1} of {members} nodes acknowledged "

@@ -61,7 +61,8 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
 @click.command("dev-cluster")
 @click.option("--nodes", "size", type=int, default=3, show_default=True)
 @click.option("--base", default="127.0.0.", show_default=True, help="loopback prefix; node i gets BASE(11+i)")
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="data directories (default: temp)")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="data directories (default: a new temporary directory)")
 @click.option("--down-after-ms", type=int, default=2000, show_default=True)
 def dev_cluster(size: int, base: str, root: Path | None, down_after_ms: int) -> None:
     """Start an N-node cluster on loopback in the foreground; Ctrl-C stops every process."""

@@ -43,7 +43,7 @@ from recluster.node.reconcile import (
     sync_roles,
     sync_status,
 )
-from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, SentinelServer
+from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, SentinelServer, command
 from recluster.node.shards import ShardSupervisor
 
 log = logging.getLogger(__name__)
@@ -71,15 +71,15 @@ class BootstrapStatus:
         return out
 
 
-async def wait_for(what: str, check: Any, timeout: float, interval: float = 0.2) -> None:
+async def wait_for(what: str, check: Any, timeout_s: float, interval: float = 0.2) -> None:
     """Poll the async `check` until it returns true; TimeoutError naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_s
     while True:
         with contextlib.suppress(RedisError, OSError):
             if await check():
                 return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         await asyncio.sleep(interval)
 
 
@@ -324,7 +324,7 @@ class NodeDaemon:
             client = aioredis.Redis(host=peer.name, port=peer.sentinel_port, socket_timeout=1,
                                     socket_connect_timeout=1, decode_responses=True)
             try:
-                row = await client.execute_command("SENTINEL", "MASTER", CCS_NAME)
+                row = await command(client, "SENTINEL", "MASTER", CCS_NAME)
                 entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
                 epoch = int(entry.get("config-epoch", 0))
                 if best is None or epoch > best[0]:
@@ -378,7 +378,7 @@ class NodeDaemon:
     async def _node_loop(self) -> None:
         while True:
             try:
-                if self.membership is not None and self.store is not None and self.bootstrap.state == "completed":
+                if self.membership and self.store and self.bootstrap.state == "completed":
                     await self.node_tick()
             except asyncio.CancelledError:
                 raise
@@ -416,6 +416,7 @@ class NodeDaemon:
             if node is not None:
                 monitors.append(Monitor(bdb.name, node.name, bdb.port, quorum, bdb.authentication_redis_pass))
         await self.sentinel.ensure(monitors, known)
+        await self._ensure_replicas_known(state, known)
         if self._last_members is not None and len(state.nodes) < self._last_members:
             log.info("a node left: SENTINEL RESET so this sentinel forgets it")
             await self.sentinel.reset("*")
@@ -425,15 +426,30 @@ class NodeDaemon:
             self._ccs_min_replicas = quorum - 1
         wanted = []
         for shard in state.shards_on(me.uid):
-            bdb = state.bdbs.get(shard.bdb_uid)
-            if bdb is None or bdb.status == "delete-pending":
+            placed = state.bdbs.get(shard.bdb_uid)
+            if placed is None or placed.status == "delete-pending":
                 continue
-            wanted.append((shard, bdb, self._master_to_follow(state, shard.bdb_uid, known)))
+            wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known)))
         await self.shards.ensure(wanted)
         ready = True
-        for shard, bdb, _ in wanted:
+        for _, bdb, _ in wanted:
             ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
         self.shards_ready = ready
+
+    async def _ensure_replicas_known(self, state: ClusterState, known: dict[str, dict[str, str]]) -> None:
+        """Make this sentinel know every running replica (of the CCS and of each database) now, not
+        up to 10 s later, so a master lost right after a replica attached can still fail over."""
+        ccs_master = known.get(CCS_NAME, {}).get("ip")
+        await self.sentinel.ensure_replicas_known(
+            CCS_NAME, {(n.name, n.ccs_port) for n in state.nodes.values()
+                       if n.reachable and n.name != ccs_master}, known)
+        for bdb in state.bdbs.values():
+            expected = set()
+            for shard in state.shards_of(bdb.uid):
+                node = state.nodes.get(shard.node_uid)
+                if shard.role != "master" and shard.status == "active" and node is not None:
+                    expected.add((node.name, bdb.port))
+            await self.sentinel.ensure_replicas_known(bdb.name, expected, known)
 
     def _master_to_follow(self, state: ClusterState, bdb_uid: int,
                           known: dict[str, dict[str, str]]) -> tuple[str, int] | None:
@@ -465,7 +481,7 @@ class NodeDaemon:
     async def _leader_loop(self) -> None:
         while True:
             try:
-                if self.store is not None and self.bootstrap.state == "completed" and await self.store.is_master():
+                if self.store and self.bootstrap.state == "completed" and await self.store.is_master():
                     await self.leader_tick()
             except asyncio.CancelledError:
                 raise
@@ -602,9 +618,9 @@ class NodeDaemon:
             await self._lower_min_replicas(lowered)
         state = self.store.last_state or state
         for bdb_uid in failovers:
-            bdb = state.bdbs.get(bdb_uid)
-            if bdb is not None:
-                await self._request_failover(bdb.name)
+            failing = state.bdbs.get(bdb_uid)
+            if failing is not None:
+                await self._request_failover(failing.name)
         if handover:
             await self._request_failover(CCS_NAME)
 

@@ -47,8 +47,9 @@ class LoopbackNode:
 
     def child_pid_files(self) -> list[tuple[Path, str]]:
         """(pid file, marker) of the node's redis-server and redis-sentinel children."""
-        found = [(self.data_dir / "ccs" / "ccs.pid", str(self.data_dir / "ccs" / "ccs.conf")),
-                 (self.data_dir / "sentinel" / "sentinel.pid", str(self.data_dir / "sentinel" / "sentinel.conf"))]
+        ccs, sentinel = self.data_dir / "ccs", self.data_dir / "sentinel"
+        found = [(ccs / "ccs.pid", str(ccs / "ccs.conf")),
+                 (sentinel / "sentinel.pid", str(sentinel / "sentinel.conf"))]
         shards = self.data_dir / "shards"
         if shards.exists():
             for shard_dir in shards.iterdir():
@@ -148,8 +149,8 @@ class LoopbackCluster:
                         pids.append(pid)
         return pids
 
-    async def wait_api(self, index: int, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_api(self, index: int, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
         async with self.api(index, auth=False) as api:
             while True:
                 try:
@@ -161,11 +162,11 @@ class LoopbackCluster:
                         tail = self.nodes[index].log_file.read_text()[-2000:]
                         raise RuntimeError(f"node {index} exited with {process.returncode}:\n{tail}") from exc
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"node {index} REST API not answering after {timeout:.0f}s: "
+                        raise TimeoutError(f"node {index} REST API not answering after {timeout_s:.0f}s: "
                                            f"{exc!r}; see {self.nodes[index].log_file}") from exc
                     await asyncio.sleep(0.2)
 
-    async def start(self, timeout: float = 180.0) -> None:
+    async def start(self, timeout_s: float = 180.0) -> None:
         """Start every node, create the cluster on the first, join the rest."""
         for i in range(self.size):
             self.start_node(i)
@@ -173,15 +174,15 @@ class LoopbackCluster:
         # credentials are sent from the start: GET /v1/bootstrap needs them once the node is a member
         async with self.api(0) as api:
             await api.create_cluster(self.cluster_name, self.username, self.password)
-            await api.wait_bootstrap(timeout)
+            await api.wait_bootstrap(timeout_s)
         for i in range(1, self.size):
             async with self.api(i) as api:
                 await api.join_cluster([self.nodes[0].addr], self.username, self.password)
-                await api.wait_bootstrap(timeout)
+                await api.wait_bootstrap(timeout_s)
 
-    async def wait_ready(self, indexes: list[int] | None = None, timeout: float = 120.0) -> None:
+    async def wait_ready(self, indexes: list[int] | None = None, timeout_s: float = 120.0) -> None:
         chosen = list(range(self.size)) if indexes is None else indexes
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         for i in chosen:
             async with httpx.AsyncClient(verify=False) as client:  # noqa: S501
                 while True:
@@ -193,5 +194,5 @@ class LoopbackCluster:
                     except httpx.HTTPError as exc:
                         reason = repr(exc)
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"node {i} not ready after {timeout:.0f}s: {reason}")
+                        raise TimeoutError(f"node {i} not ready after {timeout_s:.0f}s: {reason}")
                     await asyncio.sleep(0.3)

@@ -97,7 +97,8 @@ class ClusterCollector(Collector):
                                  labels=["cluster", "bdb", "node", "role", "shard"])
         bdb_families = {name: GaugeMetricFamily(f"bdb_{name}", f"database {name} (from the master's INFO)",
                                                 labels=["cluster", "bdb"]) for name in BDB_GAUGES}
-        bdb_up = GaugeMetricFamily("bdb_up", "1 when the database's master shard answers", labels=["cluster", "bdb"])
+        bdb_up = GaugeMetricFamily("bdb_up", "1 when the database's master shard answers",
+                                   labels=["cluster", "bdb"])
         bdb_keys = GaugeMetricFamily("bdb_no_of_keys", "keys in the database", labels=["cluster", "bdb"])
         bdb_limit = GaugeMetricFamily("bdb_memory_limit", "memory_size of the database",
                                       labels=["cluster", "bdb"])
@@ -110,7 +111,7 @@ class ClusterCollector(Collector):
             client = redis.Redis(host=self.cfg.addr, port=bdb.port, password=bdb.authentication_redis_pass,
                                  socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
             try:
-                info: dict[str, Any] = client.info("all")  # type: ignore[assignment]
+                info: dict[str, Any] = client.info("all")
             except RedisError:
                 info = {}
             finally:
@@ -153,7 +154,8 @@ class ClusterCollector(Collector):
         free = GaugeMetricFamily("node_free_memory", "free memory (bytes)", labels=["cluster", "node"])
         free.add_metric(labels, meminfo.get("MemFree", 0.0))
         yield free
-        avail = GaugeMetricFamily("node_available_memory", "available memory (bytes)", labels=["cluster", "node"])
+        avail = GaugeMetricFamily("node_available_memory", "available memory (bytes)",
+                                  labels=["cluster", "node"])
         avail.add_metric(labels, meminfo.get("MemAvailable", 0.0))
         yield avail
         disk = shutil.disk_usage(self.cfg.data_dir) if self.cfg.data_dir.exists() else None
@@ -172,7 +174,8 @@ class ClusterCollector(Collector):
         if cert.exists():
             from recluster.node.tls import certificate_expiry
 
-            expiry = GaugeMetricFamily("node_cert_expiration_seconds", "seconds until the API certificate expires",
+            expiry = GaugeMetricFamily("node_cert_expiration_seconds",
+                                       "seconds until the API certificate expires",
                                        labels=["cluster", "node"])
             expiry.add_metric(labels, certificate_expiry(cert) - time.time())
             yield expiry

@@ -22,7 +22,8 @@ from recluster.node.validation import new_bdb, updated_bdb
 from recluster.node.views import action_view, bdb_view, license_view
 
 
-def _new_action(state: ClusterState, name: str, object_name: str, node_uid: int | None = None) -> ActionRecord:
+def _new_action(state: ClusterState, name: str, object_name: str,
+                node_uid: int | None = None) -> ActionRecord:
     action = ActionRecord(action_uid=str(uuid.uuid4()), name=name, object_name=object_name,
                           node_uid=node_uid, status="running", creation_time=utcnow())
     state.actions[action.action_uid] = action
@@ -109,7 +110,8 @@ async def remove_node(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
         if node is None:
             raise ApiError(404, "node_not_found", f"node {uid} does not exist")
         for action in state.actions.values():
-            if action.name == "remove_node" and action.node_uid == uid and action.status in ("queued", "running"):
+            if (action.name == "remove_node" and action.node_uid == uid
+                    and action.status in ("queued", "running")):
                 raise ApiError(409, "action_in_progress",
                                f"node {uid} is already being removed (action {action.action_uid})")
         if len(state.nodes) == 1:

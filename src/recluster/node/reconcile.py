@@ -102,8 +102,8 @@ def bdb_status(state: ClusterState, obs: Observation) -> list[str]:
                 bdb.status = "creation-failed"
                 _finish_action(state, bdb.action_uid, "failed", "shards did not start in time")
                 changes.append(f"bdb {bdb.uid} creation-failed")
-        elif bdb.status == "active-change-pending":
-            if ready and all(obs.shard_config_ok.get(s.uid) for s in own):
+        elif bdb.status == "active-change-pending" and ready and all(
+                obs.shard_config_ok.get(s.uid) for s in own):
                 bdb.status = "active"
                 _finish_action(state, bdb.action_uid, "completed")
                 changes.append(f"bdb {bdb.uid} change applied")

@@ -8,7 +8,9 @@ its state: epochs, known sentinels and replicas), so the daemon writes it only o
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -19,6 +21,11 @@ from recluster.node.processes import ManagedProcess, write_private
 log = logging.getLogger(__name__)
 
 CCS_NAME = "ccs"
+
+
+async def command(client: aioredis.Redis, *args: str | int) -> Any:
+    """A raw command (redis-py's execute_command is untyped)."""
+    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,13 @@ class SentinelControl:
         self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
                                      socket_connect_timeout=1, decode_responses=True)
         self._applied: dict[str, Monitor] = {}
+        self._last_reset: dict[str, float] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def masters(self) -> dict[str, dict[str, str]]:
-        rows = await self.client.execute_command("SENTINEL", "MASTERS")
+        rows = await command(self.client, "SENTINEL", "MASTERS")
         result: dict[str, dict[str, str]] = {}
         for row in rows:
             entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
@@ -79,7 +87,7 @@ class SentinelControl:
         return result
 
     async def replicas(self, name: str) -> list[dict[str, str]]:
-        rows = await self.client.execute_command("SENTINEL", "REPLICAS", name)
+        rows = await command(self.client, "SENTINEL", "REPLICAS", name)
         out = []
         for row in rows:
             entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
@@ -88,7 +96,7 @@ class SentinelControl:
 
     async def master_addr(self, name: str) -> tuple[str, int] | None:
         try:
-            reply = await self.client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+            reply = await command(self.client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
         except RedisError:
             return None
         if not reply:
@@ -102,14 +110,14 @@ class SentinelControl:
         for name in current:
             if name not in names:
                 log.info("sentinel: removing monitor %s", name)
-                await self.client.execute_command("SENTINEL", "REMOVE", name)
+                await command(self.client, "SENTINEL", "REMOVE", name)
                 self._applied.pop(name, None)
         for mon in wanted:
             if mon.name not in current:
                 log.info("sentinel: monitoring %s at %s:%d quorum %d", mon.name, mon.host, mon.port,
                          mon.quorum)
                 try:
-                    await self.client.execute_command("SENTINEL", "MONITOR", mon.name, mon.host, mon.port,
+                    await command(self.client, "SENTINEL", "MONITOR", mon.name, mon.host, mon.port,
                                                       mon.quorum)
                 except ResponseError as exc:
                     if "Duplicated" not in str(exc):
@@ -127,11 +135,28 @@ class SentinelControl:
             ]
             if mon.password:
                 args += ["auth-pass", mon.password]
-            await self.client.execute_command("SENTINEL", "SET", mon.name, *args)
+            await command(self.client, "SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
 
+    async def ensure_replicas_known(self, name: str, expected: set[tuple[str, int]],
+                                    known: dict[str, dict[str, str]]) -> None:
+        """Sentinel learns a master's replicas from its INFO only every 10 s; a master lost before
+        that cannot fail over. When a replica that runs is missing, SENTINEL RESET <name> makes this
+        sentinel read the master's INFO now (at most every 2 s, never while the master is down)."""
+        entry = known.get(name)
+        if entry is None or not expected or entry.get("flags") != "master":
+            return
+        seen = {(r.get("ip", ""), int(r.get("port", 0))) for r in await self.replicas(name)}
+        missing = expected - seen
+        now = time.monotonic()
+        if missing and now - self._last_reset.get(name, 0.0) > 2.0:
+            self._last_reset[name] = now
+            log.info("sentinel: %s has replica(s) %s this sentinel does not know yet; SENTINEL RESET %s",
+                     name, sorted(missing), name)
+            await command(self.client, "SENTINEL", "RESET", name)
+
     async def reset(self, pattern: str = "*") -> None:
-        await self.client.execute_command("SENTINEL", "RESET", pattern)
+        await command(self.client, "SENTINEL", "RESET", pattern)
 
     async def failover(self, name: str) -> None:
-        await self.client.execute_command("SENTINEL", "FAILOVER", name)
+        await command(self.client, "SENTINEL", "FAILOVER", name)

@@ -77,7 +77,8 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
         raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
     changes = req.model_dump(exclude_unset=True, exclude={"name", "port"})
     merged = current.model_copy(update=changes)
-    merged.snapshot_policy = req.snapshot_policy if req.snapshot_policy is not None else current.snapshot_policy
+    if req.snapshot_policy is not None:
+        merged.snapshot_policy = req.snapshot_policy
     _check_common(state, merged.replication, merged.shards_count, current.uid)
     if merged == current:
         return current

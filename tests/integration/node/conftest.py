@@ -23,8 +23,8 @@ if not Path(REDIS_SERVER).exists():  # pragma: no cover - a machine without Redi
 async def started_cluster(root: Path, size: int, **kwargs: object) -> LoopbackCluster:
     cluster = LoopbackCluster(size, root, **kwargs)  # type: ignore[arg-type]
     try:
-        await cluster.start(timeout=180)
-        await cluster.wait_ready(timeout=120)
+        await cluster.start(timeout_s=180)
+        await cluster.wait_ready(timeout_s=120)
     except BaseException:
         cluster.stop()
         raise

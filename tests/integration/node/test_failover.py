@@ -24,7 +24,7 @@ async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(mak
     async with cluster.api(1) as api:
         bdb = await api.create_bdb({"name": "orders", "memory_size": 64 * 1024 * 1024, "replication": True,
                                     "authentication_redis_pass": "s3cret-pass"})
-        bdb = await api.wait_bdb_status(bdb["uid"], timeout=120)
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
     sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
     master_host, _ = await asyncio.to_thread(sentinel.discover_master, "orders")
     client = sentinel.master_for("orders", password="s3cret-pass", socket_timeout=1.0)
@@ -41,6 +41,16 @@ async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(mak
                 confirmed.append(key)
         except redis.RedisError:
             await asyncio.sleep(0.2)
+
+    # every sentinel knows the replica (it learns it from the master's INFO), or none could promote it
+    deadline = time.monotonic() + 30
+    for host, port in cluster.sentinels():
+        probe = redis.Redis(host=host, port=port, socket_timeout=1)
+        while not [r for r in await asyncio.to_thread(probe.sentinel_slaves, "orders")
+                   if "s_down" not in r["flags"]]:
+            assert time.monotonic() < deadline, f"sentinel {host} does not know the replica"
+            await asyncio.sleep(0.2)
+        probe.close()
 
     victim = node_index(cluster, master_host)
     cluster.kill_node(victim)

@@ -79,7 +79,8 @@ def test_repair_never_adds_a_replica_beside_its_master_or_on_a_leaving_node(
     for bdb_uid, replication in enumerate(dbs, start=1):
         shards = _apply(shards, bdb_uid, place_new_bdb(bdb_uid, range(1, nodes + 1), shards, replication))
     placeable = set(range(1, nodes + 1)) - {leaving}
-    plan = repair(dict(enumerate(dbs, start=1)), shards, placeable, {leaving}, set(), set(range(1, nodes + 1)))
+    everyone = set(range(1, nodes + 1))
+    plan = repair(dict(enumerate(dbs, start=1)), shards, placeable, {leaving}, set(), everyone)
     for add in plan.add:
         assert add.node_uid != leaving
         assert all(s.node_uid != add.node_uid for s in shards if s.bdb_uid == add.bdb_uid)

@@ -34,7 +34,8 @@ async def _master_info(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
         info: dict[str, Any] = await client.info("all")
         return info
     except (RedisError, OSError) as exc:
-        raise ApiError(503, "shard_unreachable", f"the master shard of database {uid} does not answer") from exc
+        raise ApiError(503, "shard_unreachable",
+                       f"the master shard of database {uid} does not answer") from exc
     finally:
         await client.aclose()
 

@@ -1,0 +1,98 @@
+"""Database life cycle on real shards: create (settings reach redis-server), update, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from redis.sentinel import Sentinel
+
+from recluster.node.devcluster import LoopbackCluster
+
+pytestmark = pytest.mark.integration
+
+
+async def test_create_update_delete_a_database_with_its_settings(cluster3: LoopbackCluster) -> None:
+    async with cluster3.api(2) as api:
+        bdb = await api.create_bdb({
+            "name": "settings-db", "memory_size": 32 * 1024 * 1024, "data_persistence": "aof",
+            "aof_policy": "appendfsync-always", "eviction_policy": "allkeys-lru",
+            "authentication_redis_pass": "pw-settings", "replication": True})
+        assert bdb["status"] == "pending" and bdb["action_uid"]
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        assert 10000 <= bdb["port"] <= 19999
+        shards = await api.shards(bdb["uid"])
+        assert sorted(s["role"] for s in shards) == ["master", "slave"]
+        assert len({s["node_uid"] for s in shards}) == 2, "master and replica share a node"
+        host = bdb["endpoints"][0]["dns_name"]
+        client = aioredis.Redis(host=host, port=bdb["port"], password="pw-settings")
+        try:
+            config = await client.config_get("*")
+            assert config["maxmemory"] == str(32 * 1024 * 1024)
+            assert config["maxmemory-policy"] == "allkeys-lru"
+            assert config["appendonly"] == "yes" and config["appendfsync"] == "always"
+            assert config["bind"] == host
+            await client.set("k", "v")
+        finally:
+            await client.aclose()
+        sentinel = Sentinel(cluster3.sentinels(), socket_timeout=1)
+        assert (await asyncio.to_thread(sentinel.discover_master, "settings-db")) == (host, bdb["port"])
+
+        # the master waits for its replica (min-replicas-to-write 1) once the replica is in sync
+        deadline = time.monotonic() + 60
+        while True:
+            shards = await api.shards(bdb["uid"])
+            master = next(s for s in shards if s["role"] == "master")
+            if master["min_replicas_to_write"] == 1:
+                break
+            assert time.monotonic() < deadline, shards
+            await asyncio.sleep(0.3)
+
+        updated = await api.update_bdb(bdb["uid"], {"memory_size": 48 * 1024 * 1024,
+                                                    "eviction_policy": "noeviction"})
+        assert updated["status"] == "active-change-pending"
+        await api.wait_bdb_status(bdb["uid"], timeout_s=60)
+        client = aioredis.Redis(host=host, port=bdb["port"], password="pw-settings")
+        try:
+            assert (await client.config_get("maxmemory"))["maxmemory"] == str(48 * 1024 * 1024)
+            assert (await client.get("k")) == b"v"
+        finally:
+            await client.aclose()
+
+        stats = await api.bdb_stats(bdb["uid"])
+        assert stats[str(bdb["uid"])]["no_of_keys"] >= 1
+
+        await api.delete_bdb(bdb["uid"])
+        await api.wait_bdb_status(bdb["uid"], "deleted", timeout_s=120)
+        with pytest.raises(OSError):
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, bdb["port"]), 2)
+            writer.close()
+        assert all(s["bdb_uid"] != bdb["uid"] for s in await api.shards())
+
+
+async def test_license_is_stored_and_reported(cluster3: LoopbackCluster) -> None:
+    async with cluster3.api(1) as api:
+        await api.put_license("----- LICENSE TEXT -----")
+        for i in range(3):
+            async with cluster3.api(i) as other:
+                assert (await other.license())["license"] == "----- LICENSE TEXT -----"
+
+
+async def test_metrics_report_databases_from_info(cluster3: LoopbackCluster) -> None:
+    async with cluster3.api(0) as api:
+        bdb = await api.create_bdb({"name": "metrics-db", "memory_size": 16 * 1024 * 1024})
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        host = bdb["endpoints"][0]["dns_name"]
+        try:
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"http://{host}:{cluster3.metrics_port}/metrics")).text
+            uid = bdb["uid"]
+            assert f'bdb_up{{bdb="{uid}",cluster="{cluster3.cluster_name}"}} 1.0' in text
+            assert f'bdb_memory_limit{{bdb="{uid}",cluster="{cluster3.cluster_name}"}}' in text
+            assert 'redis_used_memory{' in text and 'node_free_memory{' in text
+        finally:
+            await api.delete_bdb(bdb["uid"])
+            await api.wait_bdb_status(bdb["uid"], "deleted", timeout_s=120)

@@ -46,6 +46,8 @@ def test_cri_for_a_kubelet_runc_cgroupfs_cni() -> None:
         "Root": str(STATE / "runc"),  # never the shared /run/containerd/runc
         "SystemdCgroup": False,
     }
+    # pod network namespaces under this instance's state, not the machine-wide /var/run/netns
+    assert cri["netns_mounts_under"] == str(STATE / "netns")
     assert cri["cni"]["bin_dir"] == "/usr/lib/cni"
     assert cri["cni"]["conf_dir"] == "/srv/n1/cni"
 

@@ -9,7 +9,9 @@ and socket under a temporary dir, started and stopped by its recorded pid."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -228,4 +230,54 @@ def test_native_snapshotter_fallback(archive: Path, tag: str, tmp_path: Path) ->
     finally:
         stop_containerd(home)
         assert not mounts_under(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _task_pid(ctd: Containerd, name: str) -> int:
+    out = subprocess.run([*ctd.ctr(), "tasks", "list"], capture_output=True, text=True, check=True).stdout
+    return next(int(line.split()[1]) for line in out.splitlines()[1:] if line.split()[0] == name)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an exited process its parent has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _cgroups(name: str) -> list[Path]:
+    return [p for p in Path("/sys/fs/cgroup").glob(f"*/k8s.io/{name}") if p.is_dir()]
+
+
+def test_stop_leaves_no_container_running(archive: Path, tag: str, tmp_path: Path) -> None:
+    """Stopping a containerd stops what it runs: gracefully (tasks deleted through containerd, so
+    their cgroups and mounts go too), and when containerd itself died first (its shims' children,
+    the containers' init processes, are killed)."""
+    home = tmp_path / "ctd-stop"
+    names = [f"rc-image-test-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    try:
+        ctd = start_containerd(home, cri=False)
+        import_image(archive, ctd.socket, console=Console(file=io.StringIO()))
+        run = [*ctd.ctr(), "run", "--detach", tag]
+        subprocess.run([*run, names[0], "sleep", "600"], check=True, timeout=120, capture_output=True)
+        init = _task_pid(ctd, names[0])
+        stop_containerd(home)
+        assert not _running(init)
+        assert not _cgroups(names[0])
+        assert not mounts_under(home)
+
+        ctd = start_containerd(home, cri=False)
+        subprocess.run([*run, names[1], "sleep", "600"], check=True, timeout=120, capture_output=True)
+        init = _task_pid(ctd, names[1])
+        os.kill(ctd.pid, signal.SIGKILL)  # the pid we recorded
+        stop_containerd(home)
+        assert not _running(init)
+        assert not mounts_under(home)
+    finally:
+        stop_containerd(home)
+        for name in names:  # without containerd, runc never deleted the second one's cgroups
+            for cgroup in _cgroups(name):
+                cgroup.rmdir()
         shutil.rmtree(home, ignore_errors=True)

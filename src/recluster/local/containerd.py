@@ -238,20 +238,62 @@ def shim_pids(home: Path) -> list[int]:
 
 
 def stop_containerd(home: Path, *, timeout: float = 20.0) -> None:
-    """Stop the containerd recorded in `<home>/containerd.pid` and its shims (by their recorded pids:
-    SIGTERM, then SIGKILL after `timeout`), then unmount whatever is still mounted under `home`.
-    Does nothing if nothing is recorded; safe to call twice."""
+    """Stop the containerd recorded in `<home>/containerd.pid` with everything it runs: first its
+    tasks (killed and deleted through containerd, so runc removes their cgroups and rootfs mounts;
+    the container records stay, as after a reboot), then containerd and its shims (by their recorded
+    pids: SIGTERM, then SIGKILL after `timeout`); a container whose shim had to be killed is killed
+    through its init process (the shim's child), so nothing it ran outlives it. Last, whatever is
+    still mounted under `home` is unmounted. Does nothing if nothing is recorded; safe to call twice."""
     pid_file = home / "containerd.pid"
-    shims = shim_pids(home)
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         pid = None
-    if pid is not None and _is_containerd(pid):
+    alive = pid is not None and _is_containerd(pid)
+    if alive:
+        _delete_tasks(home)
+    shims = [p for p in shim_pids(home) if _is_shim(p)]
+    if alive and pid is not None:
         _terminate([pid], timeout)
-    _terminate([p for p in shims if _is_shim(p)], timeout)
+    # a container's init is its shim's child; killing it ends the container's pid namespace
+    inits = [child for shim in shims for child in _children(shim)]
+    for init in inits:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(init, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while any(_alive(init) for init in inits) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _terminate(shims, timeout)
     pid_file.unlink(missing_ok=True)
     unmount_under(home)
+
+
+def _delete_tasks(home: Path) -> None:
+    """Kill and delete every task in every namespace of the containerd at `<home>/containerd.sock`
+    (best effort: a containerd that does not answer is left to the pid-based steps)."""
+    ctr = ["ctr", "--address", str(home / "containerd.sock")]
+
+    def call(*args: str) -> str:
+        try:
+            result = subprocess.run([*ctr, *args], capture_output=True, text=True, timeout=30, check=False)
+        except subprocess.TimeoutExpired:
+            return ""
+        return result.stdout if result.returncode == 0 else ""
+
+    for namespace in call("namespaces", "list", "--quiet").split():
+        for task in call("--namespace", namespace, "tasks", "list", "--quiet").split():
+            call("--namespace", namespace, "tasks", "kill", "--all", "--signal", "SIGKILL", task)
+            call("--namespace", namespace, "tasks", "delete", "--force", task)
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
 
 
 def _comm(pid: int) -> str:

@@ -45,6 +45,13 @@ def control_plane(kube_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         shutil.rmtree(state, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def local_cluster(control_plane: LocalCluster) -> LocalCluster:
+    """The test run's cluster with three nodes (kubelet, containerd, kube-proxy), DNS and add-ons."""
+    control_plane.up(Console(stderr=True), timeout=240, nodes=3)
+    return control_plane
+
+
 @pytest.fixture
 def kubectl(control_plane: LocalCluster, kube_dir: Path):  # type: ignore[no-untyped-def]
     """Run kubectl against the test cluster; returns the CompletedProcess (check=True by default)."""

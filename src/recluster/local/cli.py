@@ -146,6 +146,20 @@ _node_action("heal", "Reconnect an isolated node.")
 
 
 @local.command()
+@state_dir_option
+@name_option
+@click.argument("dns_name")
+def resolve(state_dir: Path | None, name: str, dns_name: str) -> None:
+    """Resolve a cluster name (e.g. rec.default.svc.cluster.local) through the cluster's DNS."""
+    cluster = _existing(state_dir, name)
+    try:
+        for address in cluster.resolve(dns_name):
+            click.echo(address)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@local.command()
 def build() -> None:
     """Build (or find in the cache) the Kubernetes components and print their directory."""
     try:

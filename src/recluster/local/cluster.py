@@ -187,6 +187,23 @@ class LocalCluster:
         argv = [str(kubectl), "--kubeconfig", str(self.kubeconfig_path), *args]
         return run(argv, input=input, timeout=timeout).stdout
 
+    def resolve(self, name: str, timeout: float = 3) -> list[str]:
+        """The IPv4 addresses of a cluster name, asked of kube-dns from the host."""
+        import dns.exception
+        import dns.resolver
+
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [self.layout.dns_service_ip]
+        try:
+            answer = resolver.resolve(name, "A", lifetime=timeout, search=False)
+        except dns.resolver.NXDOMAIN as exc:
+            raise CommandError(f"{name}: no such name in the cluster") from exc
+        except (dns.resolver.NoAnswer, dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+            raise CommandError(
+                f"{name}: no answer from kube-dns at {self.layout.dns_service_ip}: {exc}"
+            ) from exc
+        return sorted(str(record) for record in answer)
+
     def _up_dns(self, console: Console, timeout: float) -> None:
         from recluster.local import coredns
 

@@ -275,8 +275,26 @@ class LocalNode:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
+        pod_netns = self.pod_network_namespaces()
         containerd.stop_containerd(self.containerd_home, timeout=2)
         containerd.unmount_under(self.home)
+        for path in pod_netns:
+            run(["ip", "netns", "del", path.name], check=False)
+
+    def pod_network_namespaces(self) -> list[Path]:
+        """Network namespaces of this node's pod sandboxes, read from the task bundles containerd keeps
+        in our state (they outlive a killed containerd) and from our netns directory."""
+        found: set[Path] = set()
+        for config in (self.containerd_home / "state").glob("io.containerd.runtime.v2.task/*/*/config.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                for namespace in json.loads(config.read_text())["linux"]["namespaces"]:
+                    path = Path(namespace.get("path") or "/")
+                    if namespace["type"] == "network" and path.parent in (
+                        Path("/var/run/netns"),
+                        Path("/run/netns"),
+                    ):
+                        found.add(path)
+        return sorted(p for p in found if p.exists())
 
     def destroy(self) -> None:
         self.stop()

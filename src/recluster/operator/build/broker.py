@@ -5,7 +5,6 @@ binding records; it belongs to the REC like the rest (unlike node volumes, it ho
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 from recluster.api.quantity import format_bytes, quantity_bytes
@@ -42,7 +41,11 @@ DEFAULT_BROKER_RESOURCES: dict[str, dict[str, str]] = {
 def build_broker_pvc(rec: RedisEnterpriseCluster) -> dict[str, Any]:
     broker_spec = rec.spec.service_broker_spec
     persistent = broker_spec.persistent_spec if broker_spec else None
-    size = persistent.volume_size if persistent and persistent.volume_size is not None else DEFAULT_BROKER_VOLUME_SIZE
+    size = (
+        persistent.volume_size
+        if persistent and persistent.volume_size is not None
+        else DEFAULT_BROKER_VOLUME_SIZE
+    )
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": format_bytes(quantity_bytes(size))}},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 from recluster.api.common import ImageSpec
@@ -38,7 +37,10 @@ def image_fields(image_spec: ImageSpec | None, default_image: str) -> dict[str, 
     """image and imagePullPolicy. IfNotPresent unless the spec says otherwise: a `latest` tag would
     otherwise mean Always, and locally imported images cannot be pulled."""
     spec = image_spec or ImageSpec()
-    return {"image": spec.image(default_image), "imagePullPolicy": str(spec.image_pull_policy or "IfNotPresent")}
+    return {
+        "image": spec.image(default_image),
+        "imagePullPolicy": str(spec.image_pull_policy or "IfNotPresent"),
+    }
 
 
 def field_env(name: str, field_path: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ credentials from a mounted file, so it needs no access to Secrets; it does not t
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
@@ -63,5 +62,7 @@ def build_role_binding(rec: RedisEnterpriseCluster) -> dict[str, Any]:
         "kind": "RoleBinding",
         "metadata": object_meta(rec, role_name(rec)),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name(rec)},
-        "subjects": [{"kind": "ServiceAccount", "name": service_account_name(rec), "namespace": rec.namespace}],
+        "subjects": [
+            {"kind": "ServiceAccount", "name": service_account_name(rec), "namespace": rec.namespace}
+        ],
     }

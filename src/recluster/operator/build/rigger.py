@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 from recluster.api.rec import DEFAULT_RIGGER_RESOURCES, RedisEnterpriseCluster
@@ -41,10 +40,18 @@ def rigger_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list
             "name": "RECLUSTER_RIGGER_DATABASE_SERVICE_TYPE",
             "value": rigger_spec.database_service_type if rigger_spec else "cluster_ip,headless",
         },
-        {"name": "RECLUSTER_RIGGER_SERVICE_NAMING", "value": rigger_spec.service_naming if rigger_spec else "bdb_name"},
+        {
+            "name": "RECLUSTER_RIGGER_SERVICE_NAMING",
+            "value": rigger_spec.service_naming if rigger_spec else "bdb_name",
+        },
     ]
     if rigger_spec and rigger_spec.database_service_port_policy:
-        env.append({"name": "RECLUSTER_RIGGER_SERVICE_PORT_POLICY", "value": rigger_spec.database_service_port_policy})
+        env.append(
+            {
+                "name": "RECLUSTER_RIGGER_SERVICE_PORT_POLICY",
+                "value": rigger_spec.database_service_port_policy,
+            }
+        )
     env += copy.deepcopy((rigger_spec.extra_env_vars if rigger_spec else None) or [])
     return env
 

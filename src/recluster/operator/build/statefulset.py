@@ -11,11 +11,10 @@ Choices the contract leaves open, and why:
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
-from recluster.api.rec import RedisEnterpriseCluster
 from recluster.api.quantity import format_bytes
+from recluster.api.rec import RedisEnterpriseCluster
 from recluster.operator.build.meta import object_meta
 from recluster.operator.build.names import (
     NODE_CONTAINER,
@@ -151,7 +150,9 @@ def _volumes(rec: RedisEnterpriseCluster) -> list[dict[str, Any]]:
     return volumes
 
 
-def build_statefulset(rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local") -> dict[str, Any]:
+def build_statefulset(
+    rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local"
+) -> dict[str, Any]:
     spec = rec.spec
     pod_spec: dict[str, Any] = {
         "serviceAccountName": service_account_name(rec),
@@ -201,7 +202,9 @@ def statefulset_immutable_changes(desired: dict[str, Any], actual: dict[str, Any
     """The immutable spec fields on which `actual` differs from `desired` (claim templates compared
     by name, size, class and access modes, the parts we set)."""
     desired_spec, actual_spec = desired.get("spec", {}), actual.get("spec", {})
-    changed = [f"spec.{field}" for field in _IMMUTABLE_FIELDS if desired_spec.get(field) != actual_spec.get(field)]
+    changed = [
+        f"spec.{field}" for field in _IMMUTABLE_FIELDS if desired_spec.get(field) != actual_spec.get(field)
+    ]
     if _claims(desired_spec) != _claims(actual_spec):
         changed.append("spec.volumeClaimTemplates")
     return changed

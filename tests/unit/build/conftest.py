@@ -28,6 +28,7 @@ LICENSE = "----- LICENSE KEY TEXT -----"
 TLS = TlsMaterial(
     certificate_pem="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     private_key_pem="-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    ca_certificate_pem="-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n",
 )
 
 MINIMAL_REC: dict[str, Any] = {

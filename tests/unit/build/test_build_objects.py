@@ -142,7 +142,7 @@ def test_node_pods(full_rec: RedisEnterpriseCluster, build_all: BuildAll) -> Non
         "metrics": 8070,
         "ui": 8443,
     }
-    assert node["readinessProbe"]["httpGet"] == {"path": "/v1/readiness", "port": "api", "scheme": "HTTPS"}
+    assert node["readinessProbe"]["httpGet"] == {"path": "/v1/ready", "port": "api", "scheme": "HTTPS"}
     env = {variable["name"]: variable.get("value") for variable in node["env"]}
     assert env["RECLUSTER_NODE_NAME"] == "$(POD_NAME).prod.data.svc.cluster.local"
     assert node_address(full_rec, "prod-0") == "prod-0.prod.data.svc.cluster.local"

@@ -7,7 +7,7 @@ from typing import Any
 
 from recluster.api.common import ImageSpec
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.names import credentials_secret_name
+from recluster.operator.build.names import credentials_secret_name, tls_secret_name
 
 # The image's user (the Dockerfile adds uid 1001, as the original images do).
 RUN_AS_USER = 1001
@@ -58,6 +58,23 @@ def credentials_volume(rec: RedisEnterpriseCluster) -> dict[str, Any]:
             "items": [{"key": "username", "path": "username"}, {"key": "password", "path": "password"}],
         },
     }
+
+
+CA_VOLUME = "cluster-ca"
+CA_DIR = "/etc/recluster/ca"
+CA_FILE = f"{CA_DIR}/ca.pem"
+
+
+def ca_volume(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    """Only the CA certificate of `<rec>-tls` (not the nodes' key): what a REST API client trusts."""
+    return {
+        "name": CA_VOLUME,
+        "secret": {"secretName": tls_secret_name(rec), "items": [{"key": "ca.crt", "path": "ca.pem"}]},
+    }
+
+
+def ca_mount() -> dict[str, Any]:
+    return {"name": CA_VOLUME, "mountPath": CA_DIR, "readOnly": True}
 
 
 def credentials_mount() -> dict[str, Any]:

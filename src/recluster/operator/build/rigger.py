@@ -17,7 +17,10 @@ from recluster.operator.build.names import (
     service_account_name,
 )
 from recluster.operator.build.pod import (
+    CA_FILE,
     CREDENTIALS_DIR,
+    ca_mount,
+    ca_volume,
     container_security_context,
     credentials_mount,
     credentials_volume,
@@ -36,6 +39,8 @@ def rigger_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list
         {"name": "RECLUSTER_RIGGER_CLUSTER", "value": rec.name},
         {"name": "RECLUSTER_RIGGER_API_URL", "value": api_url(rec, cluster_domain)},
         {"name": "RECLUSTER_RIGGER_CREDENTIALS_FILE", "value": CREDENTIALS_DIR},
+        # The cluster's CA: the rigger verifies the REST API's certificate against it, nothing else.
+        {"name": "RECLUSTER_RIGGER_CA_FILE", "value": CA_FILE},
         {
             "name": "RECLUSTER_RIGGER_DATABASE_SERVICE_TYPE",
             "value": rigger_spec.database_service_type if rigger_spec else "cluster_ip,headless",
@@ -75,7 +80,7 @@ def build_rigger_deployment(
         if resources is not None
         else copy.deepcopy(DEFAULT_RIGGER_RESOURCES),
         "securityContext": container_security_context(),
-        "volumeMounts": [credentials_mount()],
+        "volumeMounts": [credentials_mount(), ca_mount()],
     }
     return {
         "apiVersion": "apps/v1",
@@ -93,7 +98,7 @@ def build_rigger_deployment(
                     "securityContext": pod_security_context(),
                     **scheduling(rec),
                     "containers": [container],
-                    "volumes": [credentials_volume(rec)],
+                    "volumes": [credentials_volume(rec), ca_volume(rec)],
                 },
             },
         },

@@ -18,10 +18,12 @@ from recluster.operator.build.names import credentials_secret_name, tls_secret_n
 
 @dataclass(frozen=True)
 class TlsMaterial:
-    """A PEM certificate (chain) and its PEM private key."""
+    """A PEM certificate (chain), its PEM private key, and the PEM certificate of the CA that signed
+    it (the one certificate the operator and the rigger trust when they call the REST API)."""
 
     certificate_pem: str
     private_key_pem: str
+    ca_certificate_pem: str
 
     def __repr__(self) -> str:  # never print a private key
         return "TlsMaterial(<redacted>)"
@@ -51,5 +53,9 @@ def build_tls_secret(rec: RedisEnterpriseCluster, *, tls: TlsMaterial) -> dict[s
         "kind": "Secret",
         "metadata": object_meta(rec, tls_secret_name(rec)),
         "type": "kubernetes.io/tls",
-        "data": {"tls.crt": _b64(tls.certificate_pem), "tls.key": _b64(tls.private_key_pem)},
+        "data": {
+            "tls.crt": _b64(tls.certificate_pem),
+            "tls.key": _b64(tls.private_key_pem),
+            "ca.crt": _b64(tls.ca_certificate_pem),
+        },
     }

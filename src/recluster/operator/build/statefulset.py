@@ -43,11 +43,11 @@ from recluster.operator.build.ports import API_PORT, METRICS_PORT, SENTINEL_PORT
 DATA_DIR = "/var/opt/redislabs"
 TLS_DIR = "/etc/recluster/tls"
 TLS_VOLUME = "tls"
-# Unauthenticated HTTPS endpoints of the node daemon's REST API (port 9443). Readiness answers 200
-# only when the node is a member of a cluster with quorum and its shards are loaded and in sync;
-# liveness answers 200 while the daemon's event loop runs.
-READINESS_PATH = "/v1/readiness"
-LIVENESS_PATH = "/v1/liveness"
+# Unauthenticated HTTPS endpoints of the node daemon's REST API (port 9443, routers/health.py).
+# Readiness answers 200 only when the node is a member of a cluster, its configuration store replica
+# is in sync and its shards run; liveness answers 200 while the daemon's event loop runs.
+READINESS_PATH = "/v1/ready"
+LIVENESS_PATH = "/livez"
 # A node hands its master shards over (planned failover) when it gets SIGTERM; an hour bounds
 # that even for a slow cluster, without leaving a hung pod Terminating for the contract's year.
 DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 3600
@@ -141,7 +141,11 @@ def _volumes(rec: RedisEnterpriseCluster) -> list[dict[str, Any]]:
             "secret": {
                 "secretName": tls_secret_name(rec),
                 "defaultMode": SECRET_FILE_MODE,
-                "items": [{"key": "tls.crt", "path": "cert.pem"}, {"key": "tls.key", "path": "key.pem"}],
+                "items": [
+                    {"key": "tls.crt", "path": "cert.pem"},
+                    {"key": "tls.key", "path": "key.pem"},
+                    {"key": "ca.crt", "path": "ca.pem"},
+                ],
             },
         },
     ]

@@ -14,6 +14,8 @@ from recluster.local.kubebuild import ensure_kube
 from recluster.local.layout import NODE_LIMIT
 from recluster.local.run import CommandError
 
+DEFAULT_NODES = 3
+
 state_dir_option = click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -48,15 +50,19 @@ def local() -> None:
 @click.option(
     "--nodes",
     type=click.IntRange(0, NODE_LIMIT),
-    default=3,
-    show_default=True,
-    help="How many nodes (kubelet + containerd, each in its own network namespace).",
+    default=None,
+    help="How many nodes (kubelet, containerd and kube-proxy, each in its own network namespace); "
+    "default: 3 for a new cluster, as many as before for an existing one.",
 )
-def up(state_dir: Path | None, name: str, timeout: float, nodes: int) -> None:
+def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None) -> None:
     """Build what is missing and start the local cluster (harmless when it already runs)."""
     console = _console()
     try:
-        cluster = LocalCluster.create(state_dir or default_state_dir(name), name)
+        directory = state_dir or default_state_dir(name)
+        if nodes is None:
+            existing = LocalCluster.load(directory)
+            nodes = existing.node_count if existing is not None else DEFAULT_NODES
+        cluster = LocalCluster.create(directory, name)
         cluster.up(console, timeout=timeout, nodes=nodes)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from exc

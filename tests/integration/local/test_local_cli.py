@@ -39,7 +39,7 @@ def recluster(*args: str, state_dir: Path, timeout: float = 300) -> subprocess.C
 
 def test_up_down_up_keeps_objects_and_leaves_nothing_running(kube_dir: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    started = recluster("up", "--name", "rccli", state_dir=state)
+    started = recluster("up", "--name", "rccli", "--nodes", "0", state_dir=state)
     try:
         assert started.returncode == 0, started.stderr
         config = recluster("kubeconfig", state_dir=state).stdout.strip()
@@ -58,7 +58,7 @@ def test_up_down_up_keeps_objects_and_leaves_nothing_running(kube_dir: Path, tmp
         status = json.loads(recluster("status", "--json", state_dir=state).stdout)
         pids = [proc["pid"] for proc in status["processes"].values()]
         assert status["ready"] is True and all(pids) and len(pids) == 4
-        again = recluster("up", "--name", "rccli", state_dir=state)
+        again = recluster("up", "--name", "rccli", "--nodes", "0", state_dir=state)
         assert again.returncode == 0 and "already running" in again.stderr
         cluster = LocalCluster.load(state)
         assert cluster is not None
@@ -72,7 +72,7 @@ def test_up_down_up_keeps_objects_and_leaves_nothing_running(kube_dir: Path, tmp
         ).stdout
         assert f"metric {cluster.layout.unreachable_metric}" not in routes
 
-        assert recluster("up", "--name", "rccli", state_dir=state).returncode == 0
+        assert recluster("up", "--name", "rccli", "--nodes", "0", state_dir=state).returncode == 0
         kept = subprocess.run(
             [*kubectl, "get", "configmap", "kept", "-o", "jsonpath={.data.a}"],
             capture_output=True,

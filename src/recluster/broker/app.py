@@ -1,0 +1,326 @@
+"""The broker's HTTP API (FastAPI). Handlers are thin: check auth and the API version, parse the
+body, load the records, let `decisions` pick the answer, write it, start the worker."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from recluster.broker import errors
+from recluster.broker.catalog import Catalog
+from recluster.broker.decisions import (
+    Decision,
+    binding_endpoints,
+    check_api_version,
+    credentials_for,
+    decide_bind,
+    decide_deprovision,
+    decide_fetch_binding,
+    decide_fetch_instance,
+    decide_last_operation,
+    decide_provision,
+    decide_unbind,
+    decide_update,
+    parse_originating_identity,
+)
+from recluster.broker.errors import BrokerError
+from recluster.broker.models import BindRequest, Instance, ProvisionRequest, UpdateRequest
+from recluster.broker.operations import Worker
+from recluster.broker.store import Store
+from recluster.clients.cluster_api import ClusterApi, ClusterApiError
+
+log = logging.getLogger("recluster.broker")
+M = TypeVar("M", bound=BaseModel)
+REQUEST_IDENTITY = "X-Broker-API-Request-Identity"
+RETRY_AFTER_S = 2
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never print a password
+        return f"BasicCredentials(username={self.username!r}, password=<redacted>)"
+
+    def matches(self, username: str, password: str) -> bool:
+        # both compared, in constant time, so a wrong username takes as long as a wrong password
+        user_ok = secrets.compare_digest(username.encode(), self.username.encode())
+        password_ok = secrets.compare_digest(password.encode(), self.password.encode())
+        return user_ok and password_ok
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    catalog: Catalog
+    data_dir: Path
+    api_url: str
+    api_credentials: BasicCredentials
+    auth: BasicCredentials
+    api_verify: bool | str = False
+    operation_timeout_s: float = 600.0
+    poll_s: float = 0.5
+
+
+class Broker:
+    """What the handlers share: created at start-up, kept in app.state."""
+
+    def __init__(self, settings: BrokerSettings) -> None:
+        self.settings = settings
+        self.catalog = settings.catalog
+        self.store = Store(settings.data_dir)
+        self.api = ClusterApi(settings.api_url, settings.api_credentials.username,
+                              settings.api_credentials.password, timeout=20.0, verify=settings.api_verify)
+        self.worker = Worker(self.store, self.api, self.catalog, timeout_s=settings.operation_timeout_s,
+                             poll_s=settings.poll_s)
+
+    def apply(self, decision: Decision) -> JSONResponse:
+        """Write what the decision asks for (one transaction), start its operation, answer."""
+        if decision.instance or decision.operation or decision.binding:
+            self.store.save(instance=decision.instance, operation=decision.operation,
+                            binding=decision.binding)
+        if decision.operation is not None:
+            self.worker.start(decision.operation)
+        return JSONResponse(decision.body, status_code=decision.status)
+
+    async def credentials(self, instance: Instance) -> dict[str, Any]:
+        try:
+            uid = instance.bdb_uid
+            if uid is None:
+                found = [b for b in await self.api.bdbs() if b.get("name") == instance.bdb_name]
+                if not found:
+                    raise errors.BrokerError(503, "the instance's database is not on the cluster")
+                uid = int(found[0]["uid"])
+            bdb = await self.api.bdb(uid)
+            nodes = await self.api.nodes()
+        except ClusterApiError as exc:
+            raise errors.BrokerError(503, f"cannot read the database from the cluster API "
+                                     f"({exc.status} {exc.error_code})") from exc
+        except httpx.HTTPError as exc:
+            raise errors.BrokerError(503, f"the cluster API is unreachable ({type(exc).__name__})") from exc
+        return credentials_for(bdb, nodes)
+
+
+def broker_of(request: Request) -> Broker:
+    broker: Broker = request.app.state.broker
+    return broker
+
+
+def check_request(request: Request) -> None:
+    """Every OSB route: Basic auth (401), then the API version header (412)."""
+    broker = broker_of(request)
+    if not _authenticated(request.headers.get("authorization"), broker.settings.auth):
+        raise errors.unauthorized()
+    check_api_version(request.headers.get("x-broker-api-version"))
+
+
+def _authenticated(header: str | None, expected: BasicCredentials) -> bool:
+    if not header or not header.lower().startswith("basic "):
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    username, sep, password = decoded.partition(":")
+    return bool(sep) and expected.matches(username, password)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    raw = await request.body()
+    if not raw.strip():
+        raise errors.bad_request("a JSON request body is required")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise errors.bad_request("the request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise errors.bad_request("the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.from_validation_error(exc) from exc
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.strip().lower() == "true"
+
+
+def _identity(request: Request) -> str:
+    return parse_originating_identity(request.headers.get("x-broker-api-originating-identity"))
+
+
+def _operation_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex[:16]}"
+
+
+router = APIRouter(dependencies=[Depends(check_request)])
+
+
+@router.get("/v2/catalog")
+async def get_catalog(request: Request) -> JSONResponse:
+    return JSONResponse(broker_of(request).catalog.document())
+
+
+@router.put("/v2/service_instances/{instance_id}")
+async def provision(instance_id: str, request: Request,
+                    accepts_incomplete: str | None = None) -> JSONResponse:
+    broker, identity = broker_of(request), _identity(request)
+    body = await parse_body(request, ProvisionRequest)
+    decision = decide_provision(broker.catalog, instance_id, body, _flag(accepts_incomplete),
+                                broker.store.instance(instance_id),
+                                broker.store.current_operation(instance_id), _operation_id("provision"),
+                                time.time(), identity)
+    return broker.apply(decision)
+
+
+@router.patch("/v2/service_instances/{instance_id}")
+async def update(instance_id: str, request: Request, accepts_incomplete: str | None = None) -> JSONResponse:
+    broker, identity = broker_of(request), _identity(request)
+    body = await parse_body(request, UpdateRequest)
+    decision = decide_update(broker.catalog, instance_id, body, _flag(accepts_incomplete),
+                             broker.store.instance(instance_id), broker.store.current_operation(instance_id),
+                             _operation_id("update"), time.time(), identity)
+    return broker.apply(decision)
+
+
+@router.delete("/v2/service_instances/{instance_id}")
+async def deprovision(instance_id: str, request: Request, service_id: str | None = None,
+                      plan_id: str | None = None, accepts_incomplete: str | None = None) -> JSONResponse:
+    broker, identity = broker_of(request), _identity(request)
+    decision = decide_deprovision(broker.catalog, instance_id, service_id, plan_id, _flag(accepts_incomplete),
+                                  broker.store.instance(instance_id),
+                                  broker.store.current_operation(instance_id),
+                                  _operation_id("deprovision"), time.time(), identity)
+    return broker.apply(decision)
+
+
+@router.get("/v2/service_instances/{instance_id}/last_operation")
+async def last_operation(instance_id: str, request: Request, operation: str | None = None) -> JSONResponse:
+    broker = broker_of(request)
+    decision = decide_last_operation(instance_id, broker.store.instance(instance_id),
+                                     broker.store.operations_of(instance_id), operation)
+    response = broker.apply(decision)
+    if decision.body.get("state") == "in progress":
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+@router.get("/v2/service_instances/{instance_id}")
+async def fetch_instance(instance_id: str, request: Request) -> JSONResponse:
+    broker = broker_of(request)
+    instance = broker.store.instance(instance_id)
+    return broker.apply(decide_fetch_instance(instance_id, instance, broker.catalog))
+
+
+@router.put("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
+async def bind(instance_id: str, binding_id: str, request: Request) -> JSONResponse:
+    broker = broker_of(request)
+    _identity(request)
+    body = await parse_body(request, BindRequest)
+    store = broker.store
+    # decide once to refuse early, read the credentials, then decide again on fresh records
+    # (no await between that decision and its write, so concurrent binds cannot both create)
+    decide_bind(broker.catalog, instance_id, binding_id, body, store.instance(instance_id),
+                store.binding(instance_id, binding_id), time.time())
+    instance = store.instance(instance_id)
+    assert instance is not None
+    credentials = await broker.credentials(instance)
+    decision = decide_bind(broker.catalog, instance_id, binding_id, body, store.instance(instance_id),
+                           store.binding(instance_id, binding_id), time.time())
+    decision.body = {"credentials": credentials, "endpoints": binding_endpoints(credentials)}
+    return broker.apply(decision)
+
+
+@router.delete("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
+async def unbind(instance_id: str, binding_id: str, request: Request, service_id: str | None = None,
+                 plan_id: str | None = None) -> JSONResponse:
+    broker = broker_of(request)
+    _identity(request)
+    decision = decide_unbind(broker.catalog, instance_id, binding_id, service_id, plan_id,
+                             broker.store.binding(instance_id, binding_id))
+    # nothing to revoke on the cluster: the binding shares the database password (see the binding)
+    broker.store.save(delete_binding=(instance_id, binding_id))
+    return JSONResponse(decision.body, status_code=decision.status)
+
+
+@router.get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
+async def fetch_binding(instance_id: str, binding_id: str, request: Request) -> JSONResponse:
+    broker = broker_of(request)
+    instance = broker.store.instance(instance_id)
+    decision = decide_fetch_binding(instance_id, binding_id, instance,
+                                    broker.store.binding(instance_id, binding_id))
+    assert instance is not None
+    credentials = await broker.credentials(instance)
+    decision.body.update({"credentials": credentials, "endpoints": binding_endpoints(credentials)})
+    return JSONResponse(decision.body, status_code=decision.status)
+
+
+@router.get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation")
+async def binding_last_operation(instance_id: str, binding_id: str, request: Request) -> JSONResponse:
+    # bindings are synchronous; a platform that asks anyway learns the binding's state
+    broker = broker_of(request)
+    if broker.store.binding(instance_id, binding_id) is None:
+        raise errors.gone(f"service binding '{binding_id}' does not exist")
+    return JSONResponse({"state": "succeeded", "description": "the binding exists"})
+
+
+def create_app(settings: BrokerSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        broker = Broker(settings)
+        app.state.broker = broker
+        resumed = broker.worker.resume()
+        log.info("broker ready: %d plan(s), %d unfinished operation(s) resumed", len(settings.catalog.plans),
+                 resumed)
+        try:
+            yield
+        finally:
+            await broker.worker.stop()
+            await broker.api.aclose()
+            broker.store.close()
+
+    app = FastAPI(title="recluster Open Service Broker", version="2.17", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(router)
+
+    @app.exception_handler(BrokerError)
+    async def broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Basic realm="recluster-broker"'} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        return JSONResponse({"description": f"malformed request: '{field}' is invalid"}, status_code=400)
+
+    @app.middleware("http")
+    async def request_identity(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        identity = request.headers.get(REQUEST_IDENTITY)
+        if identity:
+            response.headers[REQUEST_IDENTITY] = identity
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

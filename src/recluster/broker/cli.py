@@ -1,0 +1,103 @@
+"""`recluster broker`: the Open Service Broker. Settings come from flags or the environment the
+operator's Deployment sets (RECLUSTER_BROKER_*); credentials only from files (a mounted secret),
+never from the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+import yaml
+
+from recluster.broker.app import BasicCredentials, BrokerSettings, create_app
+from recluster.broker.catalog import CatalogError, build_catalog
+
+
+def read_credentials(directory: Path, what: str) -> BasicCredentials:
+    """`username` and `password` files of a mounted secret. Errors name the file, never its content."""
+    if not directory.is_dir():
+        raise click.UsageError(f"{what}: {directory} is not a directory holding 'username' and 'password'")
+    values = []
+    for name in ("username", "password"):
+        path = directory / name
+        try:
+            value = path.read_text().strip("\r\n")
+        except OSError as exc:
+            raise click.UsageError(f"{what}: cannot read {path} ({exc.strerror})") from exc
+        if not value:
+            raise click.UsageError(f"{what}: {path} is empty")
+        values.append(value)
+    return BasicCredentials(values[0], values[1])
+
+
+def load_catalog_config(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise click.UsageError(f"--catalog {path}: cannot read it ({exc})") from exc
+    if data is not None and not isinstance(data, dict):
+        raise click.UsageError(f"--catalog {path}: must be a mapping with 'plans' (and optionally 'service')")
+    return data
+
+
+@click.command("broker")
+@click.option("--host", envvar="RECLUSTER_BROKER_HOST", default="0.0.0.0", show_default=True,  # noqa: S104
+              help="Address to listen on.")
+@click.option("--port", envvar="RECLUSTER_BROKER_PORT", type=int, default=8080, show_default=True)
+@click.option("--api-url", envvar="RECLUSTER_BROKER_API_URL", required=True,
+              help="The cluster's REST API, e.g. https://rec.ns.svc.cluster.local:9443")
+@click.option("--credentials-dir", envvar="RECLUSTER_BROKER_CREDENTIALS_FILE", required=True,
+              type=click.Path(path_type=Path),
+              help="Directory with the REST API's 'username' and 'password' files (the REC secret).")
+@click.option("--auth-dir", envvar="RECLUSTER_BROKER_AUTH_DIR", type=click.Path(path_type=Path), default=None,
+              help="Directory with the 'username' and 'password' platforms use for Basic auth to the "
+                   "broker. Default: --credentials-dir.")
+@click.option("--data-dir", envvar="RECLUSTER_BROKER_DATA_DIR", required=True,
+              type=click.Path(path_type=Path),
+              help="Where the state database lives (the broker's volume).")
+@click.option("--cluster", envvar="RECLUSTER_BROKER_CLUSTER", default="rec", show_default=True,
+              help="The REC's name: names the service and derives stable catalog ids.")
+@click.option("--namespace", envvar="POD_NAMESPACE", default="default", show_default=True)
+@click.option("--catalog", "catalog_file", envvar="RECLUSTER_BROKER_CATALOG", type=click.Path(path_type=Path),
+              default=None, help="YAML or JSON with 'plans' (and 'service'); default: small, medium, large.")
+@click.option("--tls-cert", envvar="RECLUSTER_BROKER_TLS_CERT", type=click.Path(path_type=Path), default=None)
+@click.option("--tls-key", envvar="RECLUSTER_BROKER_TLS_KEY", type=click.Path(path_type=Path), default=None)
+@click.option("--api-ca", envvar="RECLUSTER_BROKER_API_CA", type=click.Path(path_type=Path), default=None,
+              help="CA bundle to verify the REST API's certificate (default: not verified, the nodes' "
+                   "certificate is self-signed).")
+@click.option("--operation-timeout", type=float, default=600.0, show_default=True,
+              help="Seconds before a provision, update or deprovision is declared failed.")
+@click.option("--poll-interval", type=float, default=0.5, show_default=True,
+              help="Seconds between two looks at a database the worker waits for.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def broker(host: str, port: int, api_url: str, credentials_dir: Path, auth_dir: Path | None, data_dir: Path,
+           cluster: str, namespace: str, catalog_file: Path | None, tls_cert: Path | None,
+           tls_key: Path | None, api_ca: Path | None, operation_timeout: float, poll_interval: float,
+           log_level: str) -> None:
+    """Serve the Open Service Broker API v2.17 over the cluster's databases."""
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        catalog = build_catalog(load_catalog_config(catalog_file), cluster=cluster, namespace=namespace)
+    except CatalogError as exc:
+        raise click.UsageError(f"--catalog: {exc}") from exc
+    settings = BrokerSettings(
+        catalog=catalog, data_dir=data_dir, api_url=api_url,
+        api_credentials=read_credentials(credentials_dir, "--credentials-dir"),
+        auth=read_credentials(auth_dir or credentials_dir, "--auth-dir"),
+        api_verify=str(api_ca) if api_ca else False, operation_timeout_s=operation_timeout,
+        poll_s=poll_interval)
+    click.echo(f"recluster broker on {'https' if tls_cert else 'http'}://{host}:{port} for {api_url} "
+               f"({len(catalog.plans)} plans, state in {data_dir})", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)

@@ -1,0 +1,137 @@
+"""A real 3-node loopback cluster (the node daemon's dev-cluster launcher) and the broker as a real
+`python -m recluster broker` process on the cluster's 127.x network, both stopped by their
+recorded pids. The broker can be killed and restarted on the same state directory."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from recluster.node.devcluster import LoopbackCluster
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+if not Path(REDIS_SERVER).exists():  # pragma: no cover - a machine without Redis cannot run these
+    pytest.skip("redis-server is not installed", allow_module_level=True)
+
+BROKER_USER = "platform"
+API_VERSION = "2.17"
+
+
+def write_secret(directory: Path, username: str, password: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, value in (("username", username), ("password", password)):
+        path = directory / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+    return directory
+
+
+class BrokerProcess:
+    """`recluster broker` on <cluster base>.30:8080, with its state under `root`."""
+
+    def __init__(self, cluster: LoopbackCluster, root: Path) -> None:
+        self.cluster = cluster
+        self.root = root
+        self.host = f"{cluster.base}30"
+        self.port = 8080
+        self.password = os.urandom(12).hex()
+        self.credentials_dir = write_secret(root / "cluster-secret", cluster.username, cluster.password)
+        self.auth_dir = write_secret(root / "broker-secret", BROKER_USER, self.password)
+        self.data_dir = root / "data"
+        self.log_file = root / "broker.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def auth_header(self) -> str:
+        return "Basic " + base64.b64encode(f"{BROKER_USER}:{self.password}".encode()).decode()
+
+    def client(self, **headers: str) -> httpx.AsyncClient:
+        base = {"Authorization": self.auth_header(), "X-Broker-API-Version": API_VERSION}
+        base.update(headers)
+        return httpx.AsyncClient(base_url=self.url, headers=base, timeout=30.0)
+
+    def start(self) -> None:
+        # settings through the environment the operator's Deployment sets, plus the loopback address
+        env = dict(os.environ, RECLUSTER_BROKER_HOST=self.host, RECLUSTER_BROKER_PORT=str(self.port),
+                   RECLUSTER_BROKER_API_URL=self.cluster.url(0),
+                   RECLUSTER_BROKER_CREDENTIALS_FILE=str(self.credentials_dir),
+                   RECLUSTER_BROKER_AUTH_DIR=str(self.auth_dir),
+                   RECLUSTER_BROKER_DATA_DIR=str(self.data_dir), RECLUSTER_BROKER_CLUSTER="test-rec",
+                   POD_NAMESPACE="broker-test")
+        with open(self.log_file, "ab") as out:
+            argv = [sys.executable, "-m", "recluster", "broker", "--poll-interval", "0.3"]
+            self.process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env,
+                                            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"broker not answering after 60s:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything (the restart test)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def broker_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LoopbackCluster]:
+    cluster = LoopbackCluster(3, tmp_path_factory.mktemp("broker-cluster"))
+    try:
+        await cluster.start(timeout_s=180)
+        await cluster.wait_ready(timeout_s=120)
+        yield cluster
+    finally:
+        cluster.stop()
+        assert cluster.leftover_pids() == [], "cluster processes left behind after teardown"
+
+
+@pytest.fixture(scope="session")
+def broker(broker_cluster: LoopbackCluster,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(broker_cluster, tmp_path_factory.mktemp("broker"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        assert not process.alive(), "broker left running"
+        assert process.password not in process.log(), "the broker logged its password"
+        assert broker_cluster.password not in process.log(), "the broker logged the cluster password"

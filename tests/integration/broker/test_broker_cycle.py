@@ -1,0 +1,171 @@
+"""The full OSB cycle against a real 3-node cluster through the real broker process: catalog,
+provision (with the broker SIGKILLed in the middle and restarted), poll, update, bind, write and read
+with the binding's credentials (directly and through Sentinel), fetch, unbind, deprovision."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from redis.sentinel import Sentinel
+from tests.integration.broker.conftest import BrokerProcess
+
+pytestmark = pytest.mark.integration
+
+IDENTITY = "kubernetes " + base64.b64encode(json.dumps({"username": "alice", "uid": "42"}).encode()).decode()
+
+
+async def poll(client: httpx.AsyncClient, instance_id: str, operation: str, timeout_s: float = 180.0,
+               gone_ok: bool = False) -> dict[str, Any]:
+    """last_operation until it leaves 'in progress' (bounded); 410 counts as done when gone_ok."""
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = await client.get(f"/v2/service_instances/{instance_id}/last_operation",
+                                    params={"operation": operation})
+        if response.status_code == 410 and gone_ok:
+            return {"state": "gone"}
+        assert response.status_code == 200, response.text
+        last = response.json()
+        if last["state"] != "in progress":
+            return last
+        assert response.headers.get("Retry-After"), "an in-progress answer says when to ask again"
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"operation {operation} still in progress after {timeout_s:.0f}s: {last}")
+
+
+def plan_ids(catalog: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    service = catalog["services"][0]
+    return service["id"], {p["name"]: p["id"] for p in service["plans"]}
+
+
+def unfinished(broker: BrokerProcess) -> list[tuple[str, str]]:
+    db = sqlite3.connect(broker.data_dir / "broker.sqlite3")
+    try:
+        return [(row[0], row[1]) for row in
+                db.execute("SELECT id, state FROM operations WHERE state = 'in progress'").fetchall()]
+    finally:
+        db.close()
+
+
+async def test_full_cycle_with_a_restart_during_provision(broker: BrokerProcess) -> None:
+    instance_id = f"inst-{uuid.uuid4()}"
+    binding_id = f"bind-{uuid.uuid4()}"
+    async with broker.client(**{"X-Broker-API-Originating-Identity": IDENTITY}) as client:
+        response = await client.get("/v2/catalog")
+        assert response.status_code == 200
+        catalog = response.json()
+        service_id, plans = plan_ids(catalog)
+        assert set(plans) == {"small", "medium", "large"}
+        assert catalog["services"][0]["instances_retrievable"] is True
+
+        provision = {"service_id": service_id, "plan_id": plans["small"], "organization_guid": "org-1",
+                     "space_guid": "space-1", "context": {"platform": "kubernetes", "namespace": "apps"},
+                     "parameters": {"eviction_policy": "allkeys-lru"}}
+        response = await client.put(f"/v2/service_instances/{instance_id}",
+                                    params={"accepts_incomplete": "true"}, json=provision)
+        assert response.status_code == 202, response.text
+        operation = response.json()["operation"]
+
+    # the broker dies in the middle of the provision, before it could finish it
+    broker.kill()
+    assert (operation, "in progress") in unfinished(broker)
+    broker.start()
+
+    async with broker.client() as client:
+        # the restarted broker resumed the operation and finishes it
+        result = await poll(client, instance_id, operation)
+        assert result["state"] == "succeeded", result
+        assert "resuming provision" in broker.log()
+
+        # the same request again: 200, identical; a different one: 409
+        url = f"/v2/service_instances/{instance_id}"
+        response = await client.put(url, params={"accepts_incomplete": "true"}, json=provision)
+        assert response.status_code == 200, response.text
+        other = dict(provision, plan_id=plans["medium"])
+        response = await client.put(url, params={"accepts_incomplete": "true"}, json=other)
+        assert response.status_code == 409, response.text
+        assert response.json()["description"]
+
+        response = await client.get(url)
+        assert response.status_code == 200
+        assert response.json()["plan_id"] == plans["small"]
+        assert response.json()["parameters"] == {"eviction_policy": "allkeys-lru"}
+
+        # update: plan change small -> medium (replicated, AOF)
+        response = await client.patch(url, params={"accepts_incomplete": "true"},
+                                      json={"service_id": service_id, "plan_id": plans["medium"],
+                                            "previous_values": {"plan_id": plans["small"]}})
+        assert response.status_code == 202, response.text
+        result = await poll(client, instance_id, response.json()["operation"])
+        assert result["state"] == "succeeded", result
+        response = await client.get(url)
+        assert response.json()["plan_id"] == plans["medium"]
+
+        # bind: credentials, then an identical repeat (200)
+        binding = {"service_id": service_id, "plan_id": plans["medium"],
+                   "bind_resource": {"app_guid": "app-1"}}
+        bind_url = f"{url}/service_bindings/{binding_id}"
+        response = await client.put(bind_url, json=binding)
+        assert response.status_code == 201, response.text
+        credentials = response.json()["credentials"]
+        assert response.json()["endpoints"][0] == {
+            "host": credentials["host"], "ports": [str(credentials["port"])], "protocol": "tcp"}
+        response = await client.put(bind_url, json=binding)
+        assert response.status_code == 200
+        assert response.json()["credentials"] == credentials
+        response = await client.put(bind_url, json=dict(binding, bind_resource={"app_guid": "app-2"}))
+        assert response.status_code == 409
+
+        # the engine's REST API has no users: the binding says it shares the database password
+        assert credentials["shared_password"] is True and credentials["binding_user"] is False
+        assert len(credentials["sentinels"]) == 3
+        assert credentials["uri"].startswith("redis://:")
+
+    # write and read with the credentials: the URI, then Sentinel discovery by the database name
+    direct = aioredis.Redis.from_url(credentials["uri"], socket_timeout=5)
+    try:
+        await direct.set("broker-key", "broker-value")
+        assert await direct.get("broker-key") == b"broker-value"
+        assert (await direct.config_get("maxmemory-policy"))["maxmemory-policy"] == "allkeys-lru"
+    finally:
+        await direct.aclose()
+    sentinel = Sentinel([(s["host"], s["port"]) for s in credentials["sentinels"]], socket_timeout=2)
+    master = sentinel.master_for(credentials["sentinel_master_name"], password=credentials["password"],
+                                 socket_timeout=2)
+    assert await asyncio.to_thread(master.get, "broker-key") == b"broker-value"
+    master.close()
+
+    async with broker.client() as client:
+        response = await client.get(bind_url)
+        assert response.status_code == 200
+        assert response.json()["credentials"]["password"] == credentials["password"]
+
+        # unbind, then again: 410
+        ids = {"service_id": service_id, "plan_id": plans["medium"]}
+        response = await client.delete(bind_url, params=ids)
+        assert response.status_code == 200 and response.json() == {}
+        response = await client.delete(bind_url, params=ids)
+        assert response.status_code == 410
+
+        # deprovision: 202, polled until gone; the database is gone from the cluster
+        response = await client.delete(url, params=dict(ids, accepts_incomplete="true"))
+        assert response.status_code == 202, response.text
+        result = await poll(client, instance_id, response.json()["operation"], gone_ok=True)
+        assert result["state"] in ("gone", "succeeded")
+        response = await client.delete(url, params=dict(ids, accepts_incomplete="true"))
+        assert response.status_code == 410
+        response = await client.get(url)
+        assert response.status_code == 404
+
+    async with broker.cluster.api(0) as api:
+        names = [b["name"] for b in await api.bdbs()]
+    assert not [n for n in names if instance_id in n], names

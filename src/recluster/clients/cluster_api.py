@@ -20,10 +20,11 @@ class ClusterApiError(Exception):
 
 class ClusterApi:
     def __init__(self, base_url: str, username: str | None = None, password: str | None = None,
-                 timeout: float = 30.0, verify: bool | str = False) -> None:
+                 timeout: float = 30.0, verify: bool | str = False,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         auth = httpx.BasicAuth(username, password) if username is not None and password is not None else None
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, verify=verify,
+        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, verify=verify, transport=transport,
                                        timeout=httpx.Timeout(timeout, connect=5.0))
 
     async def __aenter__(self) -> ClusterApi:

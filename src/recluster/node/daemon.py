@@ -23,13 +23,14 @@ from redis.exceptions import RedisError
 
 from recluster.node.auth import CredentialCheck, hash_password
 from recluster.node.ccs import CcsServer, CcsStore, NoQuorum, utcnow
-from recluster.node.config import NodeConfig
+from recluster.node.config import NodeConfig, read_credentials_file
 from recluster.node.errors import ApiError
 from recluster.node.identity import Membership, Peer
 from recluster.node.models import (
     BootstrapRequest,
     ClusterRecord,
     ClusterState,
+    Credentials,
     JoinRequest,
     NodeRecord,
 )
@@ -106,6 +107,7 @@ class NodeDaemon:
         self._probe_clients: dict[tuple[str, int], aioredis.Redis] = {}
         self._last_members: int | None = None
         self._ccs_min_replicas: int | None = None
+        self._tuned_sentinel: int | None = None
         self._http = httpx.AsyncClient(verify=False, timeout=httpx.Timeout(30.0, connect=3.0))  # noqa: S501
 
     # ---- life cycle --------------------------------------------------------------------------
@@ -138,9 +140,12 @@ class NodeDaemon:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.to_thread(self.shards.stop_all)
-        await asyncio.to_thread(self.sentinel_server.process.stop)
-        await asyncio.to_thread(self.ccs_server.process.stop)
+        log.info("stopping this node's shards, sentinel and configuration store")
+        started = time.monotonic()
+        await asyncio.gather(asyncio.to_thread(self.shards.stop_all),
+                             asyncio.to_thread(self.sentinel_server.process.stop),
+                             asyncio.to_thread(self.ccs_server.process.stop))
+        log.info("stopped in %.1f s", time.monotonic() - started)
         await self.sentinel.close()
         if self.store is not None:
             await self.store.close()
@@ -177,6 +182,7 @@ class NodeDaemon:
             return True
 
         await wait_for("this node's master shards to move to replicas", handed_over, 25)
+        log.info("shutdown: %s handed over to replicas", ", ".join(names) or "nothing")
 
     # ---- bootstrap ----------------------------------------------------------------------------
 
@@ -187,6 +193,8 @@ class NodeDaemon:
         if self.membership is not None:
             raise ApiError(409, "already_bootstrapped", "this node already belongs to cluster "
                            f"'{self.membership.cluster_name}'")
+        if request.credentials is None:
+            request.credentials = self._credentials_from_file()
         if action == "join_cluster" and not request.cluster.nodes:
             raise ApiError(400, "config_error", "'cluster.nodes': join_cluster needs the address of at "
                            "least one node of the cluster", "cluster.nodes")
@@ -197,6 +205,17 @@ class NodeDaemon:
                                          else "joining_cluster", start_time=utcnow())
         work = self._create_cluster(request) if action == "create_cluster" else self._join_cluster(request)
         self._bootstrap_task = asyncio.create_task(self._run_bootstrap(work))
+
+    def _credentials_from_file(self) -> Credentials:
+        if self.cfg.credentials_file is None:
+            raise ApiError(400, "missing_field", "'credentials' is required (this node has no "
+                           "--credentials-file to take them from)", "credentials")
+        try:
+            username, password = read_credentials_file(self.cfg.credentials_file)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ApiError(400, "config_error", "'credentials': the node's credentials file cannot be "
+                           f"read ({type(exc).__name__})", "credentials") from exc
+        return Credentials(username=username, password=password)
 
     async def _run_bootstrap(self, work: Any) -> None:
         try:
@@ -225,6 +244,8 @@ class NodeDaemon:
         return Peer(self.cfg.node_name, self.cfg.ccs_port, self.cfg.sentinel_port, self.cfg.api_port)
 
     async def _create_cluster(self, request: BootstrapRequest) -> None:
+        credentials = request.credentials
+        assert credentials is not None  # filled in by begin_bootstrap
         password = secrets.token_hex(24)
         name = request.cluster.name or "cluster.local"
         self.ccs_server.start(password, None, 0)
@@ -232,10 +253,11 @@ class NodeDaemon:
         await wait_for("the configuration store to start", store.local.ping, 30)
         self.sentinel_server.start()
         await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self._tune_sentinel()
         await self.sentinel.ensure([Monitor(CCS_NAME, self.cfg.node_name, self.cfg.ccs_port, 1, password)])
         state = ClusterState(cluster=ClusterRecord(
-            name=name, created_time=utcnow(), username=request.credentials.username,
-            password_hash=hash_password(request.credentials.password), license=request.license or "",
+            name=name, created_time=utcnow(), username=credentials.username,
+            password_hash=hash_password(credentials.password), license=request.license or "",
             license_updated=utcnow() if request.license else ""))
         state.nodes[1] = self._node_record(1)
         state.next_uid["node"] = 2
@@ -249,6 +271,7 @@ class NodeDaemon:
                            ccs_port=self.cfg.ccs_port, sentinel_port=self.cfg.sentinel_port,
                            metrics_port=self.cfg.metrics_port, total_memory=total_memory(),
                            cores=os.cpu_count() or 1)
+        assert request.credentials is not None  # filled in by begin_bootstrap
         auth = (request.credentials.username, request.credentials.password)
         answer: dict[str, Any] | None = None
         problems = []
@@ -279,6 +302,7 @@ class NodeDaemon:
         self.ccs_server.start(membership.ccs_password, leader, len(peers) // 2)
         self.sentinel_server.start()
         await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self._tune_sentinel()
         await self.sentinel.ensure([Monitor(CCS_NAME, leader[0], leader[1], len(peers) // 2 + 1,
                                             membership.ccs_password)])
         self.store, self.membership = store, membership
@@ -334,6 +358,12 @@ class NodeDaemon:
             finally:
                 await client.aclose()
         return (best[1], best[2]) if best else None
+
+    async def _tune_sentinel(self) -> None:
+        pid = self.sentinel_server.process.pid()
+        if pid is not None and pid != self._tuned_sentinel:
+            await self.sentinel.tune()
+            self._tuned_sentinel = pid
 
     async def _resume(self) -> None:
         """Restarted with a data directory that says we belong to a cluster: start (or adopt) the
@@ -393,6 +423,7 @@ class NodeDaemon:
         if not self.sentinel_server.process.running():
             self.sentinel_server.start()
             await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self._tune_sentinel()
         await self._ensure_ccs_running()
         store = self.store
         state = await store.read()
@@ -416,7 +447,6 @@ class NodeDaemon:
             if node is not None:
                 monitors.append(Monitor(bdb.name, node.name, bdb.port, quorum, bdb.authentication_redis_pass))
         await self.sentinel.ensure(monitors, known)
-        await self._ensure_replicas_known(state, known)
         if self._last_members is not None and len(state.nodes) < self._last_members:
             log.info("a node left: SENTINEL RESET so this sentinel forgets it")
             await self.sentinel.reset("*")
@@ -435,21 +465,6 @@ class NodeDaemon:
         for _, bdb, _ in wanted:
             ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
         self.shards_ready = ready
-
-    async def _ensure_replicas_known(self, state: ClusterState, known: dict[str, dict[str, str]]) -> None:
-        """Make this sentinel know every running replica (of the CCS and of each database) now, not
-        up to 10 s later, so a master lost right after a replica attached can still fail over."""
-        ccs_master = known.get(CCS_NAME, {}).get("ip")
-        await self.sentinel.ensure_replicas_known(
-            CCS_NAME, {(n.name, n.ccs_port) for n in state.nodes.values()
-                       if n.reachable and n.name != ccs_master}, known)
-        for bdb in state.bdbs.values():
-            expected = set()
-            for shard in state.shards_of(bdb.uid):
-                node = state.nodes.get(shard.node_uid)
-                if shard.role != "master" and shard.status == "active" and node is not None:
-                    expected.add((node.name, bdb.port))
-            await self.sentinel.ensure_replicas_known(bdb.name, expected, known)
 
     def _master_to_follow(self, state: ClusterState, bdb_uid: int,
                           known: dict[str, dict[str, str]]) -> tuple[str, int] | None:

@@ -120,7 +120,7 @@ class BootstrapRequest(BaseModel):
     action: Literal["create_cluster", "join_cluster"] | None = None
     cluster: BootstrapCluster = Field(default_factory=BootstrapCluster)
     node: BootstrapNode | None = None
-    credentials: Credentials
+    credentials: Credentials | None = None  # default: the node's --credentials-file
     license: str | None = None
     dns_suffixes: list[str] | None = None
 

@@ -28,7 +28,7 @@ def run_node(cfg: NodeConfig, handoff_timeout: float = 30.0) -> None:
     app = create_app(daemon, handoff_timeout=handoff_timeout)
     config = uvicorn.Config(app, host=cfg.addr, port=cfg.api_port, ssl_certfile=str(cert),
                             ssl_keyfile=str(key), log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     log.info("node %s: REST API https://%s:%d, sentinel %d, metrics %d, CCS %d, data %s", cfg.node_name,
              cfg.addr, cfg.api_port, cfg.sentinel_port, cfg.metrics_port, cfg.ccs_port, cfg.data_dir)

@@ -8,7 +8,6 @@ its state: epochs, known sentinels and replicas), so the daemon writes it only o
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from recluster.node.processes import ManagedProcess, write_private
 log = logging.getLogger(__name__)
 
 CCS_NAME = "ccs"
+INFO_PERIOD_MS = 1000
 
 
 async def command(client: aioredis.Redis, *args: str | int) -> Any:
@@ -73,7 +73,6 @@ class SentinelControl:
         self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
                                      socket_connect_timeout=1, decode_responses=True)
         self._applied: dict[str, Monitor] = {}
-        self._last_reset: dict[str, float] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -138,22 +137,11 @@ class SentinelControl:
             await command(self.client, "SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
 
-    async def ensure_replicas_known(self, name: str, expected: set[tuple[str, int]],
-                                    known: dict[str, dict[str, str]]) -> None:
-        """Sentinel learns a master's replicas from its INFO only every 10 s; a master lost before
-        that cannot fail over. When a replica that runs is missing, SENTINEL RESET <name> makes this
-        sentinel read the master's INFO now (at most every 2 s, never while the master is down)."""
-        entry = known.get(name)
-        if entry is None or not expected or entry.get("flags") != "master":
-            return
-        seen = {(r.get("ip", ""), int(r.get("port", 0))) for r in await self.replicas(name)}
-        missing = expected - seen
-        now = time.monotonic()
-        if missing and now - self._last_reset.get(name, 0.0) > 2.0:
-            self._last_reset[name] = now
-            log.info("sentinel: %s has replica(s) %s this sentinel does not know yet; SENTINEL RESET %s",
-                     name, sorted(missing), name)
-            await command(self.client, "SENTINEL", "RESET", name)
+    async def tune(self) -> None:
+        """Sentinel reads a master's INFO (where it learns the replicas) only every 10 s; a master lost
+        before its sentinels learned the replica cannot fail over (-failover-abort-no-good-slave).
+        Read it every second instead. A runtime setting: applied after every sentinel start."""
+        await command(self.client, "SENTINEL", "DEBUG", "info-period", INFO_PERIOD_MS)
 
     async def reset(self, pattern: str = "*") -> None:
         await command(self.client, "SENTINEL", "RESET", pattern)

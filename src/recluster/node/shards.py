@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,13 +169,13 @@ class ShardSupervisor:
         self.local.pop(bdb_uid, None)
         log.info("removed the shard of bdb %d from this node", bdb_uid)
 
-    def stop_all(self, kill: bool = False) -> None:
-        for bdb_uid in set(self.known_dirs()) | set(self.local):
-            handle = self._handle(bdb_uid)
-            if kill:
-                handle.process.kill()
-            else:
-                handle.process.stop()
+    def stop_all(self) -> None:
+        handles = [self._handle(uid) for uid in set(self.known_dirs()) | set(self.local)]
+        threads = [threading.Thread(target=h.process.stop) for h in handles]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     async def running(self, bdb_uid: int, password: str | None) -> bool:
         handle = self.local.get(bdb_uid)

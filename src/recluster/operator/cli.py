@@ -1,0 +1,34 @@
+"""`recluster operator`: run the operator (kopf, async) in the namespaces of WATCH_NAMESPACE."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from recluster.operator.startup import Settings
+
+
+@click.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["plain", "full", "json"]),
+    default=None,
+    help="log format (default: OPERATOR_LOG_FORMAT, else plain)",
+)
+@click.option("--verbose", is_flag=True, help="debug logging")
+def operator(log_format: str | None, verbose: bool) -> None:
+    """Reconcile RedisEnterpriseClusters: children, cluster life through the REST API, status."""
+    import kopf
+
+    settings = Settings.from_environment()
+    chosen = log_format or ("json" if settings.json_logs else "plain")
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[chosen.upper()])
+    # One line per watch event or HTTP request drowns what matters; --verbose brings them back.
+    if not verbose:
+        for noisy in ("kubernetes_asyncio", "httpx", "httpcore", "kopf.objects", "aiohttp.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    from recluster.operator.runner import run
+
+    raise SystemExit(asyncio.run(run(settings)))

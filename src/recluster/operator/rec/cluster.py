@@ -1,0 +1,197 @@
+"""The cluster's life through its REST API: observe every node pod, create the cluster on the first
+one, join the others, remove a node before its pod goes. One step per call: the reconcile loop calls
+again, so a restarted operator picks up exactly where the cluster is (nothing is remembered here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from recluster.api.rec import RedisEnterpriseCluster
+from recluster.clients.cluster_api import ClusterApi, ClusterApiError
+from recluster.operator.build.names import cluster_fqdn, node_address, statefulset_name
+from recluster.operator.rec.nodeapi import node_api
+
+log = logging.getLogger(__name__)
+
+# bootstrap states of a node (GET /v1/bootstrap), plus ours for a node that does not answer
+IDLE, CREATING, JOINING, COMPLETED, FAILED = (
+    "idle",
+    "creating_cluster",
+    "joining_cluster",
+    "completed",
+    "error",
+)
+UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    license: str = ""
+
+    def __repr__(self) -> str:  # never print a password
+        return f"Credentials(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass
+class NodePod:
+    name: str
+    ordinal: int
+    ip: str | None
+    ready: bool
+    deleting: bool
+    revision: str | None
+    bootstrap: str = UNREACHABLE
+    uid: int | None = None  # node uid in the cluster, once a member
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def member(self) -> bool:
+        return self.bootstrap == COMPLETED
+
+
+@dataclass
+class ClusterView:
+    pods: list[NodePod]
+    nodes: list[dict[str, Any]]  # GET /v1/nodes from a member, [] when no member answers
+    version: str | None = None
+
+    @property
+    def members(self) -> list[NodePod]:
+        return [pod for pod in self.pods if pod.member]
+
+    def pod(self, ordinal: int) -> NodePod | None:
+        return next((pod for pod in self.pods if pod.ordinal == ordinal), None)
+
+
+def _ordinal(rec: RedisEnterpriseCluster, pod_name: str) -> int | None:
+    prefix = statefulset_name(rec) + "-"
+    suffix = pod_name[len(prefix) :] if pod_name.startswith(prefix) else ""
+    return int(suffix) if suffix.isdigit() else None
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def node_pods(rec: RedisEnterpriseCluster, pods: list[dict[str, Any]]) -> list[NodePod]:
+    """The StatefulSet's pods, by ordinal (pods with other names are ignored)."""
+    result = []
+    for pod in pods:
+        ordinal = _ordinal(rec, pod["metadata"]["name"])
+        if ordinal is None:
+            continue
+        result.append(
+            NodePod(
+                name=pod["metadata"]["name"],
+                ordinal=ordinal,
+                ip=pod.get("status", {}).get("podIP"),
+                ready=_ready(pod),
+                deleting=pod["metadata"].get("deletionTimestamp") is not None,
+                revision=pod["metadata"].get("labels", {}).get("controller-revision-hash"),
+                raw=pod,
+            )
+        )
+    return sorted(result, key=lambda p: p.ordinal)
+
+
+class ClusterClient:
+    """Opens verified REST API clients to node pods of one REC."""
+
+    def __init__(
+        self, rec: RedisEnterpriseCluster, ca_pem: str, credentials: Credentials | None, cluster_domain: str
+    ) -> None:
+        self.rec, self.ca_pem, self.credentials, self.cluster_domain = (
+            rec,
+            ca_pem,
+            credentials,
+            cluster_domain,
+        )
+
+    def server_name(self, pod: NodePod) -> str:
+        return node_address(self.rec, pod.name, self.cluster_domain)
+
+    def api(self, pod: NodePod) -> ClusterApi:
+        assert pod.ip is not None
+        creds = self.credentials
+        return node_api(
+            pod.ip,
+            self.server_name(pod),
+            self.ca_pem,
+            creds.username if creds else None,
+            creds.password if creds else None,
+        )
+
+    async def probe(self, pod: NodePod) -> None:
+        """Fill in the pod's bootstrap state and node uid."""
+        if pod.ip is None or pod.deleting:
+            return
+        try:
+            async with self.api(pod) as api:
+                answer = await api.bootstrap_status()
+        except (httpx.HTTPError, ClusterApiError, OSError) as exc:
+            log.debug("node pod %s does not answer: %s", pod.name, type(exc).__name__)
+            return
+        pod.bootstrap = str(answer.get("bootstrap_status", {}).get("state", UNREACHABLE))
+        uid = answer.get("local_node_info", {}).get("uid")
+        pod.uid = int(uid) if uid is not None else None
+
+    async def observe(self, pods: list[NodePod]) -> ClusterView:
+        await asyncio.gather(*(self.probe(pod) for pod in pods))
+        view = ClusterView(pods=pods, nodes=[])
+        for member in view.members:
+            try:
+                async with self.api(member) as api:
+                    view.nodes = await api.nodes()
+                    view.version = str((await api.cluster()).get("software_version") or "") or None
+                break
+            except (httpx.HTTPError, ClusterApiError, OSError) as exc:
+                log.debug("member %s cannot list nodes: %s", member.name, type(exc).__name__)
+        return view
+
+    async def create_cluster(self, pod: NodePod) -> None:
+        assert self.credentials is not None
+        async with self.api(pod) as api:
+            await api.create_cluster(
+                cluster_fqdn(self.rec, self.cluster_domain),
+                self.credentials.username,
+                self.credentials.password,
+                self.credentials.license,
+            )
+
+    async def join_cluster(self, pod: NodePod, members: list[NodePod]) -> None:
+        assert self.credentials is not None
+        async with self.api(pod) as api:
+            await api.join_cluster(
+                [self.server_name(m) for m in members], self.credentials.username, self.credentials.password
+            )
+
+    async def start_remove(self, via: NodePod, uid: int) -> str | None:
+        """Start removing node `uid` (or find the removal in progress); the action's uid."""
+        async with self.api(via) as api:
+            try:
+                action = await api.remove_node(uid)
+            except ClusterApiError as exc:
+                if exc.status != 409:
+                    raise
+                action = await api.request("GET", f"/v1/nodes/{uid}/actions/remove")
+        return str(action.get("uid") or action.get("action_uid") or "") or None
+
+    async def action_status(self, via: NodePod, action_uid: str) -> str:
+        async with self.api(via) as api:
+            return str((await api.action(action_uid)).get("status", ""))
+
+    def node_uid(self, view: ClusterView, pod: NodePod) -> int | None:
+        """The cluster's uid of the node that runs in `pod` (by its stable name)."""
+        name = self.server_name(pod)
+        for node in view.nodes:
+            if name in (node.get("name"), node.get("hostname")):
+                return int(node["uid"])
+        return pod.uid

@@ -1,0 +1,290 @@
+"""One level-based reconcile of a REC: read everything, compare with the spec, take the next step.
+
+Order: validate (an invalid spec touches nothing) -> secrets (generated only when missing) ->
+observe the node pods and the cluster through its REST API -> apply every child with server-side
+apply (drift repair) -> one step of the cluster's life (create, join, remove a node, restart one
+outdated pod) -> status and events. Returns how soon to look again."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from typing import Any
+
+from recluster.api.rec import ClusterState, RedisEnterpriseCluster
+from recluster.api.validation import SpecInvalid, check_rec
+from recluster.clients.kubernetes import Kube, KubeError
+from recluster.operator import metrics
+from recluster.operator.build import build_rec_children
+from recluster.operator.build.names import (
+    broker_name,
+    cluster_fqdn,
+    credentials_secret_name,
+    node_selector_labels,
+    statefulset_name,
+    tls_names,
+    tls_secret_name,
+)
+from recluster.operator.build.statefulset import statefulset_immutable_changes
+from recluster.operator.rec.cluster import (
+    CREATING,
+    FAILED,
+    IDLE,
+    ClusterClient,
+    ClusterView,
+    Credentials,
+    NodePod,
+    node_pods,
+)
+from recluster.operator.rec.status import (
+    REC_API,
+    REC_KIND,
+    Observed,
+    post_event,
+    report_invalid,
+    valid_status,
+    write_status,
+)
+from recluster.operator.startup import ANNOTATION_PREFIX, Runtime
+from recluster.operator.tls import issue_server_certificate
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_SPEC_ANNOTATION = f"{ANNOTATION_PREFIX}/last-accepted-spec"
+PASSWORD_BYTES = 32  # token_urlsafe(32): 43 characters
+
+
+def accepted_body(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The last spec the operator accepted (for the rules about changes), as a body."""
+    raw = (body["metadata"].get("annotations") or {}).get(ACCEPTED_SPEC_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        spec = json.loads(raw)
+    except ValueError:
+        return None
+    return {**body, "spec": spec}
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+def _secret_value(secret: dict[str, Any] | None, key: str) -> str:
+    data = (secret or {}).get("data") or {}
+    return base64.b64decode(data[key]).decode() if key in data else ""
+
+
+async def reconcile_rec(rt: Runtime, namespace: str, name: str) -> float:
+    """One reconcile; the seconds until the next one (sooner while the cluster converges)."""
+    kube, settings = rt.kube, rt.settings
+    body = await kube.get(REC_API, REC_KIND, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return settings.resync_seconds
+    try:
+        rec = check_rec(body, accepted_body(body))
+    except SpecInvalid as invalid:
+        await report_invalid(kube, body, "; ".join(str(error) for error in invalid.errors))
+        return settings.resync_seconds
+
+    # Secrets: generated once, never rewritten (a pre-created credentials Secret is honoured).
+    creds_secret = await kube.get("v1", "Secret", namespace, credentials_secret_name(rec))
+    tls_secret = await kube.get("v1", "Secret", namespace, tls_secret_name(rec))
+    password = None if creds_secret else secrets.token_urlsafe(PASSWORD_BYTES)
+    tls = None
+    if tls_secret is None:
+        tls = issue_server_certificate(
+            cluster_fqdn(rec, settings.cluster_domain), tls_names(rec, settings.cluster_domain)
+        )
+    ca_pem = tls.ca_certificate_pem if tls else _secret_value(tls_secret, "ca.crt")
+    credentials = await _credentials(kube, rec, creds_secret, password)
+
+    pods = node_pods(rec, await kube.list("v1", "Pod", namespace, _selector(node_selector_labels(rec))))
+    client = ClusterClient(rec, ca_pem, credentials, settings.cluster_domain)
+    view = await client.observe(pods) if ca_pem and credentials else ClusterView(pods=pods, nodes=[])
+    statefulset = await kube.get("apps/v1", "StatefulSet", namespace, statefulset_name(rec))
+    replicas, scale_note = await _replicas(rec, statefulset, view, client)
+
+    children = build_rec_children(
+        rec,
+        image=settings.image,
+        password_secret_exists=creds_secret is not None,
+        tls_secret_exists=tls_secret is not None,
+        password=password,
+        tls=tls,
+        cluster_domain=settings.cluster_domain,
+    )
+    for child in children:
+        if child["kind"] == "StatefulSet":
+            child["spec"]["replicas"] = replicas
+            if statefulset is not None and statefulset_immutable_changes(child, statefulset):
+                # Fields an apply cannot change: recreate the StatefulSet, keeping its pods (Orphan).
+                await kube.delete("apps/v1", "StatefulSet", namespace, child["metadata"]["name"], "Orphan")
+        await kube.apply(child)
+        metrics.APPLIES.labels(child["kind"]).inc()
+    await _remove_broker_when_disabled(kube, rec)
+    await _remember_accepted(kube, body)
+
+    observed = await _cluster_step(kube, rec, body, view, client, statefulset, scale_note)
+    await write_status(kube, body, valid_status(body, observed))
+    metrics.REC_READY_NODES.labels(namespace, name).set(observed.ready_nodes)
+    return settings.busy_resync_seconds if observed.converging else settings.resync_seconds
+
+
+async def _credentials(
+    kube: Kube, rec: RedisEnterpriseCluster, creds_secret: dict[str, Any] | None, new_password: str | None
+) -> Credentials | None:
+    license_text = rec.spec.license or ""
+    if rec.spec.license_secret_name:
+        license_text = _secret_value(
+            await kube.get("v1", "Secret", rec.namespace, rec.spec.license_secret_name), "license"
+        )
+    if creds_secret is None:
+        return Credentials(rec.spec.username, new_password, license_text) if new_password else None
+    username = _secret_value(creds_secret, "username") or rec.spec.username
+    password = _secret_value(creds_secret, "password")
+    return Credentials(username, password, license_text) if password else None
+
+
+async def _remember_accepted(kube: Kube, body: dict[str, Any]) -> None:
+    spec_json = json.dumps(body.get("spec") or {}, sort_keys=True, separators=(",", ":"))
+    if (body["metadata"].get("annotations") or {}).get(ACCEPTED_SPEC_ANNOTATION) == spec_json:
+        return
+    meta = body["metadata"]
+    await kube.merge_patch(
+        REC_API,
+        REC_KIND,
+        meta["namespace"],
+        meta["name"],
+        {"metadata": {"annotations": {ACCEPTED_SPEC_ANNOTATION: spec_json}}},
+    )
+
+
+async def _remove_broker_when_disabled(kube: Kube, rec: RedisEnterpriseCluster) -> None:
+    broker = rec.spec.service_broker_spec
+    if broker is not None and broker.enabled:
+        return
+    name = broker_name(rec)
+    for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service")):
+        existing = await kube.get(api_version, kind, rec.namespace, name)
+        if existing is not None and _owned_by(existing, rec):
+            await kube.delete(api_version, kind, rec.namespace, name)
+
+
+def _owned_by(obj: dict[str, Any], rec: RedisEnterpriseCluster) -> bool:
+    return any(ref.get("uid") == rec.metadata.uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+async def _replicas(
+    rec: RedisEnterpriseCluster, statefulset: dict[str, Any] | None, view: ClusterView, client: ClusterClient
+) -> tuple[int, str]:
+    """The StatefulSet's replicas for this pass. Growing: the spec. Shrinking: one pod at a time, and
+    only once the node in the highest pod has been removed from the cluster through the API."""
+    desired = rec.spec.nodes
+    current = int((statefulset or {}).get("spec", {}).get("replicas") or desired)
+    if desired >= current:
+        return desired, ""
+    top = view.pod(current - 1)
+    uid = client.node_uid(view, top) if top is not None else None
+    in_cluster = uid is not None and any(int(n["uid"]) == uid for n in view.nodes)
+    if not in_cluster:
+        return current - 1, f"scaling down to {desired} nodes"
+    via = next((m for m in view.members if m.ordinal != current - 1), None)
+    if via is None or uid is None:
+        return current, "scaling down: no other node answers"
+    action = await client.start_remove(via, uid)
+    log.info(
+        "removing node %d (pod %s) from cluster %s/%s: action %s",
+        uid,
+        top.name if top else "?",
+        rec.namespace,
+        rec.name,
+        action,
+    )
+    return current, f"scaling down: removing node {uid} from the cluster"
+
+
+async def _cluster_step(
+    kube: Kube,
+    rec: RedisEnterpriseCluster,
+    body: dict[str, Any],
+    view: ClusterView,
+    client: ClusterClient,
+    statefulset: dict[str, Any] | None,
+    scale_note: str,
+) -> Observed:
+    previous = (body.get("status") or {}).get("state")
+    desired = rec.spec.nodes
+    pods = [p for p in view.pods if not p.deleting]
+    ready_members = [p for p in view.members if p.ready and not p.deleting]
+
+    def observed(state: ClusterState, message: str, converging: bool = True) -> Observed:
+        return Observed(state, message, len(ready_members), desired, view.version, converging)
+
+    if not view.members:
+        if any(p.bootstrap == CREATING for p in pods):
+            return observed(ClusterState.BOOTSTRAPPING_FIRST_POD, "creating the cluster on the first pod")
+        idle = [p for p in pods if p.bootstrap == IDLE]
+        if idle:
+            await client.create_cluster(idle[0])
+            log.info("cluster %s/%s: create_cluster on %s", rec.namespace, rec.name, idle[0].name)
+            return observed(ClusterState.BOOTSTRAPPING_FIRST_POD, f"creating the cluster on {idle[0].name}")
+        failed = [p for p in pods if p.bootstrap == FAILED]
+        if failed:
+            await post_event(
+                kube, body, "Warning", "BootstrapFailed", f"bootstrap failed on {failed[0].name}"
+            )
+            return observed(ClusterState.ERROR, f"bootstrap failed on {failed[0].name}")
+        if previous in (None, "", ClusterState.PENDING_CREATION.value, ClusterState.INVALID.value):
+            return observed(ClusterState.PENDING_CREATION, "waiting for the first node pod")
+        return observed(
+            ClusterState(previous) if previous else ClusterState.PENDING_CREATION,
+            "waiting for a node pod to answer",
+        )
+
+    for pod in pods:
+        if pod.bootstrap == IDLE and pod.ip:
+            await client.join_cluster(pod, view.members)
+            log.info("cluster %s/%s: %s joins", rec.namespace, rec.name, pod.name)
+
+    in_cluster = len(view.nodes) if view.nodes else len(view.members)
+    healthy = len(ready_members) >= desired and in_cluster == desired
+    started = previous in (ClusterState.RUNNING.value, ClusterState.RUNNING_ROLLING_UPDATE.value)
+    if not started and not ready_members:
+        return observed(ClusterState.BOOTSTRAPPING_FIRST_POD, "waiting for the first node to be ready")
+    if not started and not healthy:
+        return observed(ClusterState.INITIALIZING, f"{len(ready_members)} of {desired} nodes ready")
+
+    outdated = _outdated(pods, statefulset)
+    if outdated:
+        if healthy:
+            victim = _next_to_restart(outdated, view, client)
+            log.info(
+                "cluster %s/%s: restarting %s for the new pod template", rec.namespace, rec.name, victim.name
+            )
+            await kube.delete("v1", "Pod", rec.namespace, victim.name)
+        return observed(
+            ClusterState.RUNNING_ROLLING_UPDATE, f"{len(outdated)} node pods to update, one at a time"
+        )
+    if not healthy:
+        note = scale_note or f"{len(ready_members)} of {desired} nodes ready, {in_cluster} in the cluster"
+        return observed(ClusterState.RUNNING, note)
+    return observed(ClusterState.RUNNING, f"{desired} nodes ready", converging=bool(scale_note))
+
+
+def _outdated(pods: list[NodePod], statefulset: dict[str, Any] | None) -> list[NodePod]:
+    revision = ((statefulset or {}).get("status") or {}).get("updateRevision")
+    if not revision:
+        return []
+    return [p for p in pods if p.revision and p.revision != revision]
+
+
+def _next_to_restart(outdated: list[NodePod], view: ClusterView, client: ClusterClient) -> NodePod:
+    """Highest ordinal first, the node that leads the cluster (CCS master) last."""
+    leaders = {n.get("name") for n in view.nodes if n.get("role") == "master"}
+    return sorted(outdated, key=lambda p: (client.server_name(p) in leaders, -p.ordinal))[0]
+
+
+__all__ = ["KubeError", "reconcile_rec"]

@@ -1,0 +1,169 @@
+"""The REC's status and events: one merge-patch of `status` per reconcile when something changed,
+a `StatusChange` event for each state change, an `InvalidConfiguration` warning per new problem."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from recluster.api.common import Condition
+from recluster.api.conditions import ConditionType, set_condition
+from recluster.api.rec import ClusterState
+from recluster.clients.kubernetes import Kube, KubeError
+
+log = logging.getLogger(__name__)
+
+REC_API = "app.redislabs.com/v1"
+REC_KIND = "RedisEnterpriseCluster"
+COMPONENT = "redis-enterprise-operator"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one reconcile concluded about a valid REC."""
+
+    state: ClusterState
+    message: str
+    ready_nodes: int
+    desired_nodes: int
+    version: str | None = None
+    converging: bool = True  # Progressing
+
+    @property
+    def ready(self) -> bool:
+        return self.state in (ClusterState.RUNNING, ClusterState.RUNNING_ROLLING_UPDATE) and (
+            self.ready_nodes >= (self.desired_nodes // 2 + 1)
+        )
+
+    @property
+    def degraded(self) -> bool:
+        started = self.state in (ClusterState.RUNNING, ClusterState.RUNNING_ROLLING_UPDATE)
+        return self.state == ClusterState.ERROR or (started and self.ready_nodes < self.desired_nodes)
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _conditions(body: dict[str, Any]) -> list[Condition]:
+    raw = (body.get("status") or {}).get("conditions") or []
+    return [Condition.model_validate(c) for c in raw]
+
+
+def valid_status(body: dict[str, Any], observed: Observed) -> dict[str, Any]:
+    generation = body["metadata"].get("generation")
+    now = now_rfc3339()
+    conditions = _conditions(body)
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.SPEC_VALID,
+        status="True",
+        reason="Valid",
+        message="the spec is valid",
+        observed_generation=generation,
+        now=now,
+    )
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.READY,
+        status="True" if observed.ready else "False",
+        reason=observed.state.value,
+        message=observed.message,
+        observed_generation=generation,
+        now=now,
+    )
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.PROGRESSING,
+        status="True" if observed.converging else "False",
+        reason=observed.state.value,
+        message=observed.message if observed.converging else "converged",
+        observed_generation=generation,
+        now=now,
+    )
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.DEGRADED,
+        status="True" if observed.degraded else "False",
+        reason=observed.state.value,
+        message=f"{observed.ready_nodes} of {observed.desired_nodes} nodes ready",
+        observed_generation=generation,
+        now=now,
+    )
+    status: dict[str, Any] = {
+        "state": observed.state.value,
+        "specStatus": "Valid",
+        "observedGeneration": generation,
+        "readyNodes": observed.ready_nodes,
+        "conditions": [c.manifest() for c in conditions],
+    }
+    if observed.version:
+        status["version"] = observed.version
+    return status
+
+
+def invalid_status(body: dict[str, Any], message: str) -> dict[str, Any]:
+    generation = body["metadata"].get("generation")
+    conditions = set_condition(
+        _conditions(body),
+        type_=ConditionType.SPEC_VALID,
+        status="False",
+        reason="InvalidConfiguration",
+        message=message,
+        observed_generation=generation,
+        now=now_rfc3339(),
+    )
+    return {
+        "state": ClusterState.INVALID.value,
+        "specStatus": "Invalid",
+        "observedGeneration": generation,
+        "conditions": [c.manifest() for c in conditions],
+    }
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Equal apart from condition timestamps that would not move anyway."""
+    return all(old.get(key) == value for key, value in new.items())
+
+
+async def write_status(kube: Kube, body: dict[str, Any], status: dict[str, Any]) -> None:
+    """Patch the status when it changed, and post the events the change calls for."""
+    old = body.get("status") or {}
+    if _same(old, status):
+        return
+    meta = body["metadata"]
+    await kube.merge_patch(
+        REC_API, REC_KIND, meta["namespace"], meta["name"], {"status": status}, subresource="status"
+    )
+    if old.get("state") != status.get("state"):
+        await post_event(
+            kube,
+            body,
+            "Normal",
+            "StatusChange",
+            f"state changed from {old.get('state') or 'none'} to {status['state']}",
+        )
+
+
+async def post_event(kube: Kube, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    try:
+        await kube.post_event(body, type_=type_, reason=reason, message=message, component=COMPONENT)
+    except KubeError as exc:
+        log.warning("cannot post event %s: %s", reason, exc)
+
+
+async def report_invalid(kube: Kube, body: dict[str, Any], message: str) -> None:
+    """specStatus Invalid and one warning naming the fields; nothing else is touched."""
+    old_message = next(
+        (
+            c.get("message")
+            for c in (body.get("status") or {}).get("conditions") or []
+            if c.get("type") == ConditionType.SPEC_VALID and c.get("status") == "False"
+        ),
+        None,
+    )
+    if old_message != message:
+        await post_event(kube, body, "Warning", "InvalidConfiguration", message)
+    await write_status(kube, body, invalid_status(body, message))

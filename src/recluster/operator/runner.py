@@ -1,0 +1,77 @@
+"""The operator process: health/metrics server, then the Lease (standby until held), then kopf.
+Losing the Lease ends the process (exit 1): a replica that might no longer be the leader stops
+acting at once and comes back as a standby."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import kopf
+
+from recluster.clients.kubernetes import Kube
+from recluster.operator import handlers
+from recluster.operator.http import start_http
+from recluster.operator.lease import LeaderLease, LeaseLost
+from recluster.operator.startup import FIELD_MANAGER, Runtime, Settings
+from recluster.operator.webhook import publish_ca_bundle, serving_files, webhook_server
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: Settings) -> int:
+    kube = await Kube.connect(FIELD_MANAGER, settings.kubeconfig)
+    http = await start_http(settings.http_host, settings.http_port)
+    lease = (
+        LeaderLease(
+            kube, settings.pod_namespace, settings.lease_name, settings.identity, settings.lease_seconds
+        )
+        if settings.leader_election
+        else None
+    )
+    try:
+        if lease is not None:
+            await lease.acquire()
+        runtime = Runtime(settings=settings, kube=kube)
+
+        async def configure_webhook(settings: kopf.OperatorSettings, **_: object) -> None:
+            certfile, keyfile, ca_pem = serving_files(runtime.settings)
+            settings.admission.server = webhook_server(runtime.settings, certfile, keyfile)
+            if runtime.settings.webhook_configuration:
+                await publish_ca_bundle(kube, runtime.settings.webhook_configuration, ca_pem)
+
+        if settings.webhook_port:
+            handlers.register_webhook()
+            kopf.on.startup()(configure_webhook)
+        operator = asyncio.create_task(
+            kopf.operator(
+                namespaces=list(settings.namespaces),
+                clusterwide=not settings.namespaces,
+                standalone=True,
+                memo=kopf.Memo(runtime=runtime),
+            )
+        )
+        tasks: set[asyncio.Task[None]] = {operator}
+        keeper = asyncio.create_task(lease.keep()) if lease is not None else None
+        if keeper is not None:
+            tasks.add(keeper)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if keeper is not None and keeper in done:
+            operator.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await operator
+            try:
+                keeper.result()
+            except LeaseLost as exc:
+                log.error("stopping: %s", exc)
+            return 1
+        if keeper is not None:
+            keeper.cancel()
+        operator.result()
+        if lease is not None:
+            await lease.release()
+        return 0
+    finally:
+        await http.cleanup()
+        await kube.close()

@@ -1,0 +1,74 @@
+"""The validating admission webhook: the same validator as the reconcile loop, so a spec the loop
+would flag is refused before it is stored. Served by kopf's webhook server over HTTPS with a
+certificate from OPERATOR_WEBHOOK_CERT_DIR, or one the operator makes at start (then it keeps the
+caBundle of OPERATOR_WEBHOOK_CONFIGURATION current)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from recluster.api.validation import validate_rec
+from recluster.clients.kubernetes import Kube, KubeError
+from recluster.operator.startup import Settings
+from recluster.operator.tls import issue_server_certificate
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_API = "admissionregistration.k8s.io/v1"
+
+
+def admission_errors(body: Mapping[str, Any], old: Mapping[str, Any] | None) -> str | None:
+    """The refusal message for a REC, or None when it may be stored."""
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return None  # never block the finalizer's removal
+    errors = validate_rec(body, old if old else None)
+    return "; ".join(str(error) for error in errors) if errors else None
+
+
+def serving_files(settings: Settings) -> tuple[Path, Path, str]:
+    """(certificate file, key file, CA PEM) of the webhook server."""
+    if settings.webhook_cert_dir is not None:
+        directory = settings.webhook_cert_dir
+        return directory / "tls.crt", directory / "tls.key", (directory / "ca.crt").read_text()
+    material = issue_server_certificate(settings.webhook_names[0], list(settings.webhook_names))
+    directory = Path(tempfile.mkdtemp(prefix="recluster-webhook-"))
+    (directory / "tls.crt").write_text(material.certificate_pem)
+    key = directory / "tls.key"
+    key.touch(mode=0o600)
+    key.write_text(material.private_key_pem)
+    return directory / "tls.crt", key, material.ca_certificate_pem
+
+
+async def publish_ca_bundle(kube: Kube, configuration: str, ca_pem: str) -> None:
+    """Point every webhook of the named configuration at our CA."""
+    path = f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{configuration}"
+    try:
+        current = await kube.request("GET", path)
+    except KubeError as exc:
+        log.warning("cannot read ValidatingWebhookConfiguration %s: %s", configuration, exc)
+        return
+    bundle = base64.b64encode(ca_pem.encode()).decode()
+    webhooks = [
+        {**hook, "clientConfig": {**hook["clientConfig"], "caBundle": bundle}}
+        for hook in current.get("webhooks") or []
+    ]
+    await kube.request(
+        "PATCH", path, body={"webhooks": webhooks}, content_type="application/merge-patch+json"
+    )
+
+
+def webhook_server(settings: Settings, certfile: Path, keyfile: Path) -> kopf.WebhookServer:
+    return kopf.WebhookServer(
+        addr=settings.webhook_host,
+        port=settings.webhook_port,
+        certfile=str(certfile),
+        pkeyfile=str(keyfile),
+        host=settings.webhook_names[0],
+    )

@@ -1,0 +1,141 @@
+"""Pure pieces of the operator: certificates, settings, status, pod ordering, admission messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from recluster.api import check_rec
+from recluster.api.rec import ClusterState
+from recluster.operator.build.names import tls_names
+from recluster.operator.lease import LeaderLease
+from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods
+from recluster.operator.rec.reconcile import _next_to_restart, _outdated, accepted_body
+from recluster.operator.rec.status import Observed, invalid_status, valid_status
+from recluster.operator.startup import Settings
+from recluster.operator.tls import certificate_names, issue_server_certificate
+from recluster.operator.webhook import admission_errors
+
+pytestmark = pytest.mark.unit
+
+REC: dict[str, Any] = {
+    "apiVersion": "app.redislabs.com/v1",
+    "kind": "RedisEnterpriseCluster",
+    "metadata": {"name": "rec", "namespace": "ns", "uid": "u-1", "generation": 4},
+    "spec": {"nodes": 3},
+}
+
+
+def test_node_certificate_is_signed_by_its_ca_for_every_pod_name() -> None:
+    rec = check_rec(REC)
+    material = issue_server_certificate("rec.ns.svc.cluster.local", tls_names(rec))
+    names = certificate_names(material.certificate_pem)
+    assert "*.rec.ns.svc.cluster.local" in names and "rec-ui.ns.svc.cluster.local" in names
+    cert = x509.load_pem_x509_certificate(material.certificate_pem.encode())
+    ca = x509.load_pem_x509_certificate(material.ca_certificate_pem.encode())
+    cert.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    # the standard library accepts it for a pod's DNS name with that CA alone
+    context = ssl.create_default_context(cadata=material.ca_certificate_pem)
+    assert context.check_hostname
+    assert "PRIVATE KEY" not in repr(material)
+
+
+def test_settings_from_environment() -> None:
+    settings = Settings.from_environment(
+        {"POD_NAMESPACE": "ops", "WATCH_NAMESPACE": "a, b", "POD_NAME": "op-1"}
+    )
+    assert (
+        settings.namespaces == ("a", "b") and settings.identity == "op-1" and settings.pod_namespace == "ops"
+    )
+    own = Settings.from_environment({"POD_NAMESPACE": "ops"})
+    assert own.namespaces == ("ops",) and own.webhook_names[:3] == (
+        "admission",
+        "admission.ops",
+        "admission.ops.svc",
+    )
+    assert Settings.from_environment({"POD_NAMESPACE": "x", "OPERATOR_LOG_FORMAT": "json"}).json_logs
+
+
+def test_status_valid_and_invalid() -> None:
+    observed = Observed(
+        ClusterState.RUNNING, "3 nodes ready", ready_nodes=3, desired_nodes=3, version="1.0", converging=False
+    )
+    status = valid_status(REC, observed)
+    assert status["state"] == "Running" and status["specStatus"] == "Valid"
+    assert status["observedGeneration"] == 4 and status["readyNodes"] == 3 and status["version"] == "1.0"
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"SpecValid": "True", "Ready": "True", "Progressing": "False", "Degraded": "False"}
+    degraded = valid_status(REC, Observed(ClusterState.RUNNING, "x", 2, 3))
+    assert {c["type"]: c["status"] for c in degraded["conditions"]}["Degraded"] == "True"
+    invalid = invalid_status(REC, "spec.nodes: must be odd")
+    assert invalid["specStatus"] == "Invalid" and invalid["state"] == "Invalid"
+    assert invalid["conditions"][0]["message"] == "spec.nodes: must be odd"
+
+
+def _pod(name: str, revision: str, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"controller-revision-hash": revision}},
+        "status": {"podIP": "198.18.0.9", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+def test_rolling_order_highest_first_leader_last() -> None:
+    rec = check_rec(REC)
+    pods = node_pods(
+        rec, [_pod("rec-2", "old"), _pod("rec-0", "old"), _pod("rec-1", "new"), _pod("other", "x")]
+    )
+    assert [p.name for p in pods] == ["rec-0", "rec-1", "rec-2"]
+    outdated = _outdated(pods, {"status": {"updateRevision": "new"}})
+    assert [p.name for p in outdated] == ["rec-0", "rec-2"]
+    client = ClusterClient(rec, "", Credentials("u", "p"), "cluster.local")
+    view = ClusterView(
+        pods=pods, nodes=[{"name": "rec-2.rec.ns.svc.cluster.local", "role": "master", "uid": 3}]
+    )
+    assert _next_to_restart(outdated, view, client).name == "rec-0"
+    assert "secret" not in repr(Credentials("u", "secret-password"))
+
+
+def test_accepted_spec_annotation_round_trip() -> None:
+    body = {
+        **REC,
+        "metadata": {
+            **REC["metadata"],
+            "annotations": {"app.redislabs.com/last-accepted-spec": '{"nodes":5}'},
+        },
+    }
+    accepted = accepted_body(body)
+    assert accepted is not None and accepted["spec"] == {"nodes": 5}
+    assert accepted_body(REC) is None
+
+
+def test_admission_names_the_field() -> None:
+    assert admission_errors(REC, None) is None
+    message = admission_errors({**REC, "spec": {"nodes": 2}}, None)
+    assert message is not None and "spec.nodes" in message
+    # a step down below a majority of the old count is refused on update only
+    shrink = admission_errors({**REC, "spec": {"nodes": 3}}, {**REC, "spec": {"nodes": 7}})
+    assert shrink is not None and "spec.nodes" in shrink
+    deleting = {
+        **REC,
+        "metadata": {**REC["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {},
+    }
+    assert admission_errors({**deleting, "spec": {"nodes": 2}}, None) is None
+
+
+def test_lease_body_counts_transitions() -> None:
+    lease = LeaderLease(kube=None, namespace="ns", name="op", identity="me", seconds=15)  # type: ignore[arg-type]
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    first = lease._body(None, now)
+    assert first["spec"]["holderIdentity"] == "me" and first["spec"]["leaseTransitions"] == 0
+    taken = lease._body(
+        {"metadata": {"resourceVersion": "7"}, "spec": {"holderIdentity": "other", "leaseTransitions": 2}},
+        now,
+    )
+    assert taken["spec"]["leaseTransitions"] == 3 and taken["metadata"]["resourceVersion"] == "7"
+    assert taken["spec"]["acquireTime"] == "2026-01-01T00:00:00.000000Z"

@@ -208,7 +208,7 @@ def build_catalog(config: dict[str, Any] | None, cluster: str = "rec", namespace
     if not isinstance(raw_plans, list) or not raw_plans:
         raise CatalogError("'plans': must be a non-empty list")
     plans = tuple(_plan(raw, i, service_id) for i, raw in enumerate(raw_plans))
-    for kind in ("id", "name"):
+    for kind in ("name", "id"):
         seen: set[str] = set()
         for i, plan in enumerate(plans):
             value = getattr(plan, kind)

@@ -1,0 +1,350 @@
+"""Status codes and bodies of every OSB request, decided from records alone (the spec's rules)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recluster.broker.catalog import build_catalog
+from recluster.broker.decisions import (
+    check_api_version,
+    credentials_for,
+    decide_bind,
+    decide_deprovision,
+    decide_fetch_binding,
+    decide_fetch_instance,
+    decide_last_operation,
+    decide_provision,
+    decide_unbind,
+    decide_update,
+    parse_originating_identity,
+)
+from recluster.broker.errors import BrokerError
+from recluster.broker.models import (
+    Binding,
+    BindRequest,
+    Instance,
+    InstanceState,
+    Operation,
+    ProvisionRequest,
+    UpdateRequest,
+)
+
+pytestmark = pytest.mark.unit
+
+CATALOG = build_catalog({"plans": [
+    {"name": "small", "memory": "100MB"},
+    {"name": "medium", "memory": "1GB", "replication": True, "maintenance_version": "2.0.0"},
+]})
+SERVICE = CATALOG.service_id
+SMALL, MEDIUM = CATALOG.plans[0].id, CATALOG.plans[1].id
+NOW = 1_700_000_000.0
+
+
+def provision_request(**changes: Any) -> ProvisionRequest:
+    body: dict[str, Any] = {"service_id": SERVICE, "plan_id": SMALL, "organization_guid": "o",
+                            "space_guid": "s"}
+    body.update(changes)
+    return ProvisionRequest.model_validate(body)
+
+
+def instance(state: InstanceState = "provisioned", **changes: Any) -> Instance:
+    fields: dict[str, Any] = {"id": "i1", "service_id": SERVICE, "plan_id": SMALL, "organization_guid": "o",
+                              "space_guid": "s", "bdb_name": "osb-i1", "bdb_uid": 3, "state": state}
+    fields.update(changes)
+    return Instance(**fields)
+
+
+def operation(kind: str = "provision", state: str = "in progress", **changes: Any) -> Operation:
+    return Operation.model_validate({"id": f"{kind}-1", "instance_id": "i1", "kind": kind, "state": state,
+                                     "started": NOW, **changes})
+
+
+def fails(status: int, error: str | None = None) -> Any:
+    class Check:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, kind: object, exc: object, tb: object) -> bool:
+            assert isinstance(exc, BrokerError), f"expected {status}, nothing was raised"
+            assert (exc.status, exc.error) == (status, error), exc.body()
+            assert exc.body()["description"]
+            return True
+    return Check()
+
+
+# ---- headers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2.14", "2.15", "2.16", "2.17", "2.99", " 2.17 "])
+def test_supported_versions(version: str) -> None:
+    check_api_version(version)
+
+
+@pytest.mark.parametrize("version", [None, "", "2.13", "2.0", "1.17", "3.0", "2", "2.x", "v2.17", "2.17.1"])
+def test_unsupported_or_missing_versions_are_412(version: str | None) -> None:
+    with fails(412):
+        check_api_version(version)
+
+
+@given(st.text(max_size=12))
+def test_any_header_is_accepted_or_412(version: str) -> None:
+    try:
+        check_api_version(version)
+    except BrokerError as exc:
+        assert exc.status == 412
+
+
+def test_originating_identity() -> None:
+    value = base64.b64encode(json.dumps({"user_id": "683ea748", "extra": "x"}).encode()).decode()
+    assert parse_originating_identity(f"cloudfoundry {value}") == "cloudfoundry user_id=683ea748"
+    assert parse_originating_identity(None) == ""
+    for bad in ("cloudfoundry", "cf !!!", "cf " + base64.b64encode(b"[1]").decode(), "a b c"):
+        with fails(400):
+            parse_originating_identity(bad)
+
+
+# ---- provision -------------------------------------------------------------------------------
+
+
+def provision(request: ProvisionRequest | None = None, accepts: bool = True, existing: Instance | None = None,
+              current: Operation | None = None) -> Any:
+    return decide_provision(CATALOG, "i1", request or provision_request(), accepts, existing, current,
+                            "provision-2", NOW)
+
+
+def test_new_provision_is_202_with_an_operation_and_records() -> None:
+    decision = provision(provision_request(parameters={"persistence": "aofAlways"}))
+    assert decision.status == 202 and decision.body == {"operation": "provision-2"}
+    assert decision.instance.state == "provisioning" and decision.instance.bdb_name.startswith("osb-i1")
+    assert decision.operation.kind == "provision" and decision.operation.state == "in progress"
+
+
+def test_provision_needs_accepts_incomplete() -> None:
+    with fails(422, "AsyncRequired"):
+        provision(accepts=False)
+
+
+@pytest.mark.parametrize("changes", [{"plan_id": "nope"}, {"service_id": "nope"},
+                                     {"parameters": {"eviction_policy": "sometimes"}},
+                                     {"parameters": {"replicas": 2}}])
+def test_bad_provision_requests_are_400(changes: dict[str, Any]) -> None:
+    with fails(400):
+        provision(provision_request(**changes))
+
+
+def test_maintenance_info_must_match_the_plan() -> None:
+    with fails(422, "MaintenanceInfoConflict"):
+        provision(provision_request(plan_id=MEDIUM, maintenance_info={"version": "1.0.0"}))
+    assert provision(provision_request(plan_id=MEDIUM, maintenance_info={"version": "2.0.0"})).status == 202
+
+
+def test_identical_repeat_while_in_progress_is_202_with_the_same_operation() -> None:
+    decision = provision(existing=instance("provisioning"), current=operation())
+    assert (decision.status, decision.body, decision.operation) == (202, {"operation": "provision-1"}, None)
+
+
+def test_identical_repeat_when_done_is_200() -> None:
+    decision = provision(existing=instance("provisioned"), current=operation(state="succeeded"))
+    assert (decision.status, decision.body) == (200, {})
+    assert provision(accepts=False, existing=instance("provisioned")).status == 200
+
+
+@pytest.mark.parametrize("changes", [{"plan_id": MEDIUM}, {"parameters": {"persistence": "aofAlways"}},
+                                     {"space_guid": "other"}])
+def test_different_repeat_is_409(changes: dict[str, Any]) -> None:
+    for state in ("provisioning", "provisioned"):
+        with fails(409):
+            provision(provision_request(**changes), existing=instance(state), current=operation())
+
+
+def test_repeat_of_a_failed_provision_starts_again() -> None:
+    decision = provision(existing=instance("failed"), current=operation(state="failed"))
+    assert decision.status == 202 and decision.body == {"operation": "provision-2"}
+
+
+def test_provision_while_deprovisioning_is_a_concurrency_error() -> None:
+    with fails(422, "ConcurrencyError"):
+        provision(existing=instance("deprovisioning"), current=operation("deprovision"))
+
+
+def test_a_deleted_instance_id_can_be_provisioned_again() -> None:
+    assert provision(existing=instance("deleted")).status == 202
+
+
+# ---- update ----------------------------------------------------------------------------------
+
+
+def update(body: dict[str, Any], accepts: bool = True, existing: Instance | None = None,
+           current: Operation | None = None) -> Any:
+    return decide_update(CATALOG, "i1", UpdateRequest.model_validate(body), accepts, existing, current,
+                         "update-2", NOW)
+
+
+def test_plan_change_is_202_and_marks_the_instance_updating() -> None:
+    decision = update({"service_id": SERVICE, "plan_id": MEDIUM}, existing=instance())
+    assert decision.status == 202 and decision.instance.state == "updating"
+    assert decision.operation.target_plan_id == MEDIUM
+
+
+def test_update_without_effect_is_200_even_without_accepts_incomplete() -> None:
+    assert update({"service_id": SERVICE}, accepts=False, existing=instance()).status == 200
+    assert update({"service_id": SERVICE, "plan_id": SMALL, "context": {"a": 1}}, accepts=False,
+                  existing=instance()).status == 200
+
+
+def test_update_parameters_merge_and_validate() -> None:
+    decision = update({"service_id": SERVICE, "parameters": {"persistence": "aofAlways"}},
+                      existing=instance(parameters={"eviction_policy": "noeviction"}))
+    assert decision.operation.target_parameters == {"eviction_policy": "noeviction",
+                                                    "persistence": "aofAlways"}
+    with fails(400):
+        update({"service_id": SERVICE, "parameters": {"memory": "1TB"}}, existing=instance())
+
+
+def test_update_rules() -> None:
+    with fails(422, "AsyncRequired"):
+        update({"service_id": SERVICE, "plan_id": MEDIUM}, accepts=False, existing=instance())
+    with fails(404):
+        update({"service_id": SERVICE, "plan_id": MEDIUM}, existing=None)
+    with fails(400):
+        update({"service_id": SERVICE, "plan_id": "nope"}, existing=instance())
+    with fails(400):
+        update({"service_id": "nope"}, existing=instance())
+    for state, kind in (("provisioning", "provision"), ("deprovisioning", "deprovision")):
+        with fails(422, "ConcurrencyError"):
+            update({"service_id": SERVICE, "plan_id": MEDIUM}, existing=instance(state),
+                   current=operation(kind))
+    with fails(422):
+        update({"service_id": SERVICE, "plan_id": MEDIUM}, existing=instance("failed"))
+
+
+def test_repeat_of_the_update_in_progress_is_202_another_one_422() -> None:
+    running = operation("update", target_plan_id=MEDIUM, target_parameters={})
+    decision = update({"service_id": SERVICE, "plan_id": MEDIUM}, existing=instance("updating"),
+                      current=running)
+    assert (decision.status, decision.body) == (202, {"operation": "update-1"})
+    with fails(422, "ConcurrencyError"):
+        update({"service_id": SERVICE, "plan_id": SMALL, "parameters": {"persistence": "aofAlways"}},
+               existing=instance("updating"), current=running)
+
+
+# ---- deprovision -----------------------------------------------------------------------------
+
+
+def deprovision(existing: Instance | None, current: Operation | None = None, accepts: bool = True,
+                service_id: str | None = SERVICE, plan_id: str | None = SMALL) -> Any:
+    return decide_deprovision(CATALOG, "i1", service_id, plan_id, accepts, existing, current, "deprovision-2",
+                              NOW)
+
+
+def test_deprovision_rules() -> None:
+    decision = deprovision(instance())
+    assert decision.status == 202 and decision.instance.state == "deprovisioning"
+    assert decision.operation.previous_state == "provisioned"
+    assert deprovision(instance("failed")).status == 202  # orphan mitigation after a failed provision
+    with fails(410):
+        deprovision(None)
+    with fails(410):
+        deprovision(instance("deleted"))
+    with fails(422, "AsyncRequired"):
+        deprovision(instance(), accepts=False)
+    with fails(422, "ConcurrencyError"):
+        deprovision(instance("provisioning"), operation())
+    for missing in ({"service_id": None}, {"plan_id": None}, {"plan_id": "nope"}):
+        with fails(400):
+            deprovision(instance(), **missing)  # type: ignore[arg-type]
+    repeat = deprovision(instance("deprovisioning"), operation("deprovision"))
+    assert (repeat.status, repeat.body) == (202, {"operation": "deprovision-1"})
+
+
+# ---- last operation, fetch ------------------------------------------------------------------
+
+
+def test_last_operation() -> None:
+    ops = [operation("update", "failed", description="update failed: x"), operation("provision", "succeeded")]
+    decision = decide_last_operation("i1", instance(), ops, None)
+    assert decision.body == {"state": "failed", "description": "update failed: x", "instance_usable": True,
+                             "update_repeatable": True}
+    assert decide_last_operation("i1", instance(), ops, "provision-1").body["state"] == "succeeded"
+    with fails(400):
+        decide_last_operation("i1", instance(), ops, "other-op")
+    with fails(410):
+        decide_last_operation("i1", None, [], None)
+    with fails(410):
+        decide_last_operation("i1", instance("deleted"), [operation("deprovision", "succeeded")], None)
+
+
+def test_fetch_instance() -> None:
+    decision = decide_fetch_instance("i1", instance(plan_id=MEDIUM, parameters={"persistence": "aofAlways"}),
+                                     CATALOG)
+    assert decision.body == {"service_id": SERVICE, "plan_id": MEDIUM,
+                             "parameters": {"persistence": "aofAlways"},
+                             "maintenance_info": {"version": "2.0.0"}}
+    for state in ("provisioning", "failed", "deleted"):
+        with fails(404):
+            decide_fetch_instance("i1", instance(state), CATALOG)  # type: ignore[arg-type]
+    with fails(422, "ConcurrencyError"):
+        decide_fetch_instance("i1", instance("updating"), CATALOG)
+
+
+# ---- bindings --------------------------------------------------------------------------------
+
+
+def bind(existing_instance: Instance | None, existing: Binding | None = None, **changes: Any) -> Any:
+    body: dict[str, Any] = {"service_id": SERVICE, "plan_id": SMALL, "bind_resource": {"app_guid": "app"}}
+    body.update(changes)
+    return decide_bind(CATALOG, "i1", "b1", BindRequest.model_validate(body), existing_instance, existing,
+                       NOW)
+
+
+def test_bind_rules() -> None:
+    created = bind(instance())
+    assert created.status == 201 and created.binding.app_guid == "app"
+    assert bind(instance(), existing=created.binding).status == 200
+    with fails(409):
+        bind(instance(), existing=created.binding, bind_resource={"app_guid": "other"})
+    with fails(404):
+        bind(None)
+    with fails(400):
+        bind(instance(), plan_id=MEDIUM)  # not the instance's plan
+    with fails(400):
+        bind(instance(), parameters={"role": "admin"})
+    with fails(422, "ConcurrencyError"):
+        bind(instance("provisioning"))
+    with fails(422):
+        bind(instance("failed"))
+    assert bind(instance("updating")).status == 201
+
+
+def test_unbind_and_fetch_binding() -> None:
+    binding = bind(instance()).binding
+    assert decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, binding).status == 200
+    with fails(410):
+        decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, None)
+    with fails(400):
+        decide_unbind(CATALOG, "i1", "b1", None, SMALL, binding)
+    assert decide_fetch_binding("i1", "b1", instance(), binding).status == 200
+    with fails(404):
+        decide_fetch_binding("i1", "b1", instance(), None)
+
+
+def test_credentials_from_the_rest_api() -> None:
+    bdb = {"uid": 3, "name": "osb-i1", "port": 12000, "authentication_redis_pass": "p@ss/word",
+           "endpoints": [{"dns_name": "node-1.rec", "addr": ["10.0.0.1"], "port": 12000}]}
+    nodes = [{"uid": 2, "name": "node-2.rec", "addr": "10.0.0.2", "ports": {"sentinel": 8001}},
+             {"uid": 1, "name": "node-1.rec", "addr": "10.0.0.1", "ports": {"sentinel": 8001}},
+             {"uid": 3, "name": "node-3.rec", "status": "decommissioning", "ports": {"sentinel": 8001}}]
+    creds = credentials_for(bdb, nodes)
+    assert (creds["host"], creds["port"], creds["password"]) == ("node-1.rec", 12000, "p@ss/word")
+    assert creds["uri"] == "redis://:p%40ss%2Fword@node-1.rec:12000"
+    assert creds["sentinel_addresses"] == ["node-1.rec:8001", "node-2.rec:8001"]
+    assert creds["sentinel_master_name"] == "osb-i1"
+    assert creds["shared_password"] is True and creds["binding_user"] is False and creds["note"]
+    with fails(503):
+        credentials_for({**bdb, "endpoints": []}, nodes)

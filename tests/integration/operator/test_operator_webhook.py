@@ -1,0 +1,115 @@
+"""The validating webhook, served by the operator over HTTPS with a certificate it makes itself and
+whose CA it publishes into deploy/admission/webhook.yaml's configuration (with the ClusterRole of
+deploy/admission/role.yaml): invalid specs are refused before they are stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.e2e.local.support import eventually, kubectl
+from tests.integration.operator.support import (
+    DEPLOY,
+    exists,
+    free_port,
+    operator_namespace,
+    rec_manifest,
+    rec_status,
+    start_operator,
+)
+
+from recluster.local.cluster import LocalCluster
+
+pytestmark = pytest.mark.integration
+
+CONFIGURATION = "redis-enterprise-admission"
+
+
+def _webhook_objects(namespace: str, port: int) -> list[dict]:  # type: ignore[type-arg]
+    """deploy/admission/*.yaml for this namespace; the webhook calls the operator on the host
+    (a URL instead of the in-cluster Service, which the host-run operator is not behind)."""
+    role = list(
+        yaml.safe_load_all(
+            (DEPLOY / "admission" / "role.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
+        )
+    )
+    config = yaml.safe_load(
+        (DEPLOY / "admission" / "webhook.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
+    )
+    hook = config["webhooks"][0]
+    hook["clientConfig"] = {
+        "url": f"https://127.0.0.1:{port}{hook['clientConfig']['service']['path']}",
+        "caBundle": "",
+    }
+    return [*role, config]
+
+
+@pytest.fixture
+def namespace(control_plane: LocalCluster) -> Iterator[str]:
+    with operator_namespace(control_plane) as name:
+        yield name
+
+
+def _apply(cluster: LocalCluster, namespace: str, body: dict) -> str:  # type: ignore[type-arg]
+    result = kubectl(cluster, "-n", namespace, "apply", "-f", "-", input=json.dumps(body), check=False)
+    return result.stderr if result.returncode else ""
+
+
+def test_webhook_refuses_invalid_specs(control_plane: LocalCluster, namespace: str, tmp_path: Path) -> None:
+    port = free_port()
+    objects = _webhook_objects(namespace, port)
+    kubectl(
+        control_plane,
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )
+    operator = start_operator(
+        control_plane,
+        namespace,
+        tmp_path,
+        OPERATOR_WEBHOOK_PORT=str(port),
+        OPERATOR_WEBHOOK_HOST="127.0.0.1",
+        OPERATOR_WEBHOOK_NAMES="127.0.0.1",
+        OPERATOR_WEBHOOK_CONFIGURATION=CONFIGURATION,
+    )
+    try:
+
+        def ca_published() -> bool:
+            config = json.loads(
+                kubectl(
+                    control_plane, "get", "validatingwebhookconfiguration", CONFIGURATION, "-o", "json"
+                ).stdout
+            )
+            return bool(config["webhooks"][0]["clientConfig"].get("caBundle"))
+
+        eventually("the operator's CA in the webhook configuration", ca_published, timeout=60)
+        # the apiserver may take a moment to pick up the new configuration
+        error = eventually(
+            "a refusal", lambda: _apply(control_plane, namespace, rec_manifest(nodes=2)), timeout=60
+        )
+        assert "spec.nodes" in error and "denied" in error
+        assert not exists(control_plane, namespace, "rec", "rec")
+        assert _apply(control_plane, namespace, rec_manifest(nodes=3)) == ""
+        eventually(
+            "the StatefulSet", lambda: exists(control_plane, namespace, "statefulset", "rec"), timeout=90
+        )
+        error = _apply(control_plane, namespace, rec_manifest(nodes=3, license="x", licenseSecretName="lic"))
+        assert "spec.licenseSecretName" in error
+        eventually("Valid", lambda: rec_status(control_plane, namespace).get("specStatus") == "Valid")
+        assert "Forbidden" not in operator.log()
+    finally:
+        operator.stop()
+        for obj in reversed(objects):
+            kubectl(
+                control_plane,
+                "delete",
+                obj["kind"].lower(),
+                obj["metadata"]["name"],
+                "--wait=false",
+                check=False,
+            )

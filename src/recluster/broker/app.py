@@ -8,6 +8,7 @@ import binascii
 import json
 import logging
 import secrets
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -85,8 +86,11 @@ class Broker:
         self.settings = settings
         self.catalog = settings.catalog
         self.store = Store(settings.data_dir)
+        # a CA file becomes an SSL context (httpx deprecates a path); False: the nodes' self-signed cert
+        verify: Any = (ssl.create_default_context(cafile=settings.api_verify)
+                       if isinstance(settings.api_verify, str) else settings.api_verify)
         self.api = ClusterApi(settings.api_url, settings.api_credentials.username,
-                              settings.api_credentials.password, timeout=20.0, verify=settings.api_verify)
+                              settings.api_credentials.password, timeout=20.0, verify=verify)
         self.worker = Worker(self.store, self.api, self.catalog, timeout_s=settings.operation_timeout_s,
                              poll_s=settings.poll_s)
 
@@ -230,8 +234,7 @@ async def fetch_instance(instance_id: str, request: Request) -> JSONResponse:
 
 @router.put("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
 async def bind(instance_id: str, binding_id: str, request: Request) -> JSONResponse:
-    broker = broker_of(request)
-    _identity(request)
+    broker, identity = broker_of(request), _identity(request)
     body = await parse_body(request, BindRequest)
     store = broker.store
     # decide once to refuse early, read the credentials, then decide again on fresh records
@@ -244,18 +247,20 @@ async def bind(instance_id: str, binding_id: str, request: Request) -> JSONRespo
     decision = decide_bind(broker.catalog, instance_id, binding_id, body, store.instance(instance_id),
                            store.binding(instance_id, binding_id), time.time())
     decision.body = {"credentials": credentials, "endpoints": binding_endpoints(credentials)}
+    if decision.status == 201:
+        log.info("binding %s of instance %s created (by %s)", binding_id, instance_id, identity or "unknown")
     return broker.apply(decision)
 
 
 @router.delete("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
 async def unbind(instance_id: str, binding_id: str, request: Request, service_id: str | None = None,
                  plan_id: str | None = None) -> JSONResponse:
-    broker = broker_of(request)
-    _identity(request)
+    broker, identity = broker_of(request), _identity(request)
     decision = decide_unbind(broker.catalog, instance_id, binding_id, service_id, plan_id,
                              broker.store.binding(instance_id, binding_id))
     # nothing to revoke on the cluster: the binding shares the database password (see the binding)
     broker.store.save(delete_binding=(instance_id, binding_id))
+    log.info("binding %s of instance %s deleted (by %s)", binding_id, instance_id, identity or "unknown")
     return JSONResponse(decision.body, status_code=decision.status)
 
 

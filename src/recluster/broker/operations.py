@@ -128,6 +128,10 @@ class Worker:
         if plan is None:
             raise OperationFailed(f"plan '{instance.plan_id}' is no longer in the catalog")
         bdb = await self._find(instance, deadline)
+        if bdb is not None and bdb.get("status") == "creation-failed":
+            # left by an earlier failed attempt: delete it and create it afresh
+            await self._delete(int(bdb["uid"]), deadline)
+            bdb = None
         if bdb is None:
             spec: dict[str, Any] = {"name": instance.bdb_name, **bdb_settings(plan, instance.parameters),
                                     # the database's password; the REST API keeps it, the broker never does
@@ -172,17 +176,20 @@ class Worker:
         instance = self._instance(operation)
         bdb = await self._find(instance, deadline)
         if bdb is not None:
-            uid = int(bdb["uid"])
-            try:
-                await self._call(deadline, self.api.delete_bdb, uid)
-            except ClusterApiError as exc:
-                if exc.status != 404:
-                    raise OperationFailed(_api_reason(exc)) from exc
-            await self._wait_status(uid, "deleted", deadline)
+            await self._delete(int(bdb["uid"]), deadline)
         self._finish(operation, instance.model_copy(update={"state": "deleted"}),
                      f"database '{instance.bdb_name}' is deleted", delete_bindings=True)
 
     # ---- REST helpers ---------------------------------------------------------------------
+
+    async def _delete(self, uid: int, deadline: float) -> None:
+        """Delete a database and wait until it is gone (a 404 is done; busy is retried)."""
+        try:
+            await self._call(deadline, self.api.delete_bdb, uid)
+        except ClusterApiError as exc:
+            if exc.status != 404:
+                raise OperationFailed(_api_reason(exc)) from exc
+        await self._wait_status(uid, "deleted", deadline)
 
     async def _find(self, instance: Instance, deadline: float) -> dict[str, Any] | None:
         """The instance's database, by uid if known, else by its (unique) name."""

@@ -8,6 +8,7 @@ import base64
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -38,13 +39,16 @@ def write_secret(directory: Path, username: str, password: str) -> Path:
 
 
 class BrokerProcess:
-    """`recluster broker` on <cluster base>.30:8080, with its state under `root`."""
+    """`recluster broker` on <cluster base>.<host_number>:8080, with its state under `root`; HTTPS
+    when given a certificate and key."""
 
-    def __init__(self, cluster: LoopbackCluster, root: Path) -> None:
+    def __init__(self, cluster: LoopbackCluster, root: Path, host_number: int = 30,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.cluster = cluster
         self.root = root
-        self.host = f"{cluster.base}30"
+        self.host = f"{cluster.base}{host_number}"
         self.port = 8080
+        self.tls = tls
         self.password = os.urandom(12).hex()
         self.credentials_dir = write_secret(root / "cluster-secret", cluster.username, cluster.password)
         self.auth_dir = write_secret(root / "broker-secret", BROKER_USER, self.password)
@@ -54,7 +58,11 @@ class BrokerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True
 
     def auth_header(self) -> str:
         return "Basic " + base64.b64encode(f"{BROKER_USER}:{self.password}".encode()).decode()
@@ -62,7 +70,7 @@ class BrokerProcess:
     def client(self, **headers: str) -> httpx.AsyncClient:
         base = {"Authorization": self.auth_header(), "X-Broker-API-Version": API_VERSION}
         base.update(headers)
-        return httpx.AsyncClient(base_url=self.url, headers=base, timeout=30.0)
+        return httpx.AsyncClient(base_url=self.url, headers=base, timeout=30.0, verify=self.verify)
 
     def start(self) -> None:
         # settings through the environment the operator's Deployment sets, plus the loopback address
@@ -72,6 +80,8 @@ class BrokerProcess:
                    RECLUSTER_BROKER_AUTH_DIR=str(self.auth_dir),
                    RECLUSTER_BROKER_DATA_DIR=str(self.data_dir), RECLUSTER_BROKER_CLUSTER="test-rec",
                    POD_NAMESPACE="broker-test")
+        if self.tls:
+            env.update(RECLUSTER_BROKER_TLS_CERT=str(self.tls[0]), RECLUSTER_BROKER_TLS_KEY=str(self.tls[1]))
         with open(self.log_file, "ab") as out:
             argv = [sys.executable, "-m", "recluster", "broker", "--poll-interval", "0.3"]
             self.process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env,
@@ -79,7 +89,7 @@ class BrokerProcess:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=2, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

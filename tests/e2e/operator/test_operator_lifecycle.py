@@ -1,0 +1,112 @@
+"""A REC on the 3-node local cluster: bootstrap to Running checked through the REST API (with the
+cluster's CA, verified), an operator killed in the middle of the bootstrap, deletion that keeps the
+PVCs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
+from tests.integration.operator.support import (
+    events,
+    exists,
+    operator_namespace,
+    rec_manifest,
+    rec_status,
+    start_operator,
+    wait_gone,
+    wait_state,
+)
+
+from recluster.local.cluster import LocalCluster
+from recluster.operator.rec.nodeapi import node_api
+
+pytestmark = pytest.mark.e2e
+
+NODE_SELECTOR = "app=redis-enterprise,redis.io/cluster=rec,redis.io/role=node"
+
+
+@pytest.fixture
+def namespace(local_cluster: LocalCluster) -> Iterator[str]:
+    with operator_namespace(local_cluster) as name:
+        yield name
+
+
+def _secret(cluster: LocalCluster, namespace: str, name: str, key: str) -> str:
+    return base64.b64decode(get(cluster, namespace, "secret", name)["data"][key]).decode()
+
+
+def cluster_nodes(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
+    """GET /v1/nodes from the first ready node pod, trusting only the cluster's CA."""
+    ca = _secret(cluster, namespace, "rec-tls", "ca.crt")
+    username, password = (
+        _secret(cluster, namespace, "rec", "username"),
+        _secret(cluster, namespace, "rec", "password"),
+    )
+    pod = ready_pods(cluster, namespace, NODE_SELECTOR)[0]
+    server_name = f"{pod['metadata']['name']}.rec.{namespace}.svc.cluster.local"
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with node_api(pod["status"]["podIP"], server_name, ca, username, password) as api:
+            return await api.nodes()
+
+    return asyncio.run(fetch())
+
+
+def test_bootstrap_survives_an_operator_restart_and_deletion_keeps_pvcs(
+    local_cluster: LocalCluster, namespace: str, tmp_path: Path
+) -> None:
+    operator = start_operator(local_cluster, namespace, tmp_path, identity="op-1")
+    try:
+        apply(local_cluster, namespace, rec_manifest(persistentSpec={"enabled": True, "volumeSize": "2Gi"}))
+        eventually(
+            "the bootstrap to start",
+            lambda: (
+                rec_status(local_cluster, namespace).get("state") in ("BootstrappingFirstPod", "Initializing")
+            ),
+            timeout=240,
+        )
+        operator.stop(kill=True)  # mid-bootstrap, no clean exit: a new operator must pick it up
+    finally:
+        operator.stop()
+    operator = start_operator(local_cluster, namespace, tmp_path, identity="op-2")
+    try:
+        wait_state(local_cluster, namespace, "Running", timeout=480)
+        status = rec_status(local_cluster, namespace)
+        assert status["readyNodes"] == 3 and status["specStatus"] == "Valid" and status["version"]
+        nodes = cluster_nodes(local_cluster, namespace)
+        assert sorted(n["name"] for n in nodes) == [
+            f"rec-{i}.rec.{namespace}.svc.cluster.local" for i in range(3)
+        ]
+        changes = [e["message"] for e in events(local_cluster, namespace, "StatusChange")]
+        assert any("to Running" in m for m in changes)
+        pvcs = [f"redis-enterprise-storage-rec-{i}" for i in range(3)]
+        assert all(exists(local_cluster, namespace, "pvc", pvc) for pvc in pvcs)
+
+        password = _secret(local_cluster, namespace, "rec", "password")
+        kubectl(local_cluster, "-n", namespace, "delete", "rec", "rec", "--wait=false")
+        wait_gone("the REC", lambda: exists(local_cluster, namespace, "rec", "rec"), timeout=300)
+        for kind, name in (
+            ("statefulset", "rec"),
+            ("service", "rec"),
+            ("secret", "rec"),
+            ("deployment", "rec-services-rigger"),
+        ):
+            wait_gone(
+                f"{kind}/{name}", lambda kind=kind, name=name: exists(local_cluster, namespace, kind, name)
+            )
+        wait_gone(
+            "node pods",
+            lambda: get(local_cluster, namespace, "pods", "-l", NODE_SELECTOR)["items"],
+            timeout=180,
+        )
+        assert all(exists(local_cluster, namespace, "pvc", pvc) for pvc in pvcs)
+        log = operator.log()
+        assert "Forbidden" not in log and password not in log
+    finally:
+        operator.stop()

@@ -4,16 +4,19 @@ recorded pids. The broker can be killed and restarted on the same state director
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
 import signal
+import sqlite3
 import ssl
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,6 +122,39 @@ class BrokerProcess:
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+
+async def poll(client: httpx.AsyncClient, instance_id: str, operation: str, timeout_s: float = 180.0,
+               gone_ok: bool = False) -> dict[str, Any]:
+    """last_operation until it leaves 'in progress' (bounded); 410 counts as done when gone_ok."""
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = await client.get(f"/v2/service_instances/{instance_id}/last_operation",
+                                    params={"operation": operation})
+        if response.status_code == 410 and gone_ok:
+            return {"state": "gone"}
+        assert response.status_code == 200, response.text
+        last = response.json()
+        if last["state"] != "in progress":
+            return last
+        assert response.headers.get("Retry-After"), "an in-progress answer says when to ask again"
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"operation {operation} still in progress after {timeout_s:.0f}s: {last}")
+
+
+def plan_ids(catalog: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    service = catalog["services"][0]
+    return service["id"], {p["name"]: p["id"] for p in service["plans"]}
+
+
+def unfinished(broker: BrokerProcess) -> list[tuple[str, str]]:
+    db = sqlite3.connect(broker.data_dir / "broker.sqlite3")
+    try:
+        return [(row[0], row[1]) for row in
+                db.execute("SELECT id, state FROM operations WHERE state = 'in progress'").fetchall()]
+    finally:
+        db.close()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -39,6 +39,7 @@ from recluster.broker.decisions import (
     decide_unbind,
     decide_update,
     parse_originating_identity,
+    shard_hosts,
 )
 from recluster.broker.errors import BrokerError
 from recluster.broker.models import BindRequest, Instance, ProvisionRequest, UpdateRequest
@@ -103,7 +104,8 @@ class Broker:
             self.worker.start(decision.operation)
         return JSONResponse(decision.body, status_code=decision.status)
 
-    async def credentials(self, instance: Instance) -> dict[str, Any]:
+    async def binding(self, instance: Instance) -> dict[str, Any]:
+        """`credentials` and `endpoints` of a binding, read from the cluster."""
         try:
             uid = instance.bdb_uid
             if uid is None:
@@ -113,12 +115,15 @@ class Broker:
                 uid = int(found[0]["uid"])
             bdb = await self.api.bdb(uid)
             nodes = await self.api.nodes()
+            shards = await self.api.shards(uid)
         except ClusterApiError as exc:
             raise errors.BrokerError(503, f"cannot read the database from the cluster API "
                                      f"({exc.status} {exc.error_code})") from exc
         except httpx.HTTPError as exc:
             raise errors.BrokerError(503, f"the cluster API is unreachable ({type(exc).__name__})") from exc
-        return credentials_for(bdb, nodes)
+        credentials = credentials_for(bdb, nodes)
+        return {"credentials": credentials,
+                "endpoints": binding_endpoints(credentials, shard_hosts(shards, nodes))}
 
 
 def broker_of(request: Request) -> Broker:
@@ -243,10 +248,10 @@ async def bind(instance_id: str, binding_id: str, request: Request) -> JSONRespo
                 store.binding(instance_id, binding_id), time.time())
     instance = store.instance(instance_id)
     assert instance is not None
-    credentials = await broker.credentials(instance)
+    answer = await broker.binding(instance)
     decision = decide_bind(broker.catalog, instance_id, binding_id, body, store.instance(instance_id),
                            store.binding(instance_id, binding_id), time.time())
-    decision.body = {"credentials": credentials, "endpoints": binding_endpoints(credentials)}
+    decision.body = answer
     if decision.status == 201:
         log.info("binding %s of instance %s created (by %s)", binding_id, instance_id, identity or "unknown")
     return broker.apply(decision)
@@ -271,8 +276,7 @@ async def fetch_binding(instance_id: str, binding_id: str, request: Request) -> 
     decision = decide_fetch_binding(instance_id, binding_id, instance,
                                     broker.store.binding(instance_id, binding_id))
     assert instance is not None
-    credentials = await broker.credentials(instance)
-    decision.body.update({"credentials": credentials, "endpoints": binding_endpoints(credentials)})
+    decision.body.update(await broker.binding(instance))
     return JSONResponse(decision.body, status_code=decision.status)
 
 

@@ -345,12 +345,23 @@ def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[st
     }
 
 
-def binding_endpoints(credentials: dict[str, Any]) -> list[dict[str, Any]]:
-    """The spec's `endpoints`: the master endpoint and every Sentinel."""
-    found = [{"host": credentials["host"], "ports": [str(credentials["port"])], "protocol": "tcp"}]
+def binding_endpoints(credentials: dict[str, Any], hosts: list[str] | None = None) -> list[dict[str, Any]]:
+    """The spec's `endpoints` (every address the application may use): the master endpoint, the
+    other nodes holding a shard (the master moves there on failover, same port), every Sentinel."""
+    port = str(credentials["port"])
+    found = [{"host": credentials["host"], "ports": [port], "protocol": "tcp"}]
+    found += [{"host": h, "ports": [port], "protocol": "tcp"}
+              for h in dict.fromkeys(hosts or []) if h != credentials["host"]]
     found += [{"host": s["host"], "ports": [str(s["port"])], "protocol": "tcp"}
               for s in credentials["sentinels"]]
     return found
+
+
+def shard_hosts(shards: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> list[str]:
+    """Host names of the nodes holding the database's shards (REST shard and node objects)."""
+    names = {str(n.get("uid")): str(n.get("name") or n.get("addr")) for n in nodes}
+    return [names[str(s["node_uid"])] for s in sorted(shards, key=lambda s: str(s.get("role")))
+            if str(s.get("node_uid")) in names]
 
 
 def _uri_host(host: str) -> str:

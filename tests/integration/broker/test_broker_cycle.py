@@ -80,8 +80,11 @@ async def test_full_cycle_with_a_restart_during_provision(broker: BrokerProcess)
         response = await client.put(bind_url, json=binding)
         assert response.status_code == 201, response.text
         credentials = response.json()["credentials"]
-        assert response.json()["endpoints"][0] == {
-            "host": credentials["host"], "ports": [str(credentials["port"])], "protocol": "tcp"}
+        endpoints = response.json()["endpoints"]
+        port = str(credentials["port"])
+        assert endpoints[0] == {"host": credentials["host"], "ports": [port], "protocol": "tcp"}
+        # medium is replicated: the replica's node (same port) and the three Sentinels are listed too
+        assert len(endpoints) == 5 and len({e["host"] for e in endpoints[:2]}) == 2
         response = await client.put(bind_url, json=binding)
         assert response.status_code == 200
         assert response.json()["credentials"] == credentials

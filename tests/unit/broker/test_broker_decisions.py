@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from recluster.broker.catalog import build_catalog
 from recluster.broker.decisions import (
+    binding_endpoints,
     check_api_version,
     credentials_for,
     decide_bind,
@@ -23,6 +24,7 @@ from recluster.broker.decisions import (
     decide_unbind,
     decide_update,
     parse_originating_identity,
+    shard_hosts,
 )
 from recluster.broker.errors import BrokerError
 from recluster.broker.models import (
@@ -348,3 +350,11 @@ def test_credentials_from_the_rest_api() -> None:
     assert creds["shared_password"] is True and creds["binding_user"] is False and creds["note"]
     with fails(503):
         credentials_for({**bdb, "endpoints": []}, nodes)
+    shards = [{"uid": "2", "node_uid": "2", "role": "slave"}, {"uid": "1", "node_uid": "1", "role": "master"}]
+    hosts = shard_hosts(shards, nodes)
+    assert hosts == ["node-1.rec", "node-2.rec"]
+    assert binding_endpoints(creds, hosts) == [
+        {"host": "node-1.rec", "ports": ["12000"], "protocol": "tcp"},
+        {"host": "node-2.rec", "ports": ["12000"], "protocol": "tcp"},
+        {"host": "node-1.rec", "ports": ["8001"], "protocol": "tcp"},
+        {"host": "node-2.rec", "ports": ["8001"], "protocol": "tcp"}]

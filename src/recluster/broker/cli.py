@@ -69,7 +69,7 @@ def load_catalog_config(path: Path | None) -> dict[str, Any] | None:
               default=None, help="YAML or JSON with 'plans' (and 'service'); default: small, medium, large.")
 @click.option("--tls-cert", envvar="RECLUSTER_BROKER_TLS_CERT", type=click.Path(path_type=Path), default=None)
 @click.option("--tls-key", envvar="RECLUSTER_BROKER_TLS_KEY", type=click.Path(path_type=Path), default=None)
-@click.option("--api-ca", envvar="RECLUSTER_BROKER_API_CA", type=click.Path(path_type=Path), default=None,
+@click.option("--api-ca", envvar="RECLUSTER_BROKER_CA_FILE", type=click.Path(path_type=Path), default=None,
               help="CA bundle to verify the REST API's certificate (default: not verified, the nodes' "
                    "certificate is self-signed).")
 @click.option("--operation-timeout", type=float, default=600.0, show_default=True,

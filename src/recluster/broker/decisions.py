@@ -45,13 +45,14 @@ class Decision:
 
 
 def check_api_version(header: str | None) -> None:
-    """412 Precondition Failed unless X-Broker-API-Version is a 2.x this broker serves."""
+    """The spec (2.16+): a request without the required X-Broker-API-Version header is malformed
+    (400 Bad Request); a version the broker does not serve gets 412 Precondition Failed."""
     supported = f"2.{MIN_MINOR} or later 2.x (this broker implements 2.17)"
     if header is None or not header.strip():
-        raise errors.precondition_failed(f"the X-Broker-API-Version header is required; use {supported}")
+        raise errors.bad_request(f"the X-Broker-API-Version header is required; use {supported}")
     match = API_VERSION_RE.match(header.strip())
     if match is None:
-        raise errors.precondition_failed(f"X-Broker-API-Version must be MAJOR.MINOR; use {supported}")
+        raise errors.bad_request(f"X-Broker-API-Version must be MAJOR.MINOR; use {supported}")
     major, minor = int(match[1]), int(match[2])
     if major != 2 or minor < MIN_MINOR:
         raise errors.precondition_failed(f"API version {major}.{minor} is not supported; use {supported}")

@@ -282,10 +282,11 @@ async def fetch_binding(instance_id: str, binding_id: str, request: Request) -> 
 
 @router.get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation")
 async def binding_last_operation(instance_id: str, binding_id: str, request: Request) -> JSONResponse:
-    # bindings are synchronous; a platform that asks anyway learns the binding's state
+    # bindings are synchronous; a platform that asks anyway learns the binding's state (410 is only
+    # for asynchronous deletes, which this broker never answers, so an unknown binding is 404)
     broker = broker_of(request)
     if broker.store.binding(instance_id, binding_id) is None:
-        raise errors.gone(f"service binding '{binding_id}' does not exist")
+        raise errors.not_found(f"service binding '{binding_id}' does not exist")
     return JSONResponse({"state": "succeeded", "description": "the binding exists"})
 
 

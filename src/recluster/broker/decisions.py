@@ -220,9 +220,12 @@ def decide_deprovision(catalog: Catalog, instance_id: str, service_id: str | Non
 
 def decide_last_operation(instance_id: str, existing: Instance | None, operations: list[Operation],
                           operation_id: str | None) -> Decision:
-    """`operations` newest first. 410 once the instance is gone (the success of an async delete)."""
-    if _live(existing) is None:
-        raise errors.gone(f"service instance '{instance_id}' does not exist")
+    """`operations` newest first. 410 once the instance was deleted (the success of an async delete,
+    known by its tombstone record), 404 for an instance this broker never had (the spec's two cases)."""
+    if existing is None:
+        raise errors.not_found(f"service instance '{instance_id}' does not exist")
+    if existing.state == "deleted":
+        raise errors.gone(f"service instance '{instance_id}' was deleted")
     if operation_id is not None:
         chosen = next((o for o in operations if o.id == operation_id), None)
         if chosen is None:

@@ -87,7 +87,7 @@ async def test_bad_provision_requests_change_nothing(broker: BrokerProcess) -> N
 
         # nothing was created: the instance is unknown everywhere
         assert (await client.get(url)).status_code == 404
-        assert (await client.get(f"{url}/last_operation")).status_code == 410
+        assert (await client.get(f"{url}/last_operation")).status_code == 404
         response = await client.delete(url, params={"service_id": service_id, "plan_id": plans["small"],
                                                     "accepts_incomplete": "true"})
         assert response.status_code == 410
@@ -106,6 +106,7 @@ async def test_unknown_instance_and_binding(broker: BrokerProcess) -> None:
         response = await client.put(f"{url}/service_bindings/b1", json=query)
         assert response.status_code == 404
         assert (await client.get(f"{url}/service_bindings/b1")).status_code == 404
+        assert (await client.get(f"{url}/service_bindings/b1/last_operation")).status_code == 404
         assert (await client.delete(f"{url}/service_bindings/b1", params=query)).status_code == 410
         # DELETE without the required query parameters is malformed
         assert (await client.delete(url, params={"accepts_incomplete": "true"})).status_code == 400

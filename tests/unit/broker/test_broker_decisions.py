@@ -282,7 +282,7 @@ def test_last_operation() -> None:
     assert decide_last_operation("i1", instance(), ops, "provision-1").body["state"] == "succeeded"
     with fails(400):
         decide_last_operation("i1", instance(), ops, "other-op")
-    with fails(410):
+    with fails(404):
         decide_last_operation("i1", None, [], None)
     with fails(410):
         decide_last_operation("i1", instance("deleted"), [operation("deprovision", "succeeded")], None)

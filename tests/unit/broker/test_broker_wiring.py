@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from recluster.api import RedisEnterpriseCluster
-from recluster.broker.cli import broker, read_credentials
+from recluster.broker.cli import broker, load_catalog_config, read_credentials
 from recluster.broker.models import Binding, Instance, Operation
 from recluster.broker.store import Store
 from recluster.cli import SUBCOMMANDS
@@ -84,3 +85,32 @@ def test_store_keeps_records_across_a_reopen(tmp_path: Path) -> None:
     store.save(delete_bindings_of="i1")
     assert store.bindings_of("i1") == []
     store.close()
+
+
+def test_catalog_file_yaml_or_json(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "plans.yaml"
+    yaml_file.write_text("plans:\n  - name: tiny\n    memory: 32MB\n")
+    assert load_catalog_config(yaml_file) == {"plans": [{"name": "tiny", "memory": "32MB"}]}
+    json_file = tmp_path / "plans.json"
+    json_file.write_text('{"plans": [{"name": "tiny", "memory": "32MB"}]}')
+    assert load_catalog_config(json_file) == {"plans": [{"name": "tiny", "memory": "32MB"}]}
+    assert load_catalog_config(None) is None
+    (tmp_path / "list.yaml").write_text("- a\n")
+    with pytest.raises(click.UsageError, match="must be a mapping"):
+        load_catalog_config(tmp_path / "list.yaml")
+
+
+def test_a_bad_catalog_stops_the_broker_before_it_listens(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "username").write_text("admin")
+    (secret / "password").write_text("pw")
+    bad = tmp_path / "plans.yaml"
+    bad.write_text("plans:\n  - name: tiny\n    memory: lots\n")
+    common = ["--api-url", "https://127.0.0.1:9443", "--credentials-dir", str(secret),
+              "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(broker, [*common, "--catalog", str(bad)])
+    assert result.exit_code == 2
+    assert "'plans[0].memory'" in result.output
+    result = CliRunner().invoke(broker, [*common, "--tls-cert", str(bad)])
+    assert result.exit_code == 2 and "--tls-key" in result.output

@@ -148,7 +148,7 @@ class Worker:
         uid = int(bdb["uid"])
         instance = instance.model_copy(update={"bdb_uid": uid})
         self.store.save(instance=instance)
-        await self._wait_status(uid, "active", deadline)
+        await self._wait_status(uid, "active", deadline, operation)
         self._finish(operation, instance.model_copy(update={"state": "provisioned"}),
                      f"database '{instance.bdb_name}' is active")
 
@@ -167,7 +167,7 @@ class Worker:
             await self._call(deadline, self.api.update_bdb, uid, changes)
         except ClusterApiError as exc:
             raise OperationFailed(_api_reason(exc)) from exc
-        await self._wait_status(uid, "active", deadline)
+        await self._wait_status(uid, "active", deadline, operation)
         updated = instance.model_copy(update={"plan_id": plan.id, "state": "provisioned", "bdb_uid": uid,
                                               "parameters": operation.target_parameters or {}})
         self._finish(operation, updated, f"database '{instance.bdb_name}' now has plan '{plan.name}'")
@@ -176,20 +176,20 @@ class Worker:
         instance = self._instance(operation)
         bdb = await self._find(instance, deadline)
         if bdb is not None:
-            await self._delete(int(bdb["uid"]), deadline)
+            await self._delete(int(bdb["uid"]), deadline, operation)
         self._finish(operation, instance.model_copy(update={"state": "deleted"}),
                      f"database '{instance.bdb_name}' is deleted", delete_bindings=True)
 
     # ---- REST helpers ---------------------------------------------------------------------
 
-    async def _delete(self, uid: int, deadline: float) -> None:
+    async def _delete(self, uid: int, deadline: float, operation: Operation | None = None) -> None:
         """Delete a database and wait until it is gone (a 404 is done; busy is retried)."""
         try:
             await self._call(deadline, self.api.delete_bdb, uid)
         except ClusterApiError as exc:
             if exc.status != 404:
                 raise OperationFailed(_api_reason(exc)) from exc
-        await self._wait_status(uid, "deleted", deadline)
+        await self._wait_status(uid, "deleted", deadline, operation)
 
     async def _find(self, instance: Instance, deadline: float) -> dict[str, Any] | None:
         """The instance's database, by uid if known, else by its (unique) name."""
@@ -214,12 +214,22 @@ class Worker:
                 raise TimeoutError(f"gave up after {self.timeout_s:.0f}s: {reason}")
             await asyncio.sleep(self.poll_s)
 
-    async def _wait_status(self, uid: int, status: str, deadline: float) -> None:
+    def _progress(self, operation: Operation, text: str) -> None:
+        """What the worker waits for, shown by last_operation while the state is 'in progress'."""
+        current = self.store.operation(operation.id)
+        if current is not None and current.state == "in progress" and current.description != text:
+            self.store.save(operation=current.model_copy(update={"description": text}))
+
+    async def _wait_status(self, uid: int, status: str, deadline: float,
+                           operation: Operation | None = None) -> None:
         last = "unknown"
         while True:
             try:
                 bdb = await self.api.bdb(uid)
                 last = str(bdb.get("status"))
+                if operation is not None and last != status:
+                    self._progress(operation, f"database '{bdb.get('name')}' (uid {uid}) is '{last}', "
+                                   f"waiting for '{status}'")
                 if last == status:
                     return
                 if last == "creation-failed":

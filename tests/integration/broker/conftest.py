@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -122,6 +123,20 @@ class BrokerProcess:
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+
+@contextlib.contextmanager
+def api_paused(cluster: LoopbackCluster) -> Iterator[None]:
+    """SIGSTOP the node daemon the broker talks to (by its recorded pid), SIGCONT on exit: the
+    broker's worker then waits on its first REST call, so an operation is surely 'in progress'
+    however fast the cluster is. Redis and Sentinel keep running, so nothing fails over."""
+    process = cluster.nodes[0].process
+    assert process is not None and process.poll() is None
+    process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGCONT)
 
 
 async def poll(client: httpx.AsyncClient, instance_id: str, operation: str, timeout_s: float = 180.0,

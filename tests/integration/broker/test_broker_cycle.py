@@ -12,7 +12,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 from redis.sentinel import Sentinel
-from tests.integration.broker.conftest import BrokerProcess, plan_ids, poll, unfinished
+from tests.integration.broker.conftest import BrokerProcess, api_paused, plan_ids, poll, unfinished
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +33,15 @@ async def test_full_cycle_with_a_restart_during_provision(broker: BrokerProcess)
         provision = {"service_id": service_id, "plan_id": plans["small"], "organization_guid": "org-1",
                      "space_guid": "space-1", "context": {"platform": "kubernetes", "namespace": "apps"},
                      "parameters": {"eviction_policy": "allkeys-lru"}}
-        response = await client.put(f"/v2/service_instances/{instance_id}",
-                                    params={"accepts_incomplete": "true"}, json=provision)
-        assert response.status_code == 202, response.text
-        operation = response.json()["operation"]
-
-    # the broker dies in the middle of the provision, before it could finish it
-    broker.kill()
-    assert (operation, "in progress") in unfinished(broker)
-    broker.start()
+        # the REST API is held, so the broker is surely in the middle of the provision when it dies
+        with api_paused(broker.cluster):
+            response = await client.put(f"/v2/service_instances/{instance_id}",
+                                        params={"accepts_incomplete": "true"}, json=provision)
+            assert response.status_code == 202, response.text
+            operation = response.json()["operation"]
+            broker.kill()
+            assert (operation, "in progress") in unfinished(broker)
+            broker.start()
 
     async with broker.client() as client:
         # the restarted broker resumed the operation and finishes it

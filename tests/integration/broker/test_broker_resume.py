@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from tests.integration.broker.conftest import BrokerProcess, plan_ids, poll, unfinished
+from tests.integration.broker.conftest import BrokerProcess, api_paused, plan_ids, poll, unfinished
 
 pytestmark = pytest.mark.integration
 
@@ -19,36 +19,40 @@ async def test_update_and_deprovision_resume_after_a_kill(broker: BrokerProcess)
     async with broker.client() as client:
         service_id, plans = plan_ids((await client.get("/v2/catalog")).json())
         ids = {"service_id": service_id, "plan_id": plans["small"]}
-        response = await client.put(url, params=incomplete,
-                                    json=dict(ids, organization_guid="o", space_guid="s"))
-        assert response.status_code == 202
-        provision = response.json()["operation"]
-        # the provision is running: other changes must wait
-        response = await client.patch(url, params=incomplete, json={"service_id": service_id,
-                                                                    "plan_id": plans["medium"]})
-        assert (response.status_code, response.json().get("error")) == (422, "ConcurrencyError")
-        response = await client.delete(url, params=dict(ids, **incomplete))
-        assert (response.status_code, response.json().get("error")) == (422, "ConcurrencyError")
-        assert (await client.get(url)).status_code == 404  # still being provisioned
+        with api_paused(broker.cluster):  # the provision surely runs while the next requests come
+            response = await client.put(url, params=incomplete,
+                                        json=dict(ids, organization_guid="o", space_guid="s"))
+            assert response.status_code == 202
+            provision = response.json()["operation"]
+            # the provision is running: other changes must wait
+            response = await client.patch(url, params=incomplete, json={"service_id": service_id,
+                                                                        "plan_id": plans["medium"]})
+            assert (response.status_code, response.json().get("error")) == (422, "ConcurrencyError")
+            response = await client.delete(url, params=dict(ids, **incomplete))
+            assert (response.status_code, response.json().get("error")) == (422, "ConcurrencyError")
+            assert (await client.get(url)).status_code == 404  # still being provisioned
         assert (await poll(client, instance_id, provision))["state"] == "succeeded"
 
-        response = await client.patch(url, params=incomplete,
-                                      json={"service_id": service_id,
-                                            "parameters": {"persistence": "aofAlways"}})
-        assert response.status_code == 202, response.text
-        update = response.json()["operation"]
-    broker.kill()
-    assert (update, "in progress") in unfinished(broker)
-    broker.start()
+        with api_paused(broker.cluster):
+            response = await client.patch(url, params=incomplete,
+                                          json={"service_id": service_id,
+                                                "parameters": {"persistence": "aofAlways"}})
+            assert response.status_code == 202, response.text
+            update = response.json()["operation"]
+            broker.kill()
+            assert (update, "in progress") in unfinished(broker)
+            broker.start()
     async with broker.client() as client:
         result = await poll(client, instance_id, update)
         assert result["state"] == "succeeded", result
         assert (await client.get(url)).json()["parameters"] == {"persistence": "aofAlways"}
-        response = await client.delete(url, params=dict(ids, **incomplete))
-        assert response.status_code == 202
-        deprovision = response.json()["operation"]
-    broker.kill()
-    broker.start()
+        with api_paused(broker.cluster):
+            response = await client.delete(url, params=dict(ids, **incomplete))
+            assert response.status_code == 202
+            deprovision = response.json()["operation"]
+            broker.kill()
+            assert (deprovision, "in progress") in unfinished(broker)
+            broker.start()
     async with broker.client() as client:
         assert (await poll(client, instance_id, deprovision, gone_ok=True))["state"] == "gone"
     async with broker.cluster.api(0) as api:

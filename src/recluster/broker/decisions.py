@@ -100,6 +100,17 @@ def _service_and_plan(catalog: Catalog, service_id: str | None, plan_id: str | N
     return plan
 
 
+def _known_ids(catalog: Catalog, service_id: str | None, plan_id: str | None,
+               recorded_plan: str | None) -> None:
+    """For deletes: the plan may also be the one recorded for the resource, so an instance or
+    binding of a plan since removed from the catalog can still be deleted."""
+    _service(catalog, service_id)
+    if not plan_id:
+        raise errors.bad_request("'plan_id' is required")
+    if catalog.plan(plan_id) is None and plan_id != recorded_plan:
+        raise errors.bad_request("'plan_id': not a plan of this broker's catalog (see GET /v2/catalog)")
+
+
 def _parameters(plan: Plan, parameters: dict[str, Any] | None) -> None:
     problems = validate_parameters(parameters, plan.instance_schema())
     if problems:
@@ -199,7 +210,7 @@ def decide_update(catalog: Catalog, instance_id: str, request: UpdateRequest, ac
 def decide_deprovision(catalog: Catalog, instance_id: str, service_id: str | None, plan_id: str | None,
                        accepts_incomplete: bool, existing: Instance | None, current: Operation | None,
                        new_operation_id: str, now: float, identity: str = "") -> Decision:
-    _service_and_plan(catalog, service_id, plan_id)
+    _known_ids(catalog, service_id, plan_id, existing.plan_id if existing else None)
     existing = _live(existing)
     if existing is None:
         raise errors.gone(f"service instance '{instance_id}' does not exist")
@@ -296,7 +307,7 @@ def decide_bind(catalog: Catalog, instance_id: str, binding_id: str, request: Bi
 
 def decide_unbind(catalog: Catalog, instance_id: str, binding_id: str, service_id: str | None,
                   plan_id: str | None, existing: Binding | None) -> Decision:
-    _service_and_plan(catalog, service_id, plan_id)
+    _known_ids(catalog, service_id, plan_id, existing.plan_id if existing else None)
     if existing is None or existing.instance_id != instance_id:
         raise errors.gone(f"service binding '{binding_id}' does not exist")
     return Decision(200, {}, delete_binding=True)

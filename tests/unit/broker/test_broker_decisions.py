@@ -267,6 +267,10 @@ def test_deprovision_rules() -> None:
     for missing in ({"service_id": None}, {"plan_id": None}, {"plan_id": "nope"}):
         with fails(400):
             deprovision(instance(), **missing)  # type: ignore[arg-type]
+    # a plan since removed from the catalog: its instances can still be deleted
+    assert deprovision(instance(plan_id="retired-plan"), plan_id="retired-plan").status == 202
+    with fails(400):
+        deprovision(instance(), plan_id="retired-plan")
     repeat = deprovision(instance("deprovisioning"), operation("deprovision"))
     assert (repeat.status, repeat.body) == (202, {"operation": "deprovision-1"})
 
@@ -337,6 +341,8 @@ def test_unbind_and_fetch_binding() -> None:
         decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, None)
     with fails(400):
         decide_unbind(CATALOG, "i1", "b1", None, SMALL, binding)
+    retired = binding.model_copy(update={"plan_id": "retired-plan"})
+    assert decide_unbind(CATALOG, "i1", "b1", SERVICE, "retired-plan", retired).status == 200
     assert decide_fetch_binding("i1", "b1", instance(), binding).status == 200
     with fails(404):
         decide_fetch_binding("i1", "b1", instance(), None)

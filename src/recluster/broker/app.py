@@ -314,6 +314,12 @@ def create_app(settings: BrokerSettings) -> FastAPI:
         headers = {"WWW-Authenticate": 'Basic realm="recluster-broker"'} if exc.status == 401 else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # a JSON error body like every other answer; the details go to the log only
+        log.exception("unexpected error: %s", type(exc).__name__)
+        return JSONResponse({"description": "internal error in the broker; see its log"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}

@@ -344,9 +344,18 @@ class LocalCluster:
         return response.status_code == 200 and response.text.strip() == "ok"
 
     def down(self, console: Console | None = None) -> None:
+        """Stop and remove everything; one part failing does not leave the others behind."""
         console = console or Console(stderr=True)
+        failures: list[str] = []
+
+        def attempt(what: str, step: Callable[[], object]) -> None:
+            try:
+                step()
+            except Exception as exc:  # reported below, after the other parts are down
+                failures.append(f"{what}: {exc}")
+
         for node in self.nodes:
-            node.destroy()
+            attempt(node.name, node.destroy)
             console.print(f"  {node.name}: stopped and removed from the machine")
         for name in reversed(controlplane.COMPONENT_ORDER):
             if processes.stop(name, self.paths.run):
@@ -354,7 +363,9 @@ class LocalCluster:
         for record in processes.running(self.paths.run):  # anything else this cluster recorded
             processes.stop(record.name, self.paths.run)
             console.print(f"  {record.name}: stopped")
-        network.teardown(self.layout, self.state_dir)
+        attempt("network", lambda: network.teardown(self.layout, self.state_dir))
+        if failures:
+            raise CommandError("stopping the local cluster left work undone:\n" + "\n".join(failures))
         console.print(f"[green]Stopped[/] local cluster {self.layout.name}; state kept in {self.state_dir}")
 
     def status(self) -> dict[str, object]:

@@ -46,6 +46,8 @@ def kubelet_config(
         "clusterDomain": CLUSTER_DOMAIN,
         # no upstream resolvers: names outside the cluster are never forwarded off the machine
         "resolvConf": str(home / "resolv.conf"),
+        # per node: every kubelet removes the log directories of pods it does not know
+        "podLogsDir": str(home / "pod-logs"),
         "failSwapOn": False,
         "protectKernelDefaults": False,
         "serializeImagePulls": False,

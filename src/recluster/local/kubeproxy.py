@@ -26,7 +26,8 @@ def kube_proxy_config(layout: Layout, index: int, *, kubeconfig: Path) -> dict[s
         "nodePortAddresses": [f"{layout.node_address(index)}/32"],
         # conntrack sysctls are the machine's, not the namespace's: leave them alone
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
-        "iptables": {"masqueradeAll": False, "syncPeriod": "30s", "minSyncPeriod": "0s"},
+        # 0 would mean the 1 s default; a failover must reach new connections well within a second
+        "iptables": {"masqueradeAll": False, "syncPeriod": "30s", "minSyncPeriod": "100ms"},
         "logging": {"format": "text"},
     }
 

@@ -191,21 +191,18 @@ class LocalNode:
     def cgroup_pids(self) -> set[int]:
         pids: set[int] = set()
         for base in self.cgroup_dirs():
-            if not base.exists():
-                continue
-            for procs in base.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError, ValueError):
-                    pids.update(int(p) for p in procs.read_text().split())
+            # cgroups come and go while we walk (containers are dying): skip what vanished
+            for directory, _, files in os.walk(base, onerror=lambda _: None):
+                if "cgroup.procs" in files:
+                    with contextlib.suppress(OSError, ValueError):
+                        pids.update(int(p) for p in (Path(directory) / "cgroup.procs").read_text().split())
         return pids
 
     def remove_cgroups(self) -> None:
         for base in self.cgroup_dirs():
-            if base.exists():
-                for path in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                    with contextlib.suppress(OSError):
-                        path.rmdir()
+            for directory, _, _ in sorted(os.walk(base, onerror=lambda _: None), key=lambda w: -len(w[0])):
                 with contextlib.suppress(OSError):
-                    base.rmdir()
+                    Path(directory).rmdir()
 
     # ---- processes ---------------------------------------------------------------------------------
 

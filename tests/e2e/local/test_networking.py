@@ -90,8 +90,15 @@ def echo(local_cluster: LocalCluster) -> Iterator[tuple[LocalCluster, str, str]]
 def test_pod_reaches_a_service_by_name_and_by_cluster_ip(echo: tuple[LocalCluster, str, str]) -> None:
     cluster, namespace, cluster_ip = echo
     for target in ("echo", f"echo.{namespace}.svc.cluster.local", cluster_ip):
+        # retry briefly: the kube-proxy of echo-b's node may not have seen the endpoint yet
         script = (
-            f"import socket; print(socket.create_connection(({target!r}, 8080), timeout=3).recv(64).decode())"
+            "import socket, time\n"
+            "for attempt in range(40):\n"
+            "    try:\n"
+            f"        print(socket.create_connection(({target!r}, 8080), timeout=3).recv(64).decode())\n"
+            "        break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.25)\n"
         )
         out = kubectl(
             cluster, "-n", namespace, "exec", "echo-b", "--", "/opt/recluster/bin/python", "-c", script
@@ -185,19 +192,22 @@ def test_service_without_ready_endpoints_refuses_at_once(echo: tuple[LocalCluste
         },
     )
     address = get(cluster, namespace, "service", "nobody")["spec"]["clusterIP"]
-    # From a pod: the kernel rate-limits the ICMP errors a REJECT sends to any one peer (a burst,
-    # then about one a second), so the host, which every test run's probes come from, is a poor
-    # client to time; a pod is a fresh peer. Before kube-proxy has the Service, attempts fail otherwise.
+    # Attempts made before kube-proxy has written the Service's REJECT rule time out, or are refused
+    # only at a SYN retransmission; so wait for a first refusal, then time a fresh connection.
     script = (
         "import socket, time\n"
-        "for attempt in range(20):\n"
+        "def attempt():\n"
         "    started = time.monotonic()\n"
         "    try:\n"
         f"        socket.create_connection(({address!r}, 8080), timeout=3)\n"
         "    except ConnectionRefusedError:\n"
-        "        print(time.monotonic() - started); break\n"
+        "        return time.monotonic() - started\n"
         "    except OSError:\n"
-        "        time.sleep(0.5)\n"
+        "        return None\n"
+        "for _ in range(20):\n"
+        "    if attempt() is not None:\n"
+        "        print(attempt()); break\n"
+        "    time.sleep(0.5)\n"
     )
     out = kubectl(cluster, "-n", namespace, "exec", "echo-a", "--", "/opt/recluster/bin/python", "-c", script)
     assert out.stdout.strip(), "connections to a Service without endpoints were never refused"

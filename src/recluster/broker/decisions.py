@@ -247,8 +247,8 @@ def decide_last_operation(instance_id: str, existing: Instance | None, operation
         return Decision(200, {"state": "succeeded", "description": "no operation recorded"})
     body: dict[str, Any] = {"state": chosen.state, "description": chosen.description or chosen.state}
     if chosen.state == "failed" and chosen.kind in ("update", "deprovision"):
-        # the database is untouched or was restored: the instance is still usable and may be retried
-        body["instance_usable"] = True
+        # the database was left as it was: usable unless it never got provisioned
+        body["instance_usable"] = existing.state != "failed"
         if chosen.kind == "update":
             body["update_repeatable"] = True
     return Decision(200, body)

@@ -47,8 +47,11 @@ class BrokerProcess:
     when given a certificate and key."""
 
     def __init__(self, cluster: LoopbackCluster, root: Path, host_number: int = 30,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, api_url: str | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.cluster = cluster
+        self.api_url = api_url or cluster.url(0)
+        self.extra_args = extra_args
         self.root = root
         self.host = f"{cluster.base}{host_number}"
         self.port = 8080
@@ -79,7 +82,7 @@ class BrokerProcess:
     def start(self) -> None:
         # settings through the environment the operator's Deployment sets, plus the loopback address
         env = dict(os.environ, RECLUSTER_BROKER_HOST=self.host, RECLUSTER_BROKER_PORT=str(self.port),
-                   RECLUSTER_BROKER_API_URL=self.cluster.url(0),
+                   RECLUSTER_BROKER_API_URL=self.api_url,
                    RECLUSTER_BROKER_CREDENTIALS_FILE=str(self.credentials_dir),
                    RECLUSTER_BROKER_AUTH_DIR=str(self.auth_dir),
                    RECLUSTER_BROKER_DATA_DIR=str(self.data_dir), RECLUSTER_BROKER_CLUSTER="test-rec",
@@ -87,7 +90,7 @@ class BrokerProcess:
         if self.tls:
             env.update(RECLUSTER_BROKER_TLS_CERT=str(self.tls[0]), RECLUSTER_BROKER_TLS_KEY=str(self.tls[1]))
         with open(self.log_file, "ab") as out:
-            argv = [sys.executable, "-m", "recluster", "broker", "--poll-interval", "0.3"]
+            argv = [sys.executable, "-m", "recluster", "broker", "--poll-interval", "0.3", *self.extra_args]
             self.process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env,
                                             start_new_session=True)
         deadline = time.monotonic() + 60

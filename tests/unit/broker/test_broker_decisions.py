@@ -284,6 +284,10 @@ def test_last_operation() -> None:
     assert decision.body == {"state": "failed", "description": "update failed: x", "instance_usable": True,
                              "update_repeatable": True}
     assert decide_last_operation("i1", instance(), ops, "provision-1").body["state"] == "succeeded"
+    failed_delete = [operation("deprovision", "failed", description="deprovision failed: x")]
+    assert decide_last_operation("i1", instance(), failed_delete, None).body["instance_usable"] is True
+    never_usable = decide_last_operation("i1", instance("failed"), failed_delete, None)
+    assert never_usable.body["instance_usable"] is False
     with fails(400):
         decide_last_operation("i1", instance(), ops, "other-op")
     with fails(404):

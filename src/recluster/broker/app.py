@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import secrets
@@ -181,9 +182,14 @@ def _operation_id(kind: str) -> str:
 router = APIRouter(dependencies=[Depends(check_request)])
 
 
-@router.get("/v2/catalog")
-async def get_catalog(request: Request) -> JSONResponse:
-    return JSONResponse(broker_of(request).catalog.document())
+@router.get("/v2/catalog", response_model=None)
+async def get_catalog(request: Request) -> Response:
+    # an ETag (spec 2.16+) lets a platform re-fetch the catalog cheaply: 304 when unchanged
+    document = broker_of(request).catalog.document()
+    etag = '"' + hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32] + '"'
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(document, headers={"ETag": etag})
 
 
 @router.put("/v2/service_instances/{instance_id}")

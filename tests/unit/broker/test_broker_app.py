@@ -47,6 +47,11 @@ async def test_identity_echo_and_an_unexpected_failure_is_a_json_500(
     headers = {"Authorization": AUTH, "X-Broker-API-Version": "2.17", "X-Broker-API-Request-Identity": "r-1"}
     response = await client.get("/v2/catalog", headers=headers)
     assert response.status_code == 200 and response.headers["X-Broker-API-Request-Identity"] == "r-1"
+    etag = response.headers["ETag"]
+    response = await client.get("/v2/catalog", headers={**headers, "If-None-Match": etag})
+    assert response.status_code == 304 and response.headers["ETag"] == etag and not response.content
+    response = await client.get("/v2/catalog", headers={**headers, "If-None-Match": '"other"'})
+    assert response.status_code == 200
     broker.store.close()  # every read now fails inside the handler
     response = await client.get("/v2/service_instances/x", headers=headers)
     assert response.status_code == 500

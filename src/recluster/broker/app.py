@@ -133,7 +133,7 @@ def broker_of(request: Request) -> Broker:
 
 
 def check_request(request: Request) -> None:
-    """Every OSB route: Basic auth (401), then the API version header (412)."""
+    """Every OSB route: Basic auth (401), then the API version header (400 missing, 412 not served)."""
     broker = broker_of(request)
     if not _authenticated(request.headers.get("authorization"), broker.settings.auth):
         raise errors.unauthorized()

@@ -11,6 +11,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -261,7 +262,13 @@ class LocalCluster:
                         f"  {node.name}: starting containerd, kubelet and kube-proxy at {node.address} "
                         f"(pods {node.pod_cidr})"
                     )
-                node.start(kube, ca, self.layout.apiserver_url, images)  # starts only what is missing
+            # nodes start side by side: most of the time goes to importing images into each containerd
+            with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+                starts = [
+                    pool.submit(n.start, kube, ca, self.layout.apiserver_url, images) for n in self.nodes
+                ]
+                for started in starts:
+                    started.result()  # starts only what is missing; re-raises a node's failure
             for node in self.nodes:
                 log = self.paths.logs / f"{node.kubelet_process}.log"
                 name = node.name

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 FORWARD_HEADERS = ("authorization", "content-type", "accept")
+FORWARDED_BY = "x-recluster-forwarded-by"
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -88,6 +89,9 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
                 and daemon.bootstrap.state == "completed" and not await daemon.is_leader()):
             try:
                 await check_credentials(daemon, request.headers.get("authorization"))
+                if request.headers.get(FORWARDED_BY):
+                    # forwarded to a node that is no longer the leader: do not bounce it further
+                    raise ApiError(503, "leader_changing", "the cluster's leader is changing; retry")
                 return await _forward(daemon, request)
             except ApiError as exc:
                 return _error(exc)
@@ -105,7 +109,7 @@ async def _forward(daemon: NodeDaemon, request: Request) -> Response:
         raise ApiError(503, "cluster_no_quorum", "this node does not know the cluster's leader; the "
                        "cluster may have lost its majority; nothing was changed")
     headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_HEADERS}
-    headers["x-recluster-forwarded-by"] = daemon.cfg.node_name
+    headers[FORWARDED_BY] = daemon.cfg.node_name
     url = leader + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
         answer = await daemon._http.request(request.method, url, content=await request.body(),

@@ -174,10 +174,29 @@ class NodeDaemon:
                 await self.sentinel.failover(name)
                 log.info("shutdown: asked sentinel to fail %s over to a replica", name)
 
+        mine = (self.cfg.node_name, self.cfg.addr)
+        others = [p for p in self.membership.peers if p.name not in mine]
+        needed = (len(others) + 1) // 2 + 1 - 1  # a majority of all sentinels, this one included
+
         async def handed_over() -> bool:
+            """A majority of the sentinels (not just ours, which knows first and dies with us) report
+            every one of our masters elsewhere: then the new configuration survives our exit."""
             for name in names:
-                addr = await self.sentinel.master_addr(name)
-                if addr is None or addr[0] in (self.cfg.node_name, self.cfg.addr):
+                local = await self.sentinel.master_addr(name)
+                if local is None or local[0] in mine:
+                    return False
+                agree = 0
+                for peer in others:
+                    client = aioredis.Redis(host=peer.name, port=peer.sentinel_port, socket_timeout=1,
+                                            socket_connect_timeout=1, decode_responses=True)
+                    try:
+                        reply = await command(client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+                        agree += bool(reply) and str(reply[0]) not in mine
+                    except (RedisError, OSError):
+                        pass
+                    finally:
+                        await client.aclose()
+                if agree < needed:
                     return False
             return True
 

@@ -29,6 +29,12 @@ from recluster.node.config import (
 from recluster.node.processes import alive, kill_recorded
 
 
+def kill_leftovers(root: Path) -> int:
+    """SIGKILL every process recorded in a pid file under `root` whose command line names a path
+    under `root` (daemons and their children), e.g. after the launcher itself died. Returns how many."""
+    return sum(kill_recorded(pid_file, str(root)) for pid_file in sorted(root.glob("**/*.pid")))
+
+
 def random_loopback_base() -> str:
     """A 127.a.b. prefix unlikely to collide with another test run on this machine."""
     return f"127.{random.randint(20, 250)}.{random.randint(1, 250)}."
@@ -40,6 +46,10 @@ class LoopbackNode:
     addr: str
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir.parent / f"node-{self.index}.pid"
 
     @property
     def log_file(self) -> Path:
@@ -109,6 +119,7 @@ class LoopbackCluster:
         with open(node.log_file, "ab") as out:
             node.process = subprocess.Popen(self.argv(node), stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
+        node.pid_file.write_text(str(node.process.pid))
 
     def kill_node(self, index: int) -> None:
         """SIGKILL the node's daemon and every child it recorded (CCS, sentinel, shards)."""

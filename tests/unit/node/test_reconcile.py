@@ -1,0 +1,72 @@
+"""The leader's pure decisions: roles follow Sentinel, min-replicas-to-write follows the replica's
+health, node removal completes only when the node holds nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from recluster.node.models import (
+    ActionRecord,
+    BdbRecord,
+    ClusterRecord,
+    ClusterState,
+    NodeRecord,
+    ShardRecord,
+)
+from recluster.node.reconcile import Observation, min_replicas, progress_removals, sync_roles
+
+pytestmark = pytest.mark.unit
+
+
+def cluster() -> ClusterState:
+    state = ClusterState(cluster=ClusterRecord(name="c", created_time="t", username="u", password_hash="h"))
+    for uid in (1, 2, 3):
+        state.nodes[uid] = NodeRecord(uid=uid, name=f"n{uid}", addr=f"127.0.0.{uid}", api_port=1,
+                                      ccs_port=2, sentinel_port=3, metrics_port=4)
+    state.bdbs[1] = BdbRecord(uid=1, name="db", memory_size=1, port=10000, replication=True,
+                              data_persistence="disabled", aof_policy="appendfsync-every-sec",
+                              snapshot_policy=[], eviction_policy="noeviction", status="active")
+    state.shards[1] = ShardRecord(uid=1, bdb_uid=1, node_uid=1, role="master")
+    state.shards[2] = ShardRecord(uid=2, bdb_uid=1, node_uid=2, role="slave")
+    return state
+
+
+def observe(**kwargs: object) -> Observation:
+    base: dict[str, object] = dict(now=0.0, up={1, 2, 3}, evacuate_down=set(), sentinel_masters={},
+                                   shard_alive={}, shard_in_sync=set(), shard_config_ok={},
+                                   port_closed_everywhere={})
+    base.update(kwargs)
+    return Observation(**base)  # type: ignore[arg-type]
+
+
+def test_roles_follow_the_master_sentinel_reports() -> None:
+    state = cluster()
+    changes = sync_roles(state, observe(sentinel_masters={"db": ("n2", 10000)}))
+    assert changes and state.shards[2].role == "master" and state.shards[1].role == "slave"
+    assert sync_roles(state, observe(sentinel_masters={"db": ("n2", 10000)})) == []
+
+
+def test_master_requires_a_replica_only_while_one_is_healthy() -> None:
+    state = cluster()
+    min_replicas(state, observe(shard_in_sync={2}))
+    assert state.shards[1].min_replicas_to_write == 1 and state.shards[2].min_replicas_to_write == 0
+    min_replicas(state, observe(up={1, 3}, shard_in_sync={2}))  # the replica's node is down
+    assert state.shards[1].min_replicas_to_write == 0
+
+
+def test_removal_completes_only_when_the_node_is_empty_and_hands_over_the_leader_role() -> None:
+    state = cluster()
+    state.nodes[2].status = "decommissioning"
+    state.actions["a"] = ActionRecord(action_uid="a", name="remove_node", node_uid=2, status="running",
+                                      initial_shards=1)
+    progress_removals(state, leader_uid=1)
+    assert 2 in state.nodes and state.actions["a"].status == "running"
+    del state.shards[2]
+    progress_removals(state, leader_uid=1)
+    assert 2 not in state.nodes and state.actions["a"].status == "completed"
+
+    state.nodes[1].status = "decommissioning"
+    del state.shards[1]
+    state.actions["b"] = ActionRecord(action_uid="b", name="remove_node", node_uid=1, status="running")
+    _, handover = progress_removals(state, leader_uid=1)
+    assert handover and 1 in state.nodes, "the leader hands the CCS over before its record goes"

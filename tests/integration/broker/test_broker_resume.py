@@ -4,6 +4,7 @@ other changes to the instance get the spec's ConcurrencyError."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -57,3 +58,26 @@ async def test_update_and_deprovision_resume_after_a_kill(broker: BrokerProcess)
         assert (await poll(client, instance_id, deprovision, gone_ok=True))["state"] == "gone"
     async with broker.cluster.api(0) as api:
         assert not [b for b in await api.bdbs() if instance_id in b["name"]]
+
+
+async def test_concurrent_provisions_of_one_instance(broker: BrokerProcess) -> None:
+    """Identical PUTs sent at once share one operation; a different one sent with them conflicts."""
+    instance_id = f"twice-{uuid.uuid4()}"
+    url = f"/v2/service_instances/{instance_id}"
+    incomplete = {"accepts_incomplete": "true"}
+    async with broker.client() as client:
+        service_id, plans = plan_ids((await client.get("/v2/catalog")).json())
+        body = {"service_id": service_id, "plan_id": plans["small"], "organization_guid": "o",
+                "space_guid": "s"}
+        with api_paused(broker.cluster):
+            answers = await asyncio.gather(*(client.put(url, params=incomplete, json=body) for _ in range(4)))
+            assert [a.status_code for a in answers] == [202] * 4
+            assert len({a.json()["operation"] for a in answers}) == 1
+            other = await client.put(url, params=incomplete, json=dict(body, plan_id=plans["medium"]))
+            assert other.status_code == 409
+        assert (await poll(client, instance_id, answers[0].json()["operation"]))["state"] == "succeeded"
+        response = await client.delete(url, params={"service_id": service_id, "plan_id": plans["small"],
+                                                    **incomplete})
+        assert response.status_code == 202
+        result = await poll(client, instance_id, response.json()["operation"], gone_ok=True)
+        assert result["state"] == "gone"

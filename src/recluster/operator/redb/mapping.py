@@ -1,0 +1,87 @@
+"""REDB spec -> bdb body of the cluster's REST API, and the partial update that brings a bdb in line
+with the spec. Pure: no I/O, no clock; the password is an argument (it comes from the database
+secret) and never appears in anything but the body sent to the cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recluster.api.quantity import parse_memory_size
+from recluster.api.redb import EvictionPolicy, Persistence, RedisEnterpriseDatabase
+
+# persistence -> (data_persistence, aof_policy, snapshot_policy)
+_AOF_EVERY_SECOND = "appendfsync-every-sec"
+_AOF_ALWAYS = "appendfsync-always"
+_HOUR = 3600
+
+
+def persistence_fields(persistence: Persistence) -> dict[str, Any]:
+    """The bdb's persistence fields. Snapshots: one rule, every N hours if at least one key changed
+    (Redis Enterprise's snapshot_policy shape)."""
+    if persistence == Persistence.DISABLED:
+        return {"data_persistence": "disabled"}
+    if persistence == Persistence.AOF_EVERY_SECOND:
+        return {"data_persistence": "aof", "aof_policy": _AOF_EVERY_SECOND}
+    if persistence == Persistence.AOF_ALWAYS:
+        return {"data_persistence": "aof", "aof_policy": _AOF_ALWAYS}
+    hours = {
+        Persistence.SNAPSHOT_EVERY_1_HOUR: 1,
+        Persistence.SNAPSHOT_EVERY_6_HOUR: 6,
+        Persistence.SNAPSHOT_EVERY_12_HOUR: 12,
+    }[persistence]
+    return {"data_persistence": "snapshot", "snapshot_policy": [{"secs": hours * _HOUR, "writes": 1}]}
+
+
+def desired_settings(redb: RedisEnterpriseDatabase) -> dict[str, Any]:
+    """The bdb fields the REDB spec decides and that may change after creation."""
+    spec = redb.spec
+    return {
+        "memory_size": parse_memory_size(spec.memory_size),
+        "replication": spec.replication,
+        "shards_count": spec.shard_count,
+        "eviction_policy": str(EvictionPolicy(spec.eviction_policy)),
+        **persistence_fields(Persistence(spec.persistence)),
+    }
+
+
+def bdb_create_body(redb: RedisEnterpriseDatabase, password: str | None) -> dict[str, Any]:
+    """POST /v1/bdbs. `password`: the default user's password (None or "": no authentication)."""
+    body: dict[str, Any] = {"name": redb.metadata.name, "type": "redis", **desired_settings(redb)}
+    if redb.spec.database_port is not None:
+        body["port"] = redb.spec.database_port
+    if redb.spec.default_user and password:
+        body["authentication_redis_pass"] = password
+    return body
+
+
+def _persistence_of(bdb: dict[str, Any]) -> dict[str, Any]:
+    mode = bdb.get("data_persistence") or "disabled"
+    if mode == "aof":
+        return {"data_persistence": "aof", "aof_policy": bdb.get("aof_policy") or _AOF_EVERY_SECOND}
+    if mode == "snapshot":
+        return {"data_persistence": "snapshot", "snapshot_policy": list(bdb.get("snapshot_policy") or [])}
+    return {"data_persistence": "disabled"}
+
+
+def bdb_update_body(
+    redb: RedisEnterpriseDatabase, bdb: dict[str, Any], password: str | None = None
+) -> dict[str, Any]:
+    """PUT /v1/bdbs/{uid}: only the fields that differ ({} when the bdb is in line with the spec).
+    `password` is compared only when given (the API does not show it back reliably); pass it when
+    the secret changed."""
+    desired = desired_settings(redb)
+    changes: dict[str, Any] = {}
+    for key in ("memory_size", "replication", "shards_count", "eviction_policy"):
+        if bdb.get(key) != desired[key]:
+            changes[key] = desired[key]
+    wanted = {k: v for k, v in desired.items() if k in ("data_persistence", "aof_policy", "snapshot_policy")}
+    if _persistence_of(bdb) != wanted:
+        changes.update(wanted)
+    if password is not None and redb.spec.default_user and bdb.get("authentication_redis_pass") != password:
+        changes["authentication_redis_pass"] = password
+    return changes
+
+
+def changed_fields(changes: dict[str, Any]) -> list[str]:
+    """Names of an update's fields for events and logs (never the values: one is a password)."""
+    return sorted(changes)

@@ -1,0 +1,80 @@
+"""The database secret (`redb-<name>` or `databaseSecretName`): `password`, `port`,
+`service_names`. Pure builders; the reconciler decides when to apply them.
+
+Ownership of the keys (no two writers for one key):
+- `password`: the operator generates it once, only when the secret does not exist; a secret the
+  user created first is honoured and never rewritten;
+- `port`: the operator, once the cluster has assigned one;
+- `service_names`: the services rigger (it knows which Services exist).
+
+A secret the operator created carries an owner reference to the REDB and the annotation
+CREATED_BY_ANNOTATION; only such a secret is deleted with the REDB."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from recluster.api.redb import RedisEnterpriseDatabase
+
+CREATED_BY_ANNOTATION = "app.redislabs.com/created-by"
+CREATED_BY = "redis-enterprise-operator"
+REDB_LABEL = "redis.io/redb"
+REDB_API = "app.redislabs.com/v1alpha1"
+REDB_KIND = "RedisEnterpriseDatabase"
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def secret_value(secret: dict[str, Any] | None, key: str) -> str | None:
+    data = (secret or {}).get("data") or {}
+    if key not in data:
+        return None
+    return base64.b64decode(data[key]).decode()
+
+
+def owner_reference(redb: RedisEnterpriseDatabase) -> dict[str, Any]:
+    return {
+        "apiVersion": REDB_API,
+        "kind": REDB_KIND,
+        "name": redb.metadata.name,
+        "uid": redb.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def created_by_operator(secret: dict[str, Any] | None) -> bool:
+    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations.get(CREATED_BY_ANNOTATION) == CREATED_BY
+
+
+def build_new_secret(redb: RedisEnterpriseDatabase, password: str) -> dict[str, Any]:
+    """The secret the operator creates when none exists (applied once; never re-applied)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": redb.secret_name,
+            "namespace": redb.metadata.namespace,
+            "labels": {"app": "redis-enterprise", REDB_LABEL: redb.metadata.name},
+            "annotations": {CREATED_BY_ANNOTATION: CREATED_BY},
+            "ownerReferences": [owner_reference(redb)],
+        },
+        "data": {"password": _b64(password)},
+    }
+
+
+def port_patch(secret: dict[str, Any] | None, port: int | None) -> dict[str, Any] | None:
+    """A merge patch that records the database's port, or None when already recorded."""
+    if port is None or secret_value(secret, "port") == str(port):
+        return None
+    return {"data": {"port": _b64(str(port))}}
+
+
+def service_names_patch(names: list[str]) -> dict[str, Any]:
+    """The rigger's merge patch of `service_names` (comma-separated, in a stable order)."""
+    return {"data": {"service_names": _b64(",".join(names))}}

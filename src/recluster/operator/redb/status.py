@@ -1,0 +1,120 @@
+"""The REDB's status, computed from what the cluster says about its database. Pure: the clock is an
+argument; nothing secret goes in (the bdb's password field is never read here)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from recluster.api.common import Condition
+from recluster.api.conditions import ConditionType, set_condition
+
+
+@dataclass(frozen=True)
+class DatabaseView:
+    """What one reconcile saw of the database (None/empty before it exists)."""
+
+    bdb: dict[str, Any] | None
+    shards: list[dict[str, Any]]
+    action_status: str | None
+    endpoint_host: str | None  # the stable Service name clients use
+    cluster: str
+    message: str = ""
+
+
+def _conditions(body: dict[str, Any]) -> list[Condition]:
+    raw = (body.get("status") or {}).get("conditions") or []
+    return [Condition.model_validate(c) for c in raw]
+
+
+def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[str, Any]:
+    """The whole status of a valid REDB."""
+    generation = body["metadata"].get("generation")
+    bdb = view.bdb or {}
+    state = str(bdb.get("status") or "") if view.bdb is not None else ""
+    active = state == "active"
+    conditions = _conditions(body)
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.SPEC_VALID,
+        status="True",
+        reason="Valid",
+        message="the spec is valid",
+        observed_generation=generation,
+        now=now,
+    )
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.READY,
+        status="True" if active else "False",
+        reason=state or "Pending",
+        message=view.message or (f"database is {state}" if state else "database not created yet"),
+        observed_generation=generation,
+        now=now,
+    )
+    conditions = set_condition(
+        conditions,
+        type_=ConditionType.PROGRESSING,
+        status="False" if active else "True",
+        reason=state or "Pending",
+        message=view.message or ("in line with the spec" if active else "converging"),
+        observed_generation=generation,
+        now=now,
+    )
+    status: dict[str, Any] = {
+        "specStatus": "Valid",
+        "status": state,
+        "observedGeneration": generation,
+        "redisEnterpriseCluster": view.cluster,
+        "conditions": [c.manifest() for c in conditions],
+    }
+    if view.bdb is not None:
+        port = bdb.get("port")
+        status["databaseUID"] = str(bdb.get("uid"))
+        status["shardStatuses"] = dict(Counter(str(s.get("status") or "unknown") for s in view.shards))
+        if port:
+            status["internalEndpoints"] = [{"host": view.endpoint_host, "port": port}]
+        for key, field in (
+            ("lastActionUid", "action_uid"),
+            ("version", "version"),
+            ("createdTime", "created_time"),
+            ("lastUpdated", "last_changed_time"),
+        ):
+            if bdb.get(field):
+                status[key] = str(bdb[field])
+        if view.action_status:
+            status["lastActionStatus"] = view.action_status
+    return status
+
+
+def invalid_status(body: dict[str, Any], message: str, now: str) -> dict[str, Any]:
+    """specStatus Invalid; everything the cluster said before is kept."""
+    generation = body["metadata"].get("generation")
+    conditions = set_condition(
+        _conditions(body),
+        type_=ConditionType.SPEC_VALID,
+        status="False",
+        reason="InvalidConfiguration",
+        message=message,
+        observed_generation=generation,
+        now=now,
+    )
+    return {
+        "specStatus": "Invalid",
+        "observedGeneration": generation,
+        "conditions": [c.manifest() for c in conditions],
+    }
+
+
+def status_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, str]]:
+    """(reason, message) of the events a status change deserves."""
+    old = old or {}
+    events: list[tuple[str, str]] = []
+    if old.get("status", "") != new.get("status", old.get("status", "")):
+        events.append(
+            ("StatusChange", f"database status {old.get('status') or 'unknown'} -> {new.get('status')}")
+        )
+    if old.get("specStatus") != new.get("specStatus") and new.get("specStatus") == "Valid":
+        events.append(("SpecValid", "the spec is valid"))
+    return events

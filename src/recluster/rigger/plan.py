@@ -1,0 +1,183 @@
+"""The rigger's pure planner: from the cluster's databases (and which node pod holds each master)
+and the node pods as Kubernetes has them, the Services that must exist, the Services to delete, the
+pod label changes and each database secret's `service_names`. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+APP_LABEL = "app"
+APP = "redis-enterprise"
+CLUSTER_LABEL = "redis.io/cluster"
+ROLE_LABEL = "redis.io/role"
+NODE_ROLE = "node"
+BDB_LABEL_PREFIX = "redis.io/bdb-"
+# on every Service the rigger makes: how it finds its own Services again
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "recluster-services-rigger"
+BDB_UID_LABEL = "redis.io/bdb-uid"
+
+CLUSTER_IP, HEADLESS, LOAD_BALANCER = "cluster_ip", "headless", "load_balancer"
+SERVICE_TYPES = (CLUSTER_IP, HEADLESS, LOAD_BALANCER)
+BDB_NAME, REDIS_PORT = "bdb_name", "redis-port"
+_SUFFIX = {CLUSTER_IP: "", HEADLESS: "-headless", LOAD_BALANCER: "-load-balancer"}
+
+
+def parse_service_types(value: str) -> tuple[str, ...]:
+    """`cluster_ip,headless` -> ("cluster_ip", "headless"); unknown entries are refused."""
+    types = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+    unknown = [t for t in types if t not in SERVICE_TYPES]
+    if unknown:
+        raise ValueError(
+            f"databaseServiceType: unknown {', '.join(unknown)} (use {', '.join(SERVICE_TYPES)})"
+        )
+    return types or (CLUSTER_IP, HEADLESS)
+
+
+def service_name(db_name: str, port: int, service_type: str, naming: str) -> str:
+    base = f"redis-{port}" if naming == REDIS_PORT else db_name
+    return base + _SUFFIX[service_type]
+
+
+def service_names(db_name: str, port: int, types: Sequence[str], naming: str) -> list[str]:
+    """The database's Service names, in the order of `types` (the first is what clients use)."""
+    return [service_name(db_name, port, t, naming) for t in types]
+
+
+def bdb_label(uid: int) -> str:
+    return f"{BDB_LABEL_PREFIX}{uid}"
+
+
+def is_bdb_label(key: str) -> bool:
+    return key.startswith(BDB_LABEL_PREFIX) and key[len(BDB_LABEL_PREFIX) :].isdigit()
+
+
+@dataclass(frozen=True)
+class Database:
+    uid: int
+    name: str
+    port: int
+    master_pod: str | None  # the node pod that holds the master shard (None: unknown now)
+    service_port: int | None = None  # REDB databaseServicePort
+    secret: str | None = None  # the database secret to keep `service_names` in (None: none)
+    owner: dict[str, Any] | None = None  # owner reference (the REDB) for the Services
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    labels: Mapping[str, str]
+
+
+@dataclass
+class Plan:
+    services: list[dict[str, Any]] = field(default_factory=list)  # to apply
+    delete_services: list[str] = field(default_factory=list)
+    # pod -> {label: value, or None to remove}
+    pod_labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # secret -> service names
+    secret_names: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: str
+    namespace: str
+    types: tuple[str, ...] = (CLUSTER_IP, HEADLESS)
+    naming: str = BDB_NAME
+
+
+def _service(settings: Settings, db: Database, service_type: str) -> dict[str, Any]:
+    name = service_name(db.name, db.port, service_type, settings.naming)
+    spec: dict[str, Any] = {
+        "selector": {
+            APP_LABEL: APP,
+            CLUSTER_LABEL: settings.cluster,
+            ROLE_LABEL: NODE_ROLE,
+            bdb_label(db.uid): str(db.uid),
+        },
+        "ports": [
+            {"name": "redis", "protocol": "TCP", "port": db.service_port or db.port, "targetPort": db.port}
+        ],
+    }
+    if service_type == HEADLESS:
+        spec["clusterIP"] = "None"
+        spec["type"] = "ClusterIP"
+    elif service_type == LOAD_BALANCER:
+        spec["type"] = "LoadBalancer"
+    else:
+        spec["type"] = "ClusterIP"
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": settings.namespace,
+        "labels": {
+            APP_LABEL: APP,
+            CLUSTER_LABEL: settings.cluster,
+            MANAGED_BY_LABEL: MANAGED_BY,
+            BDB_UID_LABEL: str(db.uid),
+        },
+    }
+    if db.owner is not None:
+        metadata["ownerReferences"] = [db.owner]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+
+
+def plan(
+    settings: Settings,
+    databases: Iterable[Database],
+    pods: Iterable[Pod],
+    existing_services: Iterable[str],
+) -> Plan:
+    """Everything the rigger should do now. `existing_services`: names of the Services it made
+    before (found by MANAGED_BY_LABEL)."""
+    result = Plan()
+    databases = sorted(databases, key=lambda d: d.uid)
+    wanted: dict[str, str] = {}  # desired label per pod: computed below
+    desired_labels: dict[str, dict[str, str]] = {}
+    for db in databases:
+        for service_type in settings.types:
+            service = _service(settings, db, service_type)
+            result.services.append(service)
+            wanted[service["metadata"]["name"]] = service_type
+        if db.secret:
+            result.secret_names[db.secret] = service_names(db.name, db.port, settings.types, settings.naming)
+        if db.master_pod is not None:
+            desired_labels.setdefault(db.master_pod, {})[bdb_label(db.uid)] = str(db.uid)
+    known = {db.uid for db in databases}
+    unknown_master = {db.uid for db in databases if db.master_pod is None}
+    for pod in pods:
+        changes: dict[str, str | None] = {}
+        desired = desired_labels.get(pod.name, {})
+        for key, value in desired.items():
+            if pod.labels.get(key) != value:
+                changes[key] = value
+        for key in pod.labels:
+            if not is_bdb_label(key) or key in desired:
+                continue
+            uid = int(key[len(BDB_LABEL_PREFIX) :])
+            # A database whose master is unknown right now keeps its label where it is: a moment
+            # without an answer from the cluster must not take the database off its Services.
+            if uid in known and uid in unknown_master:
+                continue
+            changes[key] = None
+        if changes:
+            result.pod_labels[pod.name] = changes
+    result.delete_services = sorted(set(existing_services) - set(wanted))
+    return result
+
+
+def pod_of_node_name(node_name: str, pod_names: Iterable[str], pod_ips: Mapping[str, str]) -> str | None:
+    """The pod of a node name as the cluster reports it: the pod's DNS name
+    (`rec-1.rec.ns.svc.cluster.local`), its short name, or (without DNS) its IP."""
+    if not node_name:
+        return None
+    names = set(pod_names)
+    first = node_name.split(".", 1)[0]
+    if first in names:
+        return first
+    for pod, ip in pod_ips.items():
+        if ip == node_name:
+            return pod
+    return None

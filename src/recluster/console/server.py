@@ -1,0 +1,54 @@
+"""How the node daemon serves the console: the same uvicorn server, process and TLS as the REST API,
+on a second listening socket (the console port, 8443). Requests are told apart by the port they
+arrived on; lifespan events go to the REST API app (it runs the daemon)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+import httpx
+
+from recluster.console.app import create_console_app
+from recluster.node.config import DEFAULT_CONSOLE_PORT, NodeConfig
+
+log = logging.getLogger(__name__)
+
+PORT_ENV = "RECLUSTER_NODE_CONSOLE_PORT"  # 0 turns the console off
+
+
+class PortDispatch:
+    """ASGI: requests to `console_port` go to `console`, everything else (lifespan too) to `api`."""
+
+    def __init__(self, api: Any, console: Any, console_port: int) -> None:
+        self.api, self.console, self.console_port = api, console, console_port
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        server = scope.get("server") or (None, None)
+        if scope["type"] in ("http", "websocket") and server[1] == self.console_port:
+            await self.console(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def console_port() -> int:
+    return int(os.environ.get(PORT_ENV, DEFAULT_CONSOLE_PORT))
+
+
+def with_console(api_app: Any, cfg: NodeConfig) -> tuple[Any, socket.socket | None]:
+    """(the ASGI app to serve, the console's bound socket); the API app alone and None when the console
+    is off or its port cannot be bound (logged: the REST API must not fail because of the console)."""
+    port = console_port()
+    if port == 0:
+        return api_app, None
+    try:
+        sock = socket.create_server((cfg.addr, port))
+    except OSError as exc:
+        log.warning("web console not started: cannot listen on %s:%d (%s)", cfg.addr, port, exc)
+        return api_app, None
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app),
+                               base_url=f"https://{cfg.addr}:{cfg.api_port}", timeout=30.0)
+    log.info("web console: https://%s:%d", cfg.addr, port)
+    return PortDispatch(api_app, create_console_app(client), port), sock

@@ -1,0 +1,174 @@
+"""The console in headless Chromium against a real 3-node loopback cluster: log in, see the nodes,
+create a database, watch it become active, see keys written by a client, a refused form with the
+API's message beside the field, the master's node killed and the roles moving, delete.
+Screenshots go to test-artifacts/console/."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+from redis.sentinel import Sentinel
+
+from recluster.node.devcluster import LoopbackCluster
+
+pytestmark = pytest.mark.integration
+
+CONSOLE_PORT = 8443
+DB_PASSWORD = "console-test-pass"
+
+
+def console_url(cluster: LoopbackCluster, index: int) -> str:
+    return f"https://{cluster.nodes[index].addr}:{CONSOLE_PORT}"
+
+
+async def log_in(page: Page, cluster: LoopbackCluster, index: int) -> None:
+    """From the keyboard only: the username field has the focus, Tab to the password, Enter."""
+    await page.goto(console_url(cluster, index) + "/")
+    await expect(page).to_have_url(re.compile(r"/login$"))
+    await expect(page.get_by_label("Username")).to_be_focused()
+    await page.keyboard.type(cluster.username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(cluster.password)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#ov-nodes")).to_contain_text("3", timeout=30_000)
+
+
+async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifacts: Path) -> None:
+    page: Page = await browser.new_page()
+
+    # wrong credentials say so; the session cookie is HttpOnly, Secure, SameSite=Strict
+    await page.goto(console_url(cluster, 0) + "/")
+    await expect(page).to_have_url(re.compile(r"/login$"))
+    await page.get_by_label("Username").fill(cluster.username)
+    await page.get_by_label("Password").fill("not-the-password")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.locator("#login-error")).to_have_text("wrong username or password")
+    await log_in(page, cluster, 0)
+    cookies = [c for c in await browser.cookies() if c["name"].startswith("__Host-recluster")]
+    assert len(cookies) == 1 and cookies[0]["httpOnly"] and cookies[0]["secure"]
+    assert cookies[0]["sameSite"] == "Strict"
+    assert cluster.password not in await page.content()
+
+    # three nodes, one of them the leader
+    await page.get_by_role("link", name="Nodes").click()
+    await expect(page.locator("#nodes-table tbody tr")).to_have_count(3)
+    await expect(page.locator("#nodes-table .badge-leader")).to_have_count(1)
+    for node in cluster.nodes:
+        await expect(page.locator(f'#nodes-table tr[data-node="{node.addr}"]')).to_contain_text("active")
+    phone = await browser.new_page()
+    await phone.set_viewport_size({"width": 390, "height": 844})
+    await phone.goto(console_url(cluster, 0) + "/#/nodes")
+    await expect(phone.locator("#nodes-table tbody tr")).to_have_count(3)
+    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    await phone.screenshot(path=str(artifacts / "nodes-phone.png"), full_page=True)
+    await phone.close()
+
+    # create a replicated database; it becomes active with its endpoint
+    await page.get_by_role("link", name="Databases").click()
+    await page.get_by_role("link", name="Create database").click()
+    await page.get_by_label("Name").fill("orders")
+    await page.get_by_label("Memory limit (MB)").fill("64")
+    await page.get_by_label("Password for clients").fill(DB_PASSWORD)
+    await page.get_by_role("button", name="Create database").click()
+    await expect(page.locator("#title")).to_have_text("Database orders")
+    await expect(page.locator("#bdb-status")).to_have_text("active", timeout=120_000)
+    await expect(page.locator("#bdb-endpoint")).to_have_text(re.compile(r"^127\.[\d.]+:1\d{4}$"))
+    await expect(page.locator("#bdb-sentinel")).to_have_text("orders")
+    await expect(page.locator("#shards-table tbody tr")).to_have_count(2)
+    await expect(page.locator("#bdb-keys")).to_have_text("0", timeout=30_000)
+
+    # a client writes keys (through Sentinel); the count on the page follows
+    sentinel = Sentinel(cluster.sentinels(), socket_timeout=2.0)
+    client = sentinel.master_for("orders", password=DB_PASSWORD, socket_timeout=2.0)
+    await asyncio.to_thread(lambda: [client.set(f"key:{i}", i) for i in range(250)])
+    await expect(page.locator("#bdb-keys")).to_have_text("250", timeout=30_000)
+    await asyncio.to_thread(lambda: [client.incr("counter") for _ in range(300)])
+    await expect(page.locator("#bdb-keys")).to_have_text("251", timeout=30_000)
+    chart = page.locator("#chart-memory svg polyline")
+    await expect(chart).to_have_attribute("points", re.compile(r"\d+.* \d+"))
+    await page.screenshot(path=str(artifacts / "database.png"), full_page=True)
+
+    # a bad create form: the API's message is shown beside the field
+    await page.goto(console_url(cluster, 0) + "/#/databases/new")
+    await page.get_by_label("Name").fill("orders")
+    await page.get_by_role("button", name="Create database").click()
+    await expect(page.locator("#f-name-error")).to_contain_text("a database named 'orders' exists")
+    await expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    await page.get_by_label("Name").fill("other")
+    await page.get_by_label("Port").fill("70000")
+    await page.get_by_role("button", name="Create database").click()
+    await expect(page.locator("#f-port-error")).to_contain_text("must be in 10000-19999")
+    await expect(page.locator("#f-name-error")).to_be_empty()
+
+    # edit: a new memory limit is applied
+    await page.goto(console_url(cluster, 0) + "/#/databases")
+    await page.get_by_role("link", name="orders").click()
+    await page.get_by_role("link", name="Edit").click()
+    await expect(page.get_by_label("Memory limit (MB)")).to_have_value("64")
+    await page.get_by_label("Memory limit (MB)").fill("128")
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.locator("#bdb-memory")).to_contain_text("/ 128.0 MiB")
+    await expect(page.locator("#bdb-status")).to_have_text("active", timeout=60_000)
+
+    # writes need the session's CSRF token and the console's own origin
+    base = console_url(cluster, 0)
+    form = {"name": "forged", "memory_mb": "1"}
+    refused = await page.request.post(base + "/api/bdbs", data=form, headers={"origin": base})
+    assert refused.status == 403 and "CSRF" in (await refused.json())["message"]
+    token = await page.evaluate("fetch('/api/session').then((r) => r.json()).then((b) => b.csrf)")
+    refused = await page.request.post(base + "/api/bdbs", data=form,
+                                      headers={"origin": "https://evil.example", "x-csrf-token": token})
+    assert refused.status == 403
+
+    # the overview: cluster facts, the create action, events
+    await page.get_by_role("link", name="Overview").click()
+    await expect(page.locator("#ov-bdbs")).to_contain_text("1 (1 active)")
+    await expect(page.locator("#actions-table")).to_contain_text("create bdb")
+    await expect(page.locator("#ov-mem-free")).not_to_have_text("—")
+    await page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
+
+    # kill the master's node: the page shows the roles moving (watched from a surviving node)
+    await page.goto(console_url(cluster, 0) + "/#/databases")
+    uid = await page.locator('#bdbs-table tr[data-bdb="orders"] a').get_attribute("href")
+    await page.goto(console_url(cluster, 0) + "/" + (uid or ""))
+    master = await page.locator('#shards-table tr[data-role="master"]').get_attribute("data-node")
+    victim = next(n.index for n in cluster.nodes if n.addr == master)
+    if victim == 0:
+        page = await browser.new_page()
+        await log_in(page, cluster, 1)
+        await page.goto(console_url(cluster, 1) + "/" + (uid or ""))
+    started = time.monotonic()
+    cluster.kill_node(victim)
+    new_master = page.locator('#shards-table tr[data-role="master"]')
+    await expect(new_master).not_to_have_attribute("data-node", master or "", timeout=90_000)
+    await expect(page.locator(f'#shards-table tr[data-node="{master}"]')).to_contain_text("down",
+                                                                                        timeout=30_000)
+    moved_after = time.monotonic() - started
+    await page.screenshot(path=str(artifacts / "database-after-failover.png"), full_page=True)
+    assert moved_after < 90
+    await asyncio.to_thread(client.set, "after-failover", "1")
+    await expect(page.locator("#bdb-keys")).to_have_text("252", timeout=30_000)
+
+    # delete it: the database goes from the list
+    deadline = time.monotonic() + 60
+    while True:
+        await page.locator("#delete").click()
+        await page.locator("#confirm-delete").click()
+        try:
+            await expect(page).to_have_url(re.compile(r"#/databases$"), timeout=5_000)
+            break
+        except AssertionError:
+            # the cluster may still be recording the failover ('busy'): the page says so; retry
+            assert time.monotonic() < deadline, await page.locator("#delete-error").text_content()
+            await asyncio.sleep(2)
+    await expect(page.locator('#bdbs-table tr[data-bdb="orders"]')).to_have_count(0, timeout=90_000)
+
+    # logout ends the session
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page).to_have_url(re.compile(r"/login$"))

@@ -51,7 +51,8 @@ class Console:
     """The state behind the pages: sessions, the stats history, the event log, the last snapshot."""
 
     def __init__(self, api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 metrics_http: httpx.AsyncClient | None = None) -> None:
         self.api = api
         self.metrics_url = metrics or default_metrics_url
         self.clock = clock
@@ -61,7 +62,7 @@ class Console:
         self._digest: dict[str, str] | None = None
         self._snapshot: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
-        self._metrics_http = httpx.AsyncClient(timeout=httpx.Timeout(1.5, connect=1.0))
+        self._metrics_http = metrics_http or httpx.AsyncClient(timeout=httpx.Timeout(1.5, connect=1.0))
 
     async def call(self, session: Session, method: str, path: str, json: Any = None) -> tuple[int, Any]:
         response = await self.api.request(method, path, json=json, auth=(session.username, session.password))
@@ -144,11 +145,11 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
 
 
-def create_console_app(api: httpx.AsyncClient,
-                       metrics: Callable[[dict[str, Any]], str] | None = None) -> FastAPI:
+def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
+                       metrics_http: httpx.AsyncClient | None = None) -> FastAPI:
     """`api`: an HTTP client whose base URL is the node's REST API (in the node: an in-process ASGI
-    transport to the API app)."""
-    console = Console(api, metrics)
+    transport to the API app); `metrics_http`: the client that reads the nodes' metrics endpoints."""
+    console = Console(api, metrics, metrics_http=metrics_http)
     app = FastAPI(title="recluster console", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.console = console
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

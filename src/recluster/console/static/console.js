@@ -365,6 +365,10 @@ function render() {
 }
 
 async function poll() {
+  if (document.hidden) {  // a tab in the background does not poll; it catches up when shown
+    window.setTimeout(poll, POLL_MS);
+    return;
+  }
   try {
     const answer = await call("GET", "/api/snapshot");
     if (answer.ok) {

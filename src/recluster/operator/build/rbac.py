@@ -3,7 +3,8 @@
 Least privilege (the contract's §5.2, reduced to what recluster needs): the node daemons never talk
 to Kubernetes (their pods do not even mount a token), so the Role serves the rigger alone: it
 creates one set of Services per database and tags the pods that hold master shards. It reads its
-credentials from a mounted file, so it needs no access to Secrets; it does not touch REDBs.
+credentials from a mounted file, so it never reads a Secret: it only patches the `service_names` key
+of database secrets, whose names (and Service ports) it reads from the REDBs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ REC_ROLE_RULES: list[dict[str, Any]] = [
         "apiGroups": ["", "events.k8s.io"],
         "resources": ["events"],
         "verbs": ["create", "patch"],
+    },
+    {  # keep `service_names` of each database secret true (patch only: it never reads a password)
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["patch"],
+    },
+    {  # which secret is a database's, its Service port, the owner of its Services
+        "apiGroups": ["app.redislabs.com"],
+        "resources": ["redisenterprisedatabases"],
+        "verbs": ["get", "list"],
     },
 ]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from recluster.operator import redb_handlers  # the REDB controller registers its own handlers
 from recluster.operator.build.names import APP, APP_LABEL, CLUSTER_LABEL
 from recluster.operator.rec.delete import tear_down
 from recluster.operator.rec.loop import reconcile_forever
@@ -78,3 +79,4 @@ def register_webhook() -> None:
     """The validating webhook, only when a webhook server is configured (kopf refuses to run
     admission handlers without one)."""
     kopf.on.validate(*REC, id="validate-rec", operations=["CREATE", "UPDATE"])(validate)
+    redb_handlers.register_webhook()

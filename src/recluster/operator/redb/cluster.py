@@ -1,0 +1,92 @@
+"""Reaching the REST API of the cluster a REDB names: the REC, its credentials and CA (verified
+TLS, the REC controller's clients), and the first node pod that answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from recluster.api.rec import RedisEnterpriseCluster
+from recluster.api.redb import RedisEnterpriseDatabase
+from recluster.api.validation import parse_rec, plain
+from recluster.clients.cluster_api import ClusterApi
+from recluster.clients.kubernetes import Kube
+from recluster.operator.build.names import (
+    credentials_secret_name,
+    node_selector_labels,
+    tls_secret_name,
+)
+from recluster.operator.rec.cluster import ClusterClient, Credentials, NodePod, node_pods
+from recluster.operator.redb.secret import secret_value
+
+log = logging.getLogger(__name__)
+
+REC_API = "app.redislabs.com/v1"
+REC_KIND = "RedisEnterpriseCluster"
+T = TypeVar("T")
+
+
+class ClusterUnreachable(Exception):
+    """No node pod of the cluster answered (or its credentials/CA are not there yet)."""
+
+
+async def find_rec(kube: Kube, namespace: str, name: str | None) -> dict[str, Any] | None:
+    """The REC a REDB names, or the only REC of the namespace when it names none."""
+    if name:
+        return await kube.get(REC_API, REC_KIND, namespace, name)
+    items = await kube.list(REC_API, REC_KIND, namespace)
+    return items[0] if len(items) == 1 else None
+
+
+def rec_model(body: dict[str, Any]) -> RedisEnterpriseCluster | None:
+    rec, _ = parse_rec(plain(body))
+    return rec
+
+
+class DatabaseCluster:
+    """REST calls to one REC's cluster, tried on each ready node pod in turn."""
+
+    def __init__(self, client: ClusterClient, pods: list[NodePod]) -> None:
+        self.client = client
+        self.pods = pods
+
+    async def call(self, action: Callable[[ClusterApi], Awaitable[T]]) -> T:
+        """Run `action` against the first pod that answers. A refusal by the API (ClusterApiError)
+        is an answer and propagates; a connection failure tries the next pod."""
+        failures = []
+        for pod in self.pods:
+            try:
+                async with self.client.api(pod) as api:
+                    return await action(api)
+            except (httpx.TransportError, OSError) as exc:
+                failures.append(f"{pod.name}: {type(exc).__name__}")
+        raise ClusterUnreachable("no node pod answers: " + (", ".join(failures) or "no ready node pod"))
+
+
+async def connect(kube: Kube, rec_body: dict[str, Any], cluster_domain: str) -> DatabaseCluster:
+    rec = rec_model(rec_body)
+    if rec is None:
+        raise ClusterUnreachable(f"RedisEnterpriseCluster {rec_body['metadata']['name']} has an invalid spec")
+    namespace = rec.namespace
+    tls = await kube.get("v1", "Secret", namespace, tls_secret_name(rec))
+    creds = await kube.get("v1", "Secret", namespace, credentials_secret_name(rec))
+    ca_pem = secret_value(tls, "ca.crt")
+    username, password = secret_value(creds, "username"), secret_value(creds, "password")
+    if not ca_pem or not password:
+        raise ClusterUnreachable("the cluster's CA or credentials are not there yet")
+    selector = ",".join(f"{k}={v}" for k, v in node_selector_labels(rec).items())
+    pods = node_pods(rec, await kube.list("v1", "Pod", namespace, selector))
+    usable = [p for p in pods if p.ip and not p.deleting]
+    # ready pods first: they are members with quorum; the others may still answer reads
+    usable.sort(key=lambda p: (not p.ready, p.ordinal))
+    client = ClusterClient(rec, ca_pem, Credentials(username or rec.spec.username, password), cluster_domain)
+    return DatabaseCluster(client, usable)
+
+
+def other_ports(bdbs: list[dict[str, Any]], redb: RedisEnterpriseDatabase | str) -> list[int]:
+    """Ports of the cluster's databases other than this REDB's."""
+    name = redb if isinstance(redb, str) else redb.metadata.name
+    return [int(b["port"]) for b in bdbs if b.get("name") != name and b.get("port")]

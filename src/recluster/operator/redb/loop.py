@@ -1,0 +1,91 @@
+"""One level-based loop per REDB: reconcile, then wait for a watch event or the resync period.
+The loops are plain asyncio tasks started by the REDB's watch events (so kopf adds no finalizer of
+its own: the REDB carries the contract's finalizer, managed by the reconciler) and ended when the
+REDB is gone or the operator stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from recluster.clients.kubernetes import Kube
+from recluster.operator import metrics
+from recluster.operator.redb.reconcile import reconcile_redb
+
+log = logging.getLogger(__name__)
+
+KIND = "RedisEnterpriseDatabase"
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class RedbLoops:
+    kube: Kube
+    cluster_domain: str
+    resync_seconds: float
+    loops: dict[tuple[str, str], tuple[asyncio.Task[None], asyncio.Event]] = field(default_factory=dict)
+
+    def poke(self, namespace: str, name: str) -> None:
+        """Wake the REDB's loop, starting it when it is not running."""
+        key = (namespace, name)
+        entry = self.loops.get(key)
+        if entry is not None and not entry[0].done():
+            entry[1].set()
+            return
+        wake = asyncio.Event()
+        task = asyncio.create_task(self._run(namespace, name, wake), name=f"redb {namespace}/{name}")
+        self.loops[key] = (task, wake)
+
+    async def stop(self) -> None:
+        tasks = [task for task, _ in self.loops.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.loops.clear()
+
+    async def _run(self, namespace: str, name: str, wake: asyncio.Event) -> None:
+        failures = 0
+        try:
+            while True:
+                wake.clear()
+                started = time.monotonic()
+                metrics.RECONCILES.labels(KIND).inc()
+                try:
+                    delay = await reconcile_redb(
+                        self.kube,
+                        namespace,
+                        name,
+                        cluster_domain=self.cluster_domain,
+                        resync=self.resync_seconds,
+                    )
+                    failures = 0
+                    if delay is None:
+                        return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # any failure is retried: the loop must live on
+                    failures += 1
+                    metrics.RECONCILE_ERRORS.labels(KIND).inc()
+                    delay = min(MAX_BACKOFF, 2.0 ** min(failures, 5))
+                    log.warning(
+                        "reconcile of REDB %s/%s failed (%s: %s); retry in %.0fs",
+                        namespace,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                    )
+                    log.debug("reconcile failure", exc_info=True)
+                finally:
+                    metrics.RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=delay)
+        finally:
+            entry = self.loops.get((namespace, name))
+            if entry is not None and entry[1] is wake:
+                self.loops.pop((namespace, name), None)

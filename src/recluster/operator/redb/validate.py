@@ -1,0 +1,41 @@
+"""Admission of REDBs: the one validator (`validate_redb`) with the facts it needs, gathered the
+same way as the reconcile loop does: the REC exists, the ports of the cluster's other databases."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from recluster.api.validation import parse_redb, plain, validate_redb
+from recluster.clients.cluster_api import ClusterApiError
+from recluster.operator.redb.cluster import ClusterUnreachable, connect, find_rec, other_ports
+from recluster.operator.startup import Runtime
+
+log = logging.getLogger(__name__)
+
+PORTS_TIMEOUT = 5.0
+
+
+async def admission_errors(rt: Runtime, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> str | None:
+    """The refusal message for a REDB, or None when it may be stored."""
+    new = plain(body)
+    if (new.get("metadata") or {}).get("deletionTimestamp"):
+        return None  # never block the finalizer's removal
+    parsed, _ = parse_redb(new)
+    namespace = (new.get("metadata") or {}).get("namespace") or ""
+    rec_body = await find_rec(rt.kube, namespace, parsed.cluster_name if parsed else None)
+    ports: list[int] = []
+    if rec_body is not None and parsed is not None and parsed.spec.database_port is not None:
+        try:
+            cluster = await connect(rt.kube, rec_body, rt.settings.cluster_domain)
+            bdbs = await asyncio.wait_for(cluster.call(lambda api: api.bdbs()), PORTS_TIMEOUT)
+            ports = other_ports(bdbs, parsed)
+        except (ClusterUnreachable, ClusterApiError, TimeoutError) as exc:
+            # the loop checks again with the cluster's answer; admission does not wait for it
+            log.info("admission of REDB %s: ports not checked (%s)", parsed.metadata.name, type(exc).__name__)
+    errors = validate_redb(
+        new, plain(old) if old else None, cluster_exists=rec_body is not None, ports_in_use=ports
+    )
+    return "; ".join(str(error) for error in errors) if errors else None

@@ -4,7 +4,8 @@
 // always with text nodes (never innerHTML), and sends the forms.
 
 const POLL_MS = 2000;
-const state = {csrf: "", snapshot: null, route: null, formRoute: null, confirmDelete: null};
+const state = {csrf: "", snapshot: null, route: null, formRoute: null, confirmDelete: null, rendered: "",
+               deleteError: ""};
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -100,6 +101,8 @@ function onRoute() {
     else link.removeAttribute("aria-current");
   }
   state.formRoute = null;
+  state.rendered = "";
+  state.deleteError = "";
   render();
   document.getElementById("main").focus();
 }
@@ -159,7 +162,7 @@ function placement(b) {
 function databasesPage(snap) {
   setTitle("Databases");
   const rows = snap.bdbs.map((b) => h("tr", {"data-bdb": b.name},
-    cell("Name", h("a", {href: `#/databases/${b.uid}`}, b.name)),
+    cell("Name", h("a", {href: `#/databases/${b.uid}`, id: `bdb-link-${b.uid}`}, b.name)),
     cell("Status", badge(b.status, statusKind(b.status))),
     cell("Endpoint", b.endpoint),
     cell("Sentinel name", b.sentinel_name),
@@ -209,7 +212,7 @@ function databasePage(snap) {
           state.confirmDelete = null; render(); document.getElementById("delete").focus();
         }}, "Cancel"))
     : h("button", {type: "button", class: "danger", id: "delete", onclick: () => {
-        state.confirmDelete = b.uid; render(); document.getElementById("confirm-delete").focus();
+        state.confirmDelete = b.uid; state.deleteError = ""; render(); document.getElementById("confirm-delete").focus();
       }}, "Delete");
   return [
     facts([
@@ -226,7 +229,7 @@ function databasePage(snap) {
     h("div", {class: "charts"}, chartFigure(b.charts[0], "chart-memory"), chartFigure(b.charts[1], "chart-ops")),
     h("div", {class: "actions"},
       h("a", {href: `#/databases/${b.uid}/edit`, class: "button", id: "edit"}, "Edit"), remove,
-      h("p", {id: "delete-error", class: "error", role: "alert"})),
+      h("p", {id: "delete-error", class: "error", role: "alert"}, state.deleteError)),
   ];
 }
 
@@ -238,8 +241,8 @@ async function deleteBdb(b) {
     return;
   }
   state.confirmDelete = null;
+  state.deleteError = answer.data.message || "delete failed";
   render();
-  document.getElementById("delete-error").textContent = answer.data.message || "delete failed";
 }
 
 // ---- forms -------------------------------------------------------------------------------------
@@ -359,6 +362,11 @@ function render() {
     return;
   }
   if (!state.snapshot) return;
+  // redraw only when something shown changed, and give the focus back to the same control
+  const key = JSON.stringify([route, state.confirmDelete, state.deleteError, state.snapshot.overview, state.snapshot.nodes,
+                              state.snapshot.bdbs]);
+  if (key === state.rendered) return;
+  state.rendered = key;
   const focused = document.activeElement && document.activeElement.id;
   view.replaceChildren(...PAGES[route.page](state.snapshot));
   if (focused && view.querySelector("#" + CSS.escape(focused))) document.getElementById(focused).focus();

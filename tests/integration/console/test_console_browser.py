@@ -96,6 +96,10 @@ async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifa
 
     # a bad create form: the API's message is shown beside the field
     await page.goto(console_url(cluster, 0) + "/#/databases/new")
+    unlabelled = await page.evaluate(
+        "[...document.querySelectorAll('#bdb-form input, #bdb-form select')]"
+        ".filter((el) => el.labels.length === 0).map((el) => el.name)")
+    assert unlabelled == []
     await page.get_by_label("Name").fill("orders")
     await page.get_by_role("button", name="Create database").click()
     await expect(page.locator("#f-name-error")).to_contain_text("a database named 'orders' exists")
@@ -154,6 +158,9 @@ async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifa
     assert moved_after < 90
     await asyncio.to_thread(client.set, "after-failover", "1")
     await expect(page.locator("#bdb-keys")).to_have_text("252", timeout=30_000)
+    await page.get_by_role("link", name="Overview").click()
+    await expect(page.locator("#events")).to_contain_text(f"master of orders moved from {master}")
+    await page.go_back()
 
     # delete it: the database goes from the list
     deadline = time.monotonic() + 60

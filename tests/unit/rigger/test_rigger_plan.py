@@ -167,3 +167,25 @@ def test_switch_master_announcement_parses() -> None:
     assert list(rigger.state.overrides) == ["mydb"]
     assert rigger.state.overrides["mydb"][0] == "rec-1.rec.ns.svc.cluster.local"
     assert rigger.wake.is_set() and rigger.relabel.is_set()
+
+
+def test_rigger_deployment_leaves_a_lost_node_within_seconds() -> None:
+    from recluster.api import RedisEnterpriseCluster
+    from recluster.operator.build.rigger import RIGGER_EVICTION_SECONDS, build_rigger_deployment
+
+    def rec(**spec: object) -> RedisEnterpriseCluster:
+        body = {"metadata": {"name": "rec", "namespace": "ns", "uid": "u"}, "spec": {"nodes": 3, **spec}}
+        return RedisEnterpriseCluster.model_validate(body)
+
+    pod = build_rigger_deployment(rec(), image="img")["spec"]["template"]["spec"]
+    assert {(t["key"], t["tolerationSeconds"]) for t in pod["tolerations"]} == {
+        ("node.kubernetes.io/unreachable", RIGGER_EVICTION_SECONDS),
+        ("node.kubernetes.io/not-ready", RIGGER_EVICTION_SECONDS),
+    }
+    own = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
+    pod = build_rigger_deployment(rec(podTolerations=[own]), image="img")["spec"]["template"]["spec"]
+    assert [t["key"] for t in pod["tolerations"]] == [
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/not-ready",
+    ]
+    assert "tolerationSeconds" not in pod["tolerations"][0]

@@ -59,8 +59,10 @@ def one_run(cluster: LoopbackCluster, sentinel: Sentinel) -> float:
     host, _ = sentinel.discover_master(DB)
     victim = next(n.index for n in cluster.nodes if n.addr == host)
     # no client-side retry/backoff: the loop below retries every 50 ms, so the figure is the cluster's
-    client = sentinel.master_for(DB, socket_timeout=0.5, socket_connect_timeout=0.5,
-                                 retry=Retry(NoBackoff(), 0))
+    # (redis-py's default client retry backs off exponentially with jitter, which would add up to
+    # seconds of client-side waiting to the figure)
+    client = sentinel.master_for(DB, socket_timeout=0.5, socket_connect_timeout=0.5)
+    client.set_retry(Retry(NoBackoff(), 0))
     client.set("before", 1)
     killed_at = time.monotonic()
     cluster.kill_node(victim)

@@ -42,7 +42,15 @@ class NodeConfig:
 
     @property
     def failover_timeout_ms(self) -> int:
-        return max(10000, 4 * self.down_after_ms)
+        # Sentinel retries a failed election after 2x this; when two masters fail together (a node
+        # with several masters), split votes are common, so keep the retry short
+        return max(3000, self.down_after_ms)
+
+    @property
+    def ccs_down_after_ms(self) -> int:
+        # one second later than the databases: their failovers (what clients wait for) are elected
+        # first instead of splitting the sentinels' votes with the CCS's
+        return self.down_after_ms + 1000
 
 
 def read_credentials_file(path: Path) -> tuple[str, str]:

@@ -128,7 +128,8 @@ class SentinelControl:
                 continue
             args: list[str | int] = [
                 "quorum", mon.quorum,
-                "down-after-milliseconds", self.cfg.down_after_ms,
+                "down-after-milliseconds",
+                self.cfg.ccs_down_after_ms if mon.name == CCS_NAME else self.cfg.down_after_ms,
                 "failover-timeout", self.cfg.failover_timeout_ms,
                 "parallel-syncs", 1,
             ]

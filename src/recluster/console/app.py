@@ -52,12 +52,14 @@ class Console:
 
     def __init__(self, api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
                  clock: Callable[[], float] = time.time,
-                 metrics_http: httpx.AsyncClient | None = None) -> None:
+                 metrics_http: httpx.AsyncClient | None = None, sample_every_s: float | None = None) -> None:
         self.api = api
         self.metrics_url = metrics or default_metrics_url
         self.clock = clock
         self.sessions = SessionStore()
-        self.history = StatsHistory()
+        self.history = StatsHistory(size=200, every_s=1.5)
+        self.sample_every_s = sample_every_s
+        self._sampler: asyncio.Task[None] | None = None
         self.events = EventLog()
         self._digest: dict[str, str] | None = None
         self._snapshot: tuple[float, dict[str, Any]] | None = None
@@ -132,6 +134,23 @@ class Console:
             self._snapshot = (now, result)
             return result
 
+    def ensure_sampler(self) -> None:
+        """Keep sampling (charts, events) every `sample_every_s` while someone is logged in, so a
+        database page opened later shows the minutes before it too."""
+        if self.sample_every_s and (self._sampler is None or self._sampler.done()):
+            self._sampler = asyncio.create_task(self._sample_loop(self.sample_every_s))
+
+    async def _sample_loop(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            session = self.sessions.newest(self.clock())
+            if session is None:
+                return  # starts again at the next login
+            try:
+                await self.snapshot(session)
+            except Exception as exc:  # the page reports errors; the sampler only tries again
+                log.debug("console sampler: %s", type(exc).__name__)
+
     def invalidate(self) -> None:
         self._snapshot = None
 
@@ -146,10 +165,12 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
 
 
 def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
-                       metrics_http: httpx.AsyncClient | None = None) -> FastAPI:
+                       metrics_http: httpx.AsyncClient | None = None,
+                       sample_every_s: float | None = None) -> FastAPI:
     """`api`: an HTTP client whose base URL is the node's REST API (in the node: an in-process ASGI
-    transport to the API app); `metrics_http`: the client that reads the nodes' metrics endpoints."""
-    console = Console(api, metrics, metrics_http=metrics_http)
+    transport to the API app); `metrics_http`: the client that reads the nodes' metrics endpoints;
+    `sample_every_s`: sample in the background while someone is logged in (None: only when polled)."""
+    console = Console(api, metrics, metrics_http=metrics_http, sample_every_s=sample_every_s)
     app = FastAPI(title="recluster console", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.console = console
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -205,6 +226,7 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
             body = response.json() if response.content else {}
             return _json({"message": f"cannot log in: {body.get('message', response.status_code)}"}, 503)
         sid, _ = console.sessions.create(username, password, console.clock())
+        console.ensure_sampler()
         answer = _json({"ok": True})
         answer.set_cookie(COOKIE, sid, httponly=True, secure=True, samesite="strict", path="/")
         log.info("console: %s logged in", username)

@@ -51,4 +51,4 @@ def with_console(api_app: Any, cfg: NodeConfig) -> tuple[Any, socket.socket | No
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app),
                                base_url=f"https://{cfg.addr}:{cfg.api_port}", timeout=30.0)
     log.info("web console: https://%s:%d", cfg.addr, port)
-    return PortDispatch(api_app, create_console_app(client), port), sock
+    return PortDispatch(api_app, create_console_app(client, sample_every_s=2.0), port), sock

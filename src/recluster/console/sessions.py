@@ -47,6 +47,11 @@ class SessionStore:
         session.last_seen = now
         return session
 
+    def newest(self, now: float) -> Session | None:
+        """The most recently seen live session (without counting this as activity), or None."""
+        self.expire(now)
+        return max(self._sessions.values(), key=lambda s: s.last_seen, default=None)
+
     def drop(self, sid: str | None) -> None:
         if sid:
             self._sessions.pop(sid, None)

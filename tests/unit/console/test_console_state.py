@@ -22,6 +22,14 @@ def test_sessions_expire_when_idle_and_can_be_dropped() -> None:
     assert store.get(None, 0.0) is None and store.get("forged", 0.0) is None
 
 
+def test_newest_session_does_not_count_as_activity() -> None:
+    store = SessionStore(idle_s=60)
+    store.create("a", "p", now=0.0)
+    _, later = store.create("b", "p", now=10.0)
+    assert store.newest(50.0) is later and later.last_seen == 10.0
+    assert store.newest(71.0) is None and len(store) == 0
+
+
 def test_the_password_is_never_in_a_sessions_repr() -> None:
     _, session = SessionStore().create("admin", "hunter2-secret", now=0.0)
     assert "hunter2-secret" not in repr(session)

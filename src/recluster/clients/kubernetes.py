@@ -123,10 +123,20 @@ class Kube:
         return items
 
     async def delete(
-        self, api_version: str, kind: str, namespace: str | None, name: str, propagation: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        propagation: str | None = None,
+        grace_period_seconds: int | None = None,
     ) -> bool:
         """False when it was already gone."""
-        body = {"propagationPolicy": propagation} if propagation else None
+        body: dict[str, Any] | None = None
+        if propagation or grace_period_seconds is not None:
+            body = {"propagationPolicy": propagation} if propagation else {}
+            if grace_period_seconds is not None:
+                body["gracePeriodSeconds"] = grace_period_seconds
         try:
             await self.request("DELETE", resource_path(api_version, kind, namespace, name), body=body)
         except KubeError as exc:

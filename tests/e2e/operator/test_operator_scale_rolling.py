@@ -154,14 +154,11 @@ def _patch(cluster: LocalCluster, namespace: str, patch: str) -> None:
     kubectl(cluster, "-n", namespace, "patch", "rec", "rec", "--type=merge", "-p", patch)
 
 
+@pytest.mark.timeout(1800)
 def test_scale_and_rolling_change_keep_a_database_writable(
     local_cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    apply(
-        local_cluster,
-        namespace,
-        rec_manifest(persistentSpec={"enabled": True, "volumeSize": "2Gi"}, podAntiAffinity=SPREAD),
-    )
+    apply(local_cluster, namespace, rec_manifest(podAntiAffinity=SPREAD))
     eventually("3 nodes Running", lambda: _converged(local_cluster, namespace, 3), timeout=480, interval=3)
     create_database(local_cluster, namespace)
     writer = Writer(local_cluster, namespace)

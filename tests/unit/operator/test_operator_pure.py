@@ -139,3 +139,22 @@ def test_lease_body_counts_transitions() -> None:
     )
     assert taken["spec"]["leaseTransitions"] == 3 and taken["metadata"]["resourceVersion"] == "7"
     assert taken["spec"]["acquireTime"] == "2026-01-01T00:00:00.000000Z"
+
+
+def test_resource_paths() -> None:
+    from recluster.clients.kubernetes import resource_path
+
+    assert resource_path("v1", "Secret", "ns", "rec") == "/api/v1/namespaces/ns/secrets/rec"
+    assert resource_path("apps/v1", "StatefulSet", "ns") == "/apis/apps/v1/namespaces/ns/statefulsets"
+    assert (
+        resource_path("app.redislabs.com/v1", "RedisEnterpriseCluster", "ns", "rec")
+        == "/apis/app.redislabs.com/v1/namespaces/ns/redisenterpriseclusters/rec"
+    )
+
+
+def test_deleting_for_counts_from_the_deletion_timestamp() -> None:
+    from recluster.operator.rec.delete import _deleting_for
+
+    assert _deleting_for(REC) == 0.0
+    long_ago = {**REC, "metadata": {**REC["metadata"], "deletionTimestamp": "2020-01-01T00:00:00Z"}}
+    assert _deleting_for(long_ago) > 1e6

@@ -3,7 +3,9 @@
 Choices the contract leaves open, and why:
 - updateStrategy OnDelete: the operator rolls the pods itself, one at a time, replicas first, with a
   planned failover off a pod before it goes (a RollingUpdate would restart by ordinal, masters included).
-- podManagementPolicy OrderedReady: pod 0 bootstraps, the others join one by one.
+- podManagementPolicy Parallel: the operator orders the cluster's life itself (create on one pod,
+  join the others through the REST API). OrderedReady would deadlock a full restart: pod 0 alone
+  has no quorum, so it never becomes ready and pods 1.. would never be recreated.
 - PVCs are retained on deletion and scale-down: data outlives the REC unless a human deletes it.
 - The node pods mount no ServiceAccount token: the node daemons never talk to Kubernetes.
 """
@@ -182,7 +184,7 @@ def build_statefulset(
         "replicas": spec.nodes,
         "serviceName": nodes_service_name(rec),
         "selector": {"matchLabels": node_selector_labels(rec)},
-        "podManagementPolicy": "OrderedReady",
+        "podManagementPolicy": "Parallel",
         "updateStrategy": {"type": "OnDelete"},
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         "template": {"metadata": template_metadata, "spec": pod_spec},

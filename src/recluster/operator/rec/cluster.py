@@ -61,6 +61,12 @@ class ClusterView:
     pods: list[NodePod]
     nodes: list[dict[str, Any]]  # GET /v1/nodes from a member, [] when no member answers
     version: str | None = None
+    shards: list[dict[str, Any]] = field(default_factory=list)  # GET /v1/shards
+
+    @property
+    def shards_in_sync(self) -> bool:
+        """Every shard of every database runs and follows its master (the cluster's word)."""
+        return all(shard.get("status") == "active" for shard in self.shards)
 
     @property
     def members(self) -> list[NodePod]:
@@ -150,6 +156,7 @@ class ClusterClient:
             try:
                 async with self.api(member) as api:
                     view.nodes = await api.nodes()
+                    view.shards = await api.shards()
                     view.version = str((await api.cluster()).get("software_version") or "") or None
                 break
             except (httpx.HTTPError, ClusterApiError, OSError) as exc:
@@ -179,6 +186,8 @@ class ClusterClient:
             try:
                 action = await api.remove_node(uid)
             except ClusterApiError as exc:
+                if exc.status == 404:  # already removed (our view was older than the cluster)
+                    return None
                 if exc.status != 409:
                     raise
                 action = await api.request("GET", f"/v1/nodes/{uid}/actions/remove")

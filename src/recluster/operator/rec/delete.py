@@ -4,12 +4,17 @@ references, and the node PVCs stay (retention policy Retain)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from recluster.api.rec import ClusterState
 from recluster.clients.kubernetes import Kube
 from recluster.operator.build.names import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
 from recluster.operator.rec.status import REC_API, REC_KIND, write_status
+
+# How long the node pods may take to stop in order (each hands its masters over) before the rest
+# are stopped at once.
+STOP_GRACE_SECONDS = 90.0
 
 
 async def tear_down(kube: Kube, body: dict[str, Any]) -> int:
@@ -24,7 +29,20 @@ async def tear_down(kube: Kube, body: dict[str, Any]) -> int:
         await kube.merge_patch("apps/v1", "StatefulSet", namespace, name, {"spec": {"replicas": 0}})
     selector = f"{APP_LABEL}={APP},{CLUSTER_LABEL}={name},{ROLE_LABEL}={NODE_ROLE}"
     pods = await kube.list("v1", "Pod", namespace, selector)
-    return len(pods) if statefulset is not None else 0
+    if pods and _deleting_for(body) > STOP_GRACE_SECONDS:
+        # A node that does not stop within the grace (its cluster is going anyway) must not hold
+        # the REC for the pods' full termination grace period: stop it now. Its PVC stays.
+        for pod in pods:
+            await kube.delete("v1", "Pod", namespace, pod["metadata"]["name"], grace_period_seconds=0)
+    return len(pods)
+
+
+def _deleting_for(body: dict[str, Any]) -> float:
+    stamp = body["metadata"].get("deletionTimestamp")
+    if not stamp:
+        return 0.0
+    since = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    return (dt.datetime.now(dt.UTC) - since).total_seconds()
 
 
 __all__ = ["REC_API", "REC_KIND", "tear_down"]

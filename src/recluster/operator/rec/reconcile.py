@@ -206,6 +206,15 @@ async def _replicas(
     return current, f"scaling down: removing node {uid} from the cluster"
 
 
+# States in which the cluster has existed: losing every node then means recovery, not bootstrap.
+STARTED = {
+    ClusterState.RUNNING.value,
+    ClusterState.RUNNING_ROLLING_UPDATE.value,
+    ClusterState.RECOVERY_RESET.value,
+    ClusterState.RECOVERING_FIRST_POD.value,
+}
+
+
 async def _cluster_step(
     kube: Kube,
     rec: RedisEnterpriseCluster,
@@ -216,6 +225,7 @@ async def _cluster_step(
     scale_note: str,
 ) -> Observed:
     previous = (body.get("status") or {}).get("state")
+    started = previous in STARTED
     desired = rec.spec.nodes
     pods = [p for p in view.pods if not p.deleting]
     ready_members = [p for p in view.members if p.ready and not p.deleting]
@@ -223,39 +233,59 @@ async def _cluster_step(
     def observed(state: ClusterState, message: str, converging: bool = True) -> Observed:
         return Observed(state, message, len(ready_members), desired, view.version, converging)
 
+    if rec.spec.cluster_recovery:
+        return await _recovery_reset(kube, rec, body, view, observed)
+
+    # A node whose bootstrap failed starts over: its pod restarts with nothing on its data volume
+    # to resume from (membership is saved only once a bootstrap succeeded).
+    for pod in [p for p in pods if p.bootstrap == FAILED]:
+        await post_event(
+            kube, body, "Warning", "BootstrapFailed", f"bootstrap failed on {pod.name}; restarting it"
+        )
+        await kube.delete("v1", "Pod", rec.namespace, pod.name)
+
     if not view.members:
         if any(p.bootstrap == CREATING for p in pods):
             return observed(ClusterState.BOOTSTRAPPING_FIRST_POD, "creating the cluster on the first pod")
         idle = [p for p in pods if p.bootstrap == IDLE]
         if idle:
+            # No node remembers a cluster: a first bootstrap, or (after Running) every node lost
+            # its data, and the cluster can only be made anew.
+            state = ClusterState.CLUSTER_RECREATING if started else ClusterState.BOOTSTRAPPING_FIRST_POD
+            if started:
+                await post_event(
+                    kube,
+                    body,
+                    "Warning",
+                    "ClusterRecreating",
+                    "no node holds the cluster's configuration any more; creating it anew",
+                )
             await client.create_cluster(idle[0])
             log.info("cluster %s/%s: create_cluster on %s", rec.namespace, rec.name, idle[0].name)
-            return observed(ClusterState.BOOTSTRAPPING_FIRST_POD, f"creating the cluster on {idle[0].name}")
-        failed = [p for p in pods if p.bootstrap == FAILED]
-        if failed:
-            await post_event(
-                kube, body, "Warning", "BootstrapFailed", f"bootstrap failed on {failed[0].name}"
-            )
-            return observed(ClusterState.ERROR, f"bootstrap failed on {failed[0].name}")
-        if previous in (None, "", ClusterState.PENDING_CREATION.value, ClusterState.INVALID.value):
-            return observed(ClusterState.PENDING_CREATION, "waiting for the first node pod")
-        return observed(
-            ClusterState(previous) if previous else ClusterState.PENDING_CREATION,
-            "waiting for a node pod to answer",
-        )
+            return observed(state, f"creating the cluster on {idle[0].name}")
+        if started:
+            return observed(ClusterState.RECOVERING_FIRST_POD, "waiting for the node pods to come back")
+        return observed(ClusterState.PENDING_CREATION, "waiting for the first node pod")
 
-    for pod in pods:
-        if pod.bootstrap == IDLE and pod.ip:
-            await client.join_cluster(pod, view.members)
-            log.info("cluster %s/%s: %s joins", rec.namespace, rec.name, pod.name)
+    if ready_members:  # joins go to nodes that answer for the cluster
+        for pod in pods:
+            if pod.bootstrap == IDLE and pod.ip:
+                await client.join_cluster(pod, ready_members)
+                log.info("cluster %s/%s: %s joins", rec.namespace, rec.name, pod.name)
 
     in_cluster = len(view.nodes) if view.nodes else len(view.members)
-    healthy = len(ready_members) >= desired and in_cluster == desired
-    started = previous in (ClusterState.RUNNING.value, ClusterState.RUNNING_ROLLING_UPDATE.value)
+    # Healthy: every node ready and in the cluster, every shard in sync. A pod restarts only then.
+    healthy = len(ready_members) >= desired and in_cluster == desired and view.shards_in_sync
     if not started and not ready_members:
         return observed(ClusterState.BOOTSTRAPPING_FIRST_POD, "waiting for the first node to be ready")
     if not started and not healthy:
         return observed(ClusterState.INITIALIZING, f"{len(ready_members)} of {desired} nodes ready")
+    if started and len(ready_members) < desired // 2 + 1:
+        # the nodes resume their membership from their volumes and re-form the cluster themselves
+        return observed(
+            ClusterState.RECOVERING_FIRST_POD,
+            f"{len(ready_members)} of {desired} nodes ready: waiting for a majority",
+        )
 
     outdated = _outdated(pods, statefulset)
     if outdated:
@@ -272,6 +302,22 @@ async def _cluster_step(
         note = scale_note or f"{len(ready_members)} of {desired} nodes ready, {in_cluster} in the cluster"
         return observed(ClusterState.RUNNING, note)
     return observed(ClusterState.RUNNING, f"{desired} nodes ready", converging=bool(scale_note))
+
+
+async def _recovery_reset(
+    kube: Kube, rec: RedisEnterpriseCluster, body: dict[str, Any], view: ClusterView, observed: Any
+) -> Observed:
+    """`clusterRecovery: true`: restart every node pod at once so that the nodes resume the cluster
+    from their volumes together, then clear the field (as the original operator does)."""
+    for pod in view.pods:
+        if not pod.deleting:
+            await kube.delete("v1", "Pod", rec.namespace, pod.name)
+    await kube.merge_patch(REC_API, REC_KIND, rec.namespace, rec.name, {"spec": {"clusterRecovery": None}})
+    await post_event(
+        kube, body, "Normal", "ClusterRecovery", "restarting every node pod to recover the cluster"
+    )
+    result: Observed = observed(ClusterState.RECOVERY_RESET, "restarting every node pod")
+    return result
 
 
 def _outdated(pods: list[NodePod], statefulset: dict[str, Any] | None) -> list[NodePod]:

@@ -96,3 +96,29 @@ async def test_metrics_report_databases_from_info(cluster3: LoopbackCluster) -> 
         finally:
             await api.delete_bdb(bdb["uid"])
             await api.wait_bdb_status(bdb["uid"], "deleted", timeout_s=120)
+
+
+async def test_turning_replication_on_and_off_adds_and_removes_the_replica(cluster3: LoopbackCluster) -> None:
+    async with cluster3.api(1) as api:
+        bdb = await api.create_bdb({"name": "toggle-repl", "memory_size": 16 * 1024 * 1024})
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        assert len(await api.shards(bdb["uid"])) == 1
+        await api.update_bdb(bdb["uid"], {"replication": True})
+        await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        deadline = time.monotonic() + 60
+        while True:
+            shards = await api.shards(bdb["uid"])
+            if sorted(s["role"] for s in shards) == ["master", "slave"] and all(
+                    s["status"] == "active" for s in shards):
+                break
+            assert time.monotonic() < deadline, shards
+            await asyncio.sleep(0.3)
+        assert len({s["node_uid"] for s in shards}) == 2
+        await api.update_bdb(bdb["uid"], {"replication": False})
+        await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        deadline = time.monotonic() + 60
+        while len(await api.shards(bdb["uid"])) != 1:
+            assert time.monotonic() < deadline, await api.shards(bdb["uid"])
+            await asyncio.sleep(0.3)
+        await api.delete_bdb(bdb["uid"])
+        await api.wait_bdb_status(bdb["uid"], "deleted", timeout_s=120)

@@ -231,18 +231,21 @@ def diff_events(before: Mapping[str, str] | None, after: Mapping[str, str]) -> l
 # ---- charts -----------------------------------------------------------------------------------
 
 def chart(samples: Sequence[tuple[float, float]], now: float, window_s: float, title: str, unit: str,
-          width: int = 300, height: int = 100) -> dict[str, Any]:
-    """An SVG polyline's points for (time, value) samples of the last `window_s` seconds."""
+          width: int = 300, height: int = 100, min_window_s: float = 60.0) -> dict[str, Any]:
+    """An SVG polyline's points for (time, value) samples of the last `window_s` seconds. A shorter
+    history (the console started watching recently) is spread over at least `min_window_s`."""
     shown = [(t, v) for t, v in samples if now - window_s <= t <= now]
+    oldest = min((t for t, _ in samples), default=now - window_s)
+    span = max(min(window_s, now - oldest), min_window_s)
     top = max((v for _, v in shown), default=0.0)
     scale = top * 1.1 if top > 0 else 1.0
-    points = " ".join(f"{(t - (now - window_s)) / window_s * width:.1f},{height - v / scale * height:.1f}"
+    points = " ".join(f"{(t - (now - span)) / span * width:.1f},{height - v / scale * height:.1f}"
                       for t, v in shown)
     latest = shown[-1][1] if shown else None
     fmt = fmt_bytes if unit == "bytes" else fmt_number
     return {"title": title, "unit": unit, "width": width, "height": height, "points": points,
             "max_text": fmt(top) if shown else "—", "latest_text": fmt(latest) if latest is not None else "—",
-            "samples": len(shown), "window_text": fmt_duration(window_s)}
+            "samples": len(shown), "window_text": fmt_duration(span)}
 
 
 # ---- forms ------------------------------------------------------------------------------------

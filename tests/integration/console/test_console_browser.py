@@ -88,8 +88,15 @@ async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifa
     client = sentinel.master_for("orders", password=DB_PASSWORD, socket_timeout=2.0)
     await asyncio.to_thread(lambda: [client.set(f"key:{i}", i) for i in range(250)])
     await expect(page.locator("#bdb-keys")).to_have_text("250", timeout=30_000)
-    await asyncio.to_thread(lambda: [client.incr("counter") for _ in range(300)])
+    def traffic(seconds: float) -> None:  # a steady load for the charts
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            client.incr("counter")
+            time.sleep(0.005)
+
+    await asyncio.to_thread(traffic, 16)
     await expect(page.locator("#bdb-keys")).to_have_text("251", timeout=30_000)
+    await expect(page.locator("#chart-ops figcaption")).not_to_contain_text("now 0", timeout=10_000)
     chart = page.locator("#chart-memory svg polyline")
     await expect(chart).to_have_attribute("points", re.compile(r"\d+.* \d+"))
     await page.screenshot(path=str(artifacts / "database.png"), full_page=True)

@@ -121,6 +121,15 @@ def test_chart_points_fill_the_window_and_scale_to_the_highest_value() -> None:
     assert views.chart([], 1.0, 300.0, "Memory", "bytes")["points"] == ""
 
 
+def test_a_short_history_is_spread_over_the_minimum_window() -> None:
+    c = views.chart([(970.0, 1.0), (1000.0, 2.0)], now=1000.0, window_s=300.0, title="Ops", unit="ops",
+                    width=60, height=10)
+    assert c["window_text"] == "1m 0s"
+    assert [p.split(",")[0] for p in c["points"].split()] == ["30.0", "60.0"]
+    long = views.chart([(500.0, 1.0), (1000.0, 1.0)], now=1000.0, window_s=300.0, title="x", unit="ops")
+    assert long["window_text"] == "5m 0s" and long["samples"] == 1
+
+
 def test_form_to_api_body_leaves_rules_to_the_api() -> None:
     body, errors = views.bdb_body_from_form({"name": " orders ", "memory_mb": "64", "port": "70000",
                                              "replication": True, "eviction_policy": "allkeys-lru",

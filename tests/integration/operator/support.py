@@ -170,6 +170,20 @@ def operator_namespace(cluster: LocalCluster) -> Iterator[str]:
         yield name
     finally:
         strip_finalizers(cluster, name)
+        # Node pods have an hour of termination grace; a test's leftovers must not hold a shared
+        # 2-core cluster for that long.
+        kubectl(
+            cluster,
+            "-n",
+            name,
+            "delete",
+            "pods",
+            "--all",
+            "--grace-period=0",
+            "--force",
+            "--wait=false",
+            check=False,
+        )
         kubectl(cluster, "delete", "namespace", name, "--wait=false", check=False)
 
 

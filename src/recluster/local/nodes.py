@@ -30,6 +30,7 @@ from recluster.local.pki import CertificateAuthority
 from recluster.local.run import CommandError, run
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+RUNTIME_LINKS = Path("/run/recluster")
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,30 @@ class LocalNode:
         return self.state_dir / "logs"
 
     @property
+    def short_home(self) -> Path:
+        """The node's directory through a short link. Unix socket paths are limited to 107 bytes and a
+        state directory can be deep (a test's tmp_path), so containerd and the kubelet, which put
+        sockets in their directories, are given paths through this link."""
+        return RUNTIME_LINKS / self.netns
+
+    @property
     def containerd_home(self) -> Path:
-        return self.home / "containerd"
+        return self.short_home / "containerd"
+
+    def link_home(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        link = self.short_home
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and Path(os.readlink(link)) == self.home:
+            return
+        if link.is_symlink():  # left by an earlier cluster in this slot
+            link.unlink()
+        link.symlink_to(self.home)
+
+    def unlink_home(self) -> None:
+        link = self.short_home
+        if link.is_symlink() and Path(os.readlink(link)) == self.home:
+            link.unlink()
 
     @property
     def runtime_socket(self) -> Path:
@@ -210,6 +233,7 @@ class LocalNode:
         """Start containerd (importing the cluster's images) and the kubelet, if not running."""
         config, node_kubeconfig = self.write_config(ca, server)
         self.create_cgroups()
+        self.link_home()
         if not _alive_containerd(self.containerd_home):
             containerd.start_containerd(
                 self.containerd_home,
@@ -221,7 +245,7 @@ class LocalNode:
             )
         self._import_images(images)  # only the missing ones
         kubelet = kubelet_args(
-            self.layout, self.index, home=self.home, config=config, kubeconfig=node_kubeconfig
+            self.layout, self.index, home=self.short_home, config=config, kubeconfig=node_kubeconfig
         )
         self._ensure_process(self.kubelet_process, [str(kube), *kubelet])
         proxy = kube_proxy_args(self.home / "kube-proxy-config.yaml")
@@ -272,6 +296,7 @@ class LocalNode:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
+        self.link_home()
         pod_netns = self.pod_network_namespaces()
         containerd.stop_containerd(self.containerd_home, timeout=2)
         containerd.unmount_under(self.home)
@@ -295,6 +320,7 @@ class LocalNode:
 
     def destroy(self) -> None:
         self.stop()
+        self.unlink_home()
         self.remove_cgroups()
         self.remove_network()
 

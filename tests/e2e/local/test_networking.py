@@ -240,8 +240,28 @@ def test_load_balancer_service_is_reachable_from_the_host(echo: tuple[LocalClust
     assert eventually(f"{ip}:8080 to answer", lambda: _try(ip), timeout=30) in {"echo-a", "echo-b"}
 
 
-def _try(address: str) -> str | None:
+def test_node_port_service_is_reachable_on_every_node(echo: tuple[LocalCluster, str, str]) -> None:
+    cluster, namespace, _ = echo
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "echo-np"},
+            "spec": {"type": "NodePort", "selector": {"app": "echo"}, "ports": [{"port": 8080}]},
+        },
+    )
+    port = get(cluster, namespace, "service", "echo-np")["spec"]["ports"][0]["nodePort"]
+    for node in cluster.nodes:
+        answer = eventually(
+            f"{node.address}:{port} to answer", lambda n=node: _try(n.address, port), timeout=30
+        )
+        assert answer in {"echo-a", "echo-b"}
+
+
+def _try(address: str, port: int = 8080) -> str | None:
     try:
-        return ask(address)
+        return ask(address, port)
     except OSError:
         return None

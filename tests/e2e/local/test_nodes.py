@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,9 +27,9 @@ from recluster.local.cluster import LocalCluster
 pytestmark = pytest.mark.e2e
 
 
-def redis_ping(address: str, timeout: float = 2.0) -> bool:
+def redis_ping(address: str, timeout: float = 2.0, port: int = 6379) -> bool:
     try:
-        with socket.create_connection((address, 6379), timeout=timeout) as conn:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
             conn.sendall(b"PING\r\n")
             return conn.recv(64).startswith(b"+PONG")
     except OSError:
@@ -202,6 +203,55 @@ def test_logs_and_exec(cluster: LocalCluster, web: tuple[str, float]) -> None:
     assert (
         kubectl(cluster, "-n", namespace, "exec", "web-0", "--", "redis-cli", "ping").stdout.strip() == "PONG"
     )
+
+
+def test_port_forward_reaches_the_pod(cluster: LocalCluster, web: tuple[str, float]) -> None:
+    namespace, _ = web
+    with socket.socket() as probe:  # a free loopback port for kubectl to listen on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [
+        str(cluster.kube_dir() / "kubectl"),
+        "--kubeconfig",
+        str(cluster.kubeconfig_path),
+        "-n",
+        namespace,
+        "port-forward",
+        "--address",
+        "127.0.0.1",
+        "pod/web-0",
+        f"{port}:6379",
+    ]
+    forward = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        eventually("kubectl port-forward to answer", lambda: redis_ping("127.0.0.1", port=port), timeout=30)
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+
+
+def test_volume_expands_when_its_claim_asks_for_more(cluster: LocalCluster, web: tuple[str, float]) -> None:
+    namespace, _ = web
+    kubectl(
+        cluster,
+        "-n",
+        namespace,
+        "patch",
+        "pvc",
+        "data-web-0",
+        "--type=merge",
+        "-p",
+        '{"spec": {"resources": {"requests": {"storage": "128Mi"}}}}',
+    )
+
+    def expanded() -> bool:
+        claim = get(cluster, namespace, "pvc", "data-web-0")
+        volume = json.loads(kubectl(cluster, "get", "pv", claim["spec"]["volumeName"], "-o", "json").stdout)
+        return claim["status"].get("capacity", {}).get("storage") == "128Mi" and (
+            volume["spec"]["capacity"]["storage"] == "128Mi"
+        )
+
+    eventually("the volume and its claim to report 128Mi", expanded, timeout=30)
 
 
 def test_killed_container_is_restarted(cluster: LocalCluster, web: tuple[str, float]) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -610,6 +611,14 @@ class NodeDaemon:
                 alive[shard_uid] = False
 
         await asyncio.gather(*(probe_shard(uid) for uid in list(state.shards)))
+        resolved: dict[int, str] = {}
+        for node in nodes:
+            # a node is its name: when the name (a pod's DNS name) now points elsewhere, record it
+            if node.name != node.addr and node.uid in up:
+                with contextlib.suppress(OSError, TimeoutError, IndexError):
+                    infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+                        node.name, None, type=socket.SOCK_STREAM), 1)
+                    resolved[node.uid] = str(infos[0][4][0])
         closed: dict[int, bool] = {}
         for bdb in state.bdbs.values():
             if bdb.status == "delete-pending":
@@ -622,7 +631,8 @@ class NodeDaemon:
                 self._pending_since.pop(bdb.uid, None)
         return Observation(now=now, up=up, evacuate_down=evacuate_down, sentinel_masters=masters,
                            shard_alive=alive, shard_in_sync=in_sync, shard_config_ok=config_ok,
-                           port_closed_everywhere=closed, pending_since=dict(self._pending_since))
+                           port_closed_everywhere=closed, pending_since=dict(self._pending_since),
+                           resolved_addr=resolved)
 
     async def leader_tick(self) -> None:
         assert self.store is not None and self.membership is not None

@@ -24,6 +24,7 @@ class Observation:
     shard_config_ok: dict[int, bool]  # shard uid -> runs the bdb's current settings
     port_closed_everywhere: dict[int, bool]  # bdb uid (delete-pending) -> no node listens on its port
     pending_since: dict[int, float] = field(default_factory=dict)  # bdb uid -> first seen pending
+    resolved_addr: dict[int, str] = field(default_factory=dict)  # node uid -> what its name resolves to
 
 
 def sync_roles(state: ClusterState, obs: Observation) -> list[str]:
@@ -58,6 +59,10 @@ def sync_status(state: ClusterState, obs: Observation) -> list[str]:
             shard.status = status  # type: ignore[assignment]
             changes.append(f"shard {shard.uid} is {status}")
     for node in state.nodes.values():
+        addr = obs.resolved_addr.get(node.uid)
+        if addr and addr != node.addr:
+            changes.append(f"node {node.uid} ({node.name}) moved from {node.addr} to {addr}")
+            node.addr = addr
         reachable = node.uid in obs.up
         if node.reachable != reachable:
             node.reachable = reachable

@@ -70,3 +70,11 @@ def test_removal_completes_only_when_the_node_is_empty_and_hands_over_the_leader
     state.actions["b"] = ActionRecord(action_uid="b", name="remove_node", node_uid=1, status="running")
     _, handover = progress_removals(state, leader_uid=1)
     assert handover and 1 in state.nodes, "the leader hands the CCS over before its record goes"
+
+
+def test_a_node_whose_name_resolves_to_a_new_address_is_recorded_there() -> None:
+    from recluster.node.reconcile import sync_status
+
+    state = cluster()
+    changes = sync_status(state, observe(resolved_addr={2: "127.0.0.99"}))
+    assert state.nodes[2].addr == "127.0.0.99" and any("moved" in c for c in changes)

@@ -76,6 +76,11 @@ function cell(label, ...content) {
   return h("td", {"data-label": label}, ...content);
 }
 
+function breakable(endpoint) {  // "host:port" may wrap before the port, never inside it
+  const at = endpoint.lastIndexOf(":");
+  return at < 0 ? endpoint : [endpoint.slice(0, at), h("wbr"), endpoint.slice(at)];
+}
+
 function facts(items) {
   return h("dl", {class: "facts"}, items.map(([term, value, id]) =>
     h("div", {}, h("dt", {}, term), h("dd", {id: id || null}, value))));
@@ -217,7 +222,7 @@ function databasePage(snap) {
   return [
     facts([
       ["Status", badge(b.status, statusKind(b.status)), "bdb-status"],
-      ["Endpoint", b.endpoint, "bdb-endpoint"], ["Sentinel name", b.sentinel_name, "bdb-sentinel"],
+      ["Endpoint", breakable(b.endpoint), "bdb-endpoint"], ["Sentinel name", b.sentinel_name, "bdb-sentinel"],
       ["Memory used / limit", b.memory_text, "bdb-memory"], ["Keys", b.keys_text, "bdb-keys"],
       ["Ops/s", b.ops_text, "bdb-ops"], ["Replication", b.replication ? "yes" : "no", "bdb-replication"],
       ["Persistence", b.data_persistence, "bdb-persistence"], ["Eviction", b.eviction_policy, "bdb-eviction"],

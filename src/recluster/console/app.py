@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from recluster.console import views
 from recluster.console.history import EventLog, StatsHistory
-from recluster.console.sessions import COOKIE, Session, SessionStore, csrf_ok, same_origin
+from recluster.console.sessions import COOKIE, LoginThrottle, Session, SessionStore, csrf_ok, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Console:
         self.metrics_url = metrics or default_metrics_url
         self.clock = clock
         self.sessions = SessionStore()
+        self.throttle = LoginThrottle()
         self.history = StatsHistory(size=200, every_s=1.5)
         self.sample_every_s = sample_every_s
         self._sampler: asyncio.Task[None] | None = None
@@ -215,16 +216,22 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
             return _json({"message": "send a username and a password"}, 400)
         if not username or not password:
             return _json({"message": "enter the cluster's username and password"}, 400)
+        client = request.client.host if request.client else "?"
+        wait = console.throttle.wait_s(client, console.clock())
+        if wait > 0:
+            return _json({"message": f"too many wrong logins; try again in {wait:.0f} s"}, 429)
         try:
             response = await api.get("/v1/cluster", auth=(username, password))
         except httpx.HTTPError as exc:
             return _json({"message": f"the node's REST API does not answer ({type(exc).__name__})"}, 503)
         if response.status_code == 401:
+            console.throttle.failed(client, console.clock())
             log.info("console: a login was refused (wrong username or password)")
             return _json({"message": "wrong username or password"}, 401)
         if response.status_code != 200:
             body = response.json() if response.content else {}
             return _json({"message": f"cannot log in: {body.get('message', response.status_code)}"}, 503)
+        console.throttle.succeeded(client)
         sid, _ = console.sessions.create(username, password, console.clock())
         console.ensure_sampler()
         answer = _json({"ok": True})

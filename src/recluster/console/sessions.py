@@ -73,3 +73,28 @@ def same_origin(origin: str | None, host: str | None) -> bool:
     if origin is None:
         return True  # not a browser's cross-site request (browsers always send Origin on these)
     return bool(host) and origin == f"https://{host}"
+
+
+class LoginThrottle:
+    """At most `limit` failed logins per client address in `window_s`; then it waits (each check of a
+    wrong password costs the node a PBKDF2 hash, and guessing must stay slow)."""
+
+    def __init__(self, limit: int = 5, window_s: float = 60.0, clients: int = 10000) -> None:
+        self.limit, self.window_s, self.clients = limit, window_s, clients
+        self._failures: dict[str, list[float]] = {}
+
+    def wait_s(self, client: str, now: float) -> float:
+        recent = [t for t in self._failures.get(client, []) if now - t < self.window_s]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return self.window_s - (now - recent[-self.limit]) if len(recent) >= self.limit else 0.0
+
+    def failed(self, client: str, now: float) -> None:
+        if client not in self._failures and len(self._failures) >= self.clients:
+            self._failures.pop(next(iter(self._failures)))
+        self._failures.setdefault(client, []).append(now)
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)

@@ -98,6 +98,15 @@ def test_wrong_credentials_say_so(client: TestClient) -> None:
     assert COOKIE not in answer.headers.get("set-cookie", "")
 
 
+def test_repeated_wrong_logins_wait(client: TestClient) -> None:
+    wrong = {"username": USER, "password": "nope"}
+    codes = [client.post("/login", json=wrong, headers={"origin": ORIGIN}).status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+    right = {"username": USER, "password": PASSWORD}
+    answer = client.post("/login", json=right, headers={"origin": ORIGIN})
+    assert answer.status_code == 429 and "try again" in answer.json()["message"]
+
+
 def test_session_cookie_flags_and_the_password_never_sent_back(client: TestClient) -> None:
     answer = client.post("/login", json={"username": USER, "password": PASSWORD}, headers={"origin": ORIGIN})
     cookie = answer.headers["set-cookie"].lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recluster.console.history import EventLog, StatsHistory
-from recluster.console.sessions import SessionStore, csrf_ok, same_origin
+from recluster.console.sessions import LoginThrottle, SessionStore, csrf_ok, same_origin
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +71,22 @@ def test_event_log_is_bounded() -> None:
     log.add("t1", ["a", "b"])
     log.add("t2", ["c"])
     assert log.recent() == [{"time": "t1", "text": "b"}, {"time": "t2", "text": "c"}]
+
+
+def test_wrong_logins_are_throttled_per_client() -> None:
+    throttle = LoginThrottle(limit=3, window_s=60.0)
+    for t in (0.0, 1.0, 2.0):
+        assert throttle.wait_s("10.0.0.1", t) == 0.0
+        throttle.failed("10.0.0.1", t)
+    assert throttle.wait_s("10.0.0.1", 3.0) == 57.0
+    assert throttle.wait_s("10.0.0.2", 3.0) == 0.0  # another client is not held
+    assert throttle.wait_s("10.0.0.1", 60.5) == 0.0  # the first failure left the window
+    throttle.succeeded("10.0.0.1")
+    assert throttle.wait_s("10.0.0.1", 61.0) == 0.0
+
+
+def test_throttle_remembers_a_bounded_number_of_clients() -> None:
+    throttle = LoginThrottle(limit=1, clients=2)
+    for client in ("a", "b", "c"):
+        throttle.failed(client, 0.0)
+    assert throttle.wait_s("a", 1.0) == 0.0 and throttle.wait_s("c", 1.0) > 0

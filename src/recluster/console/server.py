@@ -17,6 +17,17 @@ from recluster.node.config import DEFAULT_CONSOLE_PORT, NodeConfig
 log = logging.getLogger(__name__)
 
 PORT_ENV = "RECLUSTER_NODE_CONSOLE_PORT"  # 0 turns the console off
+IN_PROCESS = "https://node-api.in-process"  # base URL of the console's calls into the REST API app
+
+
+class QuietConsoleCalls(logging.Filter):
+    """Keeps httpx's one-line-per-request INFO log for the daemon's own calls, not for the console's
+    (several every 2 s while someone is logged in: the REST API in-process, the nodes' metrics)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        url = str(args[1]) if len(args) > 1 else ""
+        return not (url.startswith(IN_PROCESS) or url.endswith("/metrics"))
 
 
 class PortDispatch:
@@ -48,7 +59,7 @@ def with_console(api_app: Any, cfg: NodeConfig) -> tuple[Any, socket.socket | No
     except OSError as exc:
         log.warning("web console not started: cannot listen on %s:%d (%s)", cfg.addr, port, exc)
         return api_app, None
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app),
-                               base_url=f"https://{cfg.addr}:{cfg.api_port}", timeout=30.0)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url=IN_PROCESS, timeout=30.0)
+    logging.getLogger("httpx").addFilter(QuietConsoleCalls())
     log.info("web console: https://%s:%d", cfg.addr, port)
     return PortDispatch(api_app, create_console_app(client, sample_every_s=2.0), port), sock

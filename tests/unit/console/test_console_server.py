@@ -4,6 +4,7 @@ port is taken (the REST API must not fail because of it)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,15 @@ def test_console_served_beside_the_api_on_its_own_socket(monkeypatch: pytest.Mon
         assert sock.getsockname() == ("127.0.0.1", port)
     finally:
         sock.close()
+
+
+def test_the_consoles_own_requests_are_not_logged_line_by_line() -> None:
+    quiet = server.QuietConsoleCalls()
+
+    def record(url: str) -> logging.LogRecord:
+        return logging.LogRecord("httpx", logging.INFO, "", 0, 'HTTP Request: %s %s "%s %d %s"',
+                                 ("GET", url, "HTTP/1.1", 200, "OK"), None)
+
+    assert not quiet.filter(record(server.IN_PROCESS + "/v1/cluster"))
+    assert not quiet.filter(record("http://127.0.0.12:8070/metrics"))
+    assert quiet.filter(record("https://127.0.0.12:9443/v1/internal/join"))

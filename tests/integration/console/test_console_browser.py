@@ -193,3 +193,9 @@ async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifa
     # logout ends the session
     await page.get_by_role("button", name="Log out").click()
     await expect(page).to_have_url(re.compile(r"/login$"))
+    await page.goto(console_url(cluster, 0 if victim != 0 else 1) + "/#/nodes")
+    await expect(page).to_have_url(re.compile(r"/login#/nodes$"))  # back to this page after a login
+
+    # the cluster's password was never written to a node's log
+    for node in cluster.nodes:
+        assert cluster.password not in node.log_file.read_text()

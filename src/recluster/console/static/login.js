@@ -14,7 +14,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
       body: JSON.stringify({username: form.username.value, password: form.password.value}),
     });
     if (answer.ok) {
-      window.location.assign("/#/overview");
+      window.location.assign("/" + (window.location.hash || "#/overview"));  // the page asked for
       return;
     }
     const body = await answer.json().catch(() => ({}));

@@ -174,7 +174,11 @@ def test_scale_and_rolling_change_keep_a_database_writable(
         eventually(
             "back to 3 nodes", lambda: _converged(local_cluster, namespace, 3), timeout=480, interval=3
         )
-        assert len(get(local_cluster, namespace, "pods", "-l", NODE_SELECTOR)["items"]) == 3
+        eventually(
+            "the removed pods gone",
+            lambda: len(get(local_cluster, namespace, "pods", "-l", NODE_SELECTOR)["items"]) == 3,
+            timeout=180,
+        )
 
         before = {
             p["metadata"]["name"]: p["metadata"]["uid"]

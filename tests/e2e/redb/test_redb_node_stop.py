@@ -1,0 +1,35 @@
+"""The master's node stopped (kubelet, containerd and every container on it killed): writes through
+the same `<db>` Service address succeed again, every write WAIT confirmed before is there, and the
+master label and the Service's endpoints follow the new master. Runs after the other REDB tests
+(file order): the stopped node's pod is not this test's subject and may take long to rejoin."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import pytest
+from tests.e2e.local.support import eventually, node_ready
+from tests.e2e.redb.conftest import RedbEnv
+from tests.e2e.redb.test_redb_failover import Database, replicated_db
+
+pytestmark = pytest.mark.e2e
+
+__all__ = ["replicated_db"]
+
+
+def test_master_node_stopped(redb_env: RedbEnv, replicated_db: Callable[[str], Database]) -> None:
+    cluster = redb_env.cluster
+    db = replicated_db("fo2")
+    db.write_confirmed(50)
+    master = db.master_pod()
+    node = master["spec"]["nodeName"]
+    cluster.stop_node(node)
+    try:
+        db.check_after_failover(master["metadata"]["name"], timeout=180)
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.start_node(node)
+    # The node is back; its node pod rejoining is the node daemon's and the REC controller's
+    # business (with an emptyDir data directory and a new pod IP it is not this test's subject).
+    eventually(f"node {node} Ready", lambda: node_ready(cluster, node), timeout=180)

@@ -49,20 +49,45 @@ class SentinelServer:
         if self.process.running():
             return
         self.dir.mkdir(parents=True, exist_ok=True)
+        own = {
+            "port": f"port {self.cfg.sentinel_port}",
+            "bind": f"bind {self.cfg.addr}",
+            "dir": f"dir {self.dir}",
+            "sentinel announce-ip": f"sentinel announce-ip {self.cfg.node_name}",
+        }
         if not self.conf.exists():
             write_private(self.conf, "\n".join([
-                f"port {self.cfg.sentinel_port}",
-                f"bind {self.cfg.addr}",
+                own["port"],
+                own["bind"],
                 "daemonize no",
                 "protected-mode no",
-                f"dir {self.dir}",
+                own["dir"],
                 'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
                 "sentinel resolve-hostnames yes",
                 "sentinel announce-hostnames yes",
-                f"sentinel announce-ip {self.cfg.node_name}",
+                own["sentinel announce-ip"],
                 "sentinel deny-scripts-reconfig yes",
             ]) + "\n")
+        else:
+            # Sentinel rewrites this file with what it learned (kept), but the node's own address may
+            # have changed since (a pod restarted with a new IP): the listener lines follow the node.
+            write_private(self.conf, refresh_directives(self.conf.read_text(), own))
         self.process.start()
+
+
+def refresh_directives(config: str, directives: dict[str, str]) -> str:
+    """`config` with each directive (keyed by its leading words) replaced by the given line (pure)."""
+    lines = []
+    seen = set()
+    for line in config.splitlines():
+        key = next((k for k in directives if line == k or line.startswith(k + " ")), None)
+        if key is None:
+            lines.append(line)
+        elif key not in seen:
+            lines.append(directives[key])
+            seen.add(key)
+    lines += [line for key, line in directives.items() if key not in seen]
+    return "\n".join(lines) + "\n"
 
 
 class SentinelControl:

@@ -11,10 +11,18 @@ pytestmark = pytest.mark.unit
 
 
 def test_own_lines_follow_the_new_address_and_learned_state_stays() -> None:
-    kept = "sentinel monitor db1 rec-1.rec.ns.svc.cluster.local 10000 2\nsentinel known-replica db1 rec-2 10000"
+    kept = (
+        "sentinel monitor db1 rec-1.rec.ns.svc.cluster.local 10000 2\nsentinel known-replica db1 rec-2 10000"
+    )
     old = f"port 8001\nbind 198.18.8.5\ndir /data/sentinel\nsentinel announce-ip rec-0\n{kept}\n"
-    new = refresh_directives(old, {"bind": "bind 198.18.9.7", "port": "port 8001",
-                                   "sentinel announce-ip": "sentinel announce-ip rec-0"})
+    new = refresh_directives(
+        old,
+        {
+            "bind": "bind 198.18.9.7",
+            "port": "port 8001",
+            "sentinel announce-ip": "sentinel announce-ip rec-0",
+        },
+    )
     assert "bind 198.18.9.7" in new.splitlines()
     assert "bind 198.18.8.5" not in new
     assert kept in new
@@ -22,4 +30,7 @@ def test_own_lines_follow_the_new_address_and_learned_state_stays() -> None:
 
 
 def test_missing_directives_are_added() -> None:
-    assert refresh_directives("dir /x\n", {"bind": "bind 127.0.0.1"}).splitlines() == ["dir /x", "bind 127.0.0.1"]
+    assert refresh_directives("dir /x\n", {"bind": "bind 127.0.0.1"}).splitlines() == [
+        "dir /x",
+        "bind 127.0.0.1",
+    ]

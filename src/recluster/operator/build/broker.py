@@ -19,7 +19,10 @@ from recluster.operator.build.names import (
     selector_labels,
 )
 from recluster.operator.build.pod import (
+    CA_FILE,
     CREDENTIALS_DIR,
+    ca_mount,
+    ca_volume,
     container_security_context,
     credentials_mount,
     credentials_volume,
@@ -77,6 +80,8 @@ def build_broker_deployment(
             {"name": "RECLUSTER_BROKER_CREDENTIALS_FILE", "value": CREDENTIALS_DIR},
             {"name": "RECLUSTER_BROKER_DATA_DIR", "value": BROKER_DATA_DIR},
             {"name": "RECLUSTER_BROKER_PORT", "value": str(BROKER_PORT)},
+            # trust only the cluster's CA when calling the REST API, as the rigger does
+            {"name": "RECLUSTER_BROKER_CA_FILE", "value": CA_FILE},
         ],
         "ports": [{"name": "broker", "containerPort": BROKER_PORT, "protocol": "TCP"}],
         "resources": resources.manifest()
@@ -84,7 +89,7 @@ def build_broker_deployment(
         else copy.deepcopy(DEFAULT_BROKER_RESOURCES),
         "readinessProbe": {"tcpSocket": {"port": "broker"}, "periodSeconds": 10},
         "securityContext": container_security_context(),
-        "volumeMounts": [credentials_mount(), {"name": "data", "mountPath": BROKER_DATA_DIR}],
+        "volumeMounts": [credentials_mount(), ca_mount(), {"name": "data", "mountPath": BROKER_DATA_DIR}],
     }
     return {
         "apiVersion": "apps/v1",
@@ -103,6 +108,7 @@ def build_broker_deployment(
                     "containers": [container],
                     "volumes": [
                         credentials_volume(rec),
+                        ca_volume(rec),
                         {"name": "data", "persistentVolumeClaim": {"claimName": broker_name(rec)}},
                     ],
                 },

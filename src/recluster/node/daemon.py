@@ -51,6 +51,7 @@ from recluster.node.shards import ShardSupervisor
 log = logging.getLogger(__name__)
 
 FAILOVER_RETRY_S = 15.0
+HANDOFF_RETRY_S = 2.0  # how often a shutting-down node repeats a refused failover request
 
 
 @dataclass
@@ -170,12 +171,28 @@ class NodeDaemon:
                 names.append(bdb.name)
         if await self.store.is_master():
             names.append(CCS_NAME)
-        for name in names:
-            with contextlib.suppress(RedisError):
-                await self.sentinel.failover(name)
-                log.info("shutdown: asked sentinel to fail %s over to a replica", name)
-
         mine = (self.cfg.node_name, self.cfg.addr)
+        requested: dict[str, float] = {}
+
+        async def request_failovers() -> None:
+            """Ask (again, every HANDOFF_RETRY_S) for the failover of each master still here: Sentinel
+            refuses while no replica is good enough yet or another failover runs, and one refusal
+            must not leave the master to be found dead only after this node has exited."""
+            for name in names:
+                if time.monotonic() - requested.get(name, -HANDOFF_RETRY_S) < HANDOFF_RETRY_S:
+                    continue
+                local = await self.sentinel.master_addr(name)
+                if local is not None and local[0] not in mine:
+                    continue
+                requested[name] = time.monotonic()
+                try:
+                    await self.sentinel.failover(name)
+                    log.info("shutdown: asked sentinel to fail %s over to a replica", name)
+                except RedisError as exc:
+                    log.info("shutdown: sentinel cannot fail %s over yet (%s); asking again", name, exc)
+
+        await request_failovers()
+
         others = [p for p in self.membership.peers if p.name not in mine]
         needed = (len(others) + 1) // 2 + 1 - 1  # a majority of all sentinels, this one included
 
@@ -201,7 +218,13 @@ class NodeDaemon:
                     return False
             return True
 
-        await wait_for("this node's master shards to move to replicas", handed_over, 25)
+        async def handed_over_or_ask_again() -> bool:
+            if await handed_over():
+                return True
+            await request_failovers()
+            return False
+
+        await wait_for("this node's master shards to move to replicas", handed_over_or_ask_again, 25)
         log.info("shutdown: %s handed over to replicas", ", ".join(names) or "nothing")
 
     # ---- bootstrap ----------------------------------------------------------------------------

@@ -39,9 +39,18 @@ async def test_killed_node_restarts_and_rejoins_by_itself(make_cluster) -> None:
         while any(n["status"] != "active" for n in await api.nodes()):
             assert time.monotonic() < deadline, await api.nodes()
             await asyncio.sleep(0.5)
-        # the restarted node takes writes again (forwarded to the new leader)
-        bdb = await api.create_bdb({"name": "after-restart", "memory_size": 16 * 1024 * 1024,
-                                    "replication": True})
+        # the restarted node takes writes again (forwarded to the new leader). Right after the leader
+        # change the replicas may still be re-attaching to the new CCS master, and the cluster then
+        # refuses a write with 503 cluster_no_quorum, as documented: a client retries a 503.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                bdb = await api.create_bdb({"name": "after-restart", "memory_size": 16 * 1024 * 1024,
+                                            "replication": True})
+                break
+            except ClusterApiError as exc:
+                assert exc.error_code == "cluster_no_quorum" and time.monotonic() < deadline, str(exc)
+                await asyncio.sleep(1)
         await api.wait_bdb_status(bdb["uid"], timeout_s=120)
 
 

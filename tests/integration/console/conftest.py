@@ -25,7 +25,10 @@ if not Path(CHROMIUM).exists() or not shutil.which("redis-server"):  # pragma: n
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LoopbackCluster]:
     # replicas of a killed node are not moved during the test (its roles move by Sentinel failover)
-    cluster = LoopbackCluster(3, tmp_path_factory.mktemp("console"), replica_move_grace_s=600.0)
+    # Sentinel's down-after is the product's default (5 s), not the devcluster's 2 s: with Chromium
+    # rendering on a 2-core machine, 2 s made Sentinel fail a live master over mid-test.
+    cluster = LoopbackCluster(3, tmp_path_factory.mktemp("console"), replica_move_grace_s=600.0,
+                              down_after_ms=5000)
     try:
         await cluster.start(timeout_s=180)
         await cluster.wait_ready(timeout_s=120)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
+from redis import exceptions as redis_errors
 from redis.sentinel import Sentinel
 
 from recluster.node.devcluster import LoopbackCluster
@@ -91,9 +92,18 @@ async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifa
     await expect(page.locator("#bdb-keys")).to_have_text("250", timeout=30_000)
     stop = threading.Event()
 
-    def traffic() -> None:  # a steady load for the charts, until stopped
+    def traffic() -> None:
+        """A steady load for the charts, until stopped. Like any client it rides out a failover
+        (a busy machine can make Sentinel fail over): NOREPLICAS from a master whose replica was
+        just promoted, or a dropped connection, is retried after a pause."""
         while not stop.is_set():
-            client.incr("counter")
+            try:
+                client.incr("counter")
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError,
+                    redis_errors.ResponseError) as exc:
+                if isinstance(exc, redis_errors.ResponseError) and not str(exc).startswith("NOREPLICAS"):
+                    raise
+                stop.wait(0.5)
             time.sleep(0.005)
 
     load = asyncio.ensure_future(asyncio.to_thread(traffic))

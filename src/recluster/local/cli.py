@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from recluster.local.cluster import DEFAULT_NAME, LocalCluster, default_state_dir
+from recluster.local.helm import ensure_helm
 from recluster.local.kubebuild import ensure_kube
 from recluster.local.layout import NODE_LIMIT
 from recluster.local.run import CommandError
@@ -167,9 +168,10 @@ def resolve(state_dir: Path | None, name: str, dns_name: str) -> None:
 
 @local.command()
 def build() -> None:
-    """Build (or find in the cache) the Kubernetes components and print their directory."""
+    """Build (or find in the cache) the Kubernetes components and Helm; print the components' directory."""
     try:
         click.echo(str(ensure_kube(_console())))
+        ensure_helm(_console())
     except CommandError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -30,6 +30,7 @@ PLURALS: dict[str, str] = {
     "Pod": "pods",
     "Event": "events",
     "Lease": "leases",
+    "ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
     "RedisEnterpriseCluster": "redisenterpriseclusters",
     "RedisEnterpriseDatabase": "redisenterprisedatabases",
 }

@@ -15,7 +15,7 @@ from recluster.operator import handlers
 from recluster.operator.http import start_http
 from recluster.operator.lease import LeaderLease, LeaseLost
 from recluster.operator.startup import FIELD_MANAGER, Runtime, Settings
-from recluster.operator.webhook import publish_ca_bundle, serving_files, webhook_server
+from recluster.operator.webhook import keep_ca_bundle, serving_files, webhook_server
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,17 @@ async def run(settings: Settings) -> int:
             await lease.acquire()
         runtime = Runtime(settings=settings, kube=kube)
 
-        async def configure_webhook(settings: kopf.OperatorSettings, **_: object) -> None:
-            certfile, keyfile, ca_pem = serving_files(runtime.settings)
-            settings.admission.server = webhook_server(runtime.settings, certfile, keyfile)
-            if runtime.settings.webhook_configuration:
-                await publish_ca_bundle(kube, runtime.settings.webhook_configuration, ca_pem)
-
+        tasks: set[asyncio.Task[None]] = set()
         if settings.webhook_port:
+            certfile, keyfile, ca_pem = serving_files(settings)
+
+            async def configure_webhook(settings: kopf.OperatorSettings, **_: object) -> None:
+                settings.admission.server = webhook_server(runtime.settings, certfile, keyfile)
+
             handlers.register_webhook()
             kopf.on.startup()(configure_webhook)
+            if settings.webhook_configuration:
+                tasks.add(asyncio.create_task(keep_ca_bundle(kube, settings.webhook_configuration, ca_pem)))
         operator = asyncio.create_task(
             kopf.operator(
                 namespaces=list(settings.namespaces),
@@ -52,11 +54,14 @@ async def run(settings: Settings) -> int:
                 memo=kopf.Memo(runtime=runtime),
             )
         )
-        tasks: set[asyncio.Task[None]] = {operator}
+        tasks.add(operator)
         keeper = asyncio.create_task(lease.keep()) if lease is not None else None
         if keeper is not None:
             tasks.add(keeper)
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({operator} | ({keeper} if keeper else set()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks - {operator, keeper}:
+            task.cancel()  # side tasks (the CA bundle keeper) end with the operator
         if keeper is not None and keeper in done:
             operator.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -5,6 +5,7 @@ caBundle of OPERATOR_WEBHOOK_CONFIGURATION current)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import tempfile
@@ -46,22 +47,44 @@ def serving_files(settings: Settings) -> tuple[Path, Path, str]:
     return directory / "tls.crt", key, material.ca_certificate_pem
 
 
-async def publish_ca_bundle(kube: Kube, configuration: str, ca_pem: str) -> None:
-    """Point every webhook of the named configuration at our CA."""
+CA_BUNDLE_RECHECK_S = 60.0
+
+
+async def publish_ca_bundle(kube: Kube, configuration: str, ca_pem: str) -> bool:
+    """Point every webhook of the named configuration at our CA; True when a change was made.
+    A server-side apply of the caBundle fields alone, so whoever installed the configuration keeps
+    owning the rest of it (re-applying the manifest, which has no caBundle, does not undo this)."""
     path = f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{configuration}"
     try:
         current = await kube.request("GET", path)
     except KubeError as exc:
         log.warning("cannot read ValidatingWebhookConfiguration %s: %s", configuration, exc)
-        return
+        return False
     bundle = base64.b64encode(ca_pem.encode()).decode()
-    webhooks = [
-        {**hook, "clientConfig": {**hook["clientConfig"], "caBundle": bundle}}
-        for hook in current.get("webhooks") or []
-    ]
-    await kube.request(
-        "PATCH", path, body={"webhooks": webhooks}, content_type="application/merge-patch+json"
+    hooks = current.get("webhooks") or []
+    if all((hook.get("clientConfig") or {}).get("caBundle") == bundle for hook in hooks):
+        return False
+    await kube.apply(
+        {
+            "apiVersion": WEBHOOK_API,
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": configuration},
+            "webhooks": [{"name": hook["name"], "clientConfig": {"caBundle": bundle}} for hook in hooks],
+        }
     )
+    log.info("published the webhook CA in ValidatingWebhookConfiguration %s", configuration)
+    return True
+
+
+async def keep_ca_bundle(kube: Kube, configuration: str, ca_pem: str) -> None:
+    """Keep the caBundle current for as long as the operator runs: the configuration may be
+    (re)created after the operator started, and until it carries our CA every admission fails."""
+    while True:
+        try:
+            await publish_ca_bundle(kube, configuration, ca_pem)
+        except Exception as exc:  # a failed attempt is retried, never fatal
+            log.warning("cannot publish the webhook CA in %s: %s", configuration, exc)
+        await asyncio.sleep(CA_BUNDLE_RECHECK_S)
 
 
 def webhook_server(settings: Settings, certfile: Path, keyfile: Path) -> kopf.WebhookServer:

@@ -40,10 +40,7 @@ def _webhook_objects(namespace: str, port: int) -> list[dict]:  # type: ignore[t
         (DEPLOY / "admission" / "webhook.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
     )
     hook = config["webhooks"][0]
-    hook["clientConfig"] = {
-        "url": f"https://127.0.0.1:{port}{hook['clientConfig']['service']['path']}",
-        "caBundle": "",
-    }
+    hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{hook['clientConfig']['service']['path']}"}
     return [*role, config]
 
 
@@ -88,6 +85,9 @@ def test_webhook_refuses_invalid_specs(control_plane: LocalCluster, namespace: s
             return bool(config["webhooks"][0]["clientConfig"].get("caBundle"))
 
         eventually("the operator's CA in the webhook configuration", ca_published, timeout=60)
+        # re-applying the installed manifest (no caBundle in it) keeps the operator's CA
+        kubectl(control_plane, "apply", "-f", "-", input=json.dumps(objects[-1]))
+        assert ca_published()
         # the apiserver may take a moment to pick up the new configuration
         error = eventually(
             "a refusal", lambda: _apply(control_plane, namespace, rec_manifest(nodes=2)), timeout=60

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "rigger": "recluster.rigger.cli:rigger",
     "broker": "recluster.broker.cli:broker",
     "crds": "recluster.api.cli:crds",
+    "bundle": "recluster.install.cli:bundle",
 }
 
 

@@ -1,0 +1,1 @@
+"""How users install the operator: the bundle generated from deploy/, and the admission manifests."""

@@ -21,22 +21,25 @@ def stale_files(directory: Path) -> list[str]:
 @click.command()
 @click.option(
     "--output-dir",
+    "output_dirs",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("deploy/crds"),
+    multiple=True,
+    default=[Path("deploy/crds"), Path("charts/recluster/crds")],
     show_default=True,
-    help="Where the CRD files live.",
+    help="Where the CRD files live (repeatable): the plain manifests and the Helm chart's copy.",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is missing or stale.")
-def crds(output_dir: Path, check: bool) -> None:
+def crds(output_dirs: tuple[Path, ...], check: bool) -> None:
     """Generate the RedisEnterpriseCluster and RedisEnterpriseDatabase CRDs from the API models."""
     if check:
-        stale = stale_files(output_dir)
+        stale = [str(d / name) for d in output_dirs for name in stale_files(d)]
         if stale:
-            click.echo(f"stale CRDs in {output_dir}: {', '.join(stale)} (run `recluster crds`)", err=True)
+            click.echo(f"stale CRDs: {', '.join(stale)} (run `recluster crds`)", err=True)
             raise SystemExit(1)
-        click.echo(f"CRDs in {output_dir} are up to date")
+        click.echo(f"CRDs in {', '.join(map(str, output_dirs))} are up to date")
         return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in crd_files().items():
-        (output_dir / name).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output_dir / name}")
+    for output_dir in output_dirs:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in crd_files().items():
+            (output_dir / name).write_text(text, encoding="utf-8")
+            click.echo(f"wrote {output_dir / name}")

@@ -9,11 +9,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from recluster.install.bundle import NAMESPACE_NAME
 from recluster.local.cluster import DEFAULT_NAME, LocalCluster, default_state_dir
 from recluster.local.helm import ensure_helm
 from recluster.local.kubebuild import ensure_kube
 from recluster.local.layout import NODE_LIMIT
+from recluster.local.paths import repo_dir
 from recluster.local.run import CommandError
+from recluster.local.sample import SAMPLE_NAMESPACE, SampleError, connection_text, install_sample
 
 DEFAULT_NODES = 3
 
@@ -55,20 +58,41 @@ def local() -> None:
     help="How many nodes (kubelet, containerd and kube-proxy, each in its own network namespace); "
     "default: 3 for a new cluster, as many as before for an existing one.",
 )
-def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None) -> None:
-    """Build what is missing and start the local cluster (harmless when it already runs)."""
+@click.option("--namespace", default=SAMPLE_NAMESPACE, show_default=True,
+              help="Where the operator and the sample REC and REDB go.")
+@click.option("--sample/--no-sample", default=True, show_default=True,
+              help="Install the operator from deploy/bundle.yaml and apply the examples (needs 3 nodes).")
+@click.option("--show-secrets/--hide-secrets", default=None,
+              help="Print the database and console passwords (default: only on an interactive terminal; "
+              "otherwise the command that reads them).")
+def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, namespace: str, sample: bool,
+       show_secrets: bool | None) -> None:
+    """Build what is missing, start the local cluster, install the operator and a sample REC and
+    REDB, and say how to connect (harmless when it already runs)."""
     console = _console()
+    if not NAMESPACE_NAME.match(namespace):
+        raise click.BadParameter("must be a DNS-1123 label (lower case letters, digits, '-')",
+                                 param_hint="'--namespace'")
     try:
         directory = state_dir or default_state_dir(name)
         if nodes is None:
             existing = LocalCluster.load(directory)
             nodes = existing.node_count if existing is not None else DEFAULT_NODES
+        if sample and nodes < DEFAULT_NODES:
+            raise click.BadParameter(f"the sample REC needs {DEFAULT_NODES} nodes (got {nodes}); "
+                                     "use --no-sample for a smaller cluster", param_hint="'--nodes'")
         cluster = LocalCluster.create(directory, name)
         cluster.up(console, timeout=timeout, nodes=nodes)
-    except CommandError as exc:
+        kubectl = "bin/kubectl" if state_dir is None and name == DEFAULT_NAME else (
+            f"{cluster.kube_dir() / 'kubectl'} --kubeconfig {cluster.kubeconfig_path}")
+        if not sample:
+            console.print(f"\n{kubectl} get nodes")
+            return
+        installed, connection = install_sample(cluster, Path(repo_dir()), namespace, console)
+    except (CommandError, SampleError) as exc:
         raise click.ClickException(str(exc)) from exc
-    console.print(f"\nkubectl --kubeconfig {cluster.kubeconfig_path} get nodes")
-    console.print(f"kubeconfig: {cluster.kubeconfig_path}   kubectl: {cluster.kube_dir() / 'kubectl'}")
+    reveal = sys.stdout.isatty() if show_secrets is None else show_secrets
+    click.echo(connection_text(installed, connection, kubectl, reveal))
 
 
 @local.command()

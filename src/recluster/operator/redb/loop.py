@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from dataclasses import dataclass, field
 
 from recluster.clients.kubernetes import Kube
-from recluster.operator import metrics
+from recluster.operator.level_loop import level_loop
 from recluster.operator.redb.reconcile import reconcile_redb
 
-log = logging.getLogger(__name__)
-
 KIND = "RedisEnterpriseDatabase"
-MAX_BACKOFF = 30.0
 
 
 @dataclass
@@ -49,42 +44,12 @@ class RedbLoops:
         self.loops.clear()
 
     async def _run(self, namespace: str, name: str, wake: asyncio.Event) -> None:
-        failures = 0
+        async def reconcile() -> float | None:
+            return await reconcile_redb(self.kube, namespace, name, cluster_domain=self.cluster_domain,
+                                        resync=self.resync_seconds)
+
         try:
-            while True:
-                wake.clear()
-                started = time.monotonic()
-                metrics.RECONCILES.labels(KIND).inc()
-                try:
-                    delay = await reconcile_redb(
-                        self.kube,
-                        namespace,
-                        name,
-                        cluster_domain=self.cluster_domain,
-                        resync=self.resync_seconds,
-                    )
-                    failures = 0
-                    if delay is None:
-                        return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # any failure is retried: the loop must live on
-                    failures += 1
-                    metrics.RECONCILE_ERRORS.labels(KIND).inc()
-                    delay = min(MAX_BACKOFF, 2.0 ** min(failures, 5))
-                    log.warning(
-                        "reconcile of REDB %s/%s failed (%s: %s); retry in %.0fs",
-                        namespace,
-                        name,
-                        type(exc).__name__,
-                        exc,
-                        delay,
-                    )
-                    log.debug("reconcile failure", exc_info=True)
-                finally:
-                    metrics.RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=delay)
+            await level_loop(KIND, f"REDB {namespace}/{name}", reconcile, wake)
         finally:
             entry = self.loops.get((namespace, name))
             if entry is not None and entry[1] is wake:

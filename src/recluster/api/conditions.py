@@ -3,9 +3,9 @@ lastTransitionTime moves only when the status flips. The clock is an argument.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from recluster.api.common import Condition
 
@@ -45,3 +45,35 @@ def set_condition(
     )
     result = [updated if condition.type == type_ else condition for condition in conditions or []]
     return result if previous is not None else [*result, updated]
+
+
+Status = Literal["True", "False", "Unknown"]
+# (type, status, reason, message) of one condition to set
+ConditionUpdate = tuple[ConditionType, Status, str, str]
+SPEC_IS_VALID: ConditionUpdate = (ConditionType.SPEC_VALID, "True", "Valid", "the spec is valid")
+
+
+def spec_is_invalid(message: str) -> ConditionUpdate:
+    return (ConditionType.SPEC_VALID, "False", "InvalidConfiguration", message)
+
+
+def updated_conditions(
+    body: Mapping[str, Any], updates: Sequence[ConditionUpdate], now: str
+) -> list[dict[str, Any]]:
+    """The conditions of an object's status (a REC's or REDB's body) with `updates` set for its
+    current generation, as they go into the status patch."""
+    generation = body["metadata"].get("generation")
+    conditions = [Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions") or []]
+    for type_, status, reason, message in updates:
+        conditions = set_condition(conditions, type_=type_, status=status, reason=reason, message=message,
+                                   observed_generation=generation, now=now)
+    return [c.manifest() for c in conditions]
+
+
+def invalid_spec_status(body: Mapping[str, Any], message: str, now: str) -> dict[str, Any]:
+    """specStatus Invalid for the current generation; what the status said before is kept."""
+    return {
+        "specStatus": "Invalid",
+        "observedGeneration": body["metadata"].get("generation"),
+        "conditions": updated_conditions(body, [spec_is_invalid(message)], now),
+    }

@@ -8,8 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from recluster.api.common import Condition
-from recluster.api.conditions import ConditionType, set_condition
+from recluster.api.conditions import SPEC_IS_VALID, ConditionType, invalid_spec_status, updated_conditions
 from recluster.api.rec import ClusterState
 from recluster.clients.kubernetes import Kube, KubeError
 
@@ -47,57 +46,26 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _conditions(body: dict[str, Any]) -> list[Condition]:
-    raw = (body.get("status") or {}).get("conditions") or []
-    return [Condition.model_validate(c) for c in raw]
-
-
 def valid_status(body: dict[str, Any], observed: Observed) -> dict[str, Any]:
-    generation = body["metadata"].get("generation")
-    now = now_rfc3339()
-    conditions = _conditions(body)
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.SPEC_VALID,
-        status="True",
-        reason="Valid",
-        message="the spec is valid",
-        observed_generation=generation,
-        now=now,
-    )
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.READY,
-        status="True" if observed.ready else "False",
-        reason=observed.state.value,
-        message=observed.message,
-        observed_generation=generation,
-        now=now,
-    )
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.PROGRESSING,
-        status="True" if observed.converging else "False",
-        reason=observed.state.value,
-        message=observed.message if observed.converging else "converged",
-        observed_generation=generation,
-        now=now,
-    )
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.DEGRADED,
-        status="True" if observed.degraded else "False",
-        reason=observed.state.value,
-        message=f"{observed.ready_nodes} of {observed.desired_nodes} nodes ready",
-        observed_generation=generation,
-        now=now,
+    reason = observed.state.value
+    conditions = updated_conditions(
+        body,
+        [
+            SPEC_IS_VALID,
+            (ConditionType.READY, "True" if observed.ready else "False", reason, observed.message),
+            (ConditionType.PROGRESSING, "True" if observed.converging else "False", reason,
+             observed.message if observed.converging else "converged"),
+            (ConditionType.DEGRADED, "True" if observed.degraded else "False", reason,
+             f"{observed.ready_nodes} of {observed.desired_nodes} nodes ready"),
+        ],
+        now_rfc3339(),
     )
     status: dict[str, Any] = {
         "state": observed.state.value,
         "specStatus": "Valid",
-        "observedGeneration": generation,
+        "observedGeneration": body["metadata"].get("generation"),
         "readyNodes": observed.ready_nodes,
-        "conditions": [c.manifest() for c in conditions],
+        "conditions": conditions,
     }
     if observed.version:
         status["version"] = observed.version
@@ -105,22 +73,7 @@ def valid_status(body: dict[str, Any], observed: Observed) -> dict[str, Any]:
 
 
 def invalid_status(body: dict[str, Any], message: str) -> dict[str, Any]:
-    generation = body["metadata"].get("generation")
-    conditions = set_condition(
-        _conditions(body),
-        type_=ConditionType.SPEC_VALID,
-        status="False",
-        reason="InvalidConfiguration",
-        message=message,
-        observed_generation=generation,
-        now=now_rfc3339(),
-    )
-    return {
-        "state": ClusterState.INVALID.value,
-        "specStatus": "Invalid",
-        "observedGeneration": generation,
-        "conditions": [c.manifest() for c in conditions],
-    }
+    return {"state": ClusterState.INVALID.value, **invalid_spec_status(body, message, now_rfc3339())}
 
 
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:

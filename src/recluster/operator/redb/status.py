@@ -7,8 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from recluster.api.common import Condition
-from recluster.api.conditions import ConditionType, set_condition
+from recluster.api.conditions import SPEC_IS_VALID, ConditionType, invalid_spec_status, updated_conditions
 
 
 @dataclass(frozen=True)
@@ -23,51 +22,29 @@ class DatabaseView:
     message: str = ""
 
 
-def _conditions(body: dict[str, Any]) -> list[Condition]:
-    raw = (body.get("status") or {}).get("conditions") or []
-    return [Condition.model_validate(c) for c in raw]
-
-
 def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[str, Any]:
     """The whole status of a valid REDB."""
     generation = body["metadata"].get("generation")
     bdb = view.bdb or {}
     state = str(bdb.get("status") or "") if view.bdb is not None else ""
     active = state == "active"
-    conditions = _conditions(body)
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.SPEC_VALID,
-        status="True",
-        reason="Valid",
-        message="the spec is valid",
-        observed_generation=generation,
-        now=now,
-    )
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.READY,
-        status="True" if active else "False",
-        reason=state or "Pending",
-        message=view.message or (f"database is {state}" if state else "database not created yet"),
-        observed_generation=generation,
-        now=now,
-    )
-    conditions = set_condition(
-        conditions,
-        type_=ConditionType.PROGRESSING,
-        status="False" if active else "True",
-        reason=state or "Pending",
-        message=view.message or ("in line with the spec" if active else "converging"),
-        observed_generation=generation,
-        now=now,
+    conditions = updated_conditions(
+        body,
+        [
+            SPEC_IS_VALID,
+            (ConditionType.READY, "True" if active else "False", state or "Pending",
+             view.message or (f"database is {state}" if state else "database not created yet")),
+            (ConditionType.PROGRESSING, "False" if active else "True", state or "Pending",
+             view.message or ("in line with the spec" if active else "converging")),
+        ],
+        now,
     )
     status: dict[str, Any] = {
         "specStatus": "Valid",
         "status": state,
         "observedGeneration": generation,
         "redisEnterpriseCluster": view.cluster,
-        "conditions": [c.manifest() for c in conditions],
+        "conditions": conditions,
     }
     if view.bdb is not None:
         port = bdb.get("port")
@@ -90,21 +67,7 @@ def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[
 
 def invalid_status(body: dict[str, Any], message: str, now: str) -> dict[str, Any]:
     """specStatus Invalid; everything the cluster said before is kept."""
-    generation = body["metadata"].get("generation")
-    conditions = set_condition(
-        _conditions(body),
-        type_=ConditionType.SPEC_VALID,
-        status="False",
-        reason="InvalidConfiguration",
-        message=message,
-        observed_generation=generation,
-        now=now,
-    )
-    return {
-        "specStatus": "Invalid",
-        "observedGeneration": generation,
-        "conditions": [c.manifest() for c in conditions],
-    }
+    return invalid_spec_status(body, message, now)
 
 
 def status_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, str]]:

@@ -47,6 +47,7 @@ from recluster.node.reconcile import (
 )
 from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, SentinelServer, command
 from recluster.node.shards import ShardSupervisor
+from recluster.node.tls import peer_verification
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ class NodeDaemon:
         self._last_members: int | None = None
         self._ccs_min_replicas: int | None = None
         self._tuned_sentinel: int | None = None
-        self._http = httpx.AsyncClient(verify=False, timeout=httpx.Timeout(30.0, connect=3.0))  # noqa: S501
+        self._http = httpx.AsyncClient(verify=peer_verification(cfg.cert_dir),
+                                       timeout=httpx.Timeout(30.0, connect=3.0))
 
     # ---- life cycle --------------------------------------------------------------------------
 

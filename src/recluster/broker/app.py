@@ -47,6 +47,7 @@ from recluster.broker.models import BindRequest, Instance, ProvisionRequest, Upd
 from recluster.broker.operations import Worker
 from recluster.broker.store import Store
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
+from recluster.http_limits import RequestLimits, loads
 
 log = logging.getLogger("recluster.broker")
 M = TypeVar("M", bound=BaseModel)
@@ -156,9 +157,9 @@ async def parse_body(request: Request, model: type[M]) -> M:
     if not raw.strip():
         raise errors.bad_request("a JSON request body is required")
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except ValueError as exc:
-        raise errors.bad_request("the request body is not valid JSON") from exc
+        raise errors.bad_request(f"the request body is not valid JSON ({str(exc)[:80]})") from exc
     if not isinstance(data, dict):
         raise errors.bad_request("the request body must be a JSON object")
     try:
@@ -345,4 +346,5 @@ def create_app(settings: BrokerSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(RequestLimits)  # outermost of ours: bounds the body before anything reads it
     return app

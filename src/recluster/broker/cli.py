@@ -15,6 +15,7 @@ import yaml
 
 from recluster.broker.app import BasicCredentials, BrokerSettings, create_app
 from recluster.broker.catalog import CatalogError, build_catalog
+from recluster.http_limits import uvicorn_limits
 
 
 def read_credentials(directory: Path, what: str) -> BasicCredentials:
@@ -100,4 +101,4 @@ def broker(host: str, port: int, api_url: str, credentials_dir: Path, auth_dir: 
                f"({len(catalog.plans)} plans, state in {data_dir})", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
                 ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None)
+                ssl_keyfile=str(tls_key) if tls_key else None, **uvicorn_limits())

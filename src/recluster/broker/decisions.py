@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from recluster.broker.models import (
     ProvisionRequest,
     UpdateRequest,
 )
+from recluster.http_limits import loads
 
 # Versions this broker serves: 2.14 added the fetch endpoints it declares in the catalog; later
 # minors are additive (the spec's change policy), so any 2.x from 2.14 on is accepted.
@@ -67,7 +67,7 @@ def parse_originating_identity(header: str | None) -> str:
         raise errors.bad_request("X-Broker-API-Originating-Identity must be '<platform> <base64 JSON>'")
     platform, value = parts
     try:
-        decoded = json.loads(base64.b64decode(value, validate=True))
+        decoded = loads(base64.b64decode(value, validate=True))
     except (binascii.Error, ValueError) as exc:
         raise errors.bad_request("X-Broker-API-Originating-Identity: the value is not base64 of a JSON "
                                  "object") from exc

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from recluster.console import views
 from recluster.console.history import EventLog, StatsHistory
 from recluster.console.sessions import COOKIE, LoginThrottle, Session, SessionStore, csrf_ok, same_origin
+from recluster.http_limits import RequestLimits, loads
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
     @app.post("/login")
     async def login(request: Request) -> Response:
         try:
-            form = await request.json()
+            form = loads(await request.body())
             username, password = str(form["username"]), str(form["password"])
         except (ValueError, KeyError, TypeError):
             return _json({"message": "send a username and a password"}, 400)
@@ -280,7 +281,7 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
         body: dict[str, Any] | None = None
         if creating is not None:
             try:
-                form = await request.json()
+                form = loads(await request.body())
             except ValueError:
                 return _json({"message": "the form could not be read", "fields": {}}, 400)
             body, errors = views.bdb_body_from_form(form if isinstance(form, dict) else {}, creating)
@@ -308,4 +309,5 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
     async def delete_bdb(uid: int, request: Request) -> Response:
         return await write(request, "DELETE", f"/v1/bdbs/{uid}", None)
 
+    app.add_middleware(RequestLimits)  # outermost of ours: bounds the body before anything reads it
     return app

@@ -262,7 +262,7 @@ def bdb_body_from_form(form: Mapping[str, Any], creating: bool) -> tuple[dict[st
     if memory:
         try:
             body["memory_size"] = round(float(memory) * MB)
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "nan"; "inf", "1e999"
             errors["memory_mb"] = "memory must be a number of megabytes"
     elif creating:
         body["memory_size"] = 0

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recluster import __version__
+from recluster.http_limits import RequestLimits
 from recluster.node.daemon import NodeDaemon
 from recluster.node.deps import check_credentials
 from recluster.node.errors import ApiError, from_problems
@@ -100,6 +101,7 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
     for router in (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
                    shards.router, nodes.router, actions.router, cluster.router, *extra_routers):
         app.include_router(router)
+    app.add_middleware(RequestLimits)  # outermost of ours: bounds the body before anything reads it
     return app
 
 

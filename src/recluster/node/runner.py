@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from recluster.console.server import with_console
+from recluster.http_limits import uvicorn_limits
 from recluster.node.app import create_app
 from recluster.node.config import NodeConfig
 from recluster.node.daemon import NodeDaemon
@@ -30,7 +31,7 @@ def run_node(cfg: NodeConfig, handoff_timeout: float = 30.0) -> None:
     app, console_socket = with_console(app, cfg)  # the web console (recluster.console) on its own port
     config = uvicorn.Config(app, host=cfg.addr, port=cfg.api_port, ssl_certfile=str(cert),
                             ssl_keyfile=str(key), log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2, **uvicorn_limits())
     server = uvicorn.Server(config)
     log.info("node %s: REST API https://%s:%d, sentinel %d, metrics %d, CCS %d, data %s", cfg.node_name,
              cfg.addr, cfg.api_port, cfg.sentinel_port, cfg.metrics_port, cfg.ccs_port, cfg.data_dir)

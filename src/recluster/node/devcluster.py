@@ -115,7 +115,7 @@ class LoopbackCluster:
         node = self.nodes[index]
         if node.process is not None and node.process.poll() is None:
             return
-        node.data_dir.mkdir(parents=True, exist_ok=True)
+        node.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the node's secrets
         with open(node.log_file, "ab") as out:
             node.process = subprocess.Popen(self.argv(node), stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                                             start_new_session=True)

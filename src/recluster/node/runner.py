@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import uvicorn
 from prometheus_client import start_http_server
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def run_node(cfg: NodeConfig, handoff_timeout: float = 30.0) -> None:
+    # Private files and directories: the node's own (configs, membership, TLS key) and those of its
+    # redis children, which inherit the umask: the CCS's AOF and RDB hold the cluster state with the
+    # database passwords, and Sentinel's CONFIG REWRITE of sentinel.conf and of a shard's redis.conf
+    # (after a failover) creates the file anew with mode 0644 & ~umask.
+    os.umask(0o077)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     cert, key = ensure_certificate(cfg.cert_dir, [cfg.node_name, cfg.addr])
     registry = CollectorRegistry()

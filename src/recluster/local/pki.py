@@ -1,5 +1,6 @@
 """Certificates and keys of the local cluster: one CA, serving and client certificates signed by
-it, and the service-account signing key. Written once per state directory, mode 0600 for keys."""
+it, and the service-account signing key. Written once per state directory, mode 0600 for keys,
+in directories only their owner may enter (0700)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,15 @@ class CertPair:
     key: Path
 
 
+def _private_dir(directory: Path) -> None:
+    """A directory holding keys: only its owner may list or enter it (also one made by an older
+    version, which left it open)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+
+
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(path.parent)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_bytes(data)
@@ -45,6 +53,7 @@ def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
 class CertificateAuthority:
     def __init__(self, directory: Path, name: str = "ca") -> None:
         self.pair = CertPair(directory / f"{name}.crt", directory / f"{name}.key")
+        _private_dir(directory)
         if not self.pair.cert.exists() or not self.pair.key.exists():
             self._create(name)
         self._cert = x509.load_pem_x509_certificate(self.pair.cert.read_bytes())
@@ -99,6 +108,7 @@ class CertificateAuthority:
     ) -> CertPair:
         """Issue (once) a certificate named `name` in `directory`; reissued if its SANs changed."""
         pair = CertPair(directory / f"{name}.crt", directory / f"{name}.key")
+        _private_dir(directory)
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
         if pair.cert.exists() and pair.key.exists() and _same_sans(pair.cert, sans):
@@ -144,6 +154,7 @@ def _same_sans(cert_path: Path, sans: list[x509.GeneralName]) -> bool:
 def service_account_keys(directory: Path) -> CertPair:
     """The key pair that signs service-account tokens (`cert` holds the public key)."""
     pair = CertPair(directory / "sa.pub", directory / "sa.key")
+    _private_dir(directory)
     if not pair.key.exists() or not pair.cert.exists():
         key = ec.generate_private_key(ec.SECP256R1())
         _write_private(pair.key, _key_pem(key))

@@ -4,7 +4,9 @@ Least privilege (the contract's §5.2, reduced to what recluster needs): the nod
 to Kubernetes (their pods do not even mount a token), so the Role serves the rigger alone: it
 creates one set of Services per database and tags the pods that hold master shards. It reads its
 credentials from a mounted file, so it never reads a Secret: it only patches the `service_names` key
-of database secrets, whose names (and Service ports) it reads from the REDBs.
+of database secrets, whose names (and Service ports) it reads from the REDBs. It reads no endpoints
+and posts no events, so it may do neither (tests/integration/security/test_service_account_rights.py
+holds each rule to the code that uses it).
 """
 
 from __future__ import annotations
@@ -26,16 +28,6 @@ REC_ROLE_RULES: list[dict[str, Any]] = [
         "apiGroups": [""],
         "resources": ["pods"],
         "verbs": ["get", "list", "watch", "patch"],
-    },
-    {  # check that a database Service has endpoints before reporting it
-        "apiGroups": ["discovery.k8s.io"],
-        "resources": ["endpointslices"],
-        "verbs": ["get", "list", "watch"],
-    },
-    {  # report what it did
-        "apiGroups": ["", "events.k8s.io"],
-        "resources": ["events"],
-        "verbs": ["create", "patch"],
     },
     {  # keep `service_names` of each database secret true (patch only: it never reads a password)
         "apiGroups": [""],

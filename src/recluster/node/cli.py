@@ -67,6 +67,7 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
 def dev_cluster(size: int, base: str, root: Path | None, down_after_ms: int) -> None:
     """Start an N-node cluster on loopback in the foreground; Ctrl-C stops every process."""
     from recluster.node.devcluster import LoopbackCluster
+    from recluster.node.processes import write_private
 
     if not base.startswith("127."):
         raise click.BadParameter("only loopback (127.0.0.0/8) addresses", param_hint="--base")
@@ -79,8 +80,8 @@ def dev_cluster(size: int, base: str, root: Path | None, down_after_ms: int) -> 
         click.echo(f"cluster '{cluster.cluster_name}' is up with {size} nodes (data in {root})")
         click.echo(f"  REST API:  https://{first}:{cluster.api_port}  user {cluster.username}  "
                    f"password in {root}/credentials")
-        (root / "credentials").write_text(f"{cluster.username}\n{cluster.password}\n")
-        (root / "credentials").chmod(0o600)
+        # created 0600 (not written first and restricted after: no moment when others may read it)
+        write_private(root / "credentials", f"{cluster.username}\n{cluster.password}\n")
         click.echo(f"  try:       curl -sk -u {cluster.username}:$(sed -n 2p {root}/credentials) "
                    f"https://{first}:{cluster.api_port}/v1/nodes")
         click.echo("  sentinels: " + ", ".join(f"{a}:{p}" for a, p in cluster.sentinels()))

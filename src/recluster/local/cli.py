@@ -60,13 +60,14 @@ def local() -> None:
 )
 @click.option("--namespace", default=SAMPLE_NAMESPACE, show_default=True,
               help="Where the operator and the sample REC and REDB go.")
-@click.option("--sample/--no-sample", default=True, show_default=True,
-              help="Install the operator from deploy/bundle.yaml and apply the examples (needs 3 nodes).")
+@click.option("--sample/--no-sample", default=None,
+              help="Install the operator from deploy/bundle.yaml and apply the examples (default: when the "
+              "cluster has the 3 nodes the sample REC needs).")
 @click.option("--show-secrets/--hide-secrets", default=None,
               help="Print the database and console passwords (default: only on an interactive terminal; "
               "otherwise the command that reads them).")
-def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, namespace: str, sample: bool,
-       show_secrets: bool | None) -> None:
+def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, namespace: str,
+       sample: bool | None, show_secrets: bool | None) -> None:
     """Build what is missing, start the local cluster, install the operator and a sample REC and
     REDB, and say how to connect (harmless when it already runs)."""
     console = _console()
@@ -80,7 +81,11 @@ def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, nam
             nodes = existing.node_count if existing is not None else DEFAULT_NODES
         if sample and nodes < DEFAULT_NODES:
             raise click.BadParameter(f"the sample REC needs {DEFAULT_NODES} nodes (got {nodes}); "
-                                     "use --no-sample for a smaller cluster", param_hint="'--nodes'")
+                                     "leave out --sample for a smaller cluster", param_hint="'--nodes'")
+        if sample is None:
+            sample = nodes >= DEFAULT_NODES
+            if not sample:
+                console.print(f"{nodes} node(s): no sample REC and REDB (they need {DEFAULT_NODES} nodes)")
         cluster = LocalCluster.create(directory, name)
         cluster.up(console, timeout=timeout, nodes=nodes)
         kubectl = "bin/kubectl" if state_dir is None and name == DEFAULT_NAME else (

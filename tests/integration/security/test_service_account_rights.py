@@ -94,6 +94,7 @@ OPERATOR_NEEDS = [
     Need("", "pods", ("delete",), "rolling restarts, recovery, teardown (rec/reconcile.py, rec/delete.py)"),
     Need("", "serviceaccounts", ("create", "patch"), "server-side apply of ServiceAccount `rec`"),
     Need("", "persistentvolumeclaims", ("create", "patch"), "server-side apply of the broker's PVC"),
+    Need("", "persistentvolumeclaims", ("list", "patch"), "node claims grown (rec/volumes.py)"),
     Need("", "events", ("create",), "StatusChange / InvalidConfiguration events, kopf's own"),
     Need("apps", "statefulsets", ("get", "list", "watch", "create", "patch", "delete"),
          "the node StatefulSet: observe, apply, orphan-delete to change immutable fields"),

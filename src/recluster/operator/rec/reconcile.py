@@ -13,6 +13,7 @@ import logging
 import secrets
 from typing import Any
 
+from recluster.api.quantity import format_bytes
 from recluster.api.rec import ClusterState, RedisEnterpriseCluster
 from recluster.api.validation import SpecInvalid, check_rec
 from recluster.clients.kubernetes import Kube, KubeError
@@ -47,6 +48,7 @@ from recluster.operator.rec.status import (
     valid_status,
     write_status,
 )
+from recluster.operator.rec.volumes import grow_claims
 from recluster.operator.startup import ANNOTATION_PREFIX, Runtime
 from recluster.operator.tls import issue_server_certificate
 
@@ -125,6 +127,10 @@ async def reconcile_rec(rt: Runtime, namespace: str, name: str) -> float:
         await kube.apply(child)
         metrics.APPLIES.labels(child["kind"]).inc()
     await _remove_broker_when_disabled(kube, rec)
+    grown = await grow_claims(kube, rec)
+    if grown:
+        size = format_bytes(rec.spec.volume_size_bytes())
+        await post_event(kube, body, "Normal", "VolumeResize", f"growing {', '.join(grown)} to {size}")
     await _remember_accepted(kube, body)
 
     observed = await _cluster_step(kube, rec, body, view, client, statefulset, scale_note)

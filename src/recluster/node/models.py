@@ -11,10 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-BDB_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
 DB_PORT_MIN = 10000
 DB_PORT_MAX = 19999
 RESERVED_NAMES = frozenset({"ccs"})  # the configuration store's sentinel name
+MAX_INT64 = 2**63 - 1  # memory sizes and uids: what a signed 64-bit integer (Redis, Go, Kubernetes) holds
+MAX_INT32 = 2**31 - 1  # snapshot rules: Redis keeps a rule's write count in a C int
 
 EvictionPolicy = Literal[
     "volatile-lru",
@@ -34,20 +36,34 @@ BdbStatus = Literal["pending", "active", "active-change-pending", "delete-pendin
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    @field_validator("*")
+    @classmethod
+    def _unicode_text(cls, value: object) -> object:
+        # JSON may carry an unpaired UTF-16 surrogate ("\ud800"); such a string cannot be stored
+        # (the state is UTF-8 JSON), so it is refused here, naming the field
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise ValueError("must be Unicode text (it holds an unpaired surrogate)") from None
+        return value
+
 
 class SnapshotRule(_Strict):
-    secs: int = Field(ge=1)
-    writes: int = Field(ge=1)
+    secs: int = Field(ge=1, le=MAX_INT32)
+    writes: int = Field(ge=1, le=MAX_INT32)
 
 
 class BdbCreate(_Strict):
     """Body of POST /v1/bdbs."""
 
-    name: str
-    memory_size: int = Field(ge=0, description="bytes; 0 means no limit")
-    uid: int | None = Field(default=None, ge=1)
+    # the rules are checked by the validators below (for their messages) and documented in the schema
+    name: str = Field(json_schema_extra={"pattern": f"^{BDB_NAME_RE.pattern}$"})
+    memory_size: int = Field(ge=0, le=MAX_INT64, description="bytes; 0 means no limit")
+    uid: int | None = Field(default=None, ge=1, le=MAX_INT64)
     type: Literal["redis"] = "redis"
-    port: int | None = None
+    port: int | None = Field(default=None, json_schema_extra={"minimum": DB_PORT_MIN, "maximum": DB_PORT_MAX},
+                             description="default: the first free port")
     replication: bool = False
     shards_count: int = Field(default=1, ge=1)
     data_persistence: DataPersistence = "disabled"
@@ -59,7 +75,7 @@ class BdbCreate(_Strict):
     @field_validator("name")
     @classmethod
     def _name_charset(cls, value: str) -> str:
-        if not BDB_NAME_RE.match(value):
+        if not BDB_NAME_RE.fullmatch(value):
             raise ValueError("must be 1-63 characters of A-Z a-z 0-9 . _ -")
         if value in RESERVED_NAMES:
             raise ValueError(f"'{value}' is reserved for the cluster's configuration store")
@@ -78,7 +94,7 @@ class BdbUpdate(_Strict):
 
     name: str | None = None
     port: int | None = None
-    memory_size: int | None = Field(default=None, ge=0)
+    memory_size: int | None = Field(default=None, ge=0, le=MAX_INT64)
     replication: bool | None = None
     shards_count: int | None = Field(default=None, ge=1)
     data_persistence: DataPersistence | None = None

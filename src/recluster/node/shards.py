@@ -48,6 +48,21 @@ def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
     }
 
 
+def conf_quote(value: str) -> str:
+    """`value` as one double-quoted redis.conf argument that redis-server reads back byte for byte:
+    quotes, backslashes, newlines and other control bytes escaped (a database password is free
+    text; unescaped, a quote broke the file and a newline added a line of its own)."""
+    out = []
+    for byte in value.encode():
+        if byte in (0x22, 0x5C):  # " and \
+            out.append("\\" + chr(byte))
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\x{byte:02x}")
+    return '"' + "".join(out) + '"'
+
+
 def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: dict[str, str],
                   master: tuple[str, int] | None) -> str:
     lines = [
@@ -63,7 +78,7 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
     for key, value in settings.items():
         if key in ("requirepass", "masterauth") and not value:
             continue
-        lines.append(f'{key} "{value}"')
+        lines.append(f"{key} {conf_quote(value)}")
     if master is not None:
         lines.append(f"replicaof {master[0]} {master[1]}")
     return "\n".join(lines) + "\n"

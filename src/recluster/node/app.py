@@ -6,17 +6,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recluster import __version__
 from recluster.http_limits import RequestLimits
 from recluster.node.daemon import NodeDaemon
-from recluster.node.deps import check_credentials
+from recluster.node.deps import authenticated, check_credentials
 from recluster.node.errors import ApiError, from_problems
 from recluster.node.routers import actions, bdbs, bootstrap, cluster, health, internal, nodes, shards, stats
 
@@ -98,11 +100,39 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
                 return _error(exc)
         return await call_next(request)
 
-    for router in (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
-                   shards.router, nodes.router, actions.router, cluster.router, *extra_routers):
+    routers = (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
+               shards.router, nodes.router, actions.router, cluster.router, *extra_routers)
+    for router in routers:
         app.include_router(router)
     app.add_middleware(RequestLimits)  # outermost of ours: bounds the body before anything reads it
+    app.openapi = lambda: _document(app, routers)  # type: ignore[method-assign]
     return app
+
+
+def _document(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
+    """FastAPI's OpenAPI document, made true to what the API answers: no 422 (bad input is a 400
+    with the API's error body, see `request_invalid`), and Basic auth declared where it is checked
+    (on GET /v1/bootstrap only once the node is a member)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    secured = {(method.lower(), getattr(route, "path", "")) for router in routers
+               if any(d.dependency is authenticated for d in router.dependencies)
+               for route in router.routes for method in getattr(route, "methods", ())}
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            operation.get("responses", {}).pop("422", None)
+            if (method, path) in secured:
+                operation["security"] = [{"basic": []}]
+            elif (method, path) == ("get", "/v1/bootstrap"):
+                operation["security"] = [{}, {"basic": []}]
+    components = document.setdefault("components", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(unused, None)
+    components["securitySchemes"] = {"basic": {"type": "http", "scheme": "basic",
+                                               "description": "the cluster's admin credentials"}}
+    app.openapi_schema = document
+    return document
 
 
 async def _forward(daemon: NodeDaemon, request: Request) -> Response:

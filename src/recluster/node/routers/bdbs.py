@@ -10,12 +10,13 @@ from recluster.node import operations
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.errors import ApiError
 from recluster.node.models import BdbCreate, BdbUpdate
+from recluster.node.schemas import AUTHENTICATED, Bdb, BdbDeleted, BdbFields, Shard, doc
 from recluster.node.views import bdb_view, shard_view
 
-router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)])
+router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
 
-@router.get("/v1/bdbs")
+@router.get("/v1/bdbs", **doc(list[BdbFields]))
 async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) -> list[dict[str, Any]]:
     state = await daemon.state()
     views = [bdb_view(state, b) for b in sorted(state.bdbs.values(), key=lambda b: b.uid)]
@@ -25,7 +26,7 @@ async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) ->
     return views
 
 
-@router.get("/v1/bdbs/{uid}")
+@router.get("/v1/bdbs/{uid}", **doc(Bdb, 400, 404))
 async def get_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
     state = await daemon.state()
     bdb = state.bdbs.get(uid)
@@ -34,22 +35,22 @@ async def get_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
     return bdb_view(state, bdb)
 
 
-@router.post("/v1/bdbs")
+@router.post("/v1/bdbs", **doc(Bdb, 400, 409, 413))
 async def create_bdb(body: BdbCreate, daemon: Daemon) -> dict[str, Any]:
     return await operations.create_bdb(daemon, body)
 
 
-@router.put("/v1/bdbs/{uid}")
+@router.put("/v1/bdbs/{uid}", **doc(Bdb, 400, 404, 409, 413))
 async def update_bdb(uid: int, body: BdbUpdate, daemon: Daemon) -> dict[str, Any]:
     return await operations.update_bdb(daemon, uid, body)
 
 
-@router.delete("/v1/bdbs/{uid}")
+@router.delete("/v1/bdbs/{uid}", **doc(BdbDeleted, 400, 404, 409))
 async def delete_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
     return await operations.delete_bdb(daemon, uid)
 
 
-@router.get("/v1/bdbs/{uid}/shards")
+@router.get("/v1/bdbs/{uid}/shards", **doc(list[Shard], 400, 404))
 async def bdb_shards(uid: int, daemon: Daemon) -> list[dict[str, Any]]:
     state = await daemon.state()
     if uid not in state.bdbs:

@@ -11,11 +11,12 @@ from recluster import __version__
 from recluster.node.daemon import total_memory
 from recluster.node.deps import Daemon, check_credentials
 from recluster.node.models import BootstrapRequest
+from recluster.node.schemas import Bootstrap, Empty, doc
 
 router = APIRouter(tags=["bootstrap"])
 
 
-@router.get("/v1/bootstrap")
+@router.get("/v1/bootstrap", **doc(Bootstrap, 401, 406, 503))
 async def get_bootstrap(request: Request, daemon: Daemon) -> dict[str, Any]:
     if daemon.membership is not None and daemon.bootstrap.state == "completed":
         await check_credentials(daemon, request.headers.get("authorization"))
@@ -32,7 +33,7 @@ async def get_bootstrap(request: Request, daemon: Daemon) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/bootstrap/{action}")
+@router.post("/v1/bootstrap/{action}", **doc(Empty, 400, 409, 413))
 async def post_bootstrap(action: Literal["create_cluster", "join_cluster"], body: BootstrapRequest,
                          daemon: Daemon) -> dict[str, Any]:
     daemon.begin_bootstrap(action, body)

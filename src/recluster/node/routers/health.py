@@ -6,11 +6,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from recluster.node.deps import Daemon
+from recluster.node.schemas import Ready
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/v1/ready")
+@router.get("/v1/ready", responses={200: {"model": Ready, "description": "Ready"},
+                                    503: {"model": Ready, "description": "Not ready; `reason` says why"}})
 @router.get("/readyz", include_in_schema=False)
 async def ready(daemon: Daemon) -> JSONResponse:
     ok, reason = await daemon.ready()

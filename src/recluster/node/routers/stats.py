@@ -11,10 +11,11 @@ from redis.exceptions import RedisError
 from recluster.node.daemon import NodeDaemon
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.errors import ApiError
+from recluster.node.schemas import AUTHENTICATED, Stats, StatsValues, doc
 from recluster.node.stats import bdb_stats
 from recluster.node.views import now_iso
 
-router = APIRouter(tags=["stats"], dependencies=[Depends(authenticated)])
+router = APIRouter(tags=["stats"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
 
 async def _master_info(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
@@ -40,13 +41,13 @@ async def _master_info(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
         await client.aclose()
 
 
-@router.get("/v1/bdbs/stats/last/{uid}")
+@router.get("/v1/bdbs/stats/last/{uid}", **doc(dict[str, StatsValues], 400, 404))
 async def last_stats(uid: int, daemon: Daemon) -> dict[str, Any]:
     now = now_iso()
     return {str(uid): {"stime": now, "etime": now, **bdb_stats(await _master_info(daemon, uid))}}
 
 
-@router.get("/v1/bdbs/stats/{uid}")
+@router.get("/v1/bdbs/stats/{uid}", **doc(Stats, 400, 404))
 async def stats(uid: int, daemon: Daemon) -> dict[str, Any]:
     now = now_iso()
     values = bdb_stats(await _master_info(daemon, uid))

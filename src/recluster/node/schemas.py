@@ -1,0 +1,215 @@
+"""The REST API's answers as its OpenAPI document (`/v1/openapi.json`) describes them: the body of
+each success and the error body with the status codes each call can give.
+
+Documentation only: handlers keep returning the dicts of `views.py` (no filtering or re-validation
+of answers at run time). The schemathesis test (tests/integration/hostile) checks real answers
+against this document, and `doc()` keeps every route's list of codes next to its decorator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recluster.http_limits import MAX_BODY_BYTES
+from recluster.node.models import AofPolicy, BdbStatus, DataPersistence, EvictionPolicy, SnapshotRule
+
+
+class _Answer(BaseModel):
+    # clients must accept fields added later (additionalProperties: true)
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(_Answer):
+    error_code: str = Field(description="stable code, e.g. `name_exists`, `unauthorized`")
+    message: str = Field(description="names the field and the rule; never carries a secret")
+    description: str
+    field: str | None = Field(default=None, description="the field at fault, dotted (`cluster.name`)")
+
+
+ERRORS: dict[int, str] = {
+    400: "Bad input: a wrong type, a value outside its rule, an unknown field or malformed JSON. "
+         "`field` names the field.",
+    401: "Missing or wrong Basic credentials.",
+    404: "No such object.",
+    406: "A rule of the cluster refuses it (e.g. `invalid_sharding`), or this node is not in a cluster.",
+    409: "A conflict with existing state (`name_exists`, `port_unavailable`), or the object is busy.",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
+    503: "The cluster has no quorum or no leader right now, or this node has no state yet; nothing was "
+         "changed.",
+}
+
+
+def doc(model: Any, *codes: int) -> dict[str, Any]:
+    """Route decorator arguments: the success body `model` (documented, not enforced) and the error
+    codes the route can answer with besides those of its router."""
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorBody, "description": ERRORS[code]} for code in codes}
+    if model is not None:
+        responses[200] = {"model": model, "description": "Success"}
+    return {"response_model": None, "responses": responses}
+
+
+AUTHENTICATED = doc(None, 401, 406, 503)["responses"]  # every call that needs the cluster's credentials
+
+
+class Empty(_Answer):
+    pass
+
+
+class Ready(_Answer):
+    ready: bool
+    reason: str
+
+
+class BootstrapState(_Answer):
+    state: Literal["idle", "creating_cluster", "joining_cluster", "completed", "error"]
+    start_time: str | None = None
+    end_time: str | None = None
+    error_code: str | None = None
+    error_details: dict[str, str] | None = None
+
+
+class LocalNodeInfo(_Answer):
+    uid: int | None
+    name: str
+    addr: str
+    software_version: str
+    cores: int
+    total_memory: int
+
+
+class Bootstrap(_Answer):
+    bootstrap_status: BootstrapState
+    local_node_info: LocalNodeInfo
+
+
+class Endpoint(_Answer):
+    uid: str
+    dns_name: str
+    addr: list[str]
+    port: int
+
+
+class Bdb(_Answer):
+    uid: int
+    name: str
+    type: str
+    memory_size: int
+    port: int
+    replication: bool
+    shards_count: int
+    data_persistence: DataPersistence
+    aof_policy: AofPolicy
+    snapshot_policy: list[SnapshotRule]
+    eviction_policy: EvictionPolicy
+    authentication_redis_pass: str | None
+    status: BdbStatus
+    action_uid: str
+    created_time: str
+    last_changed_time: str
+    shard_list: list[int]
+    endpoints: list[Endpoint]
+
+
+class BdbDeleted(_Answer):
+    uid: int
+    status: Literal["delete-pending"]
+    action_uid: str
+
+
+class Shard(_Answer):
+    uid: str
+    bdb_uid: int
+    node_uid: str
+    role: Literal["master", "slave"]
+    status: Literal["active", "inactive"]
+    detailed_status: str
+    node_name: str
+
+
+class Node(_Answer):
+    uid: int
+    addr: str
+    name: str
+    status: Literal["active", "down", "decommissioning"]
+    accept_servers: bool
+    shard_count: int
+    shard_list: list[int]
+    role: Literal["master", "slave"]
+    software_version: str
+    total_memory: int
+    cores: int
+    ports: dict[str, int]
+
+
+class Action(_Answer):
+    uid: str
+    action_uid: str
+    name: str
+    object_name: str
+    node_uid: int | None
+    status: Literal["queued", "running", "completed", "failed"]
+    progress: int
+    error_code: str
+    error_message: str
+    creation_time: str
+
+
+class Actions(_Answer):
+    actions: list[Action] = Field(description="node removals")
+    state_machines: list[Action] = Field(alias="state-machines", description="database changes")
+
+
+class NodeActions(_Answer):
+    actions: list[Action]
+
+
+class Cluster(_Answer):
+    name: str
+    created_time: str
+    nodes_count: int
+    master_node: int | None
+    quorum: int
+    bdbs_count: int
+    software_version: str
+    state_version: int
+
+
+class License(_Answer):
+    license: str
+    cluster_name: str
+    expired: bool
+    trial: bool
+    ram_shards_in_use: int
+
+
+class StatsInterval(_Answer):
+    interval: str
+    stime: str
+    etime: str
+
+
+class Stats(_Answer):
+    uid: str
+    intervals: list[StatsInterval]
+
+
+class StatsValues(_Answer):
+    stime: str
+    etime: str
+    used_memory: float
+    no_of_keys: float
+
+
+class BdbFields(_Answer):
+    """An item of `GET /v1/bdbs`: the whole database, or only the keys named in `fields`."""
+
+    uid: int = 0
+    name: str = ""
+    memory_size: int = 0
+    port: int = 0
+    replication: bool = False
+    status: BdbStatus = "pending"
+    endpoints: list[Endpoint] = Field(default_factory=list)

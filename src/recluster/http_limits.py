@@ -9,6 +9,7 @@ console (8443), and the service broker. One piece, used by all three.
 | time to send the request line, headers | `HEADER_TIMEOUT_S` = 10 s | `HeaderTimeoutH11Protocol` | closed |
 | idle keep-alive connection | `KEEP_ALIVE_S` = 5 s | uvicorn | closed |
 | JSON nesting (bodies, JSON in headers) | `MAX_JSON_DEPTH` = 32 | `loads()` where the apps parse JSON | 400 |
+| unpaired surrogates in JSON strings | refused | `loads()`; the REST API's models | 400 |
 
 uvicorn alone has no bound on the time a client takes to send its headers (its keep-alive timer only
 runs between requests), so a client sending a header byte now and then (slowloris) held a connection
@@ -144,9 +145,11 @@ class RequestLimits:
 
 
 def loads(raw: str | bytes) -> Any:
-    """`json.loads`, with every refusal a ValueError: nesting deeper than `MAX_JSON_DEPTH` (json.loads
-    itself raises RecursionError, not ValueError, near the interpreter's recursion limit, which a
-    1 MiB body of brackets reaches; a little less deep still breaks json.dumps of the value later)."""
+    """`json.loads`, with every refusal a ValueError, and two more refusals: nesting deeper than
+    `MAX_JSON_DEPTH` (json.loads itself raises RecursionError, not ValueError, near the interpreter's
+    recursion limit, which a 1 MiB body of brackets reaches; a little less deep still breaks
+    json.dumps of the value later), and strings holding an unpaired UTF-16 surrogate ("\ud800" is
+    valid JSON text, but no UTF-8 encoder takes the string: httpx, sqlite and pydantic raise)."""
     try:
         value = json.loads(raw)
     except RecursionError as exc:
@@ -154,13 +157,38 @@ def loads(raw: str | bytes) -> Any:
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
+        if isinstance(item, dict):
+            for key in item:
+                _check_text(key)
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         for child in children:
             if isinstance(child, dict | list):
                 if depth + 1 > MAX_JSON_DEPTH:
                     raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
                 pending.append((child, depth + 1))
+            elif isinstance(child, str):
+                _check_text(child)
     return value
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("a JSON string holds an unpaired UTF-16 surrogate") from None
+
+
+def json_problem(exc: ValueError) -> str:
+    """What is wrong with a body `loads` refused, without quoting any of it (it may hold a password)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8"
+    text = str(exc)
+    return text if text.startswith(("JSON nested deeper", "a JSON string holds")) else "it is not JSON"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -190,15 +218,20 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._head_tail = b""
+        self._refused = False
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            self._discard(data)
+            return
         if self.conn.their_state is h11.IDLE:
             if self._header_timer is None:
                 self._arm()  # the next request on a kept-alive connection starts
+            ended = b"\r\n\r\n" in self._head_tail + data
             if not self._head_fits(data):
-                self._refuse_head()
+                self._refuse_head(ended)
                 return
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
@@ -218,7 +251,10 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self._head_tail = seen[-3:]
         return self._head_bytes <= self.max_header_bytes
 
-    def _refuse_head(self) -> None:
+    def _refuse_head(self, ended: bool) -> None:
+        """431, then the rest of the head is read and dropped (at most `DRAIN_BYTES` within `DRAIN_S`)
+        before the connection closes: closing on unread data would reset the connection, and the
+        client, still sending, would not see the answer."""
         self._disarm()
         if self.transport.is_closing():
             return
@@ -226,7 +262,20 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                              b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
                              b"content-length: " + str(len(text)).encode() + b"\r\n\r\n" + text)
-        self.transport.close()
+        if ended:  # the whole head is in: nothing left to drain
+            self.transport.close()
+            return
+        self._refused = True
+        self._head_tail = b""
+        self._header_timer = self.loop.call_later(DRAIN_S, self.transport.close)
+
+    def _discard(self, data: bytes) -> None:
+        seen = self._head_tail + data
+        self._head_bytes += len(data)
+        self._head_tail = seen[-3:]
+        if b"\r\n\r\n" in seen or self._head_bytes > DRAIN_BYTES:
+            self._disarm()
+            self.transport.close()
 
     def _arm(self) -> None:
         self._disarm()

@@ -18,6 +18,7 @@ from recluster.http_limits import (
     MAX_JSON_DEPTH,
     HeaderTimeoutH11Protocol,
     RequestLimits,
+    json_problem,
     loads,
     uvicorn_limits,
 )
@@ -154,6 +155,7 @@ def test_loads_takes_json_up_to_the_depth_limit() -> None:
     assert loads(nested) is not None
     assert loads(b'{"a": {"b": [1, {"c": null}]}, "n": 1e5}') == {"a": {"b": [1, {"c": None}]}, "n": 1e5}
     assert loads("3") == 3
+    assert loads('"\\ud83d\\ude00 caf\\u00e9"') == "\U0001f600 café"  # a surrogate pair is fine
 
 
 @pytest.mark.parametrize("text", [
@@ -161,10 +163,23 @@ def test_loads_takes_json_up_to_the_depth_limit() -> None:
     '{"a": ' * 40 + "1" + "}" * 40,
     "[" * 200_000 + "]" * 200_000,  # json.loads raises RecursionError here
     "{not json", b"\xff\xfe", "1" * 5000,  # the last: over Python's 4300-digit int limit
+    '"\\ud800"', '{"a": ["ok", "x\\udfffy"]}', '{"\\ud800": 1}',  # unpaired surrogates, escaped
 ])
 def test_loads_refuses_with_value_error(text: str | bytes) -> None:
     with pytest.raises(ValueError):
         loads(text)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('{"password": "s3cret"', "Expecting ',' delimiter at line 1 column 22"),
+    (b'{"password": "s3cr\xff"}', "it is not UTF-8"),
+    ("[" * 40 + "]" * 40, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+    ('{"password": "\\ud800"}', "a JSON string holds an unpaired UTF-16 surrogate"),
+])
+def test_json_problem_names_the_problem_without_quoting_the_body(text: str | bytes, problem: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        loads(text)
+    assert json_problem(refused.value) == problem
 
 
 # ---- the header timeout, on a real socket --------------------------------------------------

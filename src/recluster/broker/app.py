@@ -47,7 +47,7 @@ from recluster.broker.models import BindRequest, Instance, ProvisionRequest, Upd
 from recluster.broker.operations import Worker
 from recluster.broker.store import Store
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
-from recluster.http_limits import RequestLimits, loads
+from recluster.http_limits import RequestLimits, json_problem, loads
 
 log = logging.getLogger("recluster.broker")
 M = TypeVar("M", bound=BaseModel)
@@ -159,7 +159,7 @@ async def parse_body(request: Request, model: type[M]) -> M:
     try:
         data = loads(raw)
     except ValueError as exc:
-        raise errors.bad_request(f"the request body is not valid JSON ({str(exc)[:80]})") from exc
+        raise errors.bad_request(f"the request body is not valid JSON: {json_problem(exc)}") from exc
     if not isinstance(data, dict):
         raise errors.bad_request("the request body must be a JSON object")
     try:

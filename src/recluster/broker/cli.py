@@ -18,6 +18,23 @@ from recluster.broker.catalog import CatalogError, build_catalog
 from recluster.http_limits import uvicorn_limits
 
 
+class EscapeControlCharacters(logging.Filter):
+    """Platforms choose instance and binding ids and the originating identity, and the broker logs
+    them: their control and format characters (newline, bidi overrides) are logged escaped, so an id
+    cannot write a line of its own into the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(escape_controls(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def escape_controls(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def read_credentials(directory: Path, what: str) -> BasicCredentials:
     """`username` and `password` files of a mounted secret. Errors name the file, never its content."""
     if not directory.is_dir():
@@ -87,6 +104,8 @@ def broker(host: str, port: int, api_url: str, credentials_dir: Path, auth_dir: 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(EscapeControlCharacters())
     try:
         catalog = build_catalog(load_catalog_config(catalog_file), cluster=cluster, namespace=namespace)
     except CatalogError as exc:

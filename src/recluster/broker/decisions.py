@@ -27,7 +27,7 @@ from recluster.http_limits import loads
 # Versions this broker serves: 2.14 added the fetch endpoints it declares in the catalog; later
 # minors are additive (the spec's change policy), so any 2.x from 2.14 on is accepted.
 MIN_MINOR = 14
-API_VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+API_VERSION_RE = re.compile(r"^(\d{1,9})\.(\d{1,9})$")  # bounded: int() of 4300+ digits raises
 EMPTY_BINDING_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 

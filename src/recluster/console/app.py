@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from recluster.console import views
 from recluster.console.history import EventLog, StatsHistory
 from recluster.console.sessions import COOKIE, LoginThrottle, Session, SessionStore, csrf_ok, same_origin
-from recluster.http_limits import RequestLimits, loads
+from recluster.http_limits import RequestLimits, json_problem, loads
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +212,11 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
     async def login(request: Request) -> Response:
         try:
             form = loads(await request.body())
+        except ValueError as exc:
+            return _json({"message": f"the request body is not valid JSON: {json_problem(exc)}"}, 400)
+        try:
             username, password = str(form["username"]), str(form["password"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return _json({"message": "send a username and a password"}, 400)
         if not username or not password:
             return _json({"message": "enter the cluster's username and password"}, 400)
@@ -282,8 +285,9 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
         if creating is not None:
             try:
                 form = loads(await request.body())
-            except ValueError:
-                return _json({"message": "the form could not be read", "fields": {}}, 400)
+            except ValueError as exc:
+                return _json({"message": f"the form could not be read: the body is not valid JSON: "
+                                         f"{json_problem(exc)}", "fields": {}}, 400)
             body, errors = views.bdb_body_from_form(form if isinstance(form, dict) else {}, creating)
             if errors:
                 return _json({"message": "please correct the marked fields", "fields": errors}, 400)

@@ -7,6 +7,7 @@ outdated pod) -> status and events. Returns how soon to look again."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -70,6 +71,24 @@ def accepted_body(body: dict[str, Any]) -> dict[str, Any] | None:
     return {**body, "spec": spec}
 
 
+ORPHAN_DELETE_WAIT_S = 30.0
+
+
+async def _wait_deleted(kube: Kube, obj: dict[str, Any]) -> None:
+    """Until `obj` is gone: an orphaning delete finishes only when the garbage collector has
+    released the dependents, and an apply before that would patch the old object (refused)."""
+    meta = obj["metadata"]
+    deadline = asyncio.get_running_loop().time() + ORPHAN_DELETE_WAIT_S
+    while True:
+        current = await kube.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        if current is None or current["metadata"]["uid"] != meta["uid"]:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{obj['kind']} {meta['name']} is still being deleted after "
+                               f"{ORPHAN_DELETE_WAIT_S:.0f}s")
+        await asyncio.sleep(0.5)
+
+
 def _selector(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
@@ -124,6 +143,7 @@ async def reconcile_rec(rt: Runtime, namespace: str, name: str) -> float:
             if statefulset is not None and statefulset_immutable_changes(child, statefulset):
                 # Fields an apply cannot change: recreate the StatefulSet, keeping its pods (Orphan).
                 await kube.delete("apps/v1", "StatefulSet", namespace, child["metadata"]["name"], "Orphan")
+                await _wait_deleted(kube, statefulset)
         await kube.apply(child)
         metrics.APPLIES.labels(child["kind"]).inc()
     await _remove_broker_when_disabled(kube, rec)

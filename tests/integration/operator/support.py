@@ -238,3 +238,26 @@ def wait_gone(what: str, check: Any, timeout: float = 120) -> None:
 
 
 __all__ = ["time"]
+
+
+def webhook_objects(namespace: str, port: int, name: str) -> list[dict[str, Any]]:
+    """deploy/admission/*.yaml for this namespace, the configuration and its ClusterRole(Binding)
+    named after `name` (so a test's own cannot clash with another's), and the webhook calling the
+    operator on the host (a URL instead of the in-cluster Service, which a host-run operator is not
+    behind)."""
+    role = list(
+        yaml.safe_load_all(
+            (DEPLOY / "admission" / "role.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
+        )
+    )
+    config = yaml.safe_load(
+        (DEPLOY / "admission" / "webhook.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
+    )
+    config["metadata"]["name"] = name
+    cluster_role, binding = role
+    role_name = f"{name}-webhook"
+    cluster_role["metadata"]["name"] = binding["metadata"]["name"] = binding["roleRef"]["name"] = role_name
+    cluster_role["rules"][0]["resourceNames"] = [name]
+    for hook in config["webhooks"]:
+        hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{hook['clientConfig']['service']['path']}"}
+    return [cluster_role, binding, config]

@@ -9,16 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from tests.e2e.local.support import eventually, kubectl
 from tests.integration.operator.support import (
-    DEPLOY,
     exists,
     free_port,
     operator_namespace,
     rec_manifest,
     rec_status,
     start_operator,
+    webhook_objects,
 )
 
 from recluster.local.cluster import LocalCluster
@@ -26,22 +25,6 @@ from recluster.local.cluster import LocalCluster
 pytestmark = pytest.mark.integration
 
 CONFIGURATION = "redis-enterprise-admission"
-
-
-def _webhook_objects(namespace: str, port: int) -> list[dict]:  # type: ignore[type-arg]
-    """deploy/admission/*.yaml for this namespace; the webhook calls the operator on the host
-    (a URL instead of the in-cluster Service, which the host-run operator is not behind)."""
-    role = list(
-        yaml.safe_load_all(
-            (DEPLOY / "admission" / "role.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
-        )
-    )
-    config = yaml.safe_load(
-        (DEPLOY / "admission" / "webhook.yaml").read_text().replace("OPERATOR_NAMESPACE", namespace)
-    )
-    hook = config["webhooks"][0]
-    hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{hook['clientConfig']['service']['path']}"}
-    return [*role, config]
 
 
 @pytest.fixture
@@ -57,7 +40,7 @@ def _apply(cluster: LocalCluster, namespace: str, body: dict) -> str:  # type: i
 
 def test_webhook_refuses_invalid_specs(control_plane: LocalCluster, namespace: str, tmp_path: Path) -> None:
     port = free_port()
-    objects = _webhook_objects(namespace, port)
+    objects = webhook_objects(namespace, port, CONFIGURATION)
     kubectl(
         control_plane,
         "apply",

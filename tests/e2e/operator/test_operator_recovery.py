@@ -113,9 +113,13 @@ def test_all_pods_lost_at_once_recover_with_their_data(
         f"{rec_status(cluster, namespace).get('state')}"
     )
 
-    new_ips = {
-        p["metadata"]["name"]: p["status"]["podIP"] for p in ready_pods(cluster, namespace, NODE_SELECTOR)
-    }
+    # Running needs a majority of the nodes; the last pod may still be starting
+    def all_ready() -> list[dict[str, Any]] | None:
+        pods = ready_pods(cluster, namespace, NODE_SELECTOR)
+        return pods if len(pods) == 3 else None
+
+    ready = eventually("all three node pods ready again", all_ready, timeout=300, interval=2)
+    new_ips = {p["metadata"]["name"]: p["status"]["podIP"] for p in ready}
     assert set(new_ips) == set(old_ips) and len(new_ips) == 3
     assert sorted(n["name"] for n in cluster_nodes(cluster, namespace)) == [
         f"rec-{i}.rec.{namespace}.svc.cluster.local" for i in range(3)

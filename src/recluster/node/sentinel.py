@@ -21,6 +21,19 @@ log = logging.getLogger(__name__)
 
 CCS_NAME = "ccs"
 INFO_PERIOD_MS = 1000
+INFO_PERIOD_MAX_MS = 10000  # Redis's own default
+INFO_PERIOD_PER_MONITOR_MS = 100
+
+
+def info_period_ms(monitors: int) -> int:
+    """How often Sentinel reads each master's and replica's INFO: every second up to 10 monitors, then
+    100 ms per monitor, at most Redis's default 10 s (pure). With `resolve-hostnames` every INFO reply
+    costs Sentinel a blocking DNS lookup of the announced name (a master's replica line, a replica's
+    master_host); at 100 replicated databases and 1 s that is 200 lookups a second per sentinel, on
+    top of the ~200 its peers' hello messages cost, and a single-threaded sentinel that waits on DNS
+    answers nothing else (seen: PINGs taking seconds, the node loop's calls timing out, shards left
+    unstarted). The price: a sentinel learns a new replica within this period, not 1 s."""
+    return max(INFO_PERIOD_MS, min(INFO_PERIOD_MAX_MS, monitors * INFO_PERIOD_PER_MONITOR_MS))
 
 
 async def command(client: aioredis.Redis, *args: str | int) -> Any:
@@ -98,6 +111,7 @@ class SentinelControl:
         self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
                                      socket_connect_timeout=1, decode_responses=True)
         self._applied: dict[str, Monitor] = {}
+        self._info_period = INFO_PERIOD_MS
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -144,7 +158,7 @@ class SentinelControl:
                     await command(self.client, "SENTINEL", "MONITOR", mon.name, mon.host, mon.port,
                                                       mon.quorum)
                 except ResponseError as exc:
-                    if "Duplicated" not in str(exc):
+                    if "Duplicate" not in str(exc):  # 7.0 says "Duplicate master name.", 6.x "Duplicated ..."
                         raise
                 self._applied.pop(mon.name, None)
             elif int(current[mon.name].get("quorum", 0)) != mon.quorum:
@@ -162,12 +176,19 @@ class SentinelControl:
                 args += ["auth-pass", mon.password]
             await command(self.client, "SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
+        period = info_period_ms(len(wanted))
+        if period != self._info_period:
+            log.info("sentinel: INFO every %d ms (%d monitors)", period, len(wanted))
+            await command(self.client, "SENTINEL", "DEBUG", "info-period", period)
+            self._info_period = period
 
     async def tune(self) -> None:
         """Sentinel reads a master's INFO (where it learns the replicas) only every 10 s; a master lost
         before its sentinels learned the replica cannot fail over (-failover-abort-no-good-slave).
-        Read it every second instead. A runtime setting: applied after every sentinel start."""
+        Read it every second instead (slower with many monitors: `info_period_ms`, applied by
+        `ensure`). A runtime setting: applied after every sentinel start."""
         await command(self.client, "SENTINEL", "DEBUG", "info-period", INFO_PERIOD_MS)
+        self._info_period = INFO_PERIOD_MS
 
     async def reset(self, pattern: str = "*") -> None:
         await command(self.client, "SENTINEL", "RESET", pattern)

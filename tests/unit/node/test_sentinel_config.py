@@ -34,3 +34,11 @@ def test_missing_directives_are_added() -> None:
         "dir /x",
         "bind 127.0.0.1",
     ]
+
+
+def test_info_period_is_one_second_for_a_few_monitors_and_slows_down_to_redis_default_with_many() -> None:
+    from recluster.node.sentinel import info_period_ms
+
+    assert [info_period_ms(n) for n in (0, 1, 10)] == [1000, 1000, 1000]
+    assert info_period_ms(21) == 2100
+    assert info_period_ms(101) == info_period_ms(1000) == 10000

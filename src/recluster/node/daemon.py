@@ -28,12 +28,14 @@ from recluster.node.config import NodeConfig, read_credentials_file
 from recluster.node.errors import ApiError
 from recluster.node.identity import Membership, Peer
 from recluster.node.models import (
+    BdbRecord,
     BootstrapRequest,
     ClusterRecord,
     ClusterState,
     Credentials,
     JoinRequest,
     NodeRecord,
+    ShardRecord,
 )
 from recluster.node.reconcile import (
     Observation,
@@ -53,6 +55,12 @@ log = logging.getLogger(__name__)
 
 FAILOVER_RETRY_S = 15.0
 HANDOFF_RETRY_S = 2.0  # how often a shutting-down node repeats a refused failover request
+# A master shard that stopped waits at most this long for Sentinel to promote its replica before it
+# starts as master again (see NodeDaemon._restart_plan), and asks again this often.
+RESTART_HOLD_S = 30.0
+RESTART_FAILOVER_RETRY_S = 3.0
+# a shard of this node, its database, and the master it follows (None: it runs as master)
+WantedShard = tuple[ShardRecord, BdbRecord, tuple[str, int] | None]
 
 
 @dataclass
@@ -107,6 +115,8 @@ class NodeDaemon:
         self._down_since: dict[int, float] = {}
         self._pending_since: dict[int, float] = {}
         self._failover_requested: dict[str, float] = {}
+        self._held_since: dict[int, float] = {}
+        self._promotion_requested: dict[str, float] = {}
         self._probe_clients: dict[tuple[str, int], aioredis.Redis] = {}
         self._last_members: int | None = None
         self._ccs_min_replicas: int | None = None
@@ -505,7 +515,8 @@ class NodeDaemon:
             if placed is None or placed.status == "delete-pending":
                 continue
             wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known)))
-        await self.shards.ensure(wanted)
+        wanted, held = await self._restart_plan(state, me.uid, wanted)
+        await self.shards.ensure(wanted, hold=held)
         ready = True
         for _, bdb, _ in wanted:
             ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
@@ -527,6 +538,91 @@ class NodeDaemon:
         if node is None or node.uid == (self.membership.node_uid if self.membership else -1):
             return None
         return (node.name, bdb.port)
+
+    async def _restart_plan(
+        self, state: ClusterState, me: int, wanted: list[WantedShard]
+    ) -> tuple[list[WantedShard], set[int]]:
+        """Keep a stopped master shard of a replicated database from coming back as master.
+
+        Its redis-server crashed, or this node restarted, before Sentinel moved the role: started as
+        master it would hold less than its replica (nothing without persistence, up to a second less
+        with AOF every second), and the replica, resynchronising from it, would drop its copy and
+        with it every write WAIT confirmed. So, for a shard that ran here before and would start as
+        master: a replica elsewhere that answers as master already is followed at once; one that
+        answers as a replica is promoted first (SENTINEL FAILOVER) and this shard is held back
+        (returned in the set) until Sentinel names the new master, then it starts as its replica.
+        When no other shard answers with a copy (its node is down too, or its first sync is still
+        running), this copy is the best there is and starts as master at once; and it does after
+        RESTART_HOLD_S whatever happens."""
+        plan: list[WantedShard] = []
+        held: set[int] = set()
+        now = time.monotonic()
+        for shard, bdb, master in wanted:
+            if (master is not None or not bdb.replication or self.shards.process_running(bdb.uid)
+                    or not self.shards.ran_here(bdb.uid)):
+                self._held_since.pop(bdb.uid, None)
+                plan.append((shard, bdb, master))
+                continue
+            roles: dict[str, str] = {}
+            for other in state.shards_of(bdb.uid):
+                node = state.nodes.get(other.node_uid)
+                if other.node_uid == me or node is None:
+                    continue
+                try:
+                    info = await self._probe(node.name, bdb.port, bdb.authentication_redis_pass).info(
+                        "replication")
+                except (RedisError, OSError):
+                    continue
+                if info.get("role") == "master":
+                    roles[node.name] = "master"
+                elif not int(info.get("master_sync_in_progress") or 0):
+                    roles[node.name] = "replica"  # holds a copy (not one still loading its first sync)
+            promoted = next((name for name, role in roles.items() if role == "master"), None)
+            since = self._held_since.setdefault(bdb.uid, now)
+            if promoted is not None:
+                log.info("shard of %s: not restarting it as master, %s holds the role: following it",
+                         bdb.name, promoted)
+                self._held_since.pop(bdb.uid, None)
+                plan.append((shard, bdb, (promoted, bdb.port)))
+            elif not roles:
+                self._held_since.pop(bdb.uid, None)
+                plan.append((shard, bdb, master))
+            elif now - since > RESTART_HOLD_S:
+                log.warning("shard of %s: its replica was not promoted within %.0f s; restarting it as "
+                            "master", bdb.name, RESTART_HOLD_S)
+                self._held_since.pop(bdb.uid, None)
+                plan.append((shard, bdb, master))
+            else:
+                if since == now:
+                    log.info("shard of %s stopped while master: promoting its replica before restarting "
+                             "it", bdb.name)
+                await self._promote_replica(bdb.name)
+                held.add(bdb.uid)
+                plan.append((shard, bdb, master))
+        return plan, held
+
+    async def _promote_replica(self, name: str) -> None:
+        """SENTINEL FAILOVER on this node's sentinel, else on a peer's (ours may have just restarted
+        and not reached the replica yet); at most every RESTART_FAILOVER_RETRY_S."""
+        now = time.monotonic()
+        if now - self._promotion_requested.get(name, -RESTART_FAILOVER_RETRY_S) < RESTART_FAILOVER_RETRY_S:
+            return
+        self._promotion_requested[name] = now
+        mine = (self.cfg.node_name, self.cfg.addr)
+        targets = [(self.cfg.addr, self.cfg.sentinel_port)]
+        targets += [(p.name, p.sentinel_port) for p in (self.membership.peers if self.membership else [])
+                    if p.name not in mine]
+        for host, port in targets:
+            client = aioredis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1,
+                                    decode_responses=True)
+            try:
+                await command(client, "SENTINEL", "FAILOVER", name)
+                log.info("asked the sentinel at %s to promote the replica of %s", host, name)
+                return
+            except (RedisError, OSError) as exc:
+                log.info("the sentinel at %s cannot promote the replica of %s yet: %s", host, name, exc)
+            finally:
+                await client.aclose()
 
     def _remember_peers(self, state: ClusterState) -> None:
         assert self.membership is not None

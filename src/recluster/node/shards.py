@@ -132,14 +132,24 @@ class ShardSupervisor:
             await handle.client.aclose()
             handle.client = None
 
-    async def ensure(self, wanted: list[tuple[ShardRecord, BdbRecord, tuple[str, int] | None]]) -> None:
+    def ran_here(self, bdb_uid: int) -> bool:
+        """The shard of this database was started on this node before (its config is on the volume)."""
+        return (self.shard_dir(bdb_uid) / "redis.conf").exists()
+
+    def process_running(self, bdb_uid: int) -> bool:
+        return self._handle(bdb_uid).process.running()
+
+    async def ensure(self, wanted: list[tuple[ShardRecord, BdbRecord, tuple[str, int] | None]],
+                     hold: set[int] | None = None) -> None:
         """Run exactly the shards in `wanted`: (shard, its database, the master to follow or None to
-        start as master)."""
+        start as master). A stopped shard whose database is in `hold` is kept but not started yet."""
         wanted_bdbs = {bdb.uid for _, bdb, _ in wanted}
         for bdb_uid in set(self.known_dirs()) | set(self.local):
             if bdb_uid not in wanted_bdbs:
                 await self.remove(bdb_uid)
         for shard, bdb, master in wanted:
+            if hold and bdb.uid in hold and not self.process_running(bdb.uid):
+                continue
             try:
                 await self._ensure_one(shard, bdb, master)
             except (RedisError, OSError) as exc:

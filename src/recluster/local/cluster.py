@@ -306,7 +306,15 @@ class LocalCluster:
         self.route_services()
         return node
 
-    def start_node(self, name: str, console: Console | None = None, timeout: float = 120) -> LocalNode:
+    def start_node(
+        self,
+        name: str,
+        console: Console | None = None,
+        timeout: float = 120,
+        images: list[Path] | None = None,
+    ) -> LocalNode:
+        """Start a stopped node again. `images`: the archives `up` used (`images()`), so a restart
+        in the middle of a run imports nothing new even when the source tree changed since."""
         console = console or Console(stderr=True)
         node = self.node(name)
         node.create_network(self.nodes)
@@ -314,12 +322,24 @@ class LocalCluster:
             self.kube_dir(console) / "kube",
             CertificateAuthority(self.paths.pki),
             self.layout.apiserver_url,
-            self.images(console),
+            images if images is not None else self.images(console),
         )
         with self.api() as api:
             wait_for(f"node {node.name} to report Ready", lambda: nodes.node_ready(api, node.name), timeout)
         self.route_services()
         return node
+
+    def stop_control_plane_component(self, name: str) -> bool:
+        """Stop one recorded control-plane process (etcd, kube-apiserver, ...), as a fault to inject;
+        `start_control_plane` brings it back. True when it was running."""
+        if name not in controlplane.COMPONENT_ORDER:
+            raise CommandError(f"no control-plane component {name!r}; one of {controlplane.COMPONENT_ORDER}")
+        return processes.stop(name, self.paths.run)
+
+    def start_control_plane(self, console: Console | None = None, timeout: float = 120) -> None:
+        """Start the control-plane components that are not running, as `up` does (the running ones
+        are left alone), and wait until the apiserver is ready."""
+        self._up_control_plane(console or Console(stderr=True), timeout)
 
     def _write_kubeconfigs(self, creds: Credentials) -> None:
         server = self.layout.apiserver_url

@@ -4,22 +4,14 @@ project image on the local nodes. It takes the Lease and brings a REC to Running
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
 from tests.e2e.local.support import IMAGE, apply, eventually, get, kubectl, ready_pods
-from tests.integration.operator.support import DEPLOY, operator_namespace, rec_manifest, wait_state
+from tests.integration.operator.support import DEPLOY, rec_manifest, wait_state
 
 from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    with operator_namespace(local_cluster) as name:  # service account, Role, RoleBinding from deploy/
-        yield name
 
 
 def test_operator_deployment_runs_a_rec(local_cluster: LocalCluster, namespace: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
 from tests.integration.operator.support import (
     events,
     exists,
-    operator_namespace,
     rec_manifest,
     rec_status,
     start_operator,
@@ -29,12 +27,6 @@ from recluster.operator.rec.nodeapi import node_api
 pytestmark = pytest.mark.e2e
 
 NODE_SELECTOR = "app=redis-enterprise,redis.io/cluster=rec,redis.io/role=node"
-
-
-@pytest.fixture
-def namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    with operator_namespace(local_cluster) as name:
-        yield name
 
 
 def _secret(cluster: LocalCluster, namespace: str, name: str, key: str) -> str:

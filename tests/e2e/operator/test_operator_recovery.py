@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +14,8 @@ from tests.e2e.operator.test_operator_lifecycle import NODE_SELECTOR, _secret, c
 from tests.e2e.operator.test_operator_scale_rolling import Writer
 from tests.integration.operator.support import (
     OperatorProcess,
-    operator_namespace,
     rec_manifest,
     rec_status,
-    start_operator,
     wait_state,
 )
 
@@ -29,21 +25,6 @@ from recluster.operator.rec.nodeapi import node_api
 pytestmark = pytest.mark.e2e
 
 DB = "writes"  # the name the Writer looks up through Sentinel
-
-
-@pytest.fixture
-def namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    with operator_namespace(local_cluster) as name:
-        yield name
-
-
-@pytest.fixture
-def operator(local_cluster: LocalCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = start_operator(local_cluster, namespace, tmp_path)
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def create_persistent_database(cluster: LocalCluster, namespace: str) -> dict[str, Any]:

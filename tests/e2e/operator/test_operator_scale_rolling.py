@@ -7,8 +7,6 @@ import asyncio
 import ipaddress
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +15,8 @@ from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
 from tests.e2e.operator.test_operator_lifecycle import NODE_SELECTOR, _secret, cluster_nodes
 from tests.integration.operator.support import (
     OperatorProcess,
-    operator_namespace,
     rec_manifest,
     rec_status,
-    start_operator,
 )
 
 from recluster.local.cluster import LocalCluster
@@ -123,21 +119,6 @@ def create_database(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
             return await api.wait_bdb_status(int(bdb["uid"]), "active", timeout_s=120)
 
     return asyncio.run(create())
-
-
-@pytest.fixture
-def namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    with operator_namespace(local_cluster) as name:
-        yield name
-
-
-@pytest.fixture
-def operator(local_cluster: LocalCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = start_operator(local_cluster, namespace, tmp_path)
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def _converged(cluster: LocalCluster, namespace: str, nodes: int) -> bool:

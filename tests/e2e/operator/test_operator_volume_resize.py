@@ -4,18 +4,13 @@ follows (recreated, pods kept), the cluster stays Running, and the change is an 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from tests.e2e.local.support import apply, eventually, get, ready_pods
 from tests.integration.operator.support import (
     OperatorProcess,
     events,
-    operator_namespace,
     rec_manifest,
     rec_status,
-    start_operator,
     wait_state,
 )
 
@@ -24,21 +19,6 @@ from recluster.local.cluster import LocalCluster
 pytestmark = pytest.mark.e2e
 
 NODE_SELECTOR = "app=redis-enterprise,redis.io/cluster=rec,redis.io/role=node"
-
-
-@pytest.fixture
-def namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    with operator_namespace(local_cluster) as name:
-        yield name
-
-
-@pytest.fixture
-def operator(local_cluster: LocalCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = start_operator(local_cluster, namespace, tmp_path)
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def claim_sizes(cluster: LocalCluster, namespace: str) -> dict[str, tuple[str, str]]:

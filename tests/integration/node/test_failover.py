@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 from redis.sentinel import Sentinel
+from tests.integration.node.support import write_confirmed
 
 from recluster.node.devcluster import LoopbackCluster
 
@@ -30,17 +31,7 @@ async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(mak
     client = sentinel.master_for("orders", password="s3cret-pass", socket_timeout=1.0)
 
     # wait until the replica is attached, then write; keep only writes WAIT confirmed on a replica
-    deadline = time.monotonic() + 60
-    confirmed: list[str] = []
-    while len(confirmed) < 200:
-        assert time.monotonic() < deadline, "writes were not confirmed by a replica within 60 s"
-        key = f"k{len(confirmed)}"
-        try:
-            await asyncio.to_thread(client.set, key, key)
-            if await asyncio.to_thread(client.execute_command, "WAIT", 1, 1000) >= 1:
-                confirmed.append(key)
-        except redis.RedisError:
-            await asyncio.sleep(0.2)
+    confirmed = await write_confirmed(client, 200)
 
     # every sentinel knows the replica (it learns it from the master's INFO), or none could promote it
     deadline = time.monotonic() + 30

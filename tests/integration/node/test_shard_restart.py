@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 from redis.sentinel import Sentinel
+from tests.integration.node.support import write_confirmed
 
 from recluster.node.devcluster import LoopbackCluster
 from recluster.node.processes import kill_recorded
@@ -29,17 +30,7 @@ async def test_killed_master_shard_comes_back_as_replica_and_confirmed_writes_su
     sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
     client = sentinel.master_for("volatile", password=PASSWORD, socket_timeout=1.0, retry=None)
 
-    deadline = time.monotonic() + 60
-    confirmed: list[str] = []
-    while len(confirmed) < 300:
-        assert time.monotonic() < deadline, "writes were not confirmed by a replica within 60 s"
-        key = f"k{len(confirmed)}"
-        try:
-            await asyncio.to_thread(client.set, key, key)
-            if await asyncio.to_thread(client.execute_command, "WAIT", 1, 1000) >= 1:
-                confirmed.append(key)
-        except redis.RedisError:
-            await asyncio.sleep(0.2)
+    confirmed = await write_confirmed(client, 300)
 
     master_host, port = await asyncio.to_thread(sentinel.discover_master, "volatile")
     node = next(n for n in cluster.nodes if n.addr == master_host)

@@ -47,6 +47,7 @@ from recluster.node.reconcile import (
     sync_roles,
     sync_status,
 )
+from recluster.node.restart import PeerShard, restart_decision
 from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, SentinelServer, command
 from recluster.node.shards import ShardSupervisor
 from recluster.node.tls import peer_verification
@@ -55,10 +56,12 @@ log = logging.getLogger(__name__)
 
 FAILOVER_RETRY_S = 15.0
 HANDOFF_RETRY_S = 2.0  # how often a shutting-down node repeats a refused failover request
-# A master shard that stopped waits at most this long for Sentinel to promote its replica before it
-# starts as master again (see NodeDaemon._restart_plan), and asks again this often.
+# A master shard that stopped waits at most this long for Sentinel to promote its replica (see
+# recluster.node.restart), and asks again this often.
 RESTART_HOLD_S = 30.0
 RESTART_FAILOVER_RETRY_S = 3.0
+# database states in which its shards hold data (a pending database's shards start empty anyway)
+EXISTING = ("active", "active-change-pending")
 # a shard of this node, its database, and the master it follows (None: it runs as master)
 WantedShard = tuple[ShardRecord, BdbRecord, tuple[str, int] | None]
 
@@ -542,64 +545,73 @@ class NodeDaemon:
     async def _restart_plan(
         self, state: ClusterState, me: int, wanted: list[WantedShard]
     ) -> tuple[list[WantedShard], set[int]]:
-        """Keep a stopped master shard of a replicated database from coming back as master.
-
-        Its redis-server crashed, or this node restarted, before Sentinel moved the role: started as
-        master it would hold less than its replica (nothing without persistence, up to a second less
-        with AOF every second), and the replica, resynchronising from it, would drop its copy and
-        with it every write WAIT confirmed. So, for a shard that ran here before and would start as
-        master: a replica elsewhere that answers as master already is followed at once; one that
-        answers as a replica is promoted first (SENTINEL FAILOVER) and this shard is held back
-        (returned in the set) until Sentinel names the new master, then it starts as its replica.
-        When no other shard answers with a copy (its node is down too, or its first sync is still
-        running), this copy is the best there is and starts as master at once; and it does after
-        RESTART_HOLD_S whatever happens."""
+        """Keep a stopped master shard of an existing replicated database from coming back as
+        master while another shard holds a copy (see recluster.node.restart). That covers a shard
+        that ran on this volume and one placed here before this node came back on an empty volume
+        (a pod without persistence): both would start empty. Returns the plan and the databases
+        whose shard is held back for now."""
         plan: list[WantedShard] = []
         held: set[int] = set()
         now = time.monotonic()
         for shard, bdb, master in wanted:
-            if (master is not None or not bdb.replication or self.shards.process_running(bdb.uid)
-                    or not self.shards.ran_here(bdb.uid)):
+            if (master is not None or not bdb.replication or bdb.status not in EXISTING
+                    or self.shards.process_running(bdb.uid)):
                 self._held_since.pop(bdb.uid, None)
                 plan.append((shard, bdb, master))
                 continue
-            roles: dict[str, str] = {}
-            for other in state.shards_of(bdb.uid):
-                node = state.nodes.get(other.node_uid)
-                if other.node_uid == me or node is None:
-                    continue
-                try:
-                    info = await self._probe(node.name, bdb.port, bdb.authentication_redis_pass).info(
-                        "replication")
-                except (RedisError, OSError):
-                    continue
-                if info.get("role") == "master":
-                    roles[node.name] = "master"
-                elif not int(info.get("master_sync_in_progress") or 0):
-                    roles[node.name] = "replica"  # holds a copy (not one still loading its first sync)
-            promoted = next((name for name, role in roles.items() if role == "master"), None)
+            peers = await self._probe_peers(state, me, bdb)
             since = self._held_since.setdefault(bdb.uid, now)
-            if promoted is not None:
-                log.info("shard of %s: not restarting it as master, %s holds the role: following it",
-                         bdb.name, promoted)
-                self._held_since.pop(bdb.uid, None)
-                plan.append((shard, bdb, (promoted, bdb.port)))
-            elif not roles:
-                self._held_since.pop(bdb.uid, None)
-                plan.append((shard, bdb, master))
-            elif now - since > RESTART_HOLD_S:
-                log.warning("shard of %s: its replica was not promoted within %.0f s; restarting it as "
-                            "master", bdb.name, RESTART_HOLD_S)
-                self._held_since.pop(bdb.uid, None)
-                plan.append((shard, bdb, master))
-            else:
+            decision = restart_decision(peers, self.shards.holds_data(bdb), now - since, RESTART_HOLD_S)
+            if decision.action == "hold":
                 if since == now:
-                    log.info("shard of %s stopped while master: promoting its replica before restarting "
-                             "it", bdb.name)
+                    log.info("shard of %s stopped while master: %s before restarting it", bdb.name,
+                             decision.reason)
                 await self._promote_replica(bdb.name)
                 held.add(bdb.uid)
                 plan.append((shard, bdb, master))
+                continue
+            self._held_since.pop(bdb.uid, None)
+            if decision.action == "take_over" and decision.peer is not None:
+                log.warning("shard of %s: %s", bdb.name, decision.reason)
+                try:
+                    await command(self._probe(decision.peer, bdb.port, bdb.authentication_redis_pass),
+                                  "REPLICAOF", "NO", "ONE")
+                except (RedisError, OSError) as exc:
+                    log.warning("shard of %s: promoting %s failed (%s); trying again", bdb.name,
+                                decision.peer, type(exc).__name__)
+                    self._held_since[bdb.uid] = since
+                    held.add(bdb.uid)
+                    plan.append((shard, bdb, master))
+                    continue
+            if decision.peer is not None and decision.action in ("follow", "take_over"):
+                log.info("shard of %s: not restarting it as master: %s; following it", bdb.name,
+                         decision.reason)
+                plan.append((shard, bdb, (decision.peer, bdb.port)))
+            else:  # a warning when it was held first: some writes may be missing
+                log.log(logging.INFO if since == now else logging.WARNING,
+                        "shard of %s: restarting it as master: %s", bdb.name, decision.reason)
+                plan.append((shard, bdb, master))
         return plan, held
+
+    async def _probe_peers(self, state: ClusterState, me: int, bdb: BdbRecord) -> list[PeerShard]:
+        """What the database's shards on other nodes answer (those that do not answer are left out)."""
+        peers = []
+        for other in state.shards_of(bdb.uid):
+            node = state.nodes.get(other.node_uid)
+            if other.node_uid == me or node is None:
+                continue
+            try:
+                client = self._probe(node.name, bdb.port, bdb.authentication_redis_pass)
+                info = await client.info("replication")
+            except (RedisError, OSError):
+                continue
+            peers.append(PeerShard(
+                node=node.name,
+                role="master" if info.get("role") == "master" else "replica",
+                offset=int(info.get("master_repl_offset") or 0),
+                syncing=bool(int(info.get("master_sync_in_progress") or 0)),
+            ))
+        return peers
 
     async def _promote_replica(self, name: str) -> None:
         """SENTINEL FAILOVER on this node's sentinel, else on a peer's (ours may have just restarted

@@ -132,9 +132,17 @@ class ShardSupervisor:
             await handle.client.aclose()
             handle.client = None
 
-    def ran_here(self, bdb_uid: int) -> bool:
-        """The shard of this database was started on this node before (its config is on the volume)."""
-        return (self.shard_dir(bdb_uid) / "redis.conf").exists()
+    def holds_data(self, bdb: BdbRecord) -> bool:
+        """The shard would load its own dataset on start: its database persists and the file is on
+        the volume. (Without persistence a replica still keeps the dump.rdb of its last full sync,
+        but that copy is stale: it does not count.)"""
+        directory = self.shard_dir(bdb.uid)
+        if bdb.data_persistence == "aof":
+            aof = directory / "appendonlydir"
+            return aof.is_dir() and any(aof.iterdir())
+        if bdb.data_persistence == "snapshot":
+            return (directory / "dump.rdb").exists()
+        return False
 
     def process_running(self, bdb_uid: int) -> bool:
         return self._handle(bdb_uid).process.running()

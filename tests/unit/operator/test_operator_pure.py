@@ -100,6 +100,20 @@ def test_rolling_order_highest_first_leader_last() -> None:
     assert "secret" not in repr(Credentials("u", "secret-password"))
 
 
+def test_a_member_whose_pod_was_scaled_away_is_an_orphan() -> None:
+    rec = check_rec(REC)
+    pods = node_pods(rec, [_pod("rec-0", "r"), _pod("rec-1", "r"), _pod("rec-2", "r")])
+    client = ClusterClient(rec, "", Credentials("u", "p"), "cluster.local")
+    nodes = [{"name": f"rec-{i}.rec.ns.svc.cluster.local", "uid": i + 1} for i in (0, 1, 2, 3)]
+    nodes.append({"name": "other-5.rec.ns.svc.cluster.local", "uid": 9})  # not one of our pods' names
+    view = ClusterView(pods=pods, nodes=nodes)
+    assert client.orphaned_nodes(view, 3) == [4]
+    # while the StatefulSet still has 4 replicas, rec-3's pod may come back: not an orphan yet
+    assert client.orphaned_nodes(view, 4) == []
+    with_pod = ClusterView(pods=[*pods, *node_pods(rec, [_pod("rec-3", "r")])], nodes=nodes)
+    assert client.orphaned_nodes(with_pod, 3) == []
+
+
 def test_accepted_spec_annotation_round_trip() -> None:
     body = {
         **REC,

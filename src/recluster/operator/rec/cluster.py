@@ -197,6 +197,18 @@ class ClusterClient:
         async with self.api(via) as api:
             return str((await api.action(action_uid)).get("status", ""))
 
+    def orphaned_nodes(self, view: ClusterView, replicas: int) -> list[int]:
+        """Uids of cluster members whose pod the StatefulSet no longer has (ordinal >= replicas, no
+        pod): a node that rejoined while its pod was being scaled away. Such a member counts in
+        every majority and can never answer, so it must be removed through the API."""
+        orphans = []
+        for node in view.nodes:
+            first_label = str(node.get("name") or "").split(".", 1)[0]
+            ordinal = _ordinal(self.rec, first_label)
+            if ordinal is not None and ordinal >= replicas and view.pod(ordinal) is None:
+                orphans.append(int(node["uid"]))
+        return orphans
+
     def node_uid(self, view: ClusterView, pod: NodePod) -> int | None:
         """The cluster's uid of the node that runs in `pod` (by its stable name)."""
         name = self.server_name(pod)

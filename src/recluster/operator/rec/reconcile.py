@@ -211,6 +211,14 @@ async def _replicas(
     desired = rec.spec.nodes
     current = int((statefulset or {}).get("spec", {}).get("replicas") or desired)
     if desired >= current:
+        orphans = client.orphaned_nodes(view, current)
+        via = next((m for m in view.members if m.ready and not m.deleting), None)
+        if orphans and via is not None:
+            for orphan in orphans:
+                action = await client.start_remove(via, orphan)
+                log.warning("removing node %d from cluster %s/%s: its pod is gone (action %s)", orphan,
+                            rec.namespace, rec.name, action)
+            return desired, f"removing node(s) {', '.join(map(str, orphans))} whose pods are gone"
         return desired, ""
     top = view.pod(current - 1)
     uid = client.node_uid(view, top) if top is not None else None
@@ -295,7 +303,9 @@ async def _cluster_step(
 
     if ready_members:  # joins go to nodes that answer for the cluster
         for pod in pods:
-            if pod.bootstrap == IDLE and pod.ip:
+            # a pod above the desired count is on its way out: its node was just removed (and is
+            # idle again); joining it would leave a member behind once its pod goes
+            if pod.bootstrap == IDLE and pod.ip and pod.ordinal < desired:
                 await client.join_cluster(pod, ready_members)
                 log.info("cluster %s/%s: %s joins", rec.namespace, rec.name, pod.name)
 

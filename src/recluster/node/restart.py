@@ -52,7 +52,7 @@ def restart_decision(
         return RestartDecision("start", None, "no other shard holds a copy")
     best = copies[0]
     if held_for_s < hold_s:
-        return RestartDecision("hold", best.node, f"promoting the replica on {best.node} first")
+        return RestartDecision("hold", best.node, f"promoting the replica on {best.node}")
     if own_data:
         reason = f"the replica was not promoted within {hold_s:.0f} s; this shard loads its own data"
         return RestartDecision("start", None, reason)

@@ -37,7 +37,9 @@ def test_an_empty_shard_never_starts_as_master_while_another_holds_a_copy(
 
 
 @given(peers_st, st.booleans(), st.floats(0, 300))
-def test_a_peer_that_is_master_already_is_followed(peers: list[PeerShard], own_data: bool, held: float) -> None:
+def test_a_peer_that_is_master_already_is_followed(
+    peers: list[PeerShard], own_data: bool, held: float
+) -> None:
     decision = restart_decision(peers, own_data, held, HOLD)
     masters = {p.node for p in peers if p.role == "master"}
     if masters:

@@ -48,9 +48,11 @@ class Writer(threading.Thread):
         self.cluster, self.namespace = cluster, namespace
         self.stopping = threading.Event()
         self.confirmed: list[int] = []
+        self.phases: list[tuple[int, str]] = [(0, "start")]  # (confirmed writes so far, phase begun)
         self.errors = 0
         self.last_ok = time.monotonic()
         self.longest_gap = 0.0
+        self.longest_gap_phase = ""
 
     def master(self) -> redis.Redis:
         for pod in get(self.cluster, self.namespace, "pods", "-l", NODE_SELECTOR)["items"]:
@@ -89,7 +91,8 @@ class Writer(threading.Thread):
                 if int(connection.execute_command("WAIT", 1, 2000)) >= 1:
                     self.confirmed.append(i)
                     now = time.monotonic()
-                    self.longest_gap = max(self.longest_gap, now - self.last_ok)
+                    if now - self.last_ok > self.longest_gap:
+                        self.longest_gap, self.longest_gap_phase = now - self.last_ok, self.phases[-1][1]
                     self.last_ok = now
                 i += 1
             except (redis.RedisError, OSError):
@@ -97,6 +100,14 @@ class Writer(threading.Thread):
                 connection = None
                 self.stopping.wait(0.3)
             self.stopping.wait(0.05)
+
+    def mark(self, phase: str) -> None:
+        self.phases.append((len(self.confirmed), phase))
+
+    def phase_of(self, key: int) -> str:
+        """The phase in which write `key` was confirmed (to tell when lost writes were made)."""
+        position = self.confirmed.index(key)
+        return [name for count, name in self.phases if count <= position][-1]
 
     def lost(self) -> list[int]:
         master = self.master()
@@ -131,6 +142,17 @@ def _converged(cluster: LocalCluster, namespace: str, nodes: int) -> bool:
     return bool(sts["spec"]["replicas"] == nodes and len(cluster_nodes(cluster, namespace)) == nodes)
 
 
+def _wait_converged(cluster: LocalCluster, namespace: str, nodes: int, what: str) -> None:
+    """Wait for the REC to run `nodes` nodes; on timeout, say where it stood."""
+    try:
+        eventually(what, lambda: _converged(cluster, namespace, nodes), timeout=480, interval=3)
+    except pytest.fail.Exception as exc:
+        status = rec_status(cluster, namespace)
+        conditions = {c["type"]: c.get("message") for c in status.get("conditions", [])}
+        pods = [p["metadata"]["name"] for p in get(cluster, namespace, "pods", "-l", NODE_SELECTOR)["items"]]
+        pytest.fail(f"{exc}; REC state {status.get('state')}, conditions {conditions}, node pods {pods}")
+
+
 def _patch(cluster: LocalCluster, namespace: str, patch: str) -> None:
     kubectl(cluster, "-n", namespace, "patch", "rec", "rec", "--type=merge", "-p", patch)
 
@@ -140,27 +162,26 @@ def test_scale_and_rolling_change_keep_a_database_writable(
     local_cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
     apply(local_cluster, namespace, rec_manifest(podAntiAffinity=SPREAD))
-    eventually("3 nodes Running", lambda: _converged(local_cluster, namespace, 3), timeout=480, interval=3)
+    _wait_converged(local_cluster, namespace, 3, "3 nodes Running")
     create_database(local_cluster, namespace)
     writer = Writer(local_cluster, namespace)
     writer.start()
     try:
         eventually("first confirmed writes", lambda: len(writer.confirmed) > 10, timeout=60)
 
+        writer.mark("scale to 5")
         _patch(local_cluster, namespace, '{"spec":{"nodes":5}}')
-        eventually(
-            "5 nodes Running", lambda: _converged(local_cluster, namespace, 5), timeout=480, interval=3
-        )
+        _wait_converged(local_cluster, namespace, 5, "5 nodes Running")
+        writer.mark("scale to 3")
         _patch(local_cluster, namespace, '{"spec":{"nodes":3}}')
-        eventually(
-            "back to 3 nodes", lambda: _converged(local_cluster, namespace, 3), timeout=480, interval=3
-        )
+        _wait_converged(local_cluster, namespace, 3, "back to 3 nodes")
         eventually(
             "the removed pods gone",
             lambda: len(get(local_cluster, namespace, "pods", "-l", NODE_SELECTOR)["items"]) == 3,
             timeout=180,
         )
 
+        writer.mark("rolling change")
         before = {
             p["metadata"]["name"]: p["metadata"]["uid"]
             for p in ready_pods(local_cluster, namespace, NODE_SELECTOR)
@@ -189,6 +210,7 @@ def test_scale_and_rolling_change_keep_a_database_writable(
             )
 
         eventually("every pod restarted with the new resources", rolled, timeout=600, interval=3)
+        writer.mark("after the rolling change")
         confirmed_before_end = len(writer.confirmed)
         eventually(
             "writes after the rolling change",
@@ -201,7 +223,10 @@ def test_scale_and_rolling_change_keep_a_database_writable(
     lost = writer.lost()
     print(
         f"confirmed writes {len(writer.confirmed)}, errors {writer.errors}, "
-        f"longest gap {writer.longest_gap:.1f}s"
+        f"longest gap {writer.longest_gap:.1f}s (during {writer.longest_gap_phase})"
     )
-    assert lost == [], f"{len(lost)} confirmed writes lost, e.g. {lost[:10]}"
+    assert lost == [], (
+        f"{len(lost)} confirmed writes lost, e.g. {lost[:10]}, confirmed during "
+        f"{sorted({writer.phase_of(k) for k in lost})}; phases {writer.phases}"
+    )
     assert "Forbidden" not in operator.log()

@@ -38,8 +38,12 @@ SECURITY_HEADERS = {
 }
 
 
+METRICS_TIMEOUT = httpx.Timeout(1.5, connect=1.0)
+
+
 def default_metrics_url(node: dict[str, Any]) -> str:
-    return f"http://{node['name']}:{node.get('ports', {}).get('metrics', 8070)}/metrics"
+    """A node's metrics endpoint: HTTPS with the node's certificate, which carries its name."""
+    return f"https://{node['name']}:{node.get('ports', {}).get('metrics', 8070)}/metrics"
 
 
 class ApiUnavailable(Exception):
@@ -66,7 +70,7 @@ class Console:
         self._digest: dict[str, str] | None = None
         self._snapshot: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
-        self._metrics_http = metrics_http or httpx.AsyncClient(timeout=httpx.Timeout(1.5, connect=1.0))
+        self._metrics_http = metrics_http or httpx.AsyncClient(timeout=METRICS_TIMEOUT)
 
     async def call(self, session: Session, method: str, path: str, json: Any = None) -> tuple[int, Any]:
         response = await self.api.request(method, path, json=json, auth=(session.username, session.password))
@@ -170,7 +174,8 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
                        metrics_http: httpx.AsyncClient | None = None,
                        sample_every_s: float | None = None) -> FastAPI:
     """`api`: an HTTP client whose base URL is the node's REST API (in the node: an in-process ASGI
-    transport to the API app); `metrics_http`: the client that reads the nodes' metrics endpoints;
+    transport to the API app); `metrics_http`: the client that reads the nodes' metrics endpoints
+    (in the node: one that checks their certificates as the node checks its peers', server.py);
     `sample_every_s`: sample in the background while someone is logged in (None: only when polled)."""
     console = Console(api, metrics, metrics_http=metrics_http, sample_every_s=sample_every_s)
     app = FastAPI(title="recluster console", openapi_url=None, docs_url=None, redoc_url=None)

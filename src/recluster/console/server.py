@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-from recluster.console.app import create_console_app
+from recluster.console.app import METRICS_TIMEOUT, create_console_app
 from recluster.node.config import DEFAULT_CONSOLE_PORT, NodeConfig
+from recluster.node.tls import peer_verification
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ def with_console(api_app: Any, cfg: NodeConfig) -> tuple[Any, socket.socket | No
         log.warning("web console not started: cannot listen on %s:%d (%s)", cfg.addr, port, exc)
         return api_app, None
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url=IN_PROCESS, timeout=30.0)
+    # The nodes' metrics endpoints (HTTPS, by node name) are checked the way a node checks the node it
+    # joins: against the cluster CA when the node has one. Without one (a standalone node with its
+    # self-signed certificate) there is no trust anchor for the other nodes' certificates, so, as for
+    # the join, they are not checked; the console sends nothing there and reads only memory and uptime.
+    metrics_http = httpx.AsyncClient(verify=peer_verification(cfg.cert_dir), timeout=METRICS_TIMEOUT)
     logging.getLogger("httpx").addFilter(QuietConsoleCalls())
     log.info("web console: https://%s:%d", cfg.addr, port)
-    return PortDispatch(api_app, create_console_app(client, sample_every_s=2.0), port), sock
+    console = create_console_app(client, metrics_http=metrics_http, sample_every_s=2.0)
+    return PortDispatch(api_app, console, port), sock

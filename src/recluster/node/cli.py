@@ -85,7 +85,8 @@ def dev_cluster(size: int, base: str, root: Path | None, down_after_ms: int) -> 
         click.echo(f"  try:       curl -sk -u {cluster.username}:$(sed -n 2p {root}/credentials) "
                    f"https://{first}:{cluster.api_port}/v1/nodes")
         click.echo("  sentinels: " + ", ".join(f"{a}:{p}" for a, p in cluster.sentinels()))
-        click.echo(f"  metrics:   http://{first}:{cluster.metrics_port}/metrics")
+        click.echo(f"  metrics:   https://{first}:{cluster.metrics_port}/metrics  (the node's certificate, "
+                   "no credentials: curl -sk)")
         click.echo("Ctrl-C stops the cluster.")
         stop = asyncio.Event()
 

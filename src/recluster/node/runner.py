@@ -1,4 +1,5 @@
-"""Run one node: the REST API over HTTPS (uvicorn), the metrics server and the daemon's loops."""
+"""Run one node: the REST API over HTTPS (uvicorn), the metrics endpoint over HTTPS (uvicorn, its own
+thread) and the daemon's loops."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import socket
 
 import uvicorn
-from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from recluster.console.server import with_console
@@ -17,6 +17,7 @@ from recluster.node.app import create_app
 from recluster.node.config import NodeConfig
 from recluster.node.daemon import NodeDaemon
 from recluster.node.metrics import ClusterCollector
+from recluster.node.metrics_server import start_metrics_server
 from recluster.node.tls import ensure_certificate
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def run_node(cfg: NodeConfig, handoff_timeout: float = 30.0) -> None:
     cert, key = ensure_certificate(cfg.cert_dir, [cfg.node_name, cfg.addr])
     registry = CollectorRegistry()
     registry.register(ClusterCollector(cfg))
-    start_http_server(cfg.metrics_port, addr=cfg.addr, registry=registry)
+    start_metrics_server(registry, cfg.addr, cfg.metrics_port, cert, key)  # same certificate as the API
     daemon = NodeDaemon(cfg)
     app = create_app(daemon, handoff_timeout=handoff_timeout)
     app, console_socket = with_console(app, cfg)  # the web console (recluster.console) on its own port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 import httpx
@@ -87,8 +88,11 @@ async def test_metrics_report_databases_from_info(cluster3: LoopbackCluster) -> 
         bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
         host = bdb["endpoints"][0]["dns_name"]
         try:
-            async with httpx.AsyncClient() as client:
-                text = (await client.get(f"http://{host}:{cluster3.metrics_port}/metrics")).text
+            node = next(n for n in cluster3.nodes if n.addr == host)
+            # HTTPS with the node's own certificate (self-signed here: it is its own trust anchor)
+            own_cert = ssl.create_default_context(cafile=str(node.data_dir / "tls" / "cert.pem"))
+            async with httpx.AsyncClient(verify=own_cert) as client:
+                text = (await client.get(f"https://{host}:{cluster3.metrics_port}/metrics")).text
             uid = bdb["uid"]
             assert f'bdb_up{{bdb="{uid}",cluster="{cluster3.cluster_name}"}} 1.0' in text
             assert f'bdb_memory_limit{{bdb="{uid}",cluster="{cluster3.cluster_name}"}}' in text

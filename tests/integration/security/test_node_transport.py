@@ -8,8 +8,10 @@ docs/console.md and the REST API reference (../shared/reference/cluster-api-and-
   document, on the leader and on a follower (which forwards writes after checking credentials).
 - Console (8443): HTTPS only; every API route needs a session; a login with wrong credentials gets
   none; the session cookie is Secure, HttpOnly, SameSite=Strict.
-- Metrics (8070): as documented (plain HTTP): Prometheus samples only, no secret value.
-- TLS: 1.2 at least on 9443 and 8443 (a TLS 1.0 / 1.1 client is refused, 1.2 and 1.3 accepted).
+- Metrics (8070): as documented: HTTPS only, with the node's own certificate, no credentials;
+  Prometheus samples only, no secret value; a client that connects and sends nothing does not stop
+  the others' scrapes.
+- TLS: 1.2 at least on 9443, 8443 and 8070 (a TLS 1.0 / 1.1 client is refused, 1.2 and 1.3 accepted).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from recluster.console.app import create_console_app
 from recluster.console.sessions import COOKIE
 from recluster.local.paths import repo_dir
 from recluster.node import routers
-from recluster.node.devcluster import LoopbackCluster
+from recluster.node.devcluster import LoopbackCluster, LoopbackNode
 
 pytestmark = pytest.mark.integration
 
@@ -274,17 +276,29 @@ SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*
 FAMILIES = ("node_", "bdb_", "redis_")
 
 
+def _own_certificate(node: LoopbackNode) -> ssl.SSLContext:
+    """Trusts exactly the node's own (self-signed) certificate, the one its REST API serves."""
+    return ssl.create_default_context(cafile=str(node.data_dir / "tls" / "cert.pem"))
+
+
 async def test_metrics_endpoint_serves_only_metrics_as_documented(secured: SecuredCluster) -> None:
     documented = (DOCS / "node-daemon.md").read_text()
-    if f"https://<addr>:{METRICS_PORT}" in documented:  # pragma: no cover - the day it gets TLS
-        scheme = "https"
-    else:
-        assert f"http://<addr>:{METRICS_PORT}/metrics" in documented, "where is 8070 documented?"
-        scheme = "http"
+    assert f"https://<addr>:{METRICS_PORT}/metrics" in documented, "where is 8070 documented?"
+    assert f"http://<addr>:{METRICS_PORT}" not in documented
     secrets = secured.secret_values()
-    async with httpx.AsyncClient(verify=False, timeout=30) as client:  # noqa: S501
-        for node in secured.cluster.nodes:
-            response = await client.get(f"{scheme}://{node.addr}:{METRICS_PORT}/metrics")
+    for node in secured.cluster.nodes:
+        # plain HTTP gets no metrics: the TLS port drops it (an answer could only be an error)
+        async with httpx.AsyncClient(timeout=5) as plain:
+            try:
+                answer = await plain.get(f"http://{node.addr}:{METRICS_PORT}/metrics")
+                status, text = answer.status_code, answer.text
+            except httpx.TransportError:
+                status, text = None, ""
+        refused = status is None or (status >= 400 and not any(f in text for f in FAMILIES))
+        assert refused, f"plain HTTP on {node.addr}:{METRICS_PORT} answered {status}: {text[:200]}"
+        # no credentials, as in Redis Enterprise; the certificate is the node's own (verified here)
+        async with httpx.AsyncClient(verify=_own_certificate(node), timeout=30) as client:
+            response = await client.get(f"https://{node.addr}:{METRICS_PORT}/metrics")
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/plain")
             names = set()
@@ -297,6 +311,20 @@ async def test_metrics_endpoint_serves_only_metrics_as_documented(secured: Secur
             leaked = [what for what, value in secrets.items() if value in response.text]
             assert not leaked, f"metrics of {node.addr} expose {leaked}"
             assert "pbkdf2" not in response.text  # nor the hash of the admin password
+
+
+async def test_metrics_answer_while_clients_connect_and_send_nothing(secured: SecuredCluster) -> None:
+    """prometheus_client's own TLS server does the handshake in its accept loop: there, one silent
+    connection stopped every scrape. Here each connection has its own handshake."""
+    node = secured.cluster.nodes[0]
+    silent = [socket.create_connection((node.addr, METRICS_PORT), timeout=5) for _ in range(3)]
+    try:
+        async with httpx.AsyncClient(verify=_own_certificate(node), timeout=5) as client:
+            response = await client.get(f"https://{node.addr}:{METRICS_PORT}/metrics")
+        assert response.status_code == 200 and "node_up" in response.text
+    finally:
+        for sock in silent:
+            sock.close()
 
 
 # ---- TLS versions --------------------------------------------------------------------------------
@@ -363,7 +391,8 @@ def old_tls_possible(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     yield
 
 
-@pytest.mark.parametrize("port", [API_PORT, CONSOLE_PORT], ids=["rest-api", "console"])
+@pytest.mark.parametrize("port", [API_PORT, CONSOLE_PORT, METRICS_PORT],
+                         ids=["rest-api", "console", "metrics"])
 @pytest.mark.parametrize(("version", "accepted"), [
     (ssl.TLSVersion.TLSv1, False),
     (ssl.TLSVersion.TLSv1_1, False),

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import Gauge
+from prometheus_client.registry import CollectorRegistry
 
 from recluster.console import server
 from recluster.node.config import NodeConfig
+from recluster.node.metrics_server import start_metrics_server
+from recluster.node.tls import ensure_certificate
 
 pytestmark = pytest.mark.unit
 
@@ -64,6 +69,48 @@ def test_console_served_beside_the_api_on_its_own_socket(monkeypatch: pytest.Mon
         sock.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(("trust", "read"), [("the node's CA", True), ("another CA", False), ("none", True)])
+def test_console_reads_metrics_over_https_checking_them_like_the_node_checks_peers(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trust: str, read: bool) -> None:
+    """Against `ca.pem` beside the node's certificate when there is one (peer_verification); without
+    one (standalone, self-signed) nothing can be checked, as for the join."""
+    cert, key = ensure_certificate(tmp_path / "metrics-node", ["127.0.0.1"])
+    registry = CollectorRegistry()
+    Gauge("node_uptime_seconds", "uptime", registry=registry).set(42)
+    port = free_port()
+    metrics = start_metrics_server(registry, "127.0.0.1", port, cert, key)
+    cfg = NodeConfig(addr="127.0.0.1", data_dir=tmp_path / "node")
+    if trust != "none":
+        cfg.cert_dir.mkdir(parents=True)
+        other, _ = ensure_certificate(tmp_path / "other", ["127.0.0.1"])
+        shutil.copy(cert if trust == "the node's CA" else other, cfg.cert_dir / "ca.pem")
+    monkeypatch.setenv(server.PORT_ENV, str(free_port()))
+    app, sock = server.with_console(recorder("api", []), cfg)
+    assert sock is not None
+    try:
+        console = app.console.state.console
+        node = {"name": "127.0.0.1", "status": "active", "ports": {"metrics": port}}
+        assert console.metrics_url(node) == f"https://127.0.0.1:{port}/metrics"
+
+        async def scrape() -> dict[str, float]:
+            try:
+                return await console._node_metrics(node)  # type: ignore[no-any-return]
+            finally:
+                await console._metrics_http.aclose()
+
+        values = asyncio.run(scrape())
+        assert values == ({"uptime": 42.0} if read else {}), trust
+    finally:
+        sock.close()
+        metrics.should_exit = True
+
+
 def test_the_consoles_own_requests_are_not_logged_line_by_line() -> None:
     quiet = server.QuietConsoleCalls()
 
@@ -72,5 +119,5 @@ def test_the_consoles_own_requests_are_not_logged_line_by_line() -> None:
                                  ("GET", url, "HTTP/1.1", 200, "OK"), None)
 
     assert not quiet.filter(record(server.IN_PROCESS + "/v1/cluster"))
-    assert not quiet.filter(record("http://127.0.0.12:8070/metrics"))
+    assert not quiet.filter(record("https://127.0.0.12:8070/metrics"))
     assert quiet.filter(record("https://127.0.0.12:9443/v1/internal/join"))

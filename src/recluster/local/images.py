@@ -655,6 +655,17 @@ def archive_tags(archive: Path) -> list[str]:
     return [normalize_name(t) for entry in manifest for t in entry.get("RepoTags") or []]
 
 
+def archive_identity(archive: Path) -> str:
+    """What the images of a docker-archive are: their config digests (a rebuilt image under the same
+    tag has another)."""
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise ValueError(f"{archive}: no manifest.json (not a docker-archive)")
+        manifest = json.load(member)
+    return ",".join(str(entry.get("Config", "")) for entry in manifest)
+
+
 def normalize_name(ref: str) -> str:
     """docker.io's short names in full: `redis:7` -> `docker.io/library/redis:7`."""
     first, _, rest = ref.partition("/")

@@ -265,7 +265,10 @@ class LocalNode:
         return f"kube-proxy-n{self.index}"
 
     def _import_images(self, images: list[Path]) -> None:
-        from recluster.local.images import archive_tags, import_image
+        """Import the archives this containerd lacks, or holds an older build of: the project image
+        is rebuilt under the same tag when the source changes, and a node that kept the old one
+        would run new pods on old code. What was imported is recorded in the node's home."""
+        from recluster.local.images import archive_identity, archive_tags, import_image
 
         present = set(
             run(
@@ -273,9 +276,19 @@ class LocalNode:
                 timeout=60,
             ).stdout.split()
         )
+        record_path = self.home / "imported-images.json"
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = {}
         for archive in images:
-            if not set(archive_tags(archive)) <= present:
-                import_image(archive, self.runtime_socket, snapshotter="overlayfs")
+            identity = archive_identity(archive)
+            tags = archive_tags(archive)
+            if set(tags) <= present and all(record.get(tag) == identity for tag in tags):
+                continue
+            import_image(archive, self.runtime_socket, snapshotter="overlayfs")
+            record.update(dict.fromkeys(tags, identity))
+            record_path.write_text(json.dumps(record, indent=1, sort_keys=True))
 
     def running(self) -> bool:
         kubelet = processes.read(self.kubelet_process, self.run_dir)

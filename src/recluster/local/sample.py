@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from rich.console import Console
 
 from recluster.install.bundle import BUNDLE_FILE, admission_manifests
@@ -169,10 +170,12 @@ class Sample:
 
 
 def _name(text: str) -> str:
-    for line in text.splitlines():
-        if line.startswith("  name: "):
-            return line.split(":", 1)[1].strip()
-    raise SampleError("an example without metadata.name")
+    """metadata.name of an example manifest (the first document)."""
+    try:
+        document = yaml.safe_load(text)
+        return str(document["metadata"]["name"])
+    except (yaml.YAMLError, TypeError, KeyError) as exc:
+        raise SampleError(f"an example without metadata.name ({type(exc).__name__})") from exc
 
 
 def install_sample(cluster: LocalCluster, repo: Path, namespace: str, console: Console,

@@ -96,3 +96,36 @@ def test_webhook_refuses_invalid_specs(control_plane: LocalCluster, namespace: s
                 "--wait=false",
                 check=False,
             )
+
+
+def test_a_rec_being_deleted_can_lose_its_finalizer_while_the_webhook_is_down(
+    control_plane: LocalCluster, namespace: str
+) -> None:
+    """The webhook (failurePolicy Fail) with nothing behind it, as when the operator's namespace is
+    deleted: new RECs are refused, but a REC being deleted is not sent to it, so its finalizer can
+    be removed and the REC goes (without the matchConditions it stayed Terminating)."""
+    name = f"{CONFIGURATION}-down"
+    objects = webhook_objects(namespace, free_port(), name)  # nothing listens there
+    manifest = rec_manifest(nodes=3)
+    manifest["metadata"]["finalizers"] = ["redbfinalizer.redisenterpriseclusters.app.redislabs.com"]
+    # stored before the webhook configuration exists
+    kubectl(control_plane, "-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    kubectl(control_plane, "apply", "-f", "-", input=listing)
+    try:
+        eventually(
+            "the webhook in effect (a REC refused because nothing answers)",
+            lambda: "failed calling webhook" in _apply(control_plane, namespace, rec_manifest("other")),
+            timeout=60,
+        )
+        kubectl(control_plane, "-n", namespace, "delete", "rec", "rec", "--wait=false")
+        patch = kubectl(
+            control_plane, "-n", namespace, "patch", "rec", "rec", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )
+        assert patch.returncode == 0, patch.stderr
+        eventually("the REC gone", lambda: not exists(control_plane, namespace, "rec", "rec"), timeout=30)
+    finally:
+        for obj in reversed(objects):
+            kind, obj_name = obj["kind"].lower(), obj["metadata"]["name"]
+            kubectl(control_plane, "delete", kind, obj_name, "--wait=false", check=False)

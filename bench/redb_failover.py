@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
@@ -50,6 +48,7 @@ from tests.integration.operator.support import (
     start_operator,
     wait_state,
 )
+from writes import write_on
 
 from recluster.local.cluster import LocalCluster
 
@@ -58,23 +57,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-def write_on(host: str, port: int, password: str, key: str) -> str | None:
-    """One write through a fresh connection; the pod of the server that took it (its announced
-    name is the pod's DNS name), or None when the write failed."""
-    connection = redis.Redis(
-        host=host, port=port, password=password, socket_timeout=2, socket_connect_timeout=2
-    )
-    try:
-        if not connection.set(key, "1"):
-            return None
-        name = connection.config_get("replica-announce-ip").get("replica-announce-ip") or ""
-        return str(name).split(".")[0]
-    except (redis.RedisError, OSError):
-        return None
-    finally:
-        connection.close()
 
 
 def whole_again(cluster: LocalCluster, ns: str, name: str, uid: str) -> None:

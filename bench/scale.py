@@ -58,6 +58,7 @@ from typing import Any, TypeVar
 import httpx
 import redis
 from rich.console import Console
+from writes import write_on
 
 from recluster.api import format_memory_size, parse_memory_size
 from recluster.local.cluster import LocalCluster
@@ -915,7 +916,7 @@ class Bench:
 
         def write() -> None:
             while not stop.is_set() and "write" not in found:
-                server = write_once(host, port, password, f"bench-{name}")
+                server = write_on(host, port, password, f"bench-{name}", timeout=1)
                 if server is not None and server != old_pod:
                     found["write"] = time.monotonic() - started
                     new["write"] = server
@@ -1013,7 +1014,7 @@ class Bench:
 
         def write() -> None:
             while not stop.is_set() and "write" not in found:
-                server = write_once(host, port, password, f"bench-{name}")
+                server = write_on(host, port, password, f"bench-{name}", timeout=1)
                 if server is not None and server != victim:
                     found["write"] = time.monotonic() - started
                 time.sleep(0.05)
@@ -1228,23 +1229,6 @@ class Bench:
             except Exception as exc:
                 text = f"cannot read the logs: {exc}"
             (directory / f"{name}.log").write_text(text)
-
-
-def write_once(host: str, port: int, password: str, key: str) -> str | None:
-    """One write on a fresh connection; the pod of the server that took it (its announced name),
-    or None when the write failed."""
-    connection = redis.Redis(
-        host=host, port=port, password=password, socket_timeout=1, socket_connect_timeout=1
-    )
-    try:
-        if not connection.set(key, "1"):
-            return None
-        name = connection.config_get("replica-announce-ip").get("replica-announce-ip") or ""
-        return str(name).split(".")[0]
-    except (redis.RedisError, OSError):
-        return None
-    finally:
-        connection.close()
 
 
 def write_confirmed(host: str, port: int, password: str, value: str) -> bool:

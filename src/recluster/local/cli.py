@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -15,7 +18,7 @@ from recluster.local.helm import ensure_helm
 from recluster.local.kubebuild import ensure_kube
 from recluster.local.layout import NODE_LIMIT
 from recluster.local.paths import repo_dir
-from recluster.local.run import CommandError
+from recluster.local.run import CommandError, keep_output
 from recluster.local.sample import SAMPLE_NAMESPACE, SampleError, connection_text, install_sample
 
 DEFAULT_NODES = 3
@@ -40,6 +43,22 @@ def _existing(state_dir: Path | None, name: str) -> LocalCluster:
     if cluster is None:
         raise click.ClickException(f"no local cluster in {directory}; start one with `recluster local up`")
     return cluster
+
+
+@contextlib.contextmanager
+def _reported(what: str) -> Iterator[None]:
+    """Every failure ends the command with what failed, the last lines of output and where the full
+    output is, and a non-zero exit (click prints a ClickException and exits 1), never a traceback."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (CommandError, SampleError) as exc:
+        raise click.ClickException(f"{what} failed: {exc}") from exc
+    except Exception as exc:
+        log = keep_output(["recluster-local-" + what.replace(" ", "-")], "", traceback.format_exc())
+        where = f"\nfull traceback: {log}" if log else ""
+        raise click.ClickException(f"{what} failed: {type(exc).__name__}: {exc}{where}") from exc
 
 
 @click.group()
@@ -74,7 +93,7 @@ def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, nam
     if not NAMESPACE_NAME.match(namespace):
         raise click.BadParameter("must be a DNS-1123 label (lower case letters, digits, '-')",
                                  param_hint="'--namespace'")
-    try:
+    with _reported("local up"):
         directory = state_dir or default_state_dir(name)
         if nodes is None:
             existing = LocalCluster.load(directory)
@@ -94,8 +113,6 @@ def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, nam
             console.print(f"\n{kubectl} get nodes")
             return
         installed, connection = install_sample(cluster, Path(repo_dir()), namespace, console)
-    except (CommandError, SampleError) as exc:
-        raise click.ClickException(str(exc)) from exc
     reveal = sys.stdout.isatty() if show_secrets is None else show_secrets
     click.echo(connection_text(installed, connection, kubectl, reveal))
 
@@ -109,10 +126,8 @@ def down(state_dir: Path | None, name: str) -> None:
     if cluster is None:
         _console().print("no local cluster to stop")
         return
-    try:
+    with _reported("local down"):
         cluster.down(_console())
-    except CommandError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
@@ -161,7 +176,7 @@ def _node_action(action: str, help_text: str) -> None:
     @click.argument("node_name")
     def command(state_dir: Path | None, name: str, node_name: str) -> None:
         cluster = _existing(state_dir, name)
-        try:
+        with _reported(f"node {action}"):
             if action == "stop":
                 cluster.stop_node(node_name)
             elif action == "start":
@@ -170,8 +185,6 @@ def _node_action(action: str, help_text: str) -> None:
                 cluster.isolate_node(node_name)
             else:
                 cluster.heal_node(node_name)
-        except CommandError as exc:
-            raise click.ClickException(str(exc)) from exc
         click.echo(f"{cluster.node(node_name).name}: {action} done")
 
 
@@ -188,21 +201,17 @@ _node_action("heal", "Reconnect an isolated node.")
 def resolve(state_dir: Path | None, name: str, dns_name: str) -> None:
     """Resolve a cluster name (e.g. rec.default.svc.cluster.local) through the cluster's DNS."""
     cluster = _existing(state_dir, name)
-    try:
+    with _reported("resolve"):
         for address in cluster.resolve(dns_name):
             click.echo(address)
-    except CommandError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
 def build() -> None:
     """Build (or find in the cache) the Kubernetes components and Helm; print the components' directory."""
-    try:
+    with _reported("local build"):
         click.echo(str(ensure_kube(_console())))
         ensure_helm(_console())
-    except CommandError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,19 +19,17 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tarfile
-import threading
 import time
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
 from recluster.local.containerd import unmount_under
+from recluster.local.run import CommandError, run
 
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
 SUITE = "bookworm"
@@ -52,79 +50,9 @@ IMAGE_NAME = "docker.io/library/recluster"
 
 # What the Dockerfile's context holds (it is an allow-list, see .dockerignore) and the cache key covers.
 CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "LICENSE")
-CONTEXT_DIRS = ("src",)
+CONTEXT_DIRS = ("src", "requirements")  # requirements/runtime.lock: the hashed dependency tree
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
-
-
-class CommandError(RuntimeError):
-    """A command failed or timed out; the message names it and ends with its last output lines."""
-
-    def __init__(self, argv: Sequence[str], returncode: int | None, tail: Sequence[str], reason: str = ""):
-        self.argv = list(argv)
-        self.returncode = returncode
-        self.tail = list(tail)
-        what = reason or f"exited with status {returncode}"
-        lines = "\n".join(f"  | {line}" for line in self.tail) or "  | (no output)"
-        super().__init__(f"command {' '.join(self.argv)!r} {what}; last output:\n{lines}")
-
-
-def run(
-    argv: Sequence[str],
-    *,
-    timeout: float,
-    console: Console | None = None,
-    stream: bool = False,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    stdin: int | None = subprocess.DEVNULL,
-    tail_lines: int = 25,
-) -> str:
-    """Run argv, stdout and stderr merged. With `stream`, echo each line to `console` as it comes.
-    Returns the output. Raises CommandError on a non-zero status, or after `timeout` seconds (then the
-    command's process group, which we created, is killed)."""
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            lines.append(line)
-            if stream and console is not None:
-                console.print(f"  [dim]{_escape(line)}[/dim]", highlight=False, soft_wrap=True)
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        thread.join(timeout=5)
-        raise CommandError(argv, None, lines[-tail_lines:], f"timed out after {timeout:.0f}s") from None
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
-    thread.join(timeout=30)
-    if proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, lines[-tail_lines:])
-    return "\n".join(lines)
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
 
 
 @contextlib.contextmanager
@@ -196,7 +124,7 @@ class Buildah:
     def image_label(self, image: str, label: str) -> str | None:
         """A label of a local image, or None if the image (or the label) does not exist."""
         try:
-            out = run(self.argv("inspect", "--type", "image", image), timeout=120)
+            out = run(self.argv("inspect", "--type", "image", image), timeout=120).stdout
         except CommandError:
             return None
         labels = (json.loads(out).get("OCIv1") or {}).get("config", {}).get("Labels") or {}
@@ -442,7 +370,7 @@ def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, console: C
                 ],
                 timeout=600,
             )
-            out = run(buildah.argv("from", "--pull=never", "scratch"), timeout=120)
+            out = run(buildah.argv("from", "--pull=never", "scratch"), timeout=120).stdout
             container = out.strip().splitlines()[-1]
             try:
                 run(buildah.argv("add", container, str(tar_path), "/"), timeout=900)
@@ -697,7 +625,7 @@ def import_image(
         if snapshotter:
             argv += ["--snapshotter", snapshotter]
         run([*argv, str(archive)], timeout=900)
-        present = set(run([*ctr, "images", "list", "--quiet"], timeout=120).split())
+        present = set(run([*ctr, "images", "list", "--quiet"], timeout=120).stdout.split())
     missing = [n for n in names if n not in present]
     if missing:
         raise RuntimeError(f"after importing {archive}, containerd lacks {', '.join(missing)}")

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -117,8 +118,10 @@ def build_go_binary(
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
     argv = [go, "build", "-v", "-trimpath", "-ldflags", link_flags, "-o", str(partial), package]
+    log_path = cache_dir() / "logs" / f"go-build-{binary.name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     log_lines: list[str] = []
-    with Progress(
+    with log_path.open("w") as log, Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -126,21 +129,27 @@ def build_go_binary(
         console=console,
         transient=False,
     ) as progress:
+        log.write(f"$ {' '.join(argv)}\n")
         task = progress.add_task("compiling packages", total=len(packages))
         proc = subprocess.Popen(
-            argv, cwd=module, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            argv, cwd=module, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
         )
         assert proc.stdout is not None
         for line in proc.stdout:
+            log.write(line)
             log_lines = [*log_lines[-40:], line.rstrip()]
             progress.advance(task)
             if time.monotonic() - started > BUILD_TIMEOUT:
-                proc.kill()
-                raise CommandError(f"building {what} did not finish within {BUILD_TIMEOUT // 60} min")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise CommandError(f"building {what} did not finish within {BUILD_TIMEOUT // 60} min",
+                                   argv=argv, tail=log_lines[-15:], log=log_path)
         code = proc.wait()
         progress.update(task, completed=len(packages))
     if code != 0:
-        raise CommandError(f"building {what} failed:\n" + "\n".join(log_lines[-20:]))
+        raise CommandError(f"building {what} failed: go build exited with status {code}",
+                           argv=argv, returncode=code, tail=log_lines[-15:], log=log_path)
     partial.rename(binary)
     console.print(f"Built {what} in {time.monotonic() - started:.0f}s")
 

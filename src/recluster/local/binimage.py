@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from recluster.local.images import BASE_IMAGE, base_key, buildah_for, ensure_base_rootfs
+from recluster.local.locks import locked
 from recluster.local.paths import cache_dir
 from recluster.local.run import run
 
@@ -38,7 +39,17 @@ def binary_image(
     archive = out / f"{name.replace('/', '_').replace(':', '_')}-{digest.hexdigest()[:12]}.tar"
     if archive.exists():
         return archive
-    out.mkdir(parents=True, exist_ok=True)
+    with locked(archive.with_suffix(".lock"), console, f"building image {name}"):
+        if not archive.exists():  # else built by whoever held the lock
+            _build(name, binary, archive, path, base, user, args, console)
+    return archive
+
+
+def _build(
+    name: str, binary: Path, archive: Path, path: str, base: str, user: str, args: tuple[str, ...],
+    console: Console,
+) -> None:
+    archive.parent.mkdir(parents=True, exist_ok=True)
     if base == BASE_IMAGE:
         ensure_base_rootfs(cache_dir(), console=console)
     console.print(f"building image {name} from {base}")
@@ -56,4 +67,3 @@ def binary_image(
     partial.unlink(missing_ok=True)
     run(buildah.argv("push", name, f"docker-archive:{partial}:{name}"), timeout=600)
     partial.rename(archive)
-    return archive

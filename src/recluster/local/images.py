@@ -13,7 +13,6 @@ Buildah keeps its state under `<cache>/buildah` (overlay storage driver, runc), 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from rich.console import Console
 
 from recluster.local.containerd import unmount_under
+from recluster.local.locks import locked
 from recluster.local.run import CommandError, run
 
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -53,23 +53,6 @@ CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "
 CONTEXT_DIRS = ("src", "requirements")  # requirements/runtime.lock: the hashed dependency tree
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
-
-
-@contextlib.contextmanager
-def _locked(lock_file: Path, console: Console, what: str) -> Iterator[None]:
-    """An exclusive flock on `lock_file` for the block; says so when it has to wait for another
-    process (another test run, `recluster local up`) doing the same work in the same cache."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            console.print(f"waiting for another process: {what} (lock {lock_file}) ...", soft_wrap=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _console(console: Console | None) -> Console:
@@ -315,7 +298,7 @@ def ensure_base_rootfs(
     key = base_key(suite, variant, packages)
     base = cache_dir / "base" / f"{suite}-{variant}-{key}"
     rootfs = base / "rootfs"
-    with _locked(cache_dir / "base.lock", console, "the base rootfs"):
+    with locked(cache_dir / "base.lock", console, "the base rootfs"):
         if not (base / "complete").exists():
             _debootstrap(base, suite, variant, packages, mirrors or apt_mirrors(), console)
         _import_base(cache_dir, rootfs, image, key, console)
@@ -508,7 +491,7 @@ def ensure_project_image(
         return archive
 
     console = _console(console)
-    with _locked(cache_dir / "image.lock", console, f"building {tag}"):
+    with locked(cache_dir / "image.lock", console, f"building {tag}"):
         if _is_current(archive, key_file, key):  # built by whoever held the lock
             return archive
         _build(repo_dir, cache_dir, tag, archive, key_file, key, console, timeout)

@@ -6,6 +6,7 @@ build shows a progress bar over the packages `go build -v` reports and says how 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from recluster.local.locks import locked
 from recluster.local.paths import cache_dir, repo_dir
 from recluster.local.run import CommandError, run
 
@@ -95,7 +97,8 @@ def ensure_kube(console: Console | None = None, module: Path | None = None) -> P
         link = target / component
         if not link.is_symlink():
             link.unlink(missing_ok=True)
-            link.symlink_to("kube")
+            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+                link.symlink_to("kube")
     return target
 
 
@@ -109,6 +112,12 @@ def build_go_binary(
 ) -> None:
     """`go build` one package of `module` into `binary` (static), with a progress bar over the
     packages it compiles; the binary appears only when the build succeeded."""
+    with locked(binary.parent.with_name(binary.parent.name + ".lock"), console, f"building {what}"):
+        if not binary.exists():  # else built by whoever held the lock
+            _go_build(module, package, binary, link_flags, console, what)
+
+
+def _go_build(module: Path, package: str, binary: Path, link_flags: str, console: Console, what: str) -> None:
     go = go_binary()
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false -mod=readonly"}
     console.print(f"[bold]Building {what}[/] from Go modules into {binary.parent} (once per version)")

@@ -77,3 +77,21 @@ def test_local_commands_report_a_command_failure_with_its_tail() -> None:
     message = failed.value.message
     assert message.startswith("local build failed: command 'sh -c")
     assert "  | broken" in message and "full output: " in message
+
+
+def test_a_cache_lock_held_elsewhere_is_waited_for_with_a_timeout_that_names_it(tmp_path: Path) -> None:
+    from recluster.local.locks import locked
+
+    shown = io.StringIO()
+    console = Console(file=shown, width=200)
+    lock = tmp_path / "kube.lock"
+    gave_up = r"gave up after 1s waiting for another process: building Kubernetes"
+    with (
+        locked(lock, console, "building Kubernetes"),  # held elsewhere
+        pytest.raises(CommandError, match=gave_up),
+        locked(lock, console, "building Kubernetes", timeout=1),
+    ):
+        pass
+    assert "waiting for another process: building Kubernetes" in shown.getvalue()
+    with locked(lock, console, "building Kubernetes", timeout=1):  # released: taken at once
+        pass

@@ -51,10 +51,41 @@ Status = Literal["True", "False", "Unknown"]
 # (type, status, reason, message) of one condition to set
 ConditionUpdate = tuple[ConditionType, Status, str, str]
 SPEC_IS_VALID: ConditionUpdate = (ConditionType.SPEC_VALID, "True", "Valid", "the spec is valid")
+# SpecValid's reason, and the Warning event's, when the spec is valid but sets fields the operator
+# does not act on (recluster.api.support)
+IGNORED_FIELDS = "IgnoredFields"
+INVALID_CONFIGURATION = "InvalidConfiguration"
 
 
 def spec_is_invalid(message: str) -> ConditionUpdate:
-    return (ConditionType.SPEC_VALID, "False", "InvalidConfiguration", message)
+    return (ConditionType.SPEC_VALID, "False", INVALID_CONFIGURATION, message)
+
+
+def spec_is_valid(warnings: str) -> ConditionUpdate:
+    """SpecValid True; `warnings` (one message, empty when none) names the fields not acted on."""
+    if not warnings:
+        return SPEC_IS_VALID
+    return (ConditionType.SPEC_VALID, "True", IGNORED_FIELDS,
+            f"the spec is valid, but these fields are not acted on: {warnings}")
+
+
+def _spec_condition(status: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    conditions = (status or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == ConditionType.SPEC_VALID), {})
+
+
+def spec_event(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) of the Warning event a new status calls for, from `old`, the status before:
+    the spec is invalid (InvalidConfiguration) or valid with fields not acted on (IgnoredFields),
+    and the SpecValid condition says something new."""
+    before, after = _spec_condition(old), _spec_condition(new)
+    if (before.get("status"), before.get("message")) == (after.get("status"), after.get("message")):
+        return None
+    if after.get("status") == "False":
+        return INVALID_CONFIGURATION, str(after.get("message") or "")
+    if after.get("reason") == IGNORED_FIELDS:
+        return IGNORED_FIELDS, str(after.get("message") or "")
+    return None
 
 
 def updated_conditions(

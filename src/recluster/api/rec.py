@@ -108,8 +108,8 @@ class UpgradeSpec(OpenApiModel):
 
 
 class RedisEnterpriseClusterSpec(OpenApiModel):
-    """The REC spec. Unknown keys are kept and ignored (see `ignored_fields`): manifests written for the
-    original operator apply unchanged, and the operator warns about what it does not implement."""
+    """The REC spec. Unknown keys are kept: manifests written for the original operator apply unchanged,
+    and recluster.api.support says which fields are acted on, warned about or refused."""
 
     nodes: int = Field(default=3, description="Number of cluster nodes (pods). Odd, at least 3.")
     redis_enterprise_node_resources: ResourceRequirements | None = Field(

@@ -63,7 +63,7 @@ class ClusterReference(ApiModel):
 
 
 class RedisEnterpriseDatabaseSpec(OpenApiModel):
-    """The REDB spec. Unknown keys are kept and reported by `ignored_fields`, as for the REC."""
+    """The REDB spec. Unknown keys are kept; recluster.api.support classifies them, as for the REC."""
 
     redis_enterprise_cluster: ClusterReference | None = Field(
         default=None, description="The cluster; defaults to the REC of the namespace."

@@ -7,6 +7,7 @@ the object is valid. A message names the rule and what to do; it never contains 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from recluster.api.quantity import (
     parse_memory_size,
     parse_quantity,
 )
+from recluster.api.rec import KIND as REC_KIND
 from recluster.api.rec import RedisEnterpriseCluster, RedisEnterpriseClusterSpec
 from recluster.api.redb import (
     DATABASE_PORT_RANGE,
@@ -29,6 +31,8 @@ from recluster.api.redb import (
     RedisEnterpriseDatabase,
     RedisEnterpriseDatabaseSpec,
 )
+from recluster.api.redb import KIND as REDB_KIND
+from recluster.api.support import TABLES, SpecField, Support, parents
 
 # The REC name becomes the name of Services ("<rec>-services-rigger" is the longest, 16 more
 # characters) and of the StatefulSet, whose pods' names are host names: a DNS-1035 label of 63
@@ -67,7 +71,7 @@ class SpecInvalid(ValueError):
     """Raised by `check_rec`/`check_redb`; carries every error, not just the first."""
 
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(str(error) for error in errors))
+        super().__init__(describe(errors))
         self.errors = errors
 
 
@@ -135,25 +139,93 @@ def _parse(
         return None, _schema_errors(error, "")
 
 
-def ignored_fields(body: Mapping[str, Any]) -> list[str]:
-    """Spec fields the CRD keeps for compatibility but recluster does not implement (to warn about),
-    e.g. ["spec.certificates"]. Empty when the spec does not parse (its errors say more)."""
-    is_database = plain(body).get("kind") == "RedisEnterpriseDatabase"
-    parsed: RedisEnterpriseCluster | RedisEnterpriseDatabase | None
-    if is_database:
-        parsed, _ = parse_redb(body)
-    else:
-        parsed, _ = parse_rec(body)
-    return sorted(_extra_fields(parsed.spec, "spec")) if parsed is not None else []
+def describe(issues: Iterable[FieldError]) -> str:
+    """Issues as one message: what a refusal, a condition or an event says."""
+    return "; ".join(str(issue) for issue in issues)
 
 
-def _extra_fields(model: BaseModel, path: str) -> Iterator[str]:
-    for key in model.model_extra or {}:
-        yield f"{path}.{key}"
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            yield from _extra_fields(value, f"{path}.{field.alias or name}")
+# A warning has the shape of an error: a field the operator accepts but does not act on.
+FieldWarning = FieldError
+
+
+def _at(spec: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(spec, Mapping) or key not in spec:
+            return _MISSING
+        spec = spec[key]
+    return spec
+
+
+_MISSING = object()
+
+
+def _not_implemented(value: Any) -> str:
+    """"enabled is not implemented yet": a refused scalar as the user wrote it (never a block: a
+    block may name secrets)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 40):
+        shown = json.dumps(value).strip('"')
+        return f"{shown} is not implemented yet"
+    return "not implemented yet"
+
+
+def _present(
+    table: Mapping[str, SpecField], blocks: set[str], spec: Mapping[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, Any, SpecField | None]]:
+    """(path, value, classification or None) of every key the spec sets, inside listed blocks too."""
+    for key, value in spec.items():
+        path = f"{prefix}{key}"
+        if path in blocks and isinstance(value, Mapping):
+            yield from _present(table, blocks, value, f"{path}.")
+        else:
+            yield path, value, table.get(path)
+
+
+def _field_review(
+    kind: str, new: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> tuple[list[FieldError], list[FieldWarning]]:
+    """The contract's fields a spec sets that the operator does not act on (recluster.api.support):
+    refused values (errors) unless `old`, the spec accepted before, had the same value (a warning
+    then), ignored fields and unknown fields (warnings)."""
+    spec = plain(new).get("spec") or {}
+    old_spec = (plain(old).get("spec") or {}) if old is not None else None
+    if not isinstance(spec, Mapping):
+        return [], []  # the schema says what is wrong
+    fields = TABLES[kind]
+    table = {field.path: field for field in fields}
+    errors: list[FieldError] = []
+    warnings: list[FieldWarning] = []
+    for path, value, known in _present(table, parents(fields), spec):
+        where = f"spec.{path}"
+        if known is None:
+            warnings.append(
+                FieldWarning(where, "unknown-field", f"unknown field, not part of the {kind} API (a typo?); "
+                             "it has no effect")
+            )
+        elif known.support == Support.IGNORED:
+            warnings.append(FieldWarning(where, "ignored", f"ignored: {known.reason}"))
+        elif known.support == Support.REFUSED and not known.harmless(value):
+            if old_spec is not None and _at(old_spec, path) == value:
+                warnings.append(
+                    FieldWarning(where, "not-implemented", f"{_not_implemented(value)} (kept because it "
+                                 f"was accepted before): {known.reason}")
+                )
+            else:
+                errors.append(
+                    FieldError(where, "not-implemented", f"{_not_implemented(value)}: {known.reason}")
+                )
+    return errors, warnings
+
+
+def rec_warnings(new: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> list[FieldWarning]:
+    """The fields of a REC the operator accepts but does not act on: ignored and unknown fields, and
+    refused values kept because `old` (the spec accepted before) had them. For the admission
+    response, the SpecValid condition and a Warning event."""
+    return _field_review(REC_KIND, new, old)[1]
+
+
+def redb_warnings(new: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> list[FieldWarning]:
+    """The same for a REDB."""
+    return _field_review(REDB_KIND, new, old)[1]
 
 
 # --- REC -------------------------------------------------------------------------------------
@@ -182,6 +254,7 @@ def _validate_rec(
     new: Mapping[str, Any], old: Mapping[str, Any] | None
 ) -> tuple[RedisEnterpriseCluster | None, list[FieldError]]:
     errors = _name_errors(plain(new).get("metadata", {}).get("name"), MAX_REC_NAME_LENGTH, "cluster")
+    errors += _field_review(REC_KIND, new, old)[0]
     rec, schema_errors = parse_rec(new)
     errors += schema_errors
     if rec is None:
@@ -425,6 +498,7 @@ def _validate_redb(
     new: Mapping[str, Any], old: Mapping[str, Any] | None, cluster_exists: bool, ports_in_use: Iterable[int]
 ) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
     errors = _name_errors(plain(new).get("metadata", {}).get("name"), MAX_REDB_NAME_LENGTH, "database")
+    errors += _field_review(REDB_KIND, new, old)[0]
     redb, schema_errors = parse_redb(new)
     errors += schema_errors
     if redb is None:

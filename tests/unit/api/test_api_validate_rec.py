@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.api import FieldError, SpecInvalid, check_rec, ignored_fields, validate_rec
+from recluster.api import FieldError, SpecInvalid, check_rec, rec_warnings, validate_rec
 
 pytestmark = pytest.mark.unit
 
@@ -205,9 +205,16 @@ def test_status_never_invalidates_a_spec() -> None:
     assert validate_rec(body) == []
 
 
-def test_ignored_fields_are_reported() -> None:
-    assert ignored_fields(rec(nodes=3, certificates={}, ldap={})) == ["spec.certificates", "spec.ldap"]
-    assert validate_rec(rec(nodes=3, certificates={})) == []
+def test_ignored_fields_are_warned_about() -> None:
+    warnings = rec_warnings(rec(nodes=3, bootstrapperImageSpec={}, enforceIPv4=True, containerTimezone={}))
+    assert [w.field for w in warnings] == [
+        "spec.bootstrapperImageSpec",
+        "spec.enforceIPv4",
+        "spec.containerTimezone",
+    ]
+    # empty refused blocks ask for nothing: no error, no warning
+    assert validate_rec(rec(nodes=3, certificates={}, ldap={})) == []
+    assert rec_warnings(rec(nodes=3, certificates={}, ldap={})) == []
 
 
 def test_ui_service_cannot_be_external_name() -> None:
@@ -217,13 +224,18 @@ def test_ui_service_cannot_be_external_name() -> None:
     assert validate_rec(rec(uiServiceType="LoadBalancer")) == []
 
 
-def test_ignored_fields_inside_open_blocks() -> None:
-    body = rec(servicesRiggerSpec={"servicesRiggerAdditionalPodSpecAttributes": {}}, upgradeSpec={"x": 1})
-    assert ignored_fields(body) == [
-        "spec.servicesRiggerSpec.servicesRiggerAdditionalPodSpecAttributes",
-        "spec.upgradeSpec.x",
+def test_fields_inside_open_blocks() -> None:
+    body = rec(
+        servicesRiggerSpec={"servicesRiggerAdditionalPodSpecAttributes": {}, "serviceNamign": "x"},
+        upgradeSpec={"autoUpgradeRedisEnterprise": True},
+    )
+    assert [(w.field, w.rule) for w in rec_warnings(body)] == [
+        ("spec.servicesRiggerSpec.servicesRiggerAdditionalPodSpecAttributes", "ignored"),
+        ("spec.servicesRiggerSpec.serviceNamign", "unknown-field"),
+        ("spec.upgradeSpec", "ignored"),
     ]
-    assert ignored_fields(rec(nodes="bad", certificates={})) == []
+    # a spec that does not parse is still warned about (the schema errors come with it)
+    assert [w.field for w in rec_warnings(rec(nodes="bad", size=3))] == ["spec.size"]
 
 
 def test_unknown_field_in_a_known_block_is_named() -> None:

@@ -142,9 +142,3 @@ def test_check_redb_raises() -> None:
 
 def test_a_malformed_status_never_refuses_a_spec() -> None:
     assert validate_redb(redb(status={"shardStatuses": "garbage"}), cluster_exists=True) == []
-
-
-def test_ignored_redb_fields() -> None:
-    from recluster.api import ignored_fields
-
-    assert ignored_fields(redb(tlsMode="enabled", modulesList=[])) == ["spec.modulesList", "spec.tlsMode"]

@@ -19,7 +19,7 @@ from recluster.node.models import (
 )
 from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
 from recluster.node.validation import new_bdb, updated_bdb
-from recluster.node.views import action_view, bdb_view, license_view
+from recluster.node.views import action_view, bdb_view, engine_version, license_view
 
 
 def _new_action(state: ClusterState, name: str, object_name: str,
@@ -59,8 +59,9 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
             uid = state.allocate("shard")
             state.shards[uid] = ShardRecord(uid=uid, bdb_uid=bdb.uid, node_uid=add.node_uid,
                                             role="master" if add.role == "master" else "slave")
-        return bdb_view(state, bdb)
+        return bdb_view(state, bdb, engine)
 
+    engine = engine_version(daemon.cfg.redis_server)
     return await daemon.store.write(change, f"create database '{request.name}'")
 
 
@@ -77,8 +78,9 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
             action = _new_action(state, "update_bdb", f"bdb:{uid}")
             merged.action_uid = action.action_uid
             state.bdbs[uid] = merged
-        return bdb_view(state, state.bdbs[uid])
+        return bdb_view(state, state.bdbs[uid], engine)
 
+    engine = engine_version(daemon.cfg.redis_server)
     return await daemon.store.write(change, f"update database {uid}")
 
 

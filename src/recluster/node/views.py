@@ -1,24 +1,46 @@
-"""Records as the public API shows them. Pure."""
+"""Records as the public API shows them. Pure, but for `engine_version` (asked once per binary)."""
 
 from __future__ import annotations
 
+import functools
+import re
+import subprocess
 import time
 from typing import Any
 
 from recluster import __version__
 from recluster.node.models import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
 
+# The shards never turn Redis's `default` user off (their config sets at most `requirepass`): it is
+# always on, with the database's password, or with none when authentication_redis_pass is empty.
+DEFAULT_USER_ON = True
 
-def bdb_view(state: ClusterState, bdb: BdbRecord) -> dict[str, Any]:
+
+@functools.cache
+def engine_version(redis_server: str) -> str:
+    """major.minor of the redis-server the shards run ("7.0"), from `redis-server --version`
+    ("Redis server v=7.0.15 ..."); "" when it cannot be told."""
+    try:
+        banner = subprocess.run(
+            [redis_server, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    found = re.search(r"\bv=(\d+)\.(\d+)", banner)
+    return f"{found[1]}.{found[2]}" if found else ""
+
+
+def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]:
+    """A bdb as GET /v1/bdbs shows it; `engine` is the shards' engine version (engine_version)."""
     out: dict[str, Any] = bdb.model_dump(exclude={"generation"})
     out["snapshot_policy"] = [r.model_dump() for r in bdb.snapshot_policy]
     shards = state.shards_of(bdb.uid)
     out["shard_list"] = [s.uid for s in shards]
     out["sharding"] = False
-    out["version"] = "7.0"
+    out["version"] = engine
     out["wait_command"] = True
     out["proxy_policy"] = "single"
-    out["default_user"] = True
+    out["default_user"] = DEFAULT_USER_ON
     master = next((s for s in shards if s.role == "master"), None)
     node = state.nodes.get(master.node_uid) if master else None
     out["endpoints"] = []

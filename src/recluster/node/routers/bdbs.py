@@ -11,7 +11,7 @@ from recluster.node.deps import Daemon, authenticated
 from recluster.node.errors import ApiError
 from recluster.node.models import BdbCreate, BdbUpdate
 from recluster.node.schemas import AUTHENTICATED, Bdb, BdbDeleted, BdbFields, Shard, doc
-from recluster.node.views import bdb_view, shard_view
+from recluster.node.views import bdb_view, engine_version, shard_view
 
 router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
@@ -19,7 +19,8 @@ router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)], re
 @router.get("/v1/bdbs", **doc(list[BdbFields]))
 async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) -> list[dict[str, Any]]:
     state = await daemon.state()
-    views = [bdb_view(state, b) for b in sorted(state.bdbs.values(), key=lambda b: b.uid)]
+    engine = engine_version(daemon.cfg.redis_server)
+    views = [bdb_view(state, b, engine) for b in sorted(state.bdbs.values(), key=lambda b: b.uid)]
     if fields:
         wanted = {f.strip() for f in fields.split(",")}
         views = [{k: v for k, v in view.items() if k in wanted} for view in views]
@@ -32,7 +33,7 @@ async def get_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
     bdb = state.bdbs.get(uid)
     if bdb is None:
         raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
-    return bdb_view(state, bdb)
+    return bdb_view(state, bdb, engine_version(daemon.cfg.redis_server))
 
 
 @router.post("/v1/bdbs", **doc(Bdb, 400, 409, 413))

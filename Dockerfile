@@ -23,13 +23,13 @@ WORKDIR /build
 # the host's bundle for RUN steps only; it is never part of a layer. Empty: pip's own CAs.
 ARG PIP_CA_BUNDLE=
 
-# From pyproject.toml alone, so a source change reuses this layer.
+# From the lock file alone, so a source change reuses this layer. requirements/runtime.lock (made
+# by scripts/lock-deps from pyproject.toml) pins every package of the tree, pip and the build backend
+# setuptools included, with its hashes: a build next month installs the same files or fails.
 # Wheels only: the image has no compiler, and a dependency that would need one should fail here.
-COPY pyproject.toml ./
-RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-      > requirements.txt \
- && if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
- && /opt/recluster/bin/pip install --only-binary=:all: -r requirements.txt
+COPY requirements/runtime.lock ./requirements/
+RUN if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
+ && /opt/recluster/bin/pip install --only-binary=:all: --require-hashes -r requirements/runtime.lock
 
 # ---- venv: what the image gets of it (no pip, no setuptools) ----------------------------------------
 FROM deps AS venv
@@ -39,10 +39,11 @@ RUN /opt/recluster/bin/python3 -m pip uninstall --yes pip setuptools
 FROM deps AS project
 # build arguments are per stage
 ARG PIP_CA_BUNDLE=
-# the build context is an allow-list, see .dockerignore
+# the build context is an allow-list, see .dockerignore. --no-build-isolation: the build backend is
+# the locked setuptools installed in deps, so nothing unhashed is fetched here.
 COPY . ./
 RUN if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
- && /opt/recluster/bin/pip install --no-deps . \
+ && /opt/recluster/bin/pip install --no-deps --no-build-isolation . \
  && /opt/recluster/bin/pip check \
  && /opt/recluster/bin/recluster --version \
  && /opt/recluster/bin/python3 -c 'import importlib.metadata as md, os, shutil; \
@@ -71,7 +72,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && useradd --uid 1001 --gid 1001 --home-dir /var/lib/recluster --create-home --shell /usr/sbin/nologin recluster
 
 # The same Debian python3 as in the deps stage, so the virtualenv's bin/python3 -> /usr/bin/python3
-# holds. Two layers: the dependencies (reused while pyproject.toml is unchanged) and the project's
+# holds. Two layers: the dependencies (reused while runtime.lock is unchanged) and the project's
 # own files (small), so a source change rebuilds and re-imports little.
 COPY --from=venv /opt/recluster /opt/recluster
 COPY --from=project /stage/opt/recluster /opt/recluster

@@ -16,7 +16,7 @@ from recluster.operator.build.names import APP, APP_LABEL, CLUSTER_LABEL
 from recluster.operator.rec.delete import tear_down
 from recluster.operator.rec.loop import reconcile_forever
 from recluster.operator.startup import ANNOTATION_PREFIX, FINALIZER, Runtime
-from recluster.operator.webhook import admission_errors
+from recluster.operator.webhook import rec_admission
 
 REC = ("app.redislabs.com", "v1", "redisenterpriseclusters")
 OURS: dict[str, Any] = {APP_LABEL: APP, CLUSTER_LABEL: kopf.PRESENT}
@@ -69,10 +69,8 @@ async def delete(*, body: Any, memo: Any, **_: Any) -> None:
         raise kopf.TemporaryError(f"{remaining} node pods still stopping", delay=3)
 
 
-def validate(*, body: Any, **kwargs: Any) -> None:
-    message = admission_errors(body, kwargs.get("old"))
-    if message:
-        raise kopf.AdmissionError(message, code=422)
+def validate(*, body: Any, warnings: list[str], **kwargs: Any) -> None:
+    rec_admission(body, kwargs.get("old")).answer(warnings)
 
 
 def register_webhook() -> None:

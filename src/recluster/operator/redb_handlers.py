@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 
 from recluster.operator.redb.loop import RedbLoops
-from recluster.operator.redb.validate import admission_errors
+from recluster.operator.redb.validate import redb_admission
 from recluster.operator.startup import Runtime
 
 REDB = ("app.redislabs.com", "v1alpha1", "redisenterprisedatabases")
@@ -39,10 +39,8 @@ async def stop_redb_loops(*, memo: Any, **_: Any) -> None:
         await loops.stop()
 
 
-async def validate(*, body: Any, memo: Any, **kwargs: Any) -> None:
-    message = await admission_errors(memo.runtime, body, kwargs.get("old"))
-    if message:
-        raise kopf.AdmissionError(message, code=422)
+async def validate(*, body: Any, memo: Any, warnings: list[str], **kwargs: Any) -> None:
+    (await redb_admission(memo.runtime, body, kwargs.get("old"))).answer(warnings)
 
 
 def register_webhook() -> None:

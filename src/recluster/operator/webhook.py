@@ -1,5 +1,6 @@
 """The validating admission webhook: the same validator as the reconcile loop, so a spec the loop
-would flag is refused before it is stored. Served by kopf's webhook server over HTTPS with a
+would flag is refused before it is stored, and the fields the operator would not act on are named
+in the response's warnings (kubectl prints them). Served by kopf's webhook server over HTTPS with a
 certificate from OPERATOR_WEBHOOK_CERT_DIR, or one the operator makes at start (then it keeps the
 caBundle of OPERATOR_WEBHOOK_CONFIGURATION current)."""
 
@@ -9,13 +10,14 @@ import asyncio
 import base64
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import kopf
 
-from recluster.api.validation import validate_rec
+from recluster.api.validation import FieldError, FieldWarning, describe, rec_warnings, validate_rec
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.operator.startup import Settings
 from recluster.operator.tls import issue_server_certificate
@@ -25,12 +27,36 @@ log = logging.getLogger(__name__)
 WEBHOOK_API = "admissionregistration.k8s.io/v1"
 
 
-def admission_errors(body: Mapping[str, Any], old: Mapping[str, Any] | None) -> str | None:
-    """The refusal message for a REC, or None when it may be stored."""
-    if (body.get("metadata") or {}).get("deletionTimestamp"):
-        return None  # never block the finalizer's removal
-    errors = validate_rec(body, old if old else None)
-    return "; ".join(str(error) for error in errors) if errors else None
+@dataclass(frozen=True)
+class Verdict:
+    """An admission's answer: the refusal message (None: the object may be stored) and one warning
+    per field the operator will not act on."""
+
+    refusal: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, errors: Sequence[FieldError], warnings: Sequence[FieldWarning]) -> Verdict:
+        return cls(describe(errors) or None, [str(warning) for warning in warnings])
+
+    def answer(self, response_warnings: list[str]) -> None:
+        """Hand it to kopf: warnings into the AdmissionReview response, a refusal as its error."""
+        response_warnings.extend(self.warnings)
+        if self.refusal:
+            raise kopf.AdmissionError(self.refusal, code=422)
+
+
+def being_deleted(body: Mapping[str, Any]) -> bool:
+    """Never block the finalizer's removal (the webhook configuration skips these too)."""
+    return bool((body.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def rec_admission(body: Mapping[str, Any], old: Mapping[str, Any] | None) -> Verdict:
+    """The admission of a REC; `old` is the stored object on an update."""
+    if being_deleted(body):
+        return Verdict()
+    old = old or None
+    return Verdict.of(validate_rec(body, old), rec_warnings(body, old))
 
 
 def serving_files(settings: Settings) -> tuple[Path, Path, str]:

@@ -11,14 +11,15 @@ from cryptography import x509
 
 from recluster.api import check_rec
 from recluster.api.rec import ClusterState
+from recluster.operator.accepted import accepted_body
 from recluster.operator.build.names import tls_names
 from recluster.operator.lease import LeaderLease
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods
-from recluster.operator.rec.reconcile import _next_to_restart, _outdated, accepted_body
+from recluster.operator.rec.reconcile import _next_to_restart, _outdated
 from recluster.operator.rec.status import Observed, invalid_status, valid_status
 from recluster.operator.startup import Settings
 from recluster.operator.tls import certificate_names, issue_server_certificate
-from recluster.operator.webhook import admission_errors
+from recluster.operator.webhook import Verdict, rec_admission
 
 pytestmark = pytest.mark.unit
 
@@ -128,18 +129,18 @@ def test_accepted_spec_annotation_round_trip() -> None:
 
 
 def test_admission_names_the_field() -> None:
-    assert admission_errors(REC, None) is None
-    message = admission_errors({**REC, "spec": {"nodes": 2}}, None)
+    assert rec_admission(REC, None).refusal is None
+    message = rec_admission({**REC, "spec": {"nodes": 2}}, None).refusal
     assert message is not None and "spec.nodes" in message
     # a step down below a majority of the old count is refused on update only
-    shrink = admission_errors({**REC, "spec": {"nodes": 3}}, {**REC, "spec": {"nodes": 7}})
+    shrink = rec_admission({**REC, "spec": {"nodes": 3}}, {**REC, "spec": {"nodes": 7}}).refusal
     assert shrink is not None and "spec.nodes" in shrink
     deleting = {
         **REC,
         "metadata": {**REC["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"},
         "spec": {},
     }
-    assert admission_errors({**deleting, "spec": {"nodes": 2}}, None) is None
+    assert rec_admission({**deleting, "spec": {"nodes": 2, "certificates": {"a": "b"}}}, None) == Verdict()
 
 
 def test_lease_body_counts_transitions() -> None:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import secrets
 from typing import Any
 
 from recluster.api.quantity import format_bytes
 from recluster.api.rec import ClusterState, RedisEnterpriseCluster
-from recluster.api.validation import SpecInvalid, check_rec
+from recluster.api.validation import SpecInvalid, check_rec, describe, rec_warnings
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.operator import metrics
+from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.build import build_rec_children
 from recluster.operator.build.names import (
     broker_name,
@@ -50,25 +50,12 @@ from recluster.operator.rec.status import (
     write_status,
 )
 from recluster.operator.rec.volumes import grow_claims
-from recluster.operator.startup import ANNOTATION_PREFIX, Runtime
+from recluster.operator.startup import Runtime
 from recluster.operator.tls import issue_server_certificate
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_SPEC_ANNOTATION = f"{ANNOTATION_PREFIX}/last-accepted-spec"
 PASSWORD_BYTES = 32  # token_urlsafe(32): 43 characters
-
-
-def accepted_body(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The last spec the operator accepted (for the rules about changes), as a body."""
-    raw = (body["metadata"].get("annotations") or {}).get(ACCEPTED_SPEC_ANNOTATION)
-    if not raw:
-        return None
-    try:
-        spec = json.loads(raw)
-    except ValueError:
-        return None
-    return {**body, "spec": spec}
 
 
 ORPHAN_DELETE_WAIT_S = 30.0
@@ -104,10 +91,11 @@ async def reconcile_rec(rt: Runtime, namespace: str, name: str) -> float:
     body = await kube.get(REC_API, REC_KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return settings.resync_seconds
+    accepted = accepted_body(body)
     try:
-        rec = check_rec(body, accepted_body(body))
+        rec = check_rec(body, accepted)
     except SpecInvalid as invalid:
-        await report_invalid(kube, body, "; ".join(str(error) for error in invalid.errors))
+        await report_invalid(kube, body, describe(invalid.errors))
         return settings.resync_seconds
 
     # Secrets: generated once, never rewritten (a pre-created credentials Secret is honoured).
@@ -151,10 +139,10 @@ async def reconcile_rec(rt: Runtime, namespace: str, name: str) -> float:
     if grown:
         size = format_bytes(rec.spec.volume_size_bytes())
         await post_event(kube, body, "Normal", "VolumeResize", f"growing {', '.join(grown)} to {size}")
-    await _remember_accepted(kube, body)
+    await remember_accepted(kube, body)
 
     observed = await _cluster_step(kube, rec, body, view, client, statefulset, scale_note)
-    await write_status(kube, body, valid_status(body, observed))
+    await write_status(kube, body, valid_status(body, observed, describe(rec_warnings(body, accepted))))
     metrics.REC_READY_NODES.labels(namespace, name).set(observed.ready_nodes)
     return settings.busy_resync_seconds if observed.converging else settings.resync_seconds
 
@@ -172,20 +160,6 @@ async def _credentials(
     username = _secret_value(creds_secret, "username") or rec.spec.username
     password = _secret_value(creds_secret, "password")
     return Credentials(username, password, license_text) if password else None
-
-
-async def _remember_accepted(kube: Kube, body: dict[str, Any]) -> None:
-    spec_json = json.dumps(body.get("spec") or {}, sort_keys=True, separators=(",", ":"))
-    if (body["metadata"].get("annotations") or {}).get(ACCEPTED_SPEC_ANNOTATION) == spec_json:
-        return
-    meta = body["metadata"]
-    await kube.merge_patch(
-        REC_API,
-        REC_KIND,
-        meta["namespace"],
-        meta["name"],
-        {"metadata": {"annotations": {ACCEPTED_SPEC_ANNOTATION: spec_json}}},
-    )
 
 
 async def _remove_broker_when_disabled(kube: Kube, rec: RedisEnterpriseCluster) -> None:

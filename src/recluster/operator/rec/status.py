@@ -1,5 +1,6 @@
 """The REC's status and events: one merge-patch of `status` per reconcile when something changed,
-a `StatusChange` event for each state change, an `InvalidConfiguration` warning per new problem."""
+a `StatusChange` event for each state change, an `InvalidConfiguration` warning per new problem and
+an `IgnoredFields` warning when the spec sets fields the operator does not act on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from recluster.api.conditions import SPEC_IS_VALID, ConditionType, invalid_spec_status, updated_conditions
+from recluster.api.conditions import (
+    ConditionType,
+    invalid_spec_status,
+    spec_event,
+    spec_is_valid,
+    updated_conditions,
+)
 from recluster.api.rec import ClusterState
 from recluster.clients.kubernetes import Kube, KubeError
 
@@ -46,12 +53,13 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def valid_status(body: dict[str, Any], observed: Observed) -> dict[str, Any]:
+def valid_status(body: dict[str, Any], observed: Observed, warnings: str = "") -> dict[str, Any]:
+    """The status of a valid REC; `warnings` names the spec's fields the operator does not act on."""
     reason = observed.state.value
     conditions = updated_conditions(
         body,
         [
-            SPEC_IS_VALID,
+            spec_is_valid(warnings),
             (ConditionType.READY, "True" if observed.ready else "False", reason, observed.message),
             (ConditionType.PROGRESSING, "True" if observed.converging else "False", reason,
              observed.message if observed.converging else "converged"),
@@ -98,6 +106,9 @@ async def write_status(kube: Kube, body: dict[str, Any], status: dict[str, Any])
             "StatusChange",
             f"state changed from {old.get('state') or 'none'} to {status['state']}",
         )
+    warning = spec_event(old, status)
+    if warning is not None:
+        await post_event(kube, body, "Warning", *warning)
 
 
 async def post_event(kube: Kube, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
@@ -108,15 +119,5 @@ async def post_event(kube: Kube, body: dict[str, Any], type_: str, reason: str, 
 
 
 async def report_invalid(kube: Kube, body: dict[str, Any], message: str) -> None:
-    """specStatus Invalid and one warning naming the fields; nothing else is touched."""
-    old_message = next(
-        (
-            c.get("message")
-            for c in (body.get("status") or {}).get("conditions") or []
-            if c.get("type") == ConditionType.SPEC_VALID and c.get("status") == "False"
-        ),
-        None,
-    )
-    if old_message != message:
-        await post_event(kube, body, "Warning", "InvalidConfiguration", message)
+    """specStatus Invalid and one warning naming the fields (write_status); nothing else is touched."""
     await write_status(kube, body, invalid_status(body, message))

@@ -13,10 +13,20 @@ import logging
 import secrets
 from typing import Any
 
+from recluster.api.conditions import spec_event
 from recluster.api.redb import FINALIZER, RedisEnterpriseDatabase
-from recluster.api.validation import SpecInvalid, check_redb, parse_redb, plain
+from recluster.api.validation import (
+    SpecInvalid,
+    check_redb,
+    describe,
+    parse_redb,
+    plain,
+    redb_warnings,
+    validate_redb,
+)
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
+from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.redb.cluster import (
     ClusterUnreachable,
     DatabaseCluster,
@@ -70,20 +80,27 @@ async def write_status(kube: Kube, body: dict[str, Any], status: dict[str, Any])
     )
     for reason, message in status_changes(old, status):
         await post_event(kube, body, "Normal", reason, message)
+    warning = spec_event(old, status)
+    if warning is not None:
+        await post_event(kube, body, "Warning", *warning)
 
 
 async def report_invalid(kube: Kube, body: dict[str, Any], message: str) -> None:
-    old_message = next(
-        (
-            c.get("message")
-            for c in (body.get("status") or {}).get("conditions") or []
-            if c.get("type") == "SpecValid" and c.get("status") == "False"
-        ),
-        None,
-    )
-    if old_message != message:
-        await post_event(kube, body, "Warning", "InvalidConfiguration", message)
+    """specStatus Invalid and one warning naming the fields (write_status); nothing else is touched."""
     await write_status(kube, body, invalid_status(body, message, now_rfc3339()))
+
+
+def old_body(body: dict[str, Any], bdb: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The validator's `old`: the spec the operator accepted before, with the port the database
+    has. A database made before the operator kept the accepted spec was accepted as it is (so what
+    an older operator accepted is kept, with a warning, rather than refused)."""
+    accepted = accepted_body(body) or (body if bdb is not None else None)
+    if accepted is None:
+        return None
+    spec = {key: value for key, value in (accepted.get("spec") or {}).items() if key != "databasePort"}
+    if bdb is not None:
+        spec["databasePort"] = bdb["port"]
+    return {"metadata": body["metadata"], "spec": spec}
 
 
 def endpoint_host(rec_body: dict[str, Any], redb: RedisEnterpriseDatabase, port: int, domain: str) -> str:
@@ -145,23 +162,28 @@ async def reconcile_redb(
     rec_body = await find_rec(kube, namespace, cluster_name)
     if rec_body is None or parsed is None:
         # the validator names the missing cluster or the schema problem
-        errors = check_errors(body, None, cluster_exists=rec_body is not None, ports=[])
+        errors = describe(validate_redb(body, old_body(body, None), cluster_exists=rec_body is not None))
         await report_invalid(kube, body, errors or "no RedisEnterpriseCluster")
         return resync
     try:
         cluster = await connect(kube, rec_body, cluster_domain)
         bdb, bdbs = await _bdb_by_name(cluster, name)
     except ClusterUnreachable as exc:
-        await write_status(
-            kube, body, _pending_status(body, rec_body["metadata"]["name"], f"waiting for the cluster: {exc}")
+        pending = _pending_status(
+            body,
+            rec_body["metadata"]["name"],
+            f"waiting for the cluster: {exc}",
+            describe(redb_warnings(body, old_body(body, None))),
         )
+        await write_status(kube, body, pending)
         return BUSY_SECONDS * 2
-    old = {"metadata": body["metadata"], "spec": {"databasePort": bdb["port"]}} if bdb else None
+    old = old_body(body, bdb)
     try:
         redb = check_redb(body, old, cluster_exists=True, ports_in_use=other_ports(bdbs, name))
     except SpecInvalid as invalid:
-        await report_invalid(kube, body, "; ".join(str(e) for e in invalid.errors))
+        await report_invalid(kube, body, describe(invalid.errors))
         return resync
+    await remember_accepted(kube, body)
 
     password = await _ensure_secret(kube, redb)
     if password is None and redb.spec.default_user:
@@ -221,24 +243,22 @@ async def reconcile_redb(
         endpoint_host=endpoint_host(rec_body, redb, port, cluster_domain) if port else None,
         cluster=rec_body["metadata"]["name"],
         message=message,
+        warnings=describe(redb_warnings(body, old)),
     )
     await write_status(kube, body, database_status(body, view, now_rfc3339()))
     active = bdb is not None and bdb.get("status") == "active"
     return BUSY_SECONDS if busy or not active else resync
 
 
-def check_errors(
-    body: dict[str, Any], old: dict[str, Any] | None, *, cluster_exists: bool, ports: list[int]
-) -> str:
-    from recluster.api.validation import validate_redb
-
-    errors = validate_redb(body, old, cluster_exists=cluster_exists, ports_in_use=ports)
-    return "; ".join(str(e) for e in errors)
-
-
-def _pending_status(body: dict[str, Any], cluster: str, message: str) -> dict[str, Any]:
+def _pending_status(body: dict[str, Any], cluster: str, message: str, warnings: str) -> dict[str, Any]:
     view = DatabaseView(
-        bdb=None, shards=[], action_status=None, endpoint_host=None, cluster=cluster, message=message
+        bdb=None,
+        shards=[],
+        action_status=None,
+        endpoint_host=None,
+        cluster=cluster,
+        message=message,
+        warnings=warnings,
     )
     status = database_status(body, view, now_rfc3339())
     previous = body.get("status") or {}

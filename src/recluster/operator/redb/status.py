@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from recluster.api.conditions import SPEC_IS_VALID, ConditionType, invalid_spec_status, updated_conditions
+from recluster.api.conditions import ConditionType, invalid_spec_status, spec_is_valid, updated_conditions
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class DatabaseView:
     endpoint_host: str | None  # the stable Service name clients use
     cluster: str
     message: str = ""
+    warnings: str = ""  # the spec's fields the operator does not act on (one message)
 
 
 def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[
     conditions = updated_conditions(
         body,
         [
-            SPEC_IS_VALID,
+            spec_is_valid(view.warnings),
             (ConditionType.READY, "True" if active else "False", state or "Pending",
              view.message or (f"database is {state}" if state else "database not created yet")),
             (ConditionType.PROGRESSING, "False" if active else "True", state or "Pending",

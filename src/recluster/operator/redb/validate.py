@@ -1,5 +1,6 @@
 """Admission of REDBs: the one validator (`validate_redb`) with the facts it needs, gathered the
-same way as the reconcile loop does: the REC exists, the ports of the cluster's other databases."""
+same way as the reconcile loop does: the REC exists, the ports of the cluster's other databases;
+and the warnings about the fields the operator will not act on (`redb_warnings`)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,22 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from recluster.api.validation import parse_redb, plain, validate_redb
+from recluster.api.validation import parse_redb, plain, redb_warnings, validate_redb
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.operator.redb.cluster import ClusterUnreachable, connect, find_rec, other_ports
 from recluster.operator.startup import Runtime
+from recluster.operator.webhook import Verdict, being_deleted
 
 log = logging.getLogger(__name__)
 
 PORTS_TIMEOUT = 5.0
 
 
-async def admission_errors(rt: Runtime, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> str | None:
-    """The refusal message for a REDB, or None when it may be stored."""
+async def redb_admission(rt: Runtime, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> Verdict:
+    """The admission of a REDB; `old` is the stored object on an update."""
     new = plain(body)
-    if (new.get("metadata") or {}).get("deletionTimestamp"):
-        return None  # never block the finalizer's removal
+    if being_deleted(new):
+        return Verdict()
     parsed, _ = parse_redb(new)
     namespace = (new.get("metadata") or {}).get("namespace") or ""
     rec_body = await find_rec(rt.kube, namespace, parsed.cluster_name if parsed else None)
@@ -35,7 +37,6 @@ async def admission_errors(rt: Runtime, body: Mapping[str, Any], old: Mapping[st
         except (ClusterUnreachable, ClusterApiError, TimeoutError) as exc:
             # the loop checks again with the cluster's answer; admission does not wait for it
             log.info("admission of REDB %s: ports not checked (%s)", parsed.metadata.name, type(exc).__name__)
-    errors = validate_redb(
-        new, plain(old) if old else None, cluster_exists=rec_body is not None, ports_in_use=ports
-    )
-    return "; ".join(str(error) for error in errors) if errors else None
+    previous = plain(old) if old else None
+    errors = validate_redb(new, previous, cluster_exists=rec_body is not None, ports_in_use=ports)
+    return Verdict.of(errors, redb_warnings(new, previous))

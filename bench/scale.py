@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 import httpx
 import redis
 from rich.console import Console
-from writes import write_on
+from writes import Server, server_on, write_on
 
 from recluster.api import format_memory_size, parse_memory_size
 from recluster.local.cluster import LocalCluster
@@ -873,6 +873,17 @@ class Bench:
         password = self.kube.secret(f"redb-{name}")["password"]
         return service["spec"]["clusterIP"], int(service["spec"]["ports"][0]["port"]), password
 
+    def master_server(self, name: str, pod: str) -> Server:
+        """The master of `name` on `pod` as a write probe reaches it through the Service (its run_id:
+        a write counts as on a new master only when another server, a master, took it)."""
+        host, port, password = self.client_of(name)
+
+        def reached() -> Server | None:
+            server = server_on(host, port, password)
+            return server if server is not None and server.role == "master" and server.pod == pod else None
+
+        return eventually(f"{name}'s master on {pod} through its Service", reached, 60)
+
     def failover(self, name: str, api: RestApi) -> FailoverRun:
         eventually(
             f"{name} whole (shards active, Service on the master)", lambda: self.db_whole(api, name), 300
@@ -881,6 +892,7 @@ class Bench:
         old_pod = self.master_pods(api)[name]
         old_ip = ips[old_pod]
         host, port, password = self.client_of(name)
+        old = self.master_server(name, old_pod)
         sentinel_pod = next(p for p in sorted(ips) if p != old_pod)
         sentinel = redis.Redis(host=ips[sentinel_pod], port=SENTINEL_PORT, socket_timeout=2)
         found: dict[str, float] = {}
@@ -916,10 +928,10 @@ class Bench:
 
         def write() -> None:
             while not stop.is_set() and "write" not in found:
-                server = write_on(host, port, password, f"bench-{name}", timeout=1)
-                if server is not None and server != old_pod:
-                    found["write"] = time.monotonic() - started
-                    new["write"] = server
+                taken = write_on(host, port, password, f"bench-{name}", timeout=1)
+                if taken is not None and taken.by_new_master(old):
+                    found["write"] = taken.at - started
+                    new["write"] = taken.server.pod
                 time.sleep(0.05)
 
         threads = [threading.Thread(target=t, daemon=True) for t in (watch_sentinel, watch_endpoints, write)]
@@ -974,6 +986,7 @@ class Bench:
         ips = self.pod_ips()
         others = {ip for pod, ip in ips.items() if pod != victim}
         host, port, password = self.client_of(name)
+        old = self.master_server(name, victim)
         leader = any(
             n.get("role") == "master" and n["name"].split(".")[0] == victim for n in api.get("/v1/nodes")
         )
@@ -1014,9 +1027,9 @@ class Bench:
 
         def write() -> None:
             while not stop.is_set() and "write" not in found:
-                server = write_on(host, port, password, f"bench-{name}", timeout=1)
-                if server is not None and server != victim:
-                    found["write"] = time.monotonic() - started
+                taken = write_on(host, port, password, f"bench-{name}", timeout=1)
+                if taken is not None and taken.by_new_master(old):
+                    found["write"] = taken.at - started
                 time.sleep(0.05)
 
         threads = [threading.Thread(target=t, daemon=True) for t in (watch_endpoints, write)]

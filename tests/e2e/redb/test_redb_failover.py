@@ -1,9 +1,12 @@
-"""The master's pod deleted: writes through the same `<db>` Service address succeed again, every
-write WAIT confirmed before is there, and the master label and the Service's endpoints follow the new
-master. (The node-stop case is test_redb_node_stop.py, run last: its node pod comes back slowly.)"""
+"""The master's pod deleted: a *new* master (another redis-server run_id, role master) takes writes
+through the same `<db>` Service address, every write WAIT confirmed before is read back from it, and
+the master label and the Service's endpoints follow it. Writes the leaving master takes during its
+hand-off do not count. (The node-stop case is test_redb_node_stop.py, run last: its node pod comes
+back slowly.)"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -11,15 +14,18 @@ from tests.e2e.local.support import eventually, kubectl, ready_pods
 from tests.e2e.redb.conftest import RedbEnv
 from tests.e2e.redb.support import (
     NODE_SELECTOR,
-    client,
+    FailoverWrites,
+    Server,
     endpoint_ips,
     labelled_pods,
+    probe_client,
+    read_back,
     redb_manifest,
     redb_status,
     secret_data,
     service,
     wait_active,
-    write_until_ok,
+    write_until_new_master,
 )
 from tests.integration.operator.support import exists, wait_gone, wait_state
 
@@ -53,41 +59,54 @@ class Database:
         assert len(pods) == 1
         return pods[0]
 
-    def write_confirmed(self, count: int) -> None:
-        """Writes that WAIT confirmed on the replica."""
-        connection = client(self.address, self.port, self.password)
+    def write_confirmed(self, count: int) -> Server:
+        """Writes that WAIT confirmed on the replica, through the Service; the server that took them
+        (the master before the fault: its run_id is what "the old master" means below)."""
+        pod = self.master_pod()["metadata"]["name"]
+        connection = probe_client(self.address, self.port, self.password, timeout=8)
         try:
+            role = connection.execute_command("ROLE")  # type: ignore[no-untyped-call]
+            run_id = str(connection.info("server")["run_id"])
             for _ in range(count):
                 key = f"k{len(self.confirmed)}"
                 connection.set(key, key)
-                if connection.execute_command("WAIT", 1, 5000) >= 1:
+                if connection.execute_command("WAIT", 1, 5000) >= 1:  # type: ignore[no-untyped-call]
                     self.confirmed.append(key)
+            announced = connection.config_get("replica-announce-ip")["replica-announce-ip"]
         finally:
             connection.close()
         assert len(self.confirmed) >= count
+        assert role[0] in (b"master", "master")
+        assert str(announced).split(".")[0] == pod, f"the Service led to {announced}, the label is on {pod}"
+        return Server(run_id, "master", pod)
 
-    def check_after_failover(self, old_master: str, timeout: float) -> None:
-        write_until_ok(self.address, self.port, self.password, "after-failover", timeout=timeout)
-        connection = client(self.address, self.port, self.password)
-        try:
-            values = connection.mget(self.confirmed)
-        finally:
-            connection.close()
-        lost = [key for key, value in zip(self.confirmed, values, strict=True) if value != key.encode()]
-        assert lost == [], f"{len(lost)} confirmed writes lost"
+    def check_after_failover(self, old: Server, started: float, timeout: float) -> FailoverWrites:
+        """A write taken by a new master within `timeout` s of `started` (the fault), the confirmed
+        writes on it, the label and the endpoints on its pod."""
+        writes = write_until_new_master(self.address, self.port, self.password, old, started, timeout)
+        print(f"{self.name}: {writes.summary()}")
+        assert writes.first_new is not None
+        new = writes.first_new.server
+        assert new.run_id != old.run_id and new.role == "master"
+
+        def on_new_master() -> tuple[Server, list[str]] | None:
+            got = read_back(self.address, self.port, self.password, self.confirmed)
+            return got if got and got[0].run_id != old.run_id and got[0].role == "master" else None
+
+        reader, lost = eventually("the confirmed writes read on a new master", on_new_master, timeout=60)
+        assert lost == [], f"{len(lost)} of {len(self.confirmed)} confirmed writes lost on {reader.pod}"
 
         def label_moved() -> dict | None:  # type: ignore[type-arg]
             pods = labelled_pods(self.cluster, self.ns, self.uid)
-            return pods[0] if len(pods) == 1 and pods[0]["metadata"]["name"] != old_master else None
+            return pods[0] if len(pods) == 1 and pods[0]["metadata"]["name"] == new.pod else None
 
-        new_master = eventually("the label on the new master's pod", label_moved, timeout=60)
+        new_master = eventually(f"the label on the new master's pod {new.pod}", label_moved, timeout=60)
         eventually(
             "the Service's endpoint at the new master",
             lambda: endpoint_ips(self.cluster, self.ns, self.name) == {new_master["status"]["podIP"]},
             timeout=90,
         )
-        info = client(self.address, self.port, self.password).info("replication")
-        assert info["role"] == "master"
+        return writes
 
 
 @pytest.fixture
@@ -122,8 +141,8 @@ def _cluster_healthy(cluster: LocalCluster, ns: str) -> None:
 
 def test_master_pod_deleted(redb_env: RedbEnv, replicated_db: Callable[[str], Database]) -> None:
     db = replicated_db("fo1")
-    db.write_confirmed(50)
-    old = db.master_pod()["metadata"]["name"]
-    kubectl(redb_env.cluster, "-n", redb_env.namespace, "delete", "pod", old, "--wait=false")
-    db.check_after_failover(old, timeout=120)
+    old = db.write_confirmed(50)
+    started = time.monotonic()
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "delete", "pod", old.pod, "--wait=false")
+    db.check_after_failover(old, started, timeout=120)
     _cluster_healthy(redb_env.cluster, redb_env.namespace)

@@ -1,11 +1,13 @@
-"""The master's node stopped (kubelet, containerd and every container on it killed): writes through
-the same `<db>` Service address succeed again, every write WAIT confirmed before is there, and the
-master label and the Service's endpoints follow the new master. Runs after the other REDB tests
-(file order): the stopped node's pod is not this test's subject and may take long to rejoin."""
+"""The master's node stopped (kubelet, containerd and every container on it killed): a *new* master
+(another run_id, role master) takes writes through the same `<db>` Service address, every write WAIT
+confirmed before is read back from it, and the master label and the Service's endpoints follow it.
+Runs after the other REDB tests (file order): the stopped node's pod is not this test's subject and
+may take long to rejoin."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 import pytest
@@ -21,12 +23,14 @@ __all__ = ["replicated_db"]
 def test_master_node_stopped(redb_env: RedbEnv, replicated_db: Callable[[str], Database]) -> None:
     cluster = redb_env.cluster
     db = replicated_db("fo2")
-    db.write_confirmed(50)
+    old = db.write_confirmed(50)
     master = db.master_pod()
+    assert master["metadata"]["name"] == old.pod
     node = master["spec"]["nodeName"]
+    started = time.monotonic()
     cluster.stop_node(node)
     try:
-        db.check_after_failover(master["metadata"]["name"], timeout=180)
+        db.check_after_failover(old, started, timeout=180)
     finally:
         with contextlib.suppress(Exception):
             cluster.start_node(node)

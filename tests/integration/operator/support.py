@@ -261,3 +261,31 @@ def webhook_objects(namespace: str, port: int, name: str) -> list[dict[str, Any]
     for hook in config["webhooks"]:
         hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{hook['clientConfig']['service']['path']}"}
     return [cluster_role, binding, config]
+
+
+@contextmanager
+def webhook_operator(
+    cluster: LocalCluster, namespace: str, workdir: Path, configuration: str
+) -> Iterator[tuple[OperatorProcess, list[dict[str, Any]]]]:
+    """The operator serving its webhook on the host, behind the configuration `configuration`
+    (webhook_objects, applied first); the operator and those objects, removed afterwards."""
+    port = free_port()
+    objects = webhook_objects(namespace, port, configuration)
+    listing = {"apiVersion": "v1", "kind": "List", "items": objects}
+    kubectl(cluster, "apply", "-f", "-", input=json.dumps(listing))
+    operator = start_operator(
+        cluster,
+        namespace,
+        workdir,
+        OPERATOR_WEBHOOK_PORT=str(port),
+        OPERATOR_WEBHOOK_HOST="127.0.0.1",
+        OPERATOR_WEBHOOK_NAMES="127.0.0.1",
+        OPERATOR_WEBHOOK_CONFIGURATION=configuration,
+    )
+    try:
+        yield operator, objects
+    finally:
+        operator.stop()
+        for obj in reversed(objects):
+            kind, name = obj["kind"].lower(), obj["metadata"]["name"]
+            kubectl(cluster, "delete", kind, name, "--wait=false", check=False)

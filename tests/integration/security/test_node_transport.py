@@ -1,5 +1,5 @@
 """The node daemon's listeners, against a real loopback cluster, as docs/node-daemon.md,
-docs/console.md and the REST API reference (../shared/reference/cluster-api-and-dataplane.md) say:
+docs/console.md and the public Redis Enterprise REST API say:
 
 - REST API (9443): HTTPS only; every route needs the cluster's Basic credentials (401 without them
   or with wrong ones) except the documented open ones: readiness, and bootstrap (GET /v1/bootstrap

@@ -100,17 +100,25 @@ def take(connection: redis.Redis, key: str, value: str) -> Taken:
     return Taken(key, time.monotonic(), _server(info, role, announce))
 
 
+def try_write(
+    host: str, port: int, password: str | None, key: str, value: str = "1", timeout: float = 2
+) -> Taken | str:
+    """One write through a fresh connection (`take`); the error when it failed."""
+    connection = connect(host, port, password, timeout)
+    try:
+        return take(connection, key, value)
+    except (redis.RedisError, OSError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60] if str(exc) else ''}"
+    finally:
+        connection.close()
+
+
 def write_on(
     host: str, port: int, password: str | None, key: str, value: str = "1", timeout: float = 2
 ) -> Taken | None:
     """One write through a fresh connection (`take`); None when it failed."""
-    connection = connect(host, port, password, timeout)
-    try:
-        return take(connection, key, value)
-    except (redis.RedisError, OSError):
-        return None
-    finally:
-        connection.close()
+    taken = try_write(host, port, password, key, value, timeout)
+    return taken if isinstance(taken, Taken) else None
 
 
 def server_on(host: str, port: int, password: str | None, timeout: float = 2) -> Server | None:
@@ -179,7 +187,8 @@ class FailoverWrites:
     - first_new: the first write on a new master (the failover time);
     - last_old: the last write the old master took (how long its hand-off kept taking writes; those
       after the new master's first are most likely lost, they are counted in old_after_new);
-    - longest_gap: the longest time without any successful write, from the fault to first_new.
+    - longest_gap: the longest time without any successful write, from the fault to first_new;
+    - errors: the failed writes, by error.
     """
 
     old: Server
@@ -191,11 +200,15 @@ class FailoverWrites:
     old_after_new: int = 0
     longest_gap: float = 0.0
     attempts: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
     _last_ok: float | None = None
 
-    def add(self, taken: Taken | None) -> None:
+    def add(self, taken: Taken | str | None) -> None:
+        """One attempt: the write a server took, or the error (or None) when it failed."""
         self.attempts += 1
-        if taken is None:
+        if isinstance(taken, str):
+            self.errors[taken] = self.errors.get(taken, 0) + 1
+        if not isinstance(taken, Taken):
             return
         if self.first_new is None:
             self.longest_gap = max(self.longest_gap, taken.at - (self._last_ok or self.started))
@@ -226,12 +239,14 @@ class FailoverWrites:
         first, new = self.first_any, self.first_new
         by_old = " (old master)" if first is not None and first.server.run_id == self.old.run_id else ""
         on = f" ({new.server.pod or new.server.run_id[:8]})" if new is not None else ""
+        errors = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
         return (
             f"first successful write {secs(self.since(first))}{by_old}, "
             f"first write on the new master {secs(self.since(new))}{on}, "
-            f"longest gap {self.longest_gap:.2f} s, "
+            f"longest gap {self.gap_so_far(time.monotonic()):.2f} s, "
             f"last write on the old master {secs(self.since(self.last_old))} "
             f"({len(self.old_writes)} writes, {self.old_after_new} after the new master's first)"
+            + (f"; failed writes: {', '.join(f'{n} x {e}' for e, n in errors)}" if errors else "")
         )
 
 
@@ -255,7 +270,7 @@ def probe_failover(
     n = 0
     while True:
         key = f"{prefix}-{n}"
-        writes.add(write_on(host, port, password, key, key, timeout=attempt_timeout))
+        writes.add(try_write(host, port, password, key, key, timeout=attempt_timeout))
         n += 1
         now = time.monotonic()
         if writes.first_new is not None and now - writes.first_new.at >= tail:

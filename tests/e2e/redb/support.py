@@ -7,7 +7,7 @@ import base64
 import ipaddress
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -163,18 +163,18 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def write_on(host: str, port: int, password: str | None, key: str, timeout: float = 2) -> Taken | None:
+def write_on(host: str, port: int, password: str | None, key: str, timeout: float = 2) -> Taken | str:
     """One write through a fresh connection, with the run_id and role of the server that took it
-    (one MULTI/EXEC); None when the write failed."""
+    (one MULTI/EXEC); the error when the write failed."""
     connection = probe_client(host, port, password, timeout)
     try:
         pipe = connection.pipeline(transaction=True)
         pipe.set(key, key)
         _identify(pipe)
         ok, info, role, announce = pipe.execute()
-        return Taken(key, time.monotonic(), _server(info, role, announce)) if ok else None
-    except (redis.RedisError, OSError):
-        return None
+        return Taken(key, time.monotonic(), _server(info, role, announce)) if ok else f"SET answered {ok!r}"
+    except (redis.RedisError, OSError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60] if str(exc) else ''}"
     finally:
         connection.close()
 
@@ -217,7 +217,7 @@ class FailoverWrites:
     (`old`). The failover is over at the first write a *new* master took: another run_id, role master.
     first_any is the first successful write at all (the old way of counting: during a hand-off it is
     the leaving master's), last_old the last write the old master took, longest_gap the longest time
-    without a successful write from the fault to first_new."""
+    without a successful write from the fault to first_new; errors: the failed writes by error."""
 
     old: Server
     started: float
@@ -226,10 +226,13 @@ class FailoverWrites:
     last_old: Taken | None = None
     old_writes: int = 0
     longest_gap: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
     _last_ok: float | None = None
 
-    def add(self, taken: Taken | None) -> None:
-        if taken is None:
+    def add(self, taken: Taken | str | None) -> None:
+        if isinstance(taken, str):
+            self.errors[taken] = self.errors.get(taken, 0) + 1
+        if not isinstance(taken, Taken):
             return
         if self.first_new is None:
             self.longest_gap = max(self.longest_gap, taken.at - (self._last_ok or self.started))
@@ -245,10 +248,15 @@ class FailoverWrites:
         return "none" if taken is None else f"{taken.at - self.started:.2f} s"
 
     def summary(self) -> str:
+        gap = self.longest_gap
+        if self.first_new is None:  # the stretch without a write that is still going on
+            gap = max(gap, time.monotonic() - (self._last_ok or self.started))
+        errors = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
         return (
             f"first successful write {self.since(self.first_any)}, first write on the new master "
-            f"{self.since(self.first_new)}, longest gap {self.longest_gap:.2f} s, last write on the "
+            f"{self.since(self.first_new)}, longest gap {gap:.2f} s, last write on the "
             f"old master {self.since(self.last_old)} ({self.old_writes} writes)"
+            + (f"; failed writes: {', '.join(f'{n} x {e}' for e, n in errors)}" if errors else "")
         )
 
 

@@ -23,7 +23,7 @@ def taken(n: int, at: float, server: Server) -> Taken:
 def test_writes_of_the_leaving_master_do_not_end_the_failover() -> None:
     writes = FailoverWrites(OLD, started=100.0)
     writes.add(taken(0, 100.1, OLD))
-    writes.add(None)
+    writes.add("ConnectionError: Connection refused")
     writes.add(taken(1, 103.0, OLD))
     writes.add(taken(2, 103.5, Server("c" * 40, "slave", "rec-2")))  # a replica never counts
     assert writes.first_new is None
@@ -35,6 +35,8 @@ def test_writes_of_the_leaving_master_do_not_end_the_failover() -> None:
     assert writes.first_new.at - writes.started == pytest.approx(10.0)
     assert writes.longest_gap == pytest.approx(6.5)  # 103.5 -> 110.0; gaps after first_new not counted
     assert writes.last_old.at == 110.1 and writes.old_writes == 3
+    assert writes.errors == {"ConnectionError: Connection refused": 1}
+    assert "1 x ConnectionError" in writes.summary()
 
 
 def test_a_restarted_master_is_a_new_server() -> None:

@@ -16,6 +16,7 @@ by default, which would hide outages and add seconds to the figures).
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ def connect(host: str, port: int, password: str | None, timeout: float = 2) -> r
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def error_text(exc: Exception) -> str:
+    """A failed write's error, short and without the key (so equal errors count together): redis-py
+    words an error inside MULTI/EXEC "Command # 1 (SET k v) of pipeline caused error: READONLY ..."."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"^Command # \d+ \(.*?\) of pipeline caused error: ", "", text)
+    return f"{type(exc).__name__}: {text[:70]}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ def try_write(
     try:
         return take(connection, key, value)
     except (redis.RedisError, OSError) as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60] if str(exc) else ''}"
+        return error_text(exc)
     finally:
         connection.close()
 

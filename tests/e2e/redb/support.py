@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,14 @@ def probe_client(host: str, port: int, password: str | None, timeout: float = 2)
     )
 
 
+def error_text(exc: Exception) -> str:
+    """A failed write's error, short and without the key (so equal errors count together): redis-py
+    words an error inside MULTI/EXEC "Command # 1 (SET k v) of pipeline caused error: READONLY ..."."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"^Command # \d+ \(.*?\) of pipeline caused error: ", "", text)
+    return f"{type(exc).__name__}: {text[:70]}"
+
+
 @dataclass(frozen=True)
 class Server:
     """A redis-server process: its run_id, its role (`master` / `slave`) and its pod (from the
@@ -174,7 +183,7 @@ def write_on(host: str, port: int, password: str | None, key: str, timeout: floa
         ok, info, role, announce = pipe.execute()
         return Taken(key, time.monotonic(), _server(info, role, announce)) if ok else f"SET answered {ok!r}"
     except (redis.RedisError, OSError) as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60] if str(exc) else ''}"
+        return error_text(exc)
     finally:
         connection.close()
 

@@ -5,10 +5,10 @@ to the first write a *new* master takes through Sentinel discovery (port 8001), 
 
 Each run: wait until the replica is in sync and every sentinel knows it, write 50 keys confirmed by
 `WAIT 1`, note the master's run_id, kill the master's node, write through redis-py's Sentinel client
-(every 50 ms) until a server with another run_id that says it is master takes a write (each write in
-one MULTI/EXEC with `INFO server` and ROLE, bench/writes.py), read the confirmed keys back from that
-master, then restart the node and wait until it is ready again. A write the old master takes (its
-shards die a moment after its daemon) does not end the failover; the first successful write at all
+(every 50 ms) until a server with another run_id that says it is master takes a write (each write in one
+MULTI/EXEC with `INFO server` and ROLE: recluster.clients.write_probe), read the confirmed keys back
+from that master, then restart the node and wait until it is ready again. A write the old master takes
+(its shards die a moment after its daemon) does not end the failover; the first successful write at all
 is printed beside. Prints every run, the median and the p95. Target: median at most 5 s.
 """
 
@@ -25,8 +25,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
-from writes import FailoverWrites, identify, read_back, take, write_confirmed
 
+from recluster.clients.write_probe import FailoverWrites, identify, read_back, take, write_confirmed
 from recluster.node.devcluster import LoopbackCluster
 
 DB = "bench-failover"

@@ -4,11 +4,11 @@ address (the same ClusterIP before and after), median and p95 over --runs runs (
 <= 5 s).
 
 A write every 50 ms, each on a new connection, in one MULTI/EXEC with `INFO server` and ROLE, so each
-write names the server that took it (bench/writes.py). The old master is the server (run_id) that
-took 50 writes confirmed by `WAIT 1` just before the fault; the failover is over at the first write
-taken by a server with another run_id that says it is master. The leaving master keeps taking writes
-while its node daemon hands the role over on SIGTERM, and the Service still leads to it, so the first
-successful write says nothing about the failover; it is printed beside, as before. Per run:
+write names the server that took it (recluster.clients.write_probe). The old master is the server
+(run_id) that took 50 writes confirmed by `WAIT 1` just before the fault; the failover is over at the
+first write taken by a server with another run_id that says it is master. The leaving master keeps
+taking writes while its node daemon hands the role over on SIGTERM, and the Service still leads to it,
+so the first successful write says nothing about the failover; it is printed beside, as before. Per run:
 
   first write on the new master   the failover time (the headline)
   first successful write          any server, the old master's hand-off included (the old figure)
@@ -27,7 +27,8 @@ deletes the next master's pod.
 
 --state-dir reuses a running local cluster (as RECLUSTER_TEST_CLUSTER does for the tests); without
 it a new one is made and removed at the end. The operator runs on the host with the RBAC of deploy/,
-as in the end-to-end tests (the setup helpers come from tests/; the write probe is bench/writes.py).
+as in the end-to-end tests (the setup helpers come from tests/; the write probe is
+recluster.clients.write_probe).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ from tests.integration.operator.support import (
     start_operator,
     wait_state,
 )
-from writes import FailoverWrites, Server, probe_failover, read_back, write_confirmed
 
+from recluster.clients.write_probe import FailoverWrites, Server, probe_failover, read_back, write_confirmed
 from recluster.local.cluster import LocalCluster
 
 

@@ -58,9 +58,9 @@ from typing import Any, TypeVar
 import httpx
 import redis
 from rich.console import Console
-from writes import Server, server_on, write_on
 
 from recluster.api import format_memory_size, parse_memory_size
+from recluster.clients.write_probe import Server, server_on, write_on
 from recluster.local.cluster import LocalCluster
 from recluster.local.sample import Sample
 

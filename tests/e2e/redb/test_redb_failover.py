@@ -14,12 +14,8 @@ from tests.e2e.local.support import eventually, kubectl, ready_pods
 from tests.e2e.redb.conftest import RedbEnv
 from tests.e2e.redb.support import (
     NODE_SELECTOR,
-    FailoverWrites,
-    Server,
     endpoint_ips,
     labelled_pods,
-    probe_client,
-    read_back,
     redb_manifest,
     redb_status,
     secret_data,
@@ -29,6 +25,7 @@ from tests.e2e.redb.support import (
 )
 from tests.integration.operator.support import exists, wait_gone, wait_state
 
+from recluster.clients.write_probe import FailoverWrites, Server, connect, read_back
 from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +60,7 @@ class Database:
         """Writes that WAIT confirmed on the replica, through the Service; the server that took them
         (the master before the fault: its run_id is what "the old master" means below)."""
         pod = self.master_pod()["metadata"]["name"]
-        connection = probe_client(self.address, self.port, self.password, timeout=8)
+        connection = connect(self.address, self.port, self.password, timeout=8)
         try:
             role = connection.execute_command("ROLE")  # type: ignore[no-untyped-call]
             run_id = str(connection.info("server")["run_id"])

@@ -1,6 +1,6 @@
-"""Writes the benchmarks share (a module next to them: run as `python bench/<name>.py`, bench/ is on
-the import path): one write that tells which server took it, the record of the writes around a
-failover, WAIT-confirmed writes and reading them back from a given server.
+"""A write probe for databases: one write that tells which server took it, the record of the writes
+around a failover, WAIT-confirmed writes and reading them back from a given server. The e2e tests
+and the benchmarks (bench/) measure failovers with it.
 
 A failover is over for a client when a *new* master takes its writes. The leaving master keeps taking
 writes while it hands its role over (the node daemon's SIGTERM asks Sentinel to fail over and waits),

@@ -73,14 +73,21 @@ def sync_status(state: ClusterState, obs: Observation) -> list[str]:
 def min_replicas(state: ClusterState, obs: Observation) -> list[str]:
     """A replicated database's master refuses writes without a replica (min-replicas-to-write 1)
     only while an in-sync replica on a live node exists; the leader (which holds a majority, or it
-    could not write this) lowers it to 0 when the replica is lost so the database stays writable."""
+    could not write this) lowers it to 0 when the replica is lost so the database stays writable.
+
+    A shard recorded as a replica is never lowered: right after a failover it may still be the old
+    master (Sentinel demotes a reachable old master only seconds later, and a leaving node's shards
+    run until its hand-off ends). Its replica left it when promoted, so with 1 it refuses writes;
+    lowered to 0 it would take writes the new master never sees, acknowledged and then lost."""
     changes = []
     for bdb in state.bdbs.values():
         own = state.shards_of(bdb.uid)
         healthy = any(s.role != "master" and s.node_uid in obs.up and s.uid in obs.shard_in_sync
                       for s in own)
         for shard in own:
-            wanted = 1 if (bdb.replication and shard.role == "master" and healthy) else 0
+            if shard.role != "master":
+                continue  # fenced as it is (see above); a true replica takes no writes anyway
+            wanted = 1 if (bdb.replication and healthy) else 0
             if shard.min_replicas_to_write != wanted:
                 shard.min_replicas_to_write = wanted
                 changes.append(f"shard {shard.uid} min-replicas-to-write {wanted}")

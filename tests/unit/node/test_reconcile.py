@@ -4,6 +4,8 @@ health, node removal completes only when the node holds nothing."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recluster.node.models import (
     ActionRecord,
@@ -52,6 +54,47 @@ def test_master_requires_a_replica_only_while_one_is_healthy() -> None:
     assert state.shards[1].min_replicas_to_write == 1 and state.shards[2].min_replicas_to_write == 0
     min_replicas(state, observe(up={1, 3}, shard_in_sync={2}))  # the replica's node is down
     assert state.shards[1].min_replicas_to_write == 0
+
+
+def test_an_old_master_stays_fenced_after_sentinel_promoted_its_replica() -> None:
+    """Planned failover (a node's SIGTERM hand-off): Sentinel promoted shard 2; shard 1 is still a
+    running master until it is demoted or stopped. It must keep refusing writes without a replica,
+    or the writes it takes meanwhile are acknowledged and lost."""
+    state = cluster()
+    min_replicas(state, observe(shard_in_sync={2}))
+    assert state.shards[1].min_replicas_to_write == 1
+    sync_roles(state, observe(sentinel_masters={"db": ("n2", 10000)}))
+    changes = min_replicas(state, observe(shard_in_sync=set()))  # 2 is master now, 1 not in sync
+    assert state.shards[1].role == "slave" and state.shards[1].min_replicas_to_write == 1
+    assert state.shards[2].min_replicas_to_write == 0  # the new master stays writable alone
+    assert changes == []
+
+
+@given(
+    roles=st.lists(st.sampled_from(["master", "slave"]), min_size=1, max_size=4),
+    before=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    up=st.sets(st.integers(1, 3)),
+    in_sync=st.sets(st.integers(1, 4)),
+    replication=st.booleans(),
+)
+def test_min_replicas_is_lowered_only_on_masters(
+    roles: list[str], before: list[int], up: set[int], in_sync: set[int], replication: bool
+) -> None:
+    state = cluster()
+    state.bdbs[1].replication = replication
+    state.shards.clear()
+    for uid, role in enumerate(roles, start=1):
+        state.shards[uid] = ShardRecord(uid=uid, bdb_uid=1, node_uid=(uid - 1) % 3 + 1, role=role,
+                                        min_replicas_to_write=before[uid - 1])
+    min_replicas(state, observe(up=up, shard_in_sync=in_sync))
+    for uid, role in enumerate(roles, start=1):
+        after = state.shards[uid].min_replicas_to_write
+        if role != "master":
+            assert after == before[uid - 1]  # never lowered, never raised: replicas are left alone
+        else:
+            healthy = any(r != "master" and (u - 1) % 3 + 1 in up and u in in_sync
+                          for u, r in enumerate(roles, start=1))
+            assert after == (1 if replication and healthy else 0)
 
 
 def test_removal_completes_only_when_the_node_is_empty_and_hands_over_the_leader_role() -> None:

@@ -106,11 +106,13 @@ class Buildah:
 
     def image_label(self, image: str, label: str) -> str | None:
         """A label of a local image, or None if the image (or the label) does not exist."""
-        try:
-            out = run(self.argv("inspect", "--type", "image", image), timeout=120).stdout
+        try:  # a missing image is an expected answer here, not a failure to keep a log of
+            result = run(self.argv("inspect", "--type", "image", image), timeout=120, check=False)
         except CommandError:
             return None
-        labels = (json.loads(out).get("OCIv1") or {}).get("config", {}).get("Labels") or {}
+        if result.returncode != 0:
+            return None
+        labels = (json.loads(result.stdout).get("OCIv1") or {}).get("config", {}).get("Labels") or {}
         value = labels.get(label)
         return value if isinstance(value, str) else None
 

@@ -63,7 +63,7 @@ class CcsServer:
             "appendonly yes",
             "appendfsync always",
             'save ""',
-            f"replica-announce-ip {self.cfg.node_name}",
+            f"replica-announce-ip {self.cfg.addr}",
             f"min-replicas-to-write {min_replicas}",
             f"min-replicas-max-lag {REPLICA_MAX_LAG_S}",
             "repl-timeout 10",
@@ -115,7 +115,7 @@ class CcsStore:
         """The CCS master this node follows (itself when it is the leader)."""
         repl = await self.replication()
         if repl.get("role") == "master":
-            return (self.cfg.node_name, self.cfg.ccs_port)
+            return (self.cfg.addr, self.cfg.ccs_port)
         return (repl["master_host"], int(repl["master_port"]))
 
     async def in_sync(self) -> bool:
@@ -139,7 +139,7 @@ class CcsStore:
         if prefer_leader:
             try:
                 addr = await self.leader_addr()
-                if addr is not None and addr[0] != self.cfg.node_name:
+                if addr is not None and addr[0] not in (self.cfg.addr, self.cfg.node_name):
                     raw = await self._master_client(addr).get(STATE_KEY)
                     if raw is None:
                         raw = await self.local.get(STATE_KEY)

@@ -22,6 +22,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.node.addresses import AddressWatch
 from recluster.node.auth import CredentialCheck, hash_password
 from recluster.node.ccs import CcsServer, CcsStore, NoQuorum, utcnow
 from recluster.node.config import NodeConfig, read_credentials_file
@@ -48,7 +49,14 @@ from recluster.node.reconcile import (
     sync_status,
 )
 from recluster.node.restart import PeerShard, restart_decision
-from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, SentinelServer, command
+from recluster.node.sentinel import (
+    CCS_NAME,
+    Monitor,
+    SentinelControl,
+    SentinelServer,
+    command,
+    failover_armed,
+)
 from recluster.node.shards import ShardSupervisor
 from recluster.node.tls import peer_verification
 
@@ -121,6 +129,7 @@ class NodeDaemon:
         self._held_since: dict[int, float] = {}
         self._promotion_requested: dict[str, float] = {}
         self._probe_clients: dict[tuple[str, int], aioredis.Redis] = {}
+        self._addresses = AddressWatch()
         self._last_members: int | None = None
         self._ccs_min_replicas: int | None = None
         self._tuned_sentinel: int | None = None
@@ -168,6 +177,7 @@ class NodeDaemon:
             await self.store.close()
         for client in self._probe_clients.values():
             await client.aclose()
+        self._addresses.cancel()
         await self._http.aclose()
 
     async def handoff(self) -> None:
@@ -208,7 +218,7 @@ class NodeDaemon:
 
         await request_failovers()
 
-        others = [p for p in self.membership.peers if p.name not in mine]
+        others = [p for p in self.membership.peers if p.name not in mine and p.host not in mine]
         needed = (len(others) + 1) // 2 + 1 - 1  # a majority of all sentinels, this one included
 
         async def handed_over() -> bool:
@@ -220,7 +230,7 @@ class NodeDaemon:
                     return False
                 agree = 0
                 for peer in others:
-                    client = aioredis.Redis(host=peer.name, port=peer.sentinel_port, socket_timeout=1,
+                    client = aioredis.Redis(host=peer.host, port=peer.sentinel_port, socket_timeout=1,
                                             socket_connect_timeout=1, decode_responses=True)
                     try:
                         reply = await command(client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
@@ -299,7 +309,8 @@ class NodeDaemon:
                           cores=os.cpu_count() or 1, joined_time=utcnow())
 
     def _me_as_peer(self) -> Peer:
-        return Peer(self.cfg.node_name, self.cfg.ccs_port, self.cfg.sentinel_port, self.cfg.api_port)
+        return Peer(self.cfg.node_name, self.cfg.ccs_port, self.cfg.sentinel_port, self.cfg.api_port,
+                    self.cfg.addr)
 
     async def _create_cluster(self, request: BootstrapRequest) -> None:
         credentials = request.credentials
@@ -312,7 +323,7 @@ class NodeDaemon:
         self.sentinel_server.start()
         await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
         await self._tune_sentinel()
-        await self.sentinel.ensure([Monitor(CCS_NAME, self.cfg.node_name, self.cfg.ccs_port, 1, password)])
+        await self.sentinel.ensure([Monitor(CCS_NAME, self.cfg.addr, self.cfg.ccs_port, 1, password)])
         state = ClusterState(cluster=ClusterRecord(
             name=name, created_time=utcnow(), username=credentials.username,
             password_hash=hash_password(credentials.password), license=request.license or "",
@@ -381,6 +392,7 @@ class NodeDaemon:
         def change(state: ClusterState) -> int:
             existing = state.node_by_name(request.name)
             if existing is not None:
+                existing.addr = request.addr  # a pod back under its name, maybe at a new address
                 return existing.uid
             uid = state.allocate("node")
             while uid in state.nodes:
@@ -393,9 +405,9 @@ class NodeDaemon:
         uid = await self.store.write(change, f"admit node {request.name}")
         state = self.store.last_state
         assert state is not None
-        peers = [Peer(n.name, n.ccs_port, n.sentinel_port, n.api_port).__dict__ for n in state.nodes.values()]
+        peers = [peer_of(n).__dict__ for n in state.nodes.values()]
         return {"node_uid": uid, "cluster_name": state.cluster.name, "ccs_password": self.store.password,
-                "leader": self.cfg.node_name, "leader_ccs_port": self.cfg.ccs_port, "peers": peers}
+                "leader": self.cfg.addr, "leader_ccs_port": self.cfg.ccs_port, "peers": peers}
 
     async def _find_ccs_master(self) -> tuple[str, int] | None:
         """The CCS master the sentinels agree on: the answer with the highest config epoch among the
@@ -403,8 +415,8 @@ class NodeDaemon:
         assert self.membership is not None
         best: tuple[int, str, int] | None = None
         for peer in self.membership.peers:
-            client = aioredis.Redis(host=peer.name, port=peer.sentinel_port, socket_timeout=1,
-                                    socket_connect_timeout=1, decode_responses=True)
+            client = aioredis.Redis(host=await self._current_host(peer), port=peer.sentinel_port,
+                                    socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
             try:
                 row = await command(client, "SENTINEL", "MASTER", CCS_NAME)
                 entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
@@ -415,7 +427,26 @@ class NodeDaemon:
                 pass
             finally:
                 await client.aclose()
-        return (best[1], best[2]) if best else None
+        if best is None:
+            return None
+        # the sentinels remember addresses; after the pods came back with new ones (a whole cluster
+        # restarted) the answer is the master's old address: find its node and where it is now
+        owner = next((p for p in self.membership.peers if best[1] in (p.addr, p.name)), None)
+        if owner is None or owner.name == self.cfg.node_name:
+            return (self.cfg.addr if owner is not None else best[1], best[2])
+        return (await self._current_host(owner), best[2])
+
+    async def _current_host(self, peer: Peer) -> str:
+        """Where a peer is now: its recorded address while that answers, else its name's address
+        (or the name itself, for Redis to resolve when it connects). Only a resuming node asks, the
+        failover path never does."""
+        if not peer.addr or peer.addr == peer.name or not await port_closed(peer.addr, peer.sentinel_port):
+            return peer.host
+        with contextlib.suppress(OSError, TimeoutError, IndexError):
+            infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+                peer.name, None, type=socket.SOCK_STREAM), 2)
+            return str(infos[0][4][0])
+        return peer.name
 
     async def _tune_sentinel(self) -> None:
         pid = self.sentinel_server.process.pid()
@@ -497,14 +528,15 @@ class NodeDaemon:
         known = await self.sentinel.masters()
         leader = await store.leader_addr()
         monitors = [Monitor(CCS_NAME, leader[0], leader[1], quorum, store.password)] if leader else []
+        current = {n.addr for n in state.nodes.values()} | {n.name for n in state.nodes.values()}
         for bdb in state.bdbs.values():
             if bdb.status == "delete-pending":
                 continue
             master = next((s for s in state.shards_of(bdb.uid) if s.role == "master"), None)
             node = state.nodes.get(master.node_uid) if master else None
             if node is not None:
-                monitors.append(Monitor(bdb.name, node.name, bdb.port, quorum, bdb.authentication_redis_pass))
-        await self.sentinel.ensure(monitors, known)
+                monitors.append(Monitor(bdb.name, node.addr, bdb.port, quorum, bdb.authentication_redis_pass))
+        await self.sentinel.ensure(monitors, known, current)
         if self._last_members is not None and len(state.nodes) < self._last_members:
             log.info("a node left: SENTINEL RESET so this sentinel forgets it")
             await self.sentinel.reset("*")
@@ -517,7 +549,7 @@ class NodeDaemon:
             placed = state.bdbs.get(shard.bdb_uid)
             if placed is None or placed.status == "delete-pending":
                 continue
-            wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known)))
+            wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known, current)))
         wanted, held = await self._restart_plan(state, me.uid, wanted)
         await self.shards.ensure(wanted, hold=held)
         ready = True
@@ -525,14 +557,15 @@ class NodeDaemon:
             ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
         self.shards_ready = ready
 
-    def _master_to_follow(self, state: ClusterState, bdb_uid: int,
-                          known: dict[str, dict[str, str]]) -> tuple[str, int] | None:
+    def _master_to_follow(self, state: ClusterState, bdb_uid: int, known: dict[str, dict[str, str]],
+                          current: set[str]) -> tuple[str, int] | None:
         """Where a shard of this node that is (re)started must replicate from; None = start as master.
-        Sentinel's view wins once it monitors the database; before that, the placement's."""
+        Sentinel's view wins once it monitors the database at an address a node has now; before
+        that (or when the sentinel remembers an address no node has any more), the placement's."""
         bdb = state.bdbs[bdb_uid]
         seen = known.get(bdb.name)
         mine = (self.cfg.node_name, self.cfg.addr)
-        if seen is not None and int(seen.get("port", 0)) == bdb.port:
+        if seen is not None and int(seen.get("port", 0)) == bdb.port and seen["ip"] in current:
             return None if seen["ip"] in mine else (seen["ip"], bdb.port)
         master = next((s for s in state.shards_of(bdb_uid) if s.role == "master"), None)
         if master is None:
@@ -540,7 +573,7 @@ class NodeDaemon:
         node = state.nodes.get(master.node_uid)
         if node is None or node.uid == (self.membership.node_uid if self.membership else -1):
             return None
-        return (node.name, bdb.port)
+        return (node.addr, bdb.port)
 
     async def _restart_plan(
         self, state: ClusterState, me: int, wanted: list[WantedShard]
@@ -601,12 +634,12 @@ class NodeDaemon:
             if other.node_uid == me or node is None:
                 continue
             try:
-                client = self._probe(node.name, bdb.port, bdb.authentication_redis_pass)
+                client = self._probe(node.addr, bdb.port, bdb.authentication_redis_pass)
                 info = await client.info("replication")
             except (RedisError, OSError):
                 continue
             peers.append(PeerShard(
-                node=node.name,
+                node=node.addr,
                 role="master" if info.get("role") == "master" else "replica",
                 offset=int(info.get("master_repl_offset") or 0),
                 syncing=bool(int(info.get("master_sync_in_progress") or 0)),
@@ -622,8 +655,8 @@ class NodeDaemon:
         self._promotion_requested[name] = now
         mine = (self.cfg.node_name, self.cfg.addr)
         targets = [(self.cfg.addr, self.cfg.sentinel_port)]
-        targets += [(p.name, p.sentinel_port) for p in (self.membership.peers if self.membership else [])
-                    if p.name not in mine]
+        targets += [(p.host, p.sentinel_port) for p in (self.membership.peers if self.membership else [])
+                    if p.name not in mine and p.host not in mine]
         for host, port in targets:
             client = aioredis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1,
                                     decode_responses=True)
@@ -638,8 +671,7 @@ class NodeDaemon:
 
     def _remember_peers(self, state: ClusterState) -> None:
         assert self.membership is not None
-        peers = [Peer(n.name, n.ccs_port, n.sentinel_port, n.api_port)
-                 for n in sorted(state.nodes.values(), key=lambda n: n.uid)]
+        peers = [peer_of(n) for n in sorted(state.nodes.values(), key=lambda n: n.uid)]
         if peers != self.membership.peers:
             self.membership.peers = peers
             self.membership.save(self.cfg.data_dir)
@@ -700,7 +732,7 @@ class NodeDaemon:
             if node.name == self.cfg.node_name:
                 return True
             try:
-                return bool(await self._probe(node.name, node.ccs_port, self.store.password if self.store
+                return bool(await self._probe(node.addr, node.ccs_port, self.store.password if self.store
                                               else None).ping())
             except (RedisError, OSError):
                 return False
@@ -730,7 +762,7 @@ class NodeDaemon:
             if bdb is None or node is None or node.uid not in up:
                 alive[shard_uid] = False
                 return
-            client = self._probe(node.name, bdb.port, bdb.authentication_redis_pass)
+            client = self._probe(node.addr, bdb.port, bdb.authentication_redis_pass)
             try:
                 info = await client.info("replication")
                 alive[shard_uid] = True
@@ -744,18 +776,12 @@ class NodeDaemon:
                 alive[shard_uid] = False
 
         await asyncio.gather(*(probe_shard(uid) for uid in list(state.shards)))
-        resolved: dict[int, str] = {}
-        for node in nodes:
-            # a node is its name: when the name (a pod's DNS name) now points elsewhere, record it
-            if node.name != node.addr and node.uid in up:
-                with contextlib.suppress(OSError, TimeoutError, IndexError):
-                    infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
-                        node.name, None, type=socket.SOCK_STREAM), 1)
-                    resolved[node.uid] = str(infos[0][4][0])
+        resolved = self._addresses.moved(nodes, up, self.cfg.node_name, self.cfg.addr)
+        armed = await self._failover_armed(state, up, alive)
         closed: dict[int, bool] = {}
         for bdb in state.bdbs.values():
             if bdb.status == "delete-pending":
-                results = await asyncio.gather(*(port_closed(n.name, bdb.port) for n in nodes
+                results = await asyncio.gather(*(port_closed(n.addr, bdb.port) for n in nodes
                                                  if n.uid in up))
                 closed[bdb.uid] = all(results)
             if bdb.status == "pending":
@@ -765,7 +791,27 @@ class NodeDaemon:
         return Observation(now=now, up=up, evacuate_down=evacuate_down, sentinel_masters=masters,
                            shard_alive=alive, shard_in_sync=in_sync, shard_config_ok=config_ok,
                            port_closed_everywhere=closed, pending_since=dict(self._pending_since),
-                           resolved_addr=resolved)
+                           resolved_addr=resolved, failover_armed=armed)
+
+    async def _failover_armed(self, state: ClusterState, up: set[int], alive: dict[int, bool]) -> set[int]:
+        """The pending replicated databases, with every shard running, that every live node's
+        sentinel is ready to fail over (see `sentinel.failover_armed`)."""
+        live = [n for n in state.nodes.values() if n.uid in up]
+        armed = set()
+        for bdb in state.bdbs.values():
+            own = state.shards_of(bdb.uid)
+            if bdb.status != "pending" or not bdb.replication or not own \
+                    or not all(alive.get(s.uid) for s in own):
+                continue
+            try:
+                answers = await asyncio.gather(*(
+                    failover_armed(self._probe(n.addr, n.sentinel_port, None), bdb.name, len(live) - 1)
+                    for n in live))
+            except (RedisError, OSError):
+                continue
+            if all(answers):
+                armed.add(bdb.uid)
+        return armed
 
     async def leader_tick(self) -> None:
         assert self.store is not None and self.membership is not None
@@ -815,7 +861,7 @@ class NodeDaemon:
             if bdb is None or node is None:
                 continue
             with contextlib.suppress(RedisError, OSError):
-                await self._probe(node.name, bdb.port, bdb.authentication_redis_pass).config_set(
+                await self._probe(node.addr, bdb.port, bdb.authentication_redis_pass).config_set(
                     "min-replicas-to-write", shard.min_replicas_to_write)
 
     async def _request_failover(self, name: str) -> None:
@@ -851,7 +897,7 @@ class NodeDaemon:
             return None
         node = state.node_by_name(addr[0])
         port = node.api_port if node else self.cfg.api_port
-        return f"https://{addr[0]}:{port}"
+        return f"https://{node.name if node else addr[0]}:{port}"
 
     async def ready(self) -> tuple[bool, str]:
         if self.membership is None or self.store is None:
@@ -880,6 +926,10 @@ async def port_closed(host: str, port: int) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return False
+
+
+def peer_of(node: NodeRecord) -> Peer:
+    return Peer(node.name, node.ccs_port, node.sentinel_port, node.api_port, node.addr)
 
 
 def total_memory() -> int:

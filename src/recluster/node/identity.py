@@ -17,6 +17,11 @@ class Peer:
     ccs_port: int
     sentinel_port: int
     api_port: int
+    addr: str = ""  # the peer's last known address (Redis and Sentinel traffic goes there, not via DNS)
+
+    @property
+    def host(self) -> str:
+        return self.addr or self.name
 
 
 @dataclass

@@ -25,6 +25,9 @@ class Observation:
     port_closed_everywhere: dict[int, bool]  # bdb uid (delete-pending) -> no node listens on its port
     pending_since: dict[int, float] = field(default_factory=dict)  # bdb uid -> first seen pending
     resolved_addr: dict[int, str] = field(default_factory=dict)  # node uid -> what its name resolves to
+    # bdb uids (pending, replicated) whose failover is armed: every live node's sentinel monitors it,
+    # knows its replica and knows the other live sentinels (see `bdb_status`)
+    failover_armed: set[int] = field(default_factory=set)
 
 
 def sync_roles(state: ClusterState, obs: Observation) -> list[str]:
@@ -106,14 +109,20 @@ def bdb_status(state: ClusterState, obs: Observation) -> list[str]:
             continue
         ready = bool(own) and all(obs.shard_alive.get(s.uid) for s in own)
         if bdb.status == "pending":
-            if ready:
+            # `active` promises failover: the sentinels meet through the new master's hello channel
+            # (every 2 s) and learn its replica from its INFO; a master lost before that can never
+            # reach a quorum (+sdown, never +odown), so a replicated database waits for both
+            armed = not bdb.replication or bdb.uid in obs.failover_armed
+            if ready and armed:
                 bdb.status = "active"
                 _finish_action(state, bdb.action_uid, "completed")
                 changes.append(f"bdb {bdb.uid} active")
             elif obs.now - obs.pending_since.get(bdb.uid, obs.now) > CREATION_TIMEOUT_S:
                 bdb.status = "creation-failed"
-                _finish_action(state, bdb.action_uid, "failed", "shards did not start in time")
-                changes.append(f"bdb {bdb.uid} creation-failed")
+                why = ("the sentinels did not all learn the replica and each other in time" if ready
+                       else "shards did not start in time")
+                _finish_action(state, bdb.action_uid, "failed", why)
+                changes.append(f"bdb {bdb.uid} creation-failed: {why}")
         elif bdb.status == "active-change-pending" and ready and all(
                 obs.shard_config_ok.get(s.uid) for s in own):
                 bdb.status = "active"

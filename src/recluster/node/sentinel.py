@@ -41,6 +41,32 @@ async def command(client: aioredis.Redis, *args: str | int) -> Any:
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
+def rows(reply: Any) -> list[dict[str, str]]:
+    """SENTINEL MASTERS/REPLICAS/SENTINELS rows (flat lists in RESP2, maps in RESP3) as dicts."""
+    out = []
+    for row in reply or []:
+        entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
+        out.append({str(k): str(v) for k, v in entry.items()})
+    return out
+
+
+def healthy(entry: dict[str, str]) -> bool:
+    flags = entry.get("flags", "").split(",")
+    return "s_down" not in flags and "o_down" not in flags and "disconnected" not in flags
+
+
+async def failover_armed(client: aioredis.Redis, name: str, peers: int) -> bool:
+    """Whether this sentinel could take part in failing `name` over: it monitors it, knows a
+    replica that is up, and knows at least `peers` other sentinels that are up."""
+    try:
+        replicas = rows(await command(client, "SENTINEL", "REPLICAS", name))
+        sentinels = rows(await command(client, "SENTINEL", "SENTINELS", name))
+    except ResponseError:  # "No such master with that name": not monitored yet
+        return False
+    return (any(healthy(r) and r.get("master-link-status") == "ok" for r in replicas)
+            and sum(healthy(s) for s in sentinels) >= peers)
+
+
 @dataclass(frozen=True)
 class Monitor:
     name: str
@@ -48,6 +74,15 @@ class Monitor:
     port: int
     quorum: int
     password: str | None
+
+
+def stale(entry: dict[str, str], wanted: Monitor, addresses: set[str] | None) -> bool:
+    """Whether Sentinel's master for a monitor sits at an address that no node has any more and does
+    not answer there (pure). A master that answers is never moved: it may be a replica Sentinel just
+    promoted on a node whose new address the cluster state has not recorded yet."""
+    if addresses is None or not entry.get("ip") or entry["ip"] == wanted.host:
+        return False
+    return entry["ip"] not in addresses and "s_down" in entry.get("flags", "").split(",")
 
 
 class SentinelServer:
@@ -66,7 +101,11 @@ class SentinelServer:
             "port": f"port {self.cfg.sentinel_port}",
             "bind": f"bind {self.cfg.addr}",
             "dir": f"dir {self.dir}",
-            "sentinel announce-ip": f"sentinel announce-ip {self.cfg.node_name}",
+            "sentinel announce-ip": f"sentinel announce-ip {self.cfg.addr}",
+            # by address, not name: a sentinel resolves names synchronously, and while a cluster DNS
+            # server sits on a dead node its lookups hang, the sentinel goes into TILT and fails
+            # nothing over (see docs/node-daemon.md); addresses come from the cluster state instead
+            "sentinel announce-hostnames": "sentinel announce-hostnames no",
         }
         if not self.conf.exists():
             write_private(self.conf, "\n".join([
@@ -76,8 +115,10 @@ class SentinelServer:
                 "protected-mode no",
                 own["dir"],
                 'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+                # kept so a config written by an older version (monitors by name) still loads; an
+                # address needs no lookup
                 "sentinel resolve-hostnames yes",
-                "sentinel announce-hostnames yes",
+                own["sentinel announce-hostnames"],
                 own["sentinel announce-ip"],
                 "sentinel deny-scripts-reconfig yes",
             ]) + "\n")
@@ -117,20 +158,10 @@ class SentinelControl:
         await self.client.aclose()
 
     async def masters(self) -> dict[str, dict[str, str]]:
-        rows = await command(self.client, "SENTINEL", "MASTERS")
-        result: dict[str, dict[str, str]] = {}
-        for row in rows:
-            entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
-            result[str(entry["name"])] = {str(k): str(v) for k, v in entry.items()}
-        return result
+        return {entry["name"]: entry for entry in rows(await command(self.client, "SENTINEL", "MASTERS"))}
 
     async def replicas(self, name: str) -> list[dict[str, str]]:
-        rows = await command(self.client, "SENTINEL", "REPLICAS", name)
-        out = []
-        for row in rows:
-            entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
-            out.append({str(k): str(v) for k, v in entry.items()})
-        return out
+        return rows(await command(self.client, "SENTINEL", "REPLICAS", name))
 
     async def master_addr(self, name: str) -> tuple[str, int] | None:
         try:
@@ -141,16 +172,26 @@ class SentinelControl:
             return None
         return (str(reply[0]), int(reply[1]))
 
-    async def ensure(self, wanted: list[Monitor], known: dict[str, dict[str, str]] | None = None) -> None:
-        """Monitor exactly `wanted` (by name), with the right quorum, timing and password."""
-        current = known if known is not None else await self.masters()
+    async def ensure(self, wanted: list[Monitor], known: dict[str, dict[str, str]] | None = None,
+                     addresses: set[str] | None = None) -> None:
+        """Monitor exactly `wanted` (by name), with the right quorum, timing and password. A monitor
+        whose master is at an address no node has any more (`addresses`: the nodes' current ones;
+        pods that came back with new IPs, a whole cluster restarted) is set up again at the wanted
+        address: Sentinel would wait for the old address for ever."""
+        current = dict(known if known is not None else await self.masters())
         names = {m.name for m in wanted}
-        for name in current:
+        for name in list(current):
             if name not in names:
                 log.info("sentinel: removing monitor %s", name)
                 await command(self.client, "SENTINEL", "REMOVE", name)
                 self._applied.pop(name, None)
+                del current[name]
         for mon in wanted:
+            if mon.name in current and stale(current[mon.name], mon, addresses):
+                log.info("sentinel: %s was monitored at %s, an address no node has now; monitoring it "
+                         "at %s", mon.name, current[mon.name].get("ip"), mon.host)
+                await command(self.client, "SENTINEL", "REMOVE", mon.name)
+                del current[mon.name]
             if mon.name not in current:
                 log.info("sentinel: monitoring %s at %s:%d quorum %d", mon.name, mon.host, mon.port,
                          mon.quorum)

@@ -72,7 +72,7 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
         "daemonize no",
         f"dir {shard_dir}",
         'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
-        f"replica-announce-ip {cfg.node_name}",
+        f"replica-announce-ip {cfg.addr}",
         "repl-diskless-sync yes",
         # a database has one replica: nothing to gain from Redis's default 5 s wait for more replicas
         # before a full sync starts, and a restarted replica (or a new one) would be 5 s later in sync

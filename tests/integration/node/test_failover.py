@@ -20,6 +20,18 @@ def node_index(cluster: LoopbackCluster, host: str) -> int:
     return next(n.index for n in cluster.nodes if n.addr == host)
 
 
+async def write_until_failover(client: redis.Redis, key: str, timeout_s: float) -> None:
+    """Retry one write until a master takes it (Sentinel discovery finds the new one)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await asyncio.to_thread(client.set, key, "1")
+            return
+        except redis.RedisError as exc:
+            assert time.monotonic() < deadline, f"no write taken {timeout_s:.0f} s after the kill: {exc!r}"
+            await asyncio.sleep(0.2)
+
+
 async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(make_cluster) -> None:  # type: ignore[no-untyped-def]
     cluster: LoopbackCluster = await make_cluster(3)
     async with cluster.api(1) as api:
@@ -47,14 +59,7 @@ async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(mak
     cluster.kill_node(victim)
 
     # writes through Sentinel discovery succeed again
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            await asyncio.to_thread(client.set, "after-failover", "yes")
-            break
-        except redis.RedisError as exc:
-            assert time.monotonic() < deadline, f"no successful write 90 s after the kill: {exc!r}"
-            await asyncio.sleep(0.2)
+    await write_until_failover(client, "after-failover", 90)
     new_host, _ = await asyncio.to_thread(sentinel.discover_master, "orders")
     assert new_host != master_host
 
@@ -74,3 +79,24 @@ async def test_master_node_killed_writes_resume_and_confirmed_writes_survive(mak
             assert time.monotonic() < deadline, f"REST API still shows old roles: {shards}"
             await asyncio.sleep(0.2)
         assert masters[0]["node_name"] == new_host
+
+
+async def test_master_node_killed_as_soon_as_active_fails_over(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    """`active` means failover-ready: the sentinels know each other and the replica for the database
+    by then, so a master lost right after creation fails over like any other (before, the sentinels
+    had not yet met through the new master's hello channel, and no quorum could ever form)."""
+    cluster: LoopbackCluster = await make_cluster(3)
+    async with cluster.api(1) as api:
+        bdb = await api.create_bdb({"name": "early", "memory_size": 64 * 1024 * 1024, "replication": True,
+                                    "authentication_redis_pass": "early-pass"})
+        await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+    sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
+    master_host, _ = await asyncio.to_thread(sentinel.discover_master, "early")
+    client = sentinel.master_for("early", password="early-pass", socket_timeout=1.0)
+    await asyncio.to_thread(client.set, "before", "1")
+    assert await asyncio.to_thread(client.wait, 1, 2000) == 1
+    cluster.kill_node(node_index(cluster, master_host))
+    await write_until_failover(client, "after", 60)
+    new_host, _ = await asyncio.to_thread(sentinel.discover_master, "early")
+    assert new_host != master_host
+    assert await asyncio.to_thread(client.get, "before") == b"1"

@@ -121,3 +121,28 @@ def test_a_node_whose_name_resolves_to_a_new_address_is_recorded_there() -> None
     state = cluster()
     changes = sync_status(state, observe(resolved_addr={2: "127.0.0.99"}))
     assert state.nodes[2].addr == "127.0.0.99" and any("moved" in c for c in changes)
+
+
+@pytest.mark.parametrize("replication", [True, False])
+def test_a_new_database_is_active_only_once_its_failover_is_armed(replication: bool) -> None:
+    from recluster.node.reconcile import bdb_status
+
+    state = cluster()
+    state.bdbs[1].status, state.bdbs[1].replication = "pending", replication
+    running = observe(shard_alive={1: True, 2: True})
+    bdb_status(state, running)
+    assert state.bdbs[1].status == ("pending" if replication else "active")
+    bdb_status(state, observe(shard_alive={1: True, 2: True}, failover_armed={1}))
+    assert state.bdbs[1].status == "active"
+
+
+def test_a_database_whose_sentinels_never_meet_fails_with_that_reason() -> None:
+    from recluster.node.reconcile import CREATION_TIMEOUT_S, bdb_status
+
+    state = cluster()
+    state.bdbs[1].status, state.bdbs[1].action_uid = "pending", "a"
+    state.actions["a"] = ActionRecord(action_uid="a", name="create_bdb", status="running")
+    changes = bdb_status(state, observe(now=CREATION_TIMEOUT_S + 1, pending_since={1: 0.0},
+                                        shard_alive={1: True, 2: True}))
+    assert state.bdbs[1].status == "creation-failed"
+    assert "sentinels" in changes[0] and "sentinels" in state.actions["a"].error_message

@@ -42,3 +42,18 @@ def test_info_period_is_one_second_for_a_few_monitors_and_slows_down_to_redis_de
     assert [info_period_ms(n) for n in (0, 1, 10)] == [1000, 1000, 1000]
     assert info_period_ms(21) == 2100
     assert info_period_ms(101) == info_period_ms(1000) == 10000
+
+
+@pytest.mark.parametrize(("ip", "flags", "expected"), [
+    ("198.18.0.9", "master,s_down", True),  # nobody is there any more: move the monitor
+    ("198.18.0.9", "master", False),  # it answers: maybe a replica just promoted on a moved node
+    ("198.18.0.2", "master,s_down", False),  # a node's current address: a failure, Sentinel's business
+    ("198.18.0.3", "master,s_down", False),  # already where it is wanted
+    ("rec-1.rec.ns.svc.cluster.local", "master,s_down", False),  # a name a node has (older config)
+])
+def test_a_monitor_moves_only_from_a_dead_address_no_node_has(ip: str, flags: str, expected: bool) -> None:
+    from recluster.node.sentinel import Monitor, stale
+
+    wanted = Monitor("db", "198.18.0.3", 10000, 2, None)
+    addresses = {"198.18.0.2", "198.18.0.3", "rec-1.rec.ns.svc.cluster.local"}
+    assert stale({"ip": ip, "flags": flags}, wanted, addresses) is expected

@@ -34,11 +34,13 @@ recluster.clients.write_probe).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -118,12 +120,58 @@ def lost_on_new_master(
     return result
 
 
-def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path) -> None:
+# A fault: given the cluster, the namespace and the master's pod, break something and return what
+# undoes it (called before the next run waits for the cluster to be whole again).
+Fault = Callable[[LocalCluster, str, str], Callable[[], None]]
+
+
+def delete_pod(cluster: LocalCluster, ns: str, pod: str) -> Callable[[], None]:
+    kubectl(cluster, "-n", ns, "delete", "pod", pod, "--wait=false")
+    return lambda: None
+
+
+def node_of(cluster: LocalCluster, ns: str, pod: str) -> str:
+    return str(
+        json.loads(kubectl(cluster, "-n", ns, "get", "pod", pod, "-o", "json").stdout)["spec"]["nodeName"]
+    )
+
+
+def stop_node(cluster: LocalCluster, ns: str, pod: str) -> Callable[[], None]:
+    """The pod's node crashes: its kubelet, containerd and every container killed at once."""
+    node = node_of(cluster, ns, pod)
+    cluster.stop_node(node)
+    return lambda: cluster.start_node(node, timeout=300) and None
+
+
+def isolate_node(cluster: LocalCluster, ns: str, pod: str) -> Callable[[], None]:
+    """The pod's node is cut off the network (its processes run on)."""
+    node = node_of(cluster, ns, pod)
+    cluster.isolate_node(node)
+    return lambda: cluster.heal_node(node) and None
+
+
+FAULTS: dict[str, Fault] = {"delete": delete_pod, "stop": stop_node, "isolate": isolate_node}
+VERBS = {"delete": "deleting pod", "stop": "stopping the node of", "isolate": "isolating the node of"}
+
+
+def where_things_run(cluster: LocalCluster, ns: str) -> str:
+    """Which node runs the node pods, the rigger, the operator's helpers and CoreDNS (a fault that
+    takes the rigger or a DNS server along is a harder one)."""
+    out = []
+    for namespace in (ns, "kube-system"):
+        pods = json.loads(kubectl(cluster, "-n", namespace, "get", "pods", "-o", "json").stdout)
+        for pod in pods["items"]:
+            out.append(f"{pod['metadata']['name']}@{pod['spec'].get('nodeName', '?')}")
+    return ", ".join(out)
+
+
+def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path, fault_name: str = "delete") -> None:
+    fault = FAULTS[fault_name]
     with operator_namespace(cluster) as ns:
         operator = start_operator(cluster, ns, workdir)
         try:
             print(f"namespace {ns}: REC and REDB ...", flush=True)
-            kubectl(cluster, "-n", ns, "apply", "-f", "-", input=__import__("json").dumps(rec_manifest()))
+            kubectl(cluster, "-n", ns, "apply", "-f", "-", input=json.dumps(rec_manifest()))
             wait_state(cluster, ns, "Running", timeout=900)
             assert apply_redb(cluster, ns, redb_manifest("bench", replication=True)) == ""
             status = wait_active(cluster, ns, "bench")
@@ -137,10 +185,17 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path) -> None:
                 keys = [f"confirmed-{i}-{n}" for n in range(50)]
                 old, confirmed = confirmed_on_master(cluster, ns, uid, address, port, password, keys)
                 victim = old.pod
+                print(
+                    f"run {i + 1}: {VERBS[fault_name]} {victim} at {time.strftime('%H:%M:%S')} "
+                    f"({where_things_run(cluster, ns)})",
+                    flush=True,
+                )
                 started = time.monotonic()
-                print(f"run {i + 1}: deleting {victim} at {time.strftime('%H:%M:%S')}", flush=True)
-                kubectl(cluster, "-n", ns, "delete", "pod", victim, "--wait=false")
-                writes = probe_failover(address, port, password, old, started, f"after-{i}", 300, tail)
+                undo = fault(cluster, ns, victim)
+                try:
+                    writes = probe_failover(address, port, password, old, started, f"after-{i}", 300, tail)
+                finally:
+                    undo()
                 if writes.first_new is None:
                     print(f"run {i + 1}/{runs}: {writes.summary()}", flush=True)
                     raise SystemExit(f"run {i + 1}: no write on a new master after 300 s")
@@ -154,7 +209,7 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path) -> None:
                 lost_acked += len(lost_a)
                 acked_total += len(acked)
                 print(
-                    f"run {i + 1}/{runs}: deleted {victim}: {writes.summary()}; read on {pod}: "
+                    f"run {i + 1}/{runs}: {fault_name} {victim}: {writes.summary()}; read on {pod}: "
                     f"WAIT-confirmed lost {len(lost_c)}/{len(confirmed)}, old master's unconfirmed "
                     f"writes lost {len(lost_a)}/{len(acked)}",
                     flush=True,
@@ -167,7 +222,7 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path) -> None:
                 ("last write taken by the old master", [w.since(w.last_old) for w in results]),
             ):
                 got = [v for v in values if v is not None]
-                line = f"pod deletion -> {label}, {len(got)}/{runs} runs"
+                line = f"{fault_name} -> {label}, {len(got)}/{runs} runs"
                 if got:
                     line += (
                         f": median {statistics.median(got):.2f} s, p95 {percentile(got, 0.95):.2f} s, "
@@ -195,8 +250,14 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path) -> None:
             operator.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(default_fault: str = "delete", doc: str | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(doc or __doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--fault",
+        choices=sorted(FAULTS),
+        default=default_fault,
+        help="delete the master's pod, stop its node, or cut its node off the network",
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument(
         "--tail", type=float, default=2.0, help="seconds to keep writing after the new master's first write"
@@ -211,7 +272,7 @@ def main() -> None:
             raise SystemExit(f"no local cluster in {args.state_dir}")
         cluster.up(console, timeout=400, nodes=3)
         try:
-            run(cluster, args.runs, args.tail, workdir)
+            run(cluster, args.runs, args.tail, workdir, args.fault)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return
@@ -219,7 +280,7 @@ def main() -> None:
     cluster = LocalCluster.create(state, name="rcbench", fsync=False)
     try:
         cluster.up(console, timeout=400, nodes=3)
-        run(cluster, args.runs, args.tail, workdir)
+        run(cluster, args.runs, args.tail, workdir, args.fault)
     finally:
         cluster.down(console)
         shutil.rmtree(workdir, ignore_errors=True)

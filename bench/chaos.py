@@ -187,7 +187,10 @@ class PodCache:
 
 
 def host_to_ip(host: str, pods: PodCache, cluster: LocalCluster) -> str | None:
-    """Sentinel announces the pods' DNS names (rec-1.rec.chaos.svc.cluster.local)."""
+    """Sentinel announces pod IPs (a sentinel config older than that: the pods' DNS names,
+    rec-1.rec.chaos.svc.cluster.local)."""
+    if host in pods.ips().values():
+        return host
     known = pods.ips().get(host.split(".")[0])
     if known:
         return known

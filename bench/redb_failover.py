@@ -87,20 +87,20 @@ def whole_again(cluster: LocalCluster, ns: str, name: str, uid: str) -> None:
 
 def confirmed_on_master(
     cluster: LocalCluster, ns: str, uid: str, address: str, port: int, password: str, keys: list[str]
-) -> tuple[Server, list[str]]:
+) -> tuple[Server, str, list[str]]:
     """Write `keys` with WAIT 1 through the Service until every one is confirmed on the labelled
-    master: that master (the old master of the run) and the keys."""
+    master: that master (the old master of the run), its pod's name and the keys."""
 
-    def attempt() -> tuple[Server, list[str]] | None:
+    def attempt() -> tuple[Server, str, list[str]] | None:
         pods = labelled_pods(cluster, ns, uid)
         server, confirmed = write_confirmed(address, port, password, keys)
         if len(pods) != 1 or server is None or server.role != "master":
             return None
-        if server.pod != pods[0]["metadata"]["name"] or len(confirmed) != len(keys):
+        if server.addr != pods[0]["status"].get("podIP") or len(confirmed) != len(keys):
             return None
-        return server, confirmed
+        return server, pods[0]["metadata"]["name"], confirmed
 
-    result: tuple[Server, list[str]] = eventually("confirmed writes on the master", attempt, timeout=120)
+    result: tuple[Server, str, list[str]] = eventually("confirmed writes on the master", attempt, timeout=120)
     return result
 
 
@@ -108,13 +108,13 @@ def lost_on_new_master(
     address: str, port: int, password: str, writes: FailoverWrites, keys: list[str]
 ) -> tuple[str, list[str]]:
     """Which of `keys` a new master (another run_id than the old master's, role master) lacks, read
-    through the Service: its pod and the missing keys."""
+    through the Service: the address it announces and the missing keys."""
 
     def attempt() -> tuple[str, list[str]] | None:
         got = read_back(address, port, password, keys)
         if got is None or got[0].run_id == writes.old.run_id or got[0].role != "master":
             return None
-        return got[0].pod, got[1]
+        return got[0].addr, got[1]
 
     result: tuple[str, list[str]] = eventually("a read on the new master", attempt, timeout=120)
     return result
@@ -183,8 +183,7 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path, fault_name
             for i in range(runs):
                 whole_again(cluster, ns, "bench", uid)
                 keys = [f"confirmed-{i}-{n}" for n in range(50)]
-                old, confirmed = confirmed_on_master(cluster, ns, uid, address, port, password, keys)
-                victim = old.pod
+                old, victim, confirmed = confirmed_on_master(cluster, ns, uid, address, port, password, keys)
                 print(
                     f"run {i + 1}: {VERBS[fault_name]} {victim} at {time.strftime('%H:%M:%S')} "
                     f"({where_things_run(cluster, ns)})",

@@ -877,10 +877,11 @@ class Bench:
         """The master of `name` on `pod` as a write probe reaches it through the Service (its run_id:
         a write counts as on a new master only when another server, a master, took it)."""
         host, port, password = self.client_of(name)
+        ip = self.pod_ips()[pod]  # a server announces its pod's IP
 
         def reached() -> Server | None:
             server = server_on(host, port, password)
-            return server if server is not None and server.role == "master" and server.pod == pod else None
+            return server if server is not None and server.role == "master" and server.addr == ip else None
 
         return eventually(f"{name}'s master on {pod} through its Service", reached, 60)
 
@@ -891,6 +892,7 @@ class Bench:
         ips = self.pod_ips()
         old_pod = self.master_pods(api)[name]
         old_ip = ips[old_pod]
+        pod_at = {ip: pod for pod, ip in ips.items()}
         host, port, password = self.client_of(name)
         old = self.master_server(name, old_pod)
         sentinel_pod = next(p for p in sorted(ips) if p != old_pod)
@@ -906,10 +908,10 @@ class Bench:
                     addr = sentinel.execute_command(  # type: ignore[no-untyped-call]
                         "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name
                     )
-                    host_name = (addr[0].decode() if addr else "").split(".")[0]
-                    if host_name and host_name != old_pod:
+                    host = addr[0].decode() if addr else ""  # a pod IP
+                    if host and host != old_ip:
                         found["sentinel"] = time.monotonic() - started
-                        new["sentinel"] = host_name
+                        new["sentinel"] = pod_at.get(host, host)
                 except (redis.RedisError, OSError):
                     pass
                 time.sleep(0.02)
@@ -931,7 +933,7 @@ class Bench:
                 taken = write_on(host, port, password, f"bench-{name}", timeout=1)
                 if taken is not None and taken.by_new_master(old):
                     found["write"] = taken.at - started
-                    new["write"] = taken.server.pod
+                    new["write"] = pod_at.get(taken.server.addr, taken.server.addr)
                 time.sleep(0.05)
 
         threads = [threading.Thread(target=t, daemon=True) for t in (watch_sentinel, watch_endpoints, write)]

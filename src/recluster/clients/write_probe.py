@@ -15,7 +15,6 @@ by default, which would hide outages and add seconds to the figures).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
 from collections.abc import Sequence
@@ -48,12 +47,12 @@ def error_text(exc: Exception) -> str:
 
 @dataclass(frozen=True)
 class Server:
-    """A redis-server process as a client saw it: its run_id, its role (`master` or `slave`) and its
-    pod (the announced name `replica-announce-ip`: the pod's DNS name, or an IP on loopback)."""
+    """A redis-server process as a client saw it: its run_id, its role (`master` or `slave`) and the
+    address it announces (`replica-announce-ip`: its node's address, on Kubernetes the pod IP)."""
 
     run_id: str
     role: str
-    pod: str
+    addr: str
 
 
 @dataclass(frozen=True)
@@ -70,18 +69,10 @@ class Taken:
 
 
 def _server(info: dict[str, Any], role: Sequence[Any], announce: dict[str, Any]) -> Server:
-    name = announce.get("replica-announce-ip") or ""
-    name = name.decode() if isinstance(name, bytes) else str(name)
+    addr = announce.get("replica-announce-ip") or ""
+    addr = addr.decode() if isinstance(addr, bytes) else str(addr)
     kind = role[0].decode() if isinstance(role[0], bytes) else str(role[0])
-    return Server(str(info["run_id"]), kind, name if _is_ip(name) else name.split(".")[0])
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
+    return Server(str(info["run_id"]), kind, addr)
 
 
 def identify(connection: redis.Redis) -> Server:
@@ -247,7 +238,7 @@ class FailoverWrites:
 
         first, new = self.first_any, self.first_new
         by_old = " (old master)" if first is not None and first.server.run_id == self.old.run_id else ""
-        on = f" ({new.server.pod or new.server.run_id[:8]})" if new is not None else ""
+        on = f" ({new.server.addr or new.server.run_id[:8]})" if new is not None else ""
         errors = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
         return (
             f"first successful write {secs(self.since(first))}{by_old}, "

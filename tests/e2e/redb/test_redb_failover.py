@@ -59,7 +59,7 @@ class Database:
     def write_confirmed(self, count: int) -> Server:
         """Writes that WAIT confirmed on the replica, through the Service; the server that took them
         (the master before the fault: its run_id is what "the old master" means below)."""
-        pod = self.master_pod()["metadata"]["name"]
+        pod = self.master_pod()
         connection = connect(self.address, self.port, self.password, timeout=8)
         try:
             role = connection.execute_command("ROLE")  # type: ignore[no-untyped-call]
@@ -74,8 +74,9 @@ class Database:
             connection.close()
         assert len(self.confirmed) >= count
         assert role[0] in (b"master", "master")
-        assert str(announced).split(".")[0] == pod, f"the Service led to {announced}, the label is on {pod}"
-        return Server(run_id, "master", pod)
+        name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+        assert announced == ip, f"the Service led to {announced}, the label is on {name} ({ip})"
+        return Server(run_id, "master", ip)
 
     def check_after_failover(self, old: Server, started: float, timeout: float) -> FailoverWrites:
         """A write taken by a new master within `timeout` s of `started` (the fault), the confirmed
@@ -91,13 +92,13 @@ class Database:
             return got if got and got[0].run_id != old.run_id and got[0].role == "master" else None
 
         reader, lost = eventually("the confirmed writes read on a new master", on_new_master, timeout=60)
-        assert lost == [], f"{len(lost)} of {len(self.confirmed)} confirmed writes lost on {reader.pod}"
+        assert lost == [], f"{len(lost)} of {len(self.confirmed)} confirmed writes lost on {reader.addr}"
 
         def label_moved() -> dict | None:  # type: ignore[type-arg]
             pods = labelled_pods(self.cluster, self.ns, self.uid)
-            return pods[0] if len(pods) == 1 and pods[0]["metadata"]["name"] == new.pod else None
+            return pods[0] if len(pods) == 1 and pods[0]["status"].get("podIP") == new.addr else None
 
-        new_master = eventually(f"the label on the new master's pod {new.pod}", label_moved, timeout=60)
+        new_master = eventually(f"the label on the new master's pod ({new.addr})", label_moved, timeout=60)
         eventually(
             "the Service's endpoint at the new master",
             lambda: endpoint_ips(self.cluster, self.ns, self.name) == {new_master["status"]["podIP"]},
@@ -139,7 +140,8 @@ def _cluster_healthy(cluster: LocalCluster, ns: str) -> None:
 def test_master_pod_deleted(redb_env: RedbEnv, replicated_db: Callable[[str], Database]) -> None:
     db = replicated_db("fo1")
     old = db.write_confirmed(50)
+    master = db.master_pod()["metadata"]["name"]  # write_confirmed checked it holds `old`
     started = time.monotonic()
-    kubectl(redb_env.cluster, "-n", redb_env.namespace, "delete", "pod", old.pod, "--wait=false")
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "delete", "pod", master, "--wait=false")
     db.check_after_failover(old, started, timeout=120)
     _cluster_healthy(redb_env.cluster, redb_env.namespace)

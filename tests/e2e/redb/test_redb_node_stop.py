@@ -25,7 +25,7 @@ def test_master_node_stopped(redb_env: RedbEnv, replicated_db: Callable[[str], D
     db = replicated_db("fo2")
     old = db.write_confirmed(50)
     master = db.master_pod()
-    assert master["metadata"]["name"] == old.pod
+    assert master["status"]["podIP"] == old.addr
     node = master["spec"]["nodeName"]
     started = time.monotonic()
     cluster.stop_node(node)

@@ -9,8 +9,8 @@ from recluster.clients.write_probe import FailoverWrites, Server, Taken, error_t
 
 pytestmark = pytest.mark.unit
 
-OLD = Server("a" * 40, "master", "rec-0")
-NEW = Server("b" * 40, "master", "rec-1")
+OLD = Server("a" * 40, "master", "198.18.8.2")
+NEW = Server("b" * 40, "master", "198.18.9.2")
 
 
 def taken(n: int, at: float, server: Server) -> Taken:
@@ -22,7 +22,7 @@ def test_writes_of_the_leaving_master_do_not_end_the_failover() -> None:
     writes.add(taken(0, 100.1, OLD))
     writes.add("ConnectionError: Connection refused")
     writes.add(taken(1, 103.0, OLD))
-    writes.add(taken(2, 103.5, Server("c" * 40, "slave", "rec-2")))  # a replica never counts
+    writes.add(taken(2, 103.5, Server("c" * 40, "slave", "198.18.10.2")))  # a replica never counts
     assert writes.first_new is None
     assert writes.first_any is not None and writes.first_any.at == 100.1
     assert writes.last_old is not None and writes.last_old.at == 103.0
@@ -38,7 +38,7 @@ def test_writes_of_the_leaving_master_do_not_end_the_failover() -> None:
 
 def test_a_restarted_master_is_a_new_server() -> None:
     writes = FailoverWrites(OLD, started=0.0)
-    writes.add(taken(0, 5.0, Server("d" * 40, "master", OLD.pod)))
+    writes.add(taken(0, 5.0, Server("d" * 40, "master", OLD.addr)))
     assert writes.first_new is not None
 
 

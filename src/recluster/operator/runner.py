@@ -11,9 +11,9 @@ import logging
 import kopf
 
 from recluster.clients.kubernetes import Kube
-from recluster.operator import handlers
+from recluster.clients.lease import LeaderLease, LeaseLost
+from recluster.operator import handlers, metrics
 from recluster.operator.http import start_http
-from recluster.operator.lease import LeaderLease, LeaseLost
 from recluster.operator.startup import FIELD_MANAGER, Runtime, Settings
 from recluster.operator.webhook import keep_ca_bundle, serving_files, webhook_server
 
@@ -25,7 +25,12 @@ async def run(settings: Settings) -> int:
     http = await start_http(settings.http_host, settings.http_port)
     lease = (
         LeaderLease(
-            kube, settings.pod_namespace, settings.lease_name, settings.identity, settings.lease_seconds
+            kube,
+            settings.pod_namespace,
+            settings.lease_name,
+            settings.identity,
+            max(5.0, settings.lease_seconds),
+            on_change=metrics.LEADER.set,
         )
         if settings.leader_election
         else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
 import click
@@ -43,6 +44,20 @@ from recluster.rigger.plan import Settings, parse_service_types
 @click.option(
     "--resync", envvar="RECLUSTER_RIGGER_RESYNC_SECONDS", type=float, default=5.0, show_default=True
 )
+@click.option(
+    "--lease-name", envvar="RECLUSTER_RIGGER_LEASE_NAME", required=True, help="the replicas' Lease"
+)
+@click.option(
+    "--identity", envvar="POD_NAME", default=None, help="who holds the Lease (default: the host name)"
+)
+@click.option(
+    "--lease-seconds",
+    envvar="RECLUSTER_RIGGER_LEASE_SECONDS",
+    type=click.FloatRange(min=2.0),
+    default=3.0,
+    show_default=True,
+    help="a standby takes over this long after the leader's last renewal",
+)
 @click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="outside a pod only")
 @click.option("--verbose", is_flag=True)
 def rigger(
@@ -54,6 +69,9 @@ def rigger(
     database_service_type: str,
     service_naming: str,
     resync: float,
+    lease_name: str,
+    identity: str | None,
+    lease_seconds: float,
     kubeconfig: str | None,
     verbose: bool,
 ) -> None:
@@ -79,16 +97,6 @@ def rigger(
         settings=Settings(cluster=cluster, namespace=namespace, types=types, naming=service_naming),
         resync=resync,
     )
-    asyncio.run(_run(config, kubeconfig))
+    from recluster.rigger.leadership import run
 
-
-async def _run(config: object, kubeconfig: str | None) -> None:
-    from recluster.clients.kubernetes import Kube
-    from recluster.rigger.loop import Rigger, RiggerConfig
-
-    assert isinstance(config, RiggerConfig)
-    kube = await Kube.connect("services-rigger", kubeconfig)
-    try:
-        await Rigger(config, kube).run()
-    finally:
-        await kube.close()
+    asyncio.run(run(config, kubeconfig, lease_name, identity or socket.gethostname(), lease_seconds))

@@ -100,6 +100,18 @@ class Rigger:
         self.wake = asyncio.Event()
         self.relabel = asyncio.Event()
         self.watchers: dict[str, asyncio.Task[None]] = {}
+        # Only the replica holding the Lease edits Kubernetes; a standby observes (pods, the REST
+        # API, Sentinel announcements) so that it acts on fresh knowledge the moment it leads.
+        self.leading = False
+
+    def lead(self) -> None:
+        self.leading = True
+        self.state.applied.clear()  # what another replica wrote is not known: apply everything once
+        self.relabel.set()
+        self.wake.set()
+
+    def stand_by(self) -> None:
+        self.leading = False
 
     # ---- observe -------------------------------------------------------------------------------
 
@@ -204,6 +216,8 @@ class Rigger:
     # ---- act -----------------------------------------------------------------------------------
 
     async def act(self, todo: Plan, *, labels_only: bool = False) -> None:
+        if not self.leading:
+            return
         # labels first: they are what moves the Services' endpoints after a failover
         for pod, changes in todo.pod_labels.items():
             try:
@@ -258,13 +272,17 @@ class Rigger:
         self.state.bdbs = bdbs
         redbs = await self.redbs()
         databases = self.databases(bdbs, pods, redbs)
-        # the API agreeing with a Sentinel's announcement ends the override
+        # the API agreeing with a Sentinel's announcement (a pod IP) ends the override
+        names, ips = [p.name for p in pods], {p.name: p.ip for p in pods if p.ip}
         for db in databases:
             override = self.state.overrides.get(db.name)
             bdb = next(b for b in bdbs if b.get("name") == db.name)
             endpoints = bdb.get("endpoints") or []
             api_node = str(endpoints[0].get("dns_name") or "") if endpoints else ""
-            if override is not None and api_node and api_node.split(".")[0] == override[0].split(".")[0]:
+            if override is None or not api_node:
+                continue
+            api_pod = pod_of_node_name(api_node, names, ips)
+            if api_pod is not None and api_pod == pod_of_node_name(override[0], names, ips):
                 self.state.overrides.pop(db.name, None)
         todo = plan(
             self.config.settings,
@@ -277,7 +295,7 @@ class Rigger:
     async def fast_relabel(self) -> None:
         """Move master labels from what is known now (cached databases and pods, fresh Sentinel
         announcements), without waiting for the REST API."""
-        if self.state.bdbs is None:
+        if self.state.bdbs is None or not self.leading:
             return
         pods = self.state.pods
         databases = self.databases(self.state.bdbs, pods, {})

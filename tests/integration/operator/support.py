@@ -69,18 +69,21 @@ def install_rbac(cluster: LocalCluster, namespace: str) -> None:
         kubectl(cluster, "-n", namespace, "apply", "-f", str(DEPLOY / name))
 
 
-def operator_kubeconfig(cluster: LocalCluster, namespace: str, path: Path) -> Path:
-    """A kubeconfig holding only the operator ServiceAccount's token (TokenRequest API)."""
-    token = kubectl(cluster, "-n", namespace, "create", "token", OPERATOR_SA, "--duration=2h").stdout.strip()
+def operator_kubeconfig(
+    cluster: LocalCluster, namespace: str, path: Path, account: str = OPERATOR_SA
+) -> Path:
+    """A kubeconfig holding only a ServiceAccount's token (TokenRequest API): the operator's unless
+    `account` names another."""
+    token = kubectl(cluster, "-n", namespace, "create", "token", account, "--duration=2h").stdout.strip()
     admin = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
     server = admin["clusters"][0]["cluster"]
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "local", "cluster": server}],
-        "users": [{"name": OPERATOR_SA, "user": {"token": token}}],
+        "users": [{"name": account, "user": {"token": token}}],
         "contexts": [
-            {"name": "operator", "context": {"cluster": "local", "user": OPERATOR_SA, "namespace": namespace}}
+            {"name": "operator", "context": {"cluster": "local", "user": account, "namespace": namespace}}
         ],
         "current-context": "operator",
     }

@@ -116,6 +116,9 @@ RIGGER_NEEDS = [
     Need("", "pods", ("patch",), "master labels on node pods (merge patch of labels)"),
     Need("", "secrets", ("patch",), "service_names of database secrets (never reads them)"),
     Need(APP, REDBS, ("list",), "which secret and Service port belong to a database"),
+    Need("coordination.k8s.io", "leases", ("create",), "its replicas' Lease, the first time (leadership.py)"),
+    Need("coordination.k8s.io", "leases", ("get", "update"), "take and renew it",
+         name=f"{REC_NAME}-services-rigger"),
 ]
 
 # ---- what they must not do -----------------------------------------------------------------------
@@ -199,7 +202,9 @@ RIGGER_DENIED = [
     Denied("patch", APP, REDBS, "REDBs are the operator's"),
     Denied("patch", APP, f"{REDBS}/status", "REDB status is the operator's"),
     Denied("create", "rbac.authorization.k8s.io", "roles", "no RBAC"),
-    Denied("create", "coordination.k8s.io", "leases", "one replica, no leader election"),
+    Denied("update", "coordination.k8s.io", "leases", "only its own Lease: never the operator's",
+           name="redis-enterprise-operator"),
+    Denied("get", "coordination.k8s.io", "leases", "only its own Lease", name="redis-enterprise-operator"),
     Denied("create", "", "events", "it posts no events"),
     Denied("list", "discovery.k8s.io", "endpointslices", "it reads no endpoints"),
     Denied("create", "", "serviceaccounts", "no identities"),

@@ -212,7 +212,15 @@ def test_rigger_runs_under_the_rec_account(minimal_rec: RedisEnterpriseCluster, 
     pod = rigger["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "rec"
     assert pod["containers"][0]["command"] == ["recluster", "rigger"]
-    assert rigger["spec"]["replicas"] == 1 and rigger["spec"]["strategy"] == {"type": "Recreate"}
+    # two replicas spread over nodes, a new one up before an old one goes: a standby is always there
+    assert rigger["spec"]["replicas"] == 2
+    assert rigger["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    spread = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert spread["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    term = spread["podAffinityTerm"]
+    assert term["labelSelector"]["matchLabels"] == rigger["spec"]["selector"]["matchLabels"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["RECLUSTER_RIGGER_LEASE_NAME"] == "rec-services-rigger"
 
 
 def test_role_is_least_privilege(minimal_rec: RedisEnterpriseCluster) -> None:
@@ -228,6 +236,9 @@ def test_role_is_least_privilege(minimal_rec: RedisEnterpriseCluster) -> None:
     # secrets: patch only (the rigger keeps a database secret's service_names); it can read none
     assert {verb for _, resource, verb in granted if resource == "secrets"} == {"patch"}
     assert ("", "services", "create") in granted and ("", "pods", "patch") in granted
+    # leases: create any (it cannot be limited by name), read and renew only its own
+    named = [rule for rule in rules if "leases" in rule["resources"] and "update" in rule["verbs"]]
+    assert [rule["resourceNames"] for rule in named] == [["rec-services-rigger"]]
 
 
 def test_credentials_secret(full_rec: RedisEnterpriseCluster) -> None:

@@ -11,9 +11,9 @@ from cryptography import x509
 
 from recluster.api import check_rec
 from recluster.api.rec import ClusterState
+from recluster.clients.lease import LeaderLease
 from recluster.operator.accepted import accepted_body
 from recluster.operator.build.names import tls_names
-from recluster.operator.lease import LeaderLease
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods
 from recluster.operator.rec.reconcile import _next_to_restart, _outdated
 from recluster.operator.rec.status import Observed, invalid_status, valid_status

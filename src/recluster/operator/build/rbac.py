@@ -2,7 +2,8 @@
 
 Least privilege (the contract's §5.2, reduced to what recluster needs): the node daemons never talk
 to Kubernetes (their pods do not even mount a token), so the Role serves the rigger alone: it
-creates one set of Services per database and tags the pods that hold master shards. It reads its
+creates one set of Services per database and tags the pods that hold master shards; its replicas
+elect a leader with the Lease `<rec>-services-rigger` (no other Lease can it read or take). It reads its
 credentials from a mounted file, so it never reads a Secret: it only patches the `service_names` key
 of database secrets, whose names (and Service ports) it reads from the REDBs. It reads no endpoints
 and posts no events, so it may do neither (tests/integration/security/test_service_account_rights.py
@@ -16,7 +17,7 @@ from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import role_name, service_account_name
+from recluster.operator.build.names import rigger_name, role_name, service_account_name
 
 REC_ROLE_RULES: list[dict[str, Any]] = [
     {  # one Service set per database: create, keep current, delete with the database
@@ -50,12 +51,25 @@ def build_service_account(rec: RedisEnterpriseCluster) -> dict[str, Any]:
     }
 
 
+def lease_rules(rec: RedisEnterpriseCluster) -> list[dict[str, Any]]:
+    """The rigger's leader election: its own Lease only (create cannot be limited to a name)."""
+    return [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [rigger_name(rec)],
+            "verbs": ["get", "update"],
+        },
+    ]
+
+
 def build_role(rec: RedisEnterpriseCluster) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": object_meta(rec, role_name(rec)),
-        "rules": copy.deepcopy(REC_ROLE_RULES),
+        "rules": copy.deepcopy(REC_ROLE_RULES) + lease_rules(rec),
     }
 
 

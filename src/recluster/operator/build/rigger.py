@@ -37,6 +37,7 @@ def rigger_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list
         field_env("POD_NAME", "metadata.name"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
         {"name": "RECLUSTER_RIGGER_CLUSTER", "value": rec.name},
+        {"name": "RECLUSTER_RIGGER_LEASE_NAME", "value": rigger_name(rec)},
         {"name": "RECLUSTER_RIGGER_API_URL", "value": api_url(rec, cluster_domain)},
         {"name": "RECLUSTER_RIGGER_CREDENTIALS_FILE", "value": CREDENTIALS_DIR},
         # The cluster's CA: the rigger verifies the REST API's certificate against it, nothing else.
@@ -86,10 +87,31 @@ def rigger_scheduling(rec: RedisEnterpriseCluster) -> dict[str, Any]:
     return {**fields, "tolerations": tolerations}
 
 
+RIGGER_REPLICAS = 2
+
+
+def rigger_anti_affinity(rec: RedisEnterpriseCluster) -> dict[str, Any]:
+    """Spread the replicas over nodes when there are nodes to spread over (preferred: a one-node
+    cluster still runs both)."""
+    return {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": selector_labels(rec, RIGGER_ROLE)},
+                    "topologyKey": "kubernetes.io/hostname",
+                },
+            }
+        ]
+    }
+
+
 def build_rigger_deployment(
     rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local"
 ) -> dict[str, Any]:
-    """One replica, Recreate: two riggers must never edit the same Services at once."""
+    """Two replicas on different nodes (preferred), one leading through a Lease: a database's
+    Service follows a failover only while a rigger acts, so the loss of one node must not take the
+    only rigger along. Rolling updates start the new replica first, so a standby is always there."""
     spec = rec.spec
     resources = spec.redis_enterprise_services_rigger_resources
     rigger_spec = spec.services_rigger_spec
@@ -112,8 +134,8 @@ def build_rigger_deployment(
         "kind": "Deployment",
         "metadata": object_meta(rec, rigger_name(rec), role=RIGGER_ROLE),
         "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
+            "replicas": RIGGER_REPLICAS,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "selector": {"matchLabels": selector_labels(rec, RIGGER_ROLE)},
             "template": {
                 "metadata": template_metadata,
@@ -122,6 +144,7 @@ def build_rigger_deployment(
                     "automountServiceAccountToken": True,
                     "securityContext": pod_security_context(),
                     **rigger_scheduling(rec),
+                    "affinity": {"podAntiAffinity": rigger_anti_affinity(rec)},
                     "containers": [container],
                     "volumes": [credentials_volume(rec), ca_volume(rec)],
                 },

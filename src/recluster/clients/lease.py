@@ -1,10 +1,11 @@
-"""Leader election with a coordination.k8s.io Lease: exactly one replica reconciles.
+"""Leader election with a coordination.k8s.io Lease: exactly one replica acts (the operator's
+reconcilers, the services rigger).
 
 Why a Lease and not kopf peering: peering needs its own cluster-wide CRDs (without them kopf runs
 standalone, silently), pauses every replica when two share a priority, and fails over only after a
 60 s lifetime. A Lease is a core API object under a namespaced Role, the Kubernetes-standard way,
 and its timing is ours. A replica that cannot renew in time stops acting before another one can
-take over (it exits and is restarted as a standby)."""
+take over (`keep` raises LeaseLost at 2/3 of the duration)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from recluster.clients.kubernetes import Kube, KubeError, resource_path
-from recluster.operator import metrics
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,22 @@ def _parse(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+MIN_SECONDS = 2.0  # shorter and a busy apiserver's latency alone would make the holder give up
+
+
 class LeaderLease:
-    def __init__(self, kube: Kube, namespace: str, name: str, identity: str, seconds: float) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        identity: str,
+        seconds: float,
+        on_change: Callable[[bool], object] | None = None,
+    ) -> None:
         self.kube, self.namespace, self.name, self.identity = kube, namespace, name, identity
-        self.seconds = max(5.0, seconds)
+        self.seconds = max(MIN_SECONDS, seconds)
+        self.on_change = on_change or (lambda leading: None)  # told when this replica leads or stops
 
     def _body(self, existing: dict[str, Any] | None, now: dt.datetime) -> dict[str, Any]:
         spec = dict((existing or {}).get("spec") or {})
@@ -49,7 +62,7 @@ class LeaderLease:
             transitions += 1 if existing else 0
         spec.update(
             holderIdentity=self.identity,
-            leaseDurationSeconds=int(self.seconds),
+            leaseDurationSeconds=max(1, round(self.seconds)),
             renewTime=_micro(now),
             leaseTransitions=transitions,
         )
@@ -91,7 +104,7 @@ class LeaderLease:
             try:
                 if await self.try_acquire():
                     log.info("leader: %s holds Lease %s/%s", self.identity, self.namespace, self.name)
-                    metrics.LEADER.set(1)
+                    self.on_change(True)
                     return
             except KubeError as exc:
                 log.warning("cannot read or take the Lease: %s", exc)
@@ -113,7 +126,7 @@ class LeaderLease:
             except OSError as exc:
                 log.warning("cannot renew the Lease: %s", type(exc).__name__)
             if time.monotonic() - last_renewal > self.seconds * 2 / 3:
-                metrics.LEADER.set(0)
+                self.on_change(False)
                 raise LeaseLost(f"Lease {self.namespace}/{self.name} not renewed in time")
 
     async def release(self) -> None:
@@ -129,4 +142,4 @@ class LeaderLease:
             )
         except KubeError as exc:
             log.warning("cannot release the Lease: %s", exc)
-        metrics.LEADER.set(0)
+        self.on_change(False)

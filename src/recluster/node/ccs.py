@@ -26,6 +26,9 @@ from recluster.node.sentinel import command
 log = logging.getLogger(__name__)
 
 STATE_KEY = "recluster:state"
+# node uid -> the address the node says it has now (written by the node on the leader's CCS, read by
+# the leader, which checks it before recording it: see addresses.AddressWatch)
+ADDRESS_KEY = "recluster:addresses"
 WAIT_TIMEOUT_MS = 3000
 # a replica that has not acknowledged for this long does not count toward the majority
 REPLICA_MAX_LAG_S = 3
@@ -158,6 +161,16 @@ class CcsStore:
         self.last_state = state
         self.node_count = len(state.nodes)
         return state
+
+    async def announce_address(self, node_uid: int, addr: str) -> None:
+        """Tell the leader where this node is now (a pod back with a new IP): no DNS on its side."""
+        leader = await self.leader_addr()
+        client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+        await client.hset(ADDRESS_KEY, str(node_uid), addr)
+
+    async def announced_addresses(self) -> dict[int, str]:
+        raw = await self.local.hgetall(ADDRESS_KEY)
+        return {int(uid): str(addr) for uid, addr in raw.items() if str(uid).isdigit()}
 
     async def read_local(self) -> ClusterState | None:
         return await self.read(prefer_leader=False)

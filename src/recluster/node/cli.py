@@ -13,6 +13,7 @@ import click
 from recluster.node.config import (
     DEFAULT_API_PORT,
     DEFAULT_CCS_PORT,
+    DEFAULT_DOWN_AFTER_MS,
     DEFAULT_METRICS_PORT,
     DEFAULT_SENTINEL_PORT,
     NodeConfig,
@@ -33,8 +34,10 @@ ENV = "RECLUSTER_NODE_"
               help="directory with cert.pem and key.pem (generated in DATA_DIR/tls when unset)")
 @click.option("--credentials-file", type=click.Path(path_type=Path), default=None,
               envvar=ENV + "CREDENTIALS_FILE", help="directory with username/password files, or JSON")
-@click.option("--down-after-ms", type=int, default=5000, envvar=ENV + "DOWN_AFTER_MS",
-              help="Sentinel down-after-milliseconds")
+@click.option("--down-after-ms", type=click.IntRange(min=500), default=DEFAULT_DOWN_AFTER_MS,
+              envvar=ENV + "DOWN_AFTER_MS",
+              help="how long a shard may not answer before Sentinel fails it over (Sentinel's "
+                   "down-after-milliseconds; shorter: faster failover, more false ones under load)")
 @click.option("--replica-move-grace", type=float, default=15.0, envvar=ENV + "REPLICA_MOVE_GRACE",
               help="seconds a node may be down before its replicas are re-created elsewhere")
 @click.option("--handoff-timeout", type=float, default=30.0, envvar=ENV + "HANDOFF_TIMEOUT",

@@ -12,6 +12,7 @@ DEFAULT_METRICS_PORT = 8070
 DEFAULT_CONSOLE_PORT = 8443
 # internal range, like Redis Enterprise's internal ports (3333-3355); not a database port
 DEFAULT_CCS_PORT = 3355
+DEFAULT_DOWN_AFTER_MS = 2500  # a crashed node's masters fail over in ~4.5 s on the local cluster
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,10 @@ class NodeConfig:
     ccs_port: int = DEFAULT_CCS_PORT
     tls_dir: Path | None = None  # holds cert.pem/key.pem; generated into data_dir/tls when unset
     credentials_file: Path | None = None
-    down_after_ms: int = 5000  # Sentinel's down-after-milliseconds for the CCS and every database
+    # Sentinel's down-after-milliseconds for every database (the CCS: one second more). The trade-off
+    # (docs/node-daemon.md, "Failure detection"): shorter detects a crashed node sooner, but a shard
+    # that stalls this long (a fork on a loaded host, a slow disk) is failed over although alive.
+    down_after_ms: int = DEFAULT_DOWN_AFTER_MS
     replica_move_grace_s: float = 15.0  # how long a node may be down before its replicas move
     redis_server: str = "/usr/bin/redis-server"
     redis_sentinel: str = "/usr/bin/redis-sentinel"

@@ -524,18 +524,26 @@ class NodeDaemon:
                 await self.leave_cluster()
             return
         self._remember_peers(state)
+        if me.addr != self.cfg.addr:  # back at a new address: tell the leader, which records it
+            with contextlib.suppress(RedisError, OSError):
+                await store.announce_address(me.uid, self.cfg.addr)
         quorum = state.majority()
         known = await self.sentinel.masters()
         leader = await store.leader_addr()
         monitors = [Monitor(CCS_NAME, leader[0], leader[1], quorum, store.password)] if leader else []
-        current = {n.addr for n in state.nodes.values()} | {n.name for n in state.nodes.values()}
+        # The addresses nodes have now. This node's own record may still hold the address it had
+        # before a restart (admission updates it): that one is nobody's, and a shard must never
+        # follow it (it would replicate from nothing, unseen by Sentinel, for ever).
+        current = ({n.addr for n in state.nodes.values() if n.uid != me.uid}
+                   | {n.name for n in state.nodes.values()} | {self.cfg.addr})
         for bdb in state.bdbs.values():
             if bdb.status == "delete-pending":
                 continue
             master = next((s for s in state.shards_of(bdb.uid) if s.role == "master"), None)
             node = state.nodes.get(master.node_uid) if master else None
             if node is not None:
-                monitors.append(Monitor(bdb.name, node.addr, bdb.port, quorum, bdb.authentication_redis_pass))
+                addr = self.cfg.addr if node.uid == me.uid else node.addr
+                monitors.append(Monitor(bdb.name, addr, bdb.port, quorum, bdb.authentication_redis_pass))
         await self.sentinel.ensure(monitors, known, current)
         if self._last_members is not None and len(state.nodes) < self._last_members:
             log.info("a node left: SENTINEL RESET so this sentinel forgets it")
@@ -551,7 +559,7 @@ class NodeDaemon:
                 continue
             wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known, current)))
         wanted, held = await self._restart_plan(state, me.uid, wanted)
-        await self.shards.ensure(wanted, hold=held)
+        await self.shards.ensure(wanted, hold=held, current=current)
         ready = True
         for _, bdb, _ in wanted:
             ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
@@ -776,7 +784,8 @@ class NodeDaemon:
                 alive[shard_uid] = False
 
         await asyncio.gather(*(probe_shard(uid) for uid in list(state.shards)))
-        resolved = self._addresses.moved(nodes, up, self.cfg.node_name, self.cfg.addr)
+        resolved = self._addresses.moved(nodes, up, self.cfg.node_name, self.cfg.addr,
+                                         await self._confirmed_addresses(state, up))
         armed = await self._failover_armed(state, up, alive)
         closed: dict[int, bool] = {}
         for bdb in state.bdbs.values():
@@ -792,6 +801,24 @@ class NodeDaemon:
                            shard_alive=alive, shard_in_sync=in_sync, shard_config_ok=config_ok,
                            port_closed_everywhere=closed, pending_since=dict(self._pending_since),
                            resolved_addr=resolved, failover_armed=armed)
+
+    async def _confirmed_addresses(self, state: ClusterState, up: set[int]) -> dict[int, str]:
+        """The new addresses nodes announced (down at their recorded one) where their CCS answers
+        with the cluster's CCS password."""
+        assert self.store is not None
+        try:
+            announced = await self.store.announced_addresses()
+        except RedisError:
+            return {}
+        confirmed: dict[int, str] = {}
+        for uid, addr in announced.items():
+            node = state.nodes.get(uid)
+            if node is None or node.uid in up or addr == node.addr or node.name == self.cfg.node_name:
+                continue
+            with contextlib.suppress(RedisError, OSError):
+                if await self._probe(addr, node.ccs_port, self.store.password).ping():
+                    confirmed[uid] = addr
+        return confirmed
 
     async def _failover_armed(self, state: ClusterState, up: set[int], alive: dict[int, bool]) -> set[int]:
         """The pending replicated databases, with every shard running, that every live node's

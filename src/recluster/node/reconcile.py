@@ -81,7 +81,9 @@ def min_replicas(state: ClusterState, obs: Observation) -> list[str]:
     A shard recorded as a replica is never lowered: right after a failover it may still be the old
     master (Sentinel demotes a reachable old master only seconds later, and a leaving node's shards
     run until its hand-off ends). Its replica left it when promoted, so with 1 it refuses writes;
-    lowered to 0 it would take writes the new master never sees, acknowledged and then lost."""
+    lowered to 0 it would take writes the new master never sees, acknowledged and then lost. Once
+    it is seen replicating from the new master (in sync) it is fenced by that and goes back to 0:
+    kept at 1, a later promotion of it would refuse writes until the leader noticed."""
     changes = []
     for bdb in state.bdbs.values():
         own = state.shards_of(bdb.uid)
@@ -89,7 +91,10 @@ def min_replicas(state: ClusterState, obs: Observation) -> list[str]:
                       for s in own)
         for shard in own:
             if shard.role != "master":
-                continue  # fenced as it is (see above); a true replica takes no writes anyway
+                if shard.min_replicas_to_write and shard.uid in obs.shard_in_sync:
+                    shard.min_replicas_to_write = 0
+                    changes.append(f"shard {shard.uid} min-replicas-to-write 0 (a replica in sync)")
+                continue  # else fenced as it is (see above); a true replica takes no writes anyway
             wanted = 1 if (bdb.replication and healthy) else 0
             if shard.min_replicas_to_write != wanted:
                 shard.min_replicas_to_write = wanted

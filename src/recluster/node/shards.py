@@ -151,9 +151,11 @@ class ShardSupervisor:
         return self._handle(bdb_uid).process.running()
 
     async def ensure(self, wanted: list[tuple[ShardRecord, BdbRecord, tuple[str, int] | None]],
-                     hold: set[int] | None = None) -> None:
+                     hold: set[int] | None = None, current: set[str] | None = None) -> None:
         """Run exactly the shards in `wanted`: (shard, its database, the master to follow or None to
-        start as master). A stopped shard whose database is in `hold` is kept but not started yet."""
+        start as master). A stopped shard whose database is in `hold` is kept but not started yet.
+        A running replica that follows an address no node has (`current`: the nodes' addresses now)
+        is re-pointed at its master: Sentinel never sees such a replica, so it would never fix it."""
         wanted_bdbs = {bdb.uid for _, bdb, _ in wanted}
         for bdb_uid in set(self.known_dirs()) | set(self.local):
             if bdb_uid not in wanted_bdbs:
@@ -163,6 +165,8 @@ class ShardSupervisor:
                 continue
             try:
                 await self._ensure_one(shard, bdb, master)
+                if master is not None and current is not None:
+                    await self._follow_if_stale(bdb, master, current)
             except (RedisError, OSError) as exc:
                 log.warning("shard %d of bdb %d: %s", shard.uid, bdb.uid, type(exc).__name__)
 
@@ -196,6 +200,18 @@ class ShardSupervisor:
                         client = self.client(handle, value or None)
             handle.applied = settings
             await self._drop_client(handle)
+
+    async def _follow_if_stale(self, bdb: BdbRecord, master: tuple[str, int], current: set[str]) -> None:
+        handle = self._handle(bdb.uid)
+        if not handle.process.running():
+            return
+        info = await self.client(handle, bdb.authentication_redis_pass or None).info("replication")
+        following = str(info.get("master_host") or "")
+        if info.get("role") != "slave" or not following or following in current:
+            return
+        log.info("shard of %s follows %s, an address no node has: replicating from %s:%d instead",
+                 bdb.name, following, master[0], master[1])
+        await self.client(handle, bdb.authentication_redis_pass or None).replicaof(master[0], master[1])
 
     async def remove(self, bdb_uid: int) -> None:
         handle = self._handle(bdb_uid)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 from tests.e2e.local.support import eventually, kubectl, ready_pods
 from tests.e2e.redb.conftest import RedbEnv
 from tests.e2e.redb.support import (
@@ -55,6 +56,21 @@ class Database:
         )
         assert len(pods) == 1
         return pods[0]
+
+    def whole(self) -> bool:
+        """Two shards and the master (through the Service) with one replica online."""
+        if redb_status(self.cluster, self.ns, self.name).get("shardStatuses") != {"active": 2}:
+            return False
+        try:
+            connection = connect(self.address, self.port, self.password, timeout=3)
+            try:
+                info = connection.info("replication")
+            finally:
+                connection.close()
+        except (redis.RedisError, OSError):
+            return False
+        online = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+        return info.get("role") == "master" and [r.get("state") for r in online] == ["online"]
 
     def write_confirmed(self, count: int) -> Server:
         """Writes that WAIT confirmed on the replica, through the Service; the server that took them

@@ -34,6 +34,7 @@ def test_master_node_stopped(redb_env: RedbEnv, replicated_db: Callable[[str], D
     finally:
         with contextlib.suppress(Exception):
             cluster.start_node(node)
-    # The node is back; its node pod rejoining is the node daemon's and the REC controller's
-    # business (with an emptyDir data directory and a new pod IP it is not this test's subject).
+    # The node is back, its pod with a new IP: the database is whole again, two shards and the
+    # master's replica linked (a replica left following the pod's old address never was).
     eventually(f"node {node} Ready", lambda: node_ready(cluster, node), timeout=180)
+    eventually("the database whole: two shards, the replica linked to the master", db.whole, timeout=240)

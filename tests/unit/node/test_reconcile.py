@@ -70,6 +70,19 @@ def test_an_old_master_stays_fenced_after_sentinel_promoted_its_replica() -> Non
     assert changes == []
 
 
+def test_an_old_master_seen_replicating_is_unfenced_so_its_own_promotion_takes_writes() -> None:
+    """Shard 1 was master, shard 2 was promoted; 1 now replicates from 2 (in sync): it no longer
+    needs the fence, and kept at 1 a later promotion of it (2's node crashing) would refuse every
+    write (NOREPLICAS) until the leader noticed."""
+    state = cluster()
+    min_replicas(state, observe(shard_in_sync={2}))
+    sync_roles(state, observe(sentinel_masters={"db": ("n2", 10000)}))
+    changes = min_replicas(state, observe(shard_in_sync={1}))
+    assert state.shards[1].min_replicas_to_write == 0
+    assert state.shards[2].min_replicas_to_write == 1  # the new master has its in-sync replica
+    assert "shard 1 min-replicas-to-write 0 (a replica in sync)" in changes
+
+
 @given(
     roles=st.lists(st.sampled_from(["master", "slave"]), min_size=1, max_size=4),
     before=st.lists(st.integers(0, 1), min_size=4, max_size=4),
@@ -77,7 +90,7 @@ def test_an_old_master_stays_fenced_after_sentinel_promoted_its_replica() -> Non
     in_sync=st.sets(st.integers(1, 4)),
     replication=st.booleans(),
 )
-def test_min_replicas_is_lowered_only_on_masters(
+def test_min_replicas_follows_the_master_s_replica_and_unfences_only_followers(
     roles: list[str], before: list[int], up: set[int], in_sync: set[int], replication: bool
 ) -> None:
     state = cluster()
@@ -90,7 +103,8 @@ def test_min_replicas_is_lowered_only_on_masters(
     for uid, role in enumerate(roles, start=1):
         after = state.shards[uid].min_replicas_to_write
         if role != "master":
-            assert after == before[uid - 1]  # never lowered, never raised: replicas are left alone
+            # never raised; lowered to 0 only once seen replicating (fenced by its master then)
+            assert after == (0 if uid in in_sync else before[uid - 1])
         else:
             healthy = any(r != "master" and (u - 1) % 3 + 1 in up and u in in_sync
                           for u, r in enumerate(roles, start=1))

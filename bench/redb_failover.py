@@ -45,6 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import redis
 from rich.console import Console
 from tests.e2e.local.support import eventually, kubectl, ready_pods
 from tests.e2e.redb.support import (
@@ -66,6 +67,7 @@ from tests.integration.operator.support import (
 
 from recluster.clients.write_probe import FailoverWrites, Server, probe_failover, read_back, write_confirmed
 from recluster.local.cluster import LocalCluster
+from recluster.operator.build.ports import SENTINEL_PORT
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,6 +85,25 @@ def whole_again(cluster: LocalCluster, ns: str, name: str, uid: str) -> None:
         timeout=600,
     )
     eventually("one labelled master pod", lambda: len(labelled_pods(cluster, ns, uid)) == 1, timeout=120)
+    ips = [p["status"]["podIP"] for p in ready_pods(cluster, ns, NODE_SELECTOR)]
+    eventually("every sentinel knows the replica, linked", lambda: failover_armed(ips, name), timeout=300)
+
+
+def failover_armed(ips: list[str], name: str) -> bool:
+    """Every node's sentinel sees the database's replica up with its link to the master up: a fault
+    made before that tests the discovery of a returning replica, not failover."""
+    for ip in ips:
+        client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=2, decode_responses=True)
+        try:
+            replicas = client.execute_command("SENTINEL", "REPLICAS", name)  # type: ignore[no-untyped-call]
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+        rows = [dict(zip(r[::2], r[1::2], strict=False)) for r in replicas or []]
+        if not any("s_down" not in r.get("flags", "") and r.get("master-link-status") == "ok" for r in rows):
+            return False
+    return True
 
 
 def confirmed_on_master(

@@ -42,7 +42,11 @@ async def test_nodes_that_answer_or_have_no_name_are_not_looked_up() -> None:
 
 async def test_a_confirmed_announced_address_is_recorded_without_a_lookup() -> None:
     watch = AddressWatch()
-    nodes = [node(1, "me", "127.0.0.5"), node(2, "localhost", "127.0.0.99"), node(3, "localhost", "127.0.0.3")]
+    nodes = [
+        node(1, "me", "127.0.0.5"),
+        node(2, "localhost", "127.0.0.99"),
+        node(3, "localhost", "127.0.0.3"),
+    ]
     confirmed = {2: "127.0.0.42", 3: "127.0.0.3"}  # node 3 announced the address it is recorded at
     assert watch.moved(nodes, {1, 3}, "me", "127.0.0.5", confirmed) == {2: "127.0.0.42"}
     assert watch._lookups == {}, "a node whose new address is known was looked up by name"

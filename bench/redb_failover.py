@@ -95,12 +95,13 @@ def failover_armed(ips: list[str], name: str) -> bool:
     for ip in ips:
         client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=2, decode_responses=True)
         try:
-            replicas = client.execute_command("SENTINEL", "REPLICAS", name)  # type: ignore[no-untyped-call]
+            replicas = client.execute_command("SENTINEL", "REPLICAS", name) or []  # type: ignore[no-untyped-call]
         except (redis.RedisError, OSError):
             return False
         finally:
             client.close()
-        rows = [dict(zip(r[::2], r[1::2], strict=False)) for r in replicas or []]
+        # redis-py parses the reply into dicts; a raw reply is a flat key/value list per replica
+        rows = [r if isinstance(r, dict) else dict(zip(r[::2], r[1::2], strict=False)) for r in replicas]
         if not any("s_down" not in r.get("flags", "") and r.get("master-link-status") == "ok" for r in rows):
             return False
     return True

@@ -28,6 +28,7 @@ from recluster.local.nodes import LocalNode
 from recluster.local.paths import cache_dir, repo_dir
 from recluster.local.pki import CertificateAuthority
 from recluster.local.run import CommandError, run
+from recluster.local.serviceroute import ServiceRoute, choose_gateway
 
 DEFAULT_NAME = "recluster"
 
@@ -238,14 +239,18 @@ class LocalCluster:
             )
 
     def route_services(self) -> str | None:
-        """Route the Service range and the load-balancer pool from the host through the first node
-        that runs and is connected (its kube-proxy translates); None when no node can carry them."""
-        gateway = next((n for n in self.nodes if n.running() and not n.isolated()), None)
-        if gateway is None:
+        """Route the Service range and the load-balancer pool from the host through a node that runs
+        and is connected (its kube-proxy translates): the current one while it is, else the first.
+        The add-ons process keeps this true when a node fails by other means (`serviceroute`)."""
+        route = ServiceRoute(self.layout)
+        usable = {n.address: n.name for n in self.nodes if n.running() and not n.isolated()}
+        current = route.current()
+        chosen = choose_gateway(current, [n.address for n in self.nodes], usable.__contains__)
+        if chosen is None:
             return None
-        for prefix in (self.layout.service_cidr, self.layout.lb_pool):
-            run(["ip", "route", "replace", str(prefix), "via", gateway.address, "dev", self.layout.bridge])
-        return gateway.name
+        if chosen != current:
+            route.apply(chosen)
+        return usable[chosen]
 
     def _up_nodes(self, console: Console, timeout: float) -> None:
         kube = self.kube_dir(console) / "kube"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from recluster.local.layout import Layout
+from recluster.local.serviceroute import HEALTH_PORT
 
 
 def kube_proxy_config(layout: Layout, index: int, *, kubeconfig: Path) -> dict[str, Any]:
@@ -21,7 +22,9 @@ def kube_proxy_config(layout: Layout, index: int, *, kubeconfig: Path) -> dict[s
         "detectLocalMode": "ClusterCIDR",
         "hostnameOverride": layout.node_name(index),
         "bindAddress": layout.node_address(index),
-        "healthzBindAddress": "127.0.0.1:10256",
+        # on the node's address: the host health-checks it to choose the node its Service route uses,
+        # as a cloud load balancer does (`serviceroute`)
+        "healthzBindAddress": f"{layout.node_address(index)}:{HEALTH_PORT}",
         "metricsBindAddress": "127.0.0.1:10249",
         "nodePortAddresses": [f"{layout.node_address(index)}/32"],
         # conntrack sysctls are the machine's, not the namespace's: leave them alone

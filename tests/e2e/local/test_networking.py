@@ -13,6 +13,7 @@ from tests.e2e.local.support import IMAGE, apply, eventually, get, kubectl, read
 
 from recluster.local.cluster import LocalCluster
 from recluster.local.run import CommandError
+from recluster.local.serviceroute import ServiceRoute
 
 pytestmark = pytest.mark.e2e
 
@@ -258,6 +259,31 @@ def test_node_port_service_is_reachable_on_every_node(echo: tuple[LocalCluster, 
             f"{node.address}:{port} to answer", lambda n=node: _try(n.address, port), timeout=30
         )
         assert answer in {"echo-a", "echo-b"}
+
+
+def test_host_reaches_services_when_the_node_carrying_them_is_cut_off(
+    echo: tuple[LocalCluster, str, str],
+) -> None:
+    """The host routes Services through one node. Cut off by other means than the tool (which
+    re-routes at once), the add-ons' keeper sees its kube-proxy fail its health check and moves the
+    route, as a cloud load balancer stops sending to a failed node."""
+    cluster, namespace, cluster_ip = echo
+    serving = get(cluster, namespace, "pod", "echo-a")["spec"]["nodeName"]
+    gateway = next(n for n in cluster.nodes if n.name != serving)
+    route = ServiceRoute(cluster.layout)
+    route.apply(gateway.address)
+    assert eventually("the Service through the chosen node", lambda: _try(cluster_ip), timeout=10) == "echo-a"
+    gateway.isolate()  # its link down, as a failed switch port would; nothing here re-routes
+    started = time.monotonic()
+    try:
+        answer = eventually(
+            "the Service to answer through another node", lambda: _try(cluster_ip), timeout=15, interval=0.1
+        )
+        print(f"Services reached through another node after {time.monotonic() - started:.1f}s")
+        assert answer == "echo-a"
+        assert route.current() not in (None, gateway.address)
+    finally:
+        cluster.heal_node(gateway.name)
 
 
 def _try(address: str, port: int = 8080) -> str | None:

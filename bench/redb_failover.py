@@ -85,15 +85,20 @@ def whole_again(cluster: LocalCluster, ns: str, name: str, uid: str) -> None:
         timeout=600,
     )
     eventually("one labelled master pod", lambda: len(labelled_pods(cluster, ns, uid)) == 1, timeout=120)
-    ips = [p["status"]["podIP"] for p in ready_pods(cluster, ns, NODE_SELECTOR)]
-    eventually("every sentinel knows the replica, linked", lambda: failover_armed(ips, name), timeout=300)
+
+    def armed() -> bool:  # the pods' addresses now: a pod may have come back at a new one
+        return failover_armed([p["status"]["podIP"] for p in ready_pods(cluster, ns, NODE_SELECTOR)], name)
+
+    eventually("every sentinel knows the replica, linked", armed, timeout=300)
 
 
 def failover_armed(ips: list[str], name: str) -> bool:
     """Every node's sentinel sees the database's replica up with its link to the master up: a fault
     made before that tests the discovery of a returning replica, not failover."""
     for ip in ips:
-        client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=2, decode_responses=True)
+        client = redis.Redis(
+            host=ip, port=SENTINEL_PORT, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+        )
         try:
             replicas = client.execute_command("SENTINEL", "REPLICAS", name) or []  # type: ignore[no-untyped-call]
         except (redis.RedisError, OSError):

@@ -101,6 +101,9 @@ def _service(settings: Settings, db: Database, service_type: str) -> dict[str, A
         "ports": [
             {"name": "redis", "protocol": "TCP", "port": db.service_port or db.port, "targetPort": db.port}
         ],
+        # the label is the decision (Sentinel's master): a node pod that is not ready, because its
+        # CCS replica is still catching up after it came back, may hold the master it promoted
+        "publishNotReadyAddresses": True,
     }
     if service_type == HEADLESS:
         spec["clusterIP"] = "None"

@@ -47,6 +47,7 @@ def test_default_services_select_the_master_pod() -> None:
             "redis.io/role": "node",
             "redis.io/bdb-3": "3",
         }
+        assert service["spec"]["publishNotReadyAddresses"] is True  # the label decides, not readiness
         assert service["spec"]["ports"] == [
             {"name": "redis", "protocol": "TCP", "port": 12000, "targetPort": 12000}
         ]

@@ -774,6 +774,31 @@ class Bench:
                 f"n={len(times)}, failures {failures}",
             )
 
+    def discovery_latency(self, label: str, names: list[str], count: int = 300) -> None:
+        """`SENTINEL GET-MASTER-ADDR-BY-NAME` round trips on each node's sentinel (the discovery
+        service clients ask), over the databases in turn; issue 16's target: p99 <= 10 ms at rest."""
+        times: list[float] = []
+        failures = 0
+        for ip in self.pod_ips().values():
+            client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=10, socket_connect_timeout=5)
+            try:
+                for name in itertools.islice(itertools.cycle(names), count):
+                    started = time.perf_counter()
+                    try:
+                        client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)  # type: ignore[no-untyped-call]
+                        times.append(time.perf_counter() - started)
+                    except (redis.RedisError, OSError):
+                        failures += 1
+                    time.sleep(0.01)
+            finally:
+                client.close()
+        if times:
+            self.report.add(
+                f"discovery get-master-addr-by-name (3 sentinels) {label}",
+                f"p50 {ms(percentile(times, 0.5))}, p99 {ms(percentile(times, 0.99))}, max {ms(max(times))}, "
+                f"n={len(times)}, failures {failures}",
+            )
+
     def rest_window(self, label: str, seconds: float) -> PhaseUsage:
         self.sampler.set_phase(label)
         before, started = operator_metrics(self.kube), time.monotonic()
@@ -992,15 +1017,7 @@ class Bench:
         leader = any(
             n.get("role") == "master" and n["name"].split(".")[0] == victim for n in api.get("/v1/nodes")
         )
-        # a marker in each database that must move, confirmed on its replica (WAIT), read back at the end
-        marker = f"scale-{int(time.time())}"
-        confirmed = [db for db in moving if write_confirmed(*self.client_of(db), marker)]
-        retry_until = time.monotonic() + 20  # a replica still in its first sync after a failover
-        while len(confirmed) < len(moving) and time.monotonic() < retry_until:
-            time.sleep(1)
-            confirmed += [
-                db for db in moving if db not in confirmed and write_confirmed(*self.client_of(db), marker)
-            ]
+        marker, confirmed = self.write_markers(moving)
         self.say(
             f"deleting pod {victim} (leader: {leader}), holding the masters of {len(moving)} database(s); "
             f"a marker WAIT-confirmed in {len(confirmed)} of them"
@@ -1077,12 +1094,151 @@ class Bench:
             )
         except TimeoutError:
             self.report.add("pod deleted -> cluster whole again", "not within 600 s")
+        self.markers_kept("pod deleted", marker, confirmed)
+
+    def write_markers(self, moving: list[str]) -> tuple[str, list[str]]:
+        """A marker in each database that must move, confirmed on its replica (WAIT), read back at
+        the end: the marker and the databases that confirmed it."""
+        marker = f"scale-{int(time.time())}"
+        confirmed = [db for db in moving if write_confirmed(*self.client_of(db), marker)]
+        retry_until = time.monotonic() + 20  # a replica still in its first sync after a failover
+        while len(confirmed) < len(moving) and time.monotonic() < retry_until:
+            time.sleep(1)
+            confirmed += [
+                db for db in moving if db not in confirmed and write_confirmed(*self.client_of(db), marker)
+            ]
+        return marker, confirmed
+
+    def markers_kept(self, label: str, marker: str, confirmed: list[str]) -> None:
         lost = [db for db in confirmed if read_marker(*self.client_of(db)) != marker]
         self.report.add(
-            "pod deleted -> WAIT-confirmed markers kept",
+            f"{label} -> WAIT-confirmed markers kept",
             f"{len(confirmed) - len(lost)}/{len(confirmed)}"
             + (f" (lost: {', '.join(lost)})" if lost else ""),
         )
+
+    def node_fault(self, fault: str, api: RestApi, all_names: list[str]) -> None:
+        """Stop (crash) or isolate the node under the pod holding the most masters: per database
+        whose master was there, the time until a surviving node's sentinel names a new master, until
+        its Service points at another pod, and until a write through the Service is taken by a new
+        master (issue 16: every one within 10 s). Then the node comes back and the cluster is whole."""
+        masters = self.master_pods(api)
+        counts = Counter(pod for db, pod in masters.items() if db in all_names)
+        victim = counts.most_common(1)[0][0]
+        moving = sorted(db for db, pod in masters.items() if pod == victim and db in all_names)
+        pods = {p["metadata"]["name"]: p for p in self.kube.pods(NODE_SELECTOR)}
+        node = pods[victim]["spec"]["nodeName"]
+        ips = self.pod_ips()
+        others = {ip for pod, ip in ips.items() if pod != victim}
+        leader = any(
+            n.get("role") == "master" and n["name"].split(".")[0] == victim for n in api.get("/v1/nodes")
+        )
+        olds = {db: self.master_server(db, victim) for db in moving}
+        clients = {db: self.client_of(db) for db in moving}
+        marker, confirmed = self.write_markers(moving)
+        self.say(
+            f"{fault} node {node} (pod {victim}, CCS leader: {leader}), holding the masters of "
+            f"{len(moving)} database(s); a marker WAIT-confirmed in {len(confirmed)}"
+        )
+        named: dict[str, float] = {}
+        moved: dict[str, float] = {}
+        written: dict[str, float] = {}
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def watch_sentinel() -> None:
+            ip = sorted(others)[0]
+            client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                while not stop.is_set() and len(named) < len(moving):
+                    for db in moving:
+                        if db in named:
+                            continue
+                        try:
+                            addr = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", db)  # type: ignore[no-untyped-call]
+                        except (redis.RedisError, OSError):
+                            continue
+                        if addr and addr[0].decode() in others:
+                            named[db] = time.monotonic() - started
+                    time.sleep(0.05)
+            finally:
+                client.close()
+
+        def watch_endpoints() -> None:
+            kube = Kube(self.cluster)
+            try:
+                while not stop.is_set() and len(moved) < len(moving):
+                    try:
+                        endpoints = kube.all_endpoints()
+                    except httpx.HTTPError:
+                        continue
+                    now = time.monotonic() - started
+                    for db in moving:
+                        ips_now = endpoints.get(db, set())
+                        if db not in moved and len(ips_now) == 1 and ips_now <= others:
+                            moved[db] = now
+                    time.sleep(0.1)
+            finally:
+                kube.close()
+
+        def write(db: str) -> None:
+            host, port, password = clients[db]
+            while not stop.is_set() and db not in written:
+                taken = write_on(host, port, password, f"bench-{db}", timeout=0.5)
+                if taken is not None and taken.by_new_master(olds[db]):
+                    written[db] = taken.at - started
+                time.sleep(0.1)
+
+        threads = [threading.Thread(target=t, daemon=True) for t in (watch_sentinel, watch_endpoints)]
+        threads += [threading.Thread(target=write, args=(db,), daemon=True) for db in moving]
+        for thread in threads:
+            thread.start()
+        if fault == "stop":
+            self.cluster.stop_node(node)
+        else:
+            self.cluster.isolate_node(node)
+        deadline = time.monotonic() + 120
+        while min(len(named), len(moved), len(written)) < len(moving) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        for label, found in (
+            ("a surviving sentinel names a new master", named),
+            ("Service on another pod", moved),
+            ("first write via Service on a new master", written),
+        ):
+            values = sorted(found.values())
+            within = sum(1 for v in values if v <= 10)
+            self.report.add(
+                f"node {fault} ({len(moving)} masters) -> {label}",
+                f"{len(values)}/{len(moving)} within 120 s, {within} within 10 s"
+                + (
+                    f": median {secs(statistics.median(values))}, p95 {secs(percentile(values, 0.95))}, "
+                    f"last {secs(values[-1])}"
+                    if values
+                    else ""
+                ),
+            )
+        self.say(
+            f"node {fault}: {len(named)}/{len(moving)} named, {len(moved)} Services moved, "
+            f"{len(written)} written on a new master; the node comes back"
+        )
+        if fault == "stop":
+            self.cluster.start_node(node, timeout=180)
+        else:
+            self.cluster.heal_node(node)
+        try:
+            self.whole(api_factory=self.node_apis, names=all_names, timeout=600)
+            self.report.add(f"node {fault} -> cluster whole again", f"{time.monotonic() - started:.1f} s")
+        except TimeoutError:
+            self.report.add(f"node {fault} -> cluster whole again", "not within 600 s")
+        self.markers_kept(f"node {fault}", marker, confirmed)
+        unchanged = [db for db in moving if db not in written]
+        if unchanged:
+            self.report.notes.append(
+                f"node {fault}: no write on a new master within 120 s for {', '.join(unchanged)}"
+            )
 
     def _follow_log(self, pod: str) -> subprocess.Popen[bytes] | None:
         """With --logs: `kubectl logs -f` of a pod about to be deleted, into <logs>/<pod>-deleted.log."""
@@ -1156,6 +1312,7 @@ class Bench:
         rest1 = self.rest_window("at rest, 1 db", args.rest_seconds / 2)
         self.usage_rows("at rest, 1 db", rest1)
         self.sentinel_pings("at rest, 1 db")
+        self.discovery_latency("at rest, 1 db", first)
 
         # the rest
         self.sampler.set_phase("converging")
@@ -1168,6 +1325,7 @@ class Bench:
         rest_n = self.rest_window(f"at rest, {len(active)} dbs", args.rest_seconds)
         self.usage_rows(f"at rest, {len(active)} dbs", rest_n)
         self.sentinel_pings(f"at rest, {len(active)} dbs")
+        self.discovery_latency(f"at rest, {len(active)} dbs", active)
         for name, (processes, cores) in sorted(node_process_cpu(self.cluster, 20).items()):
             self.report.add(
                 f"  node pods at rest, {len(active)} dbs: {name}",
@@ -1222,6 +1380,11 @@ class Bench:
             leader = apis[0].server_name.split(".")[0]
             victim_db = next((n for n in pool if masters.get(n) not in (None, leader)), pool[0])
             self.delete_node_pod(victim_db, apis[0], active)
+        for fault in args.node_faults:
+            apis[0].close()
+            apis[1].close()
+            apis = self.node_apis()
+            self.node_fault(fault, apis[0], active)
         apis[0].close()
         apis[1].close()
         self.report.notes.append(
@@ -1289,6 +1452,12 @@ def main() -> None:
         choices=(0, 1),
         default=1,
         help="delete a node pod at the end (1) or not (0)",
+    )
+    parser.add_argument(
+        "--node-faults",
+        type=lambda v: [f for f in v.split(",") if f],
+        default=["stop", "isolate"],
+        help="node faults at the end, in order (stop,isolate; '' for none)",
     )
     parser.add_argument("--rest-seconds", type=float, default=60, help="window at rest (60 s; 1 db: half)")
     parser.add_argument("--timeout", type=float, default=900, help="for the REDBs to be active (900 s)")

@@ -1028,21 +1028,7 @@ class Bench:
         started = time.monotonic()
 
         def watch_endpoints() -> None:
-            kube = Kube(self.cluster)
-            try:
-                while not stop.is_set() and len(moved) < len(moving):
-                    try:
-                        endpoints = kube.all_endpoints()
-                    except httpx.HTTPError:
-                        continue
-                    now = time.monotonic() - started
-                    for db in moving:
-                        ips_now = endpoints.get(db, set())
-                        if db not in moved and len(ips_now) == 1 and ips_now <= others:
-                            moved[db] = now
-                    time.sleep(0.1)
-            finally:
-                kube.close()
+            self.watch_services_moved(moving, others, moved, stop, started)
 
         def write() -> None:
             while not stop.is_set() and "write" not in found:
@@ -1095,6 +1081,31 @@ class Bench:
         except TimeoutError:
             self.report.add("pod deleted -> cluster whole again", "not within 600 s")
         self.markers_kept("pod deleted", marker, confirmed)
+
+    def watch_services_moved(
+        self,
+        moving: list[str],
+        others: set[str],
+        moved: dict[str, float],
+        stop: threading.Event,
+        started: float,
+    ) -> None:
+        """Record in `moved` when each database's Service has one endpoint, on one of `others`."""
+        kube = Kube(self.cluster)
+        try:
+            while not stop.is_set() and len(moved) < len(moving):
+                try:
+                    endpoints = kube.all_endpoints()
+                except httpx.HTTPError:
+                    continue
+                now = time.monotonic() - started
+                for db in moving:
+                    ips_now = endpoints.get(db, set())
+                    if db not in moved and len(ips_now) == 1 and ips_now <= others:
+                        moved[db] = now
+                time.sleep(0.1)
+        finally:
+            kube.close()
 
     def write_markers(self, moving: list[str]) -> tuple[str, list[str]]:
         """A marker in each database that must move, confirmed on its replica (WAIT), read back at
@@ -1165,21 +1176,7 @@ class Bench:
                 client.close()
 
         def watch_endpoints() -> None:
-            kube = Kube(self.cluster)
-            try:
-                while not stop.is_set() and len(moved) < len(moving):
-                    try:
-                        endpoints = kube.all_endpoints()
-                    except httpx.HTTPError:
-                        continue
-                    now = time.monotonic() - started
-                    for db in moving:
-                        ips_now = endpoints.get(db, set())
-                        if db not in moved and len(ips_now) == 1 and ips_now <= others:
-                            moved[db] = now
-                    time.sleep(0.1)
-            finally:
-                kube.close()
+            self.watch_services_moved(moving, others, moved, stop, started)
 
         def write(db: str) -> None:
             host, port, password = clients[db]

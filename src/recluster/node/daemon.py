@@ -22,7 +22,6 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from recluster.clients.redis_retry import no_retry
 from recluster.node.addresses import AddressWatch
 from recluster.node.auth import CredentialCheck, hash_password
 from recluster.node.ccs import CcsServer, CcsStore, NoQuorum, utcnow
@@ -232,7 +231,7 @@ class NodeDaemon:
                 agree = 0
                 for peer in others:
                     client = aioredis.Redis(host=peer.host, port=peer.sentinel_port, socket_timeout=1,
-                                            socket_connect_timeout=1, decode_responses=True, retry=no_retry())
+                                            socket_connect_timeout=1, decode_responses=True)
                     try:
                         reply = await command(client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
                         agree += bool(reply) and str(reply[0]) not in mine
@@ -417,8 +416,7 @@ class NodeDaemon:
         best: tuple[int, str, int] | None = None
         for peer in self.membership.peers:
             client = aioredis.Redis(host=await self._current_host(peer), port=peer.sentinel_port,
-                                    socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
-                                    retry=no_retry())
+                                    socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
             try:
                 row = await command(client, "SENTINEL", "MASTER", CCS_NAME)
                 entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
@@ -669,7 +667,7 @@ class NodeDaemon:
                     if p.name not in mine and p.host not in mine]
         for host, port in targets:
             client = aioredis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1,
-                                    decode_responses=True, retry=no_retry())
+                                    decode_responses=True)
             try:
                 await command(client, "SENTINEL", "FAILOVER", name)
                 log.info("asked the sentinel at %s to promote the replica of %s", host, name)
@@ -709,7 +707,7 @@ class NodeDaemon:
         """Wake the leader loop on +switch-master so new roles reach the CCS at once."""
         while True:
             client = aioredis.Redis(host=self.cfg.addr, port=self.cfg.sentinel_port, socket_connect_timeout=1,
-                                    decode_responses=True, retry=no_retry())
+                                    decode_responses=True)
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe("+switch-master", "+sdown", "+odown")
@@ -729,7 +727,7 @@ class NodeDaemon:
         client = self._probe_clients.get(key)
         if client is None or client.connection_pool.connection_kwargs.get("password") != password:
             client = aioredis.Redis(host=host, port=port, password=password, socket_timeout=1,
-                                    socket_connect_timeout=1, decode_responses=True, retry=no_retry())
+                                    socket_connect_timeout=1, decode_responses=True)
             self._probe_clients[key] = client
         return client
 

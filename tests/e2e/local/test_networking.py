@@ -280,7 +280,7 @@ def test_host_reaches_services_when_the_node_carrying_them_is_cut_off(
             "the Service to answer through another node", lambda: _try(cluster_ip), timeout=15, interval=0.1
         )
         print(f"Services reached through another node after {time.monotonic() - started:.1f}s")
-        assert answer == "echo-a"
+        assert answer in {"echo-a", "echo-b"}  # an earlier test of this module may have readied echo-b
         assert route.current() not in (None, gateway.address)
     finally:
         cluster.heal_node(gateway.name)

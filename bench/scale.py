@@ -752,49 +752,40 @@ class Bench:
     def sentinel_pings(self, label: str, count: int = 50) -> None:
         """PING round trips to each node's sentinel (port 8001) from the host: a sentinel busy with
         blocking work (DNS lookups of announced names) answers late."""
-        times: list[float] = []
-        failures = 0
-        for ip in self.pod_ips().values():
-            client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=10, socket_connect_timeout=5)
-            try:
-                for _ in range(count):
-                    started = time.perf_counter()
-                    try:
-                        client.ping()
-                        times.append(time.perf_counter() - started)
-                    except (redis.RedisError, OSError):
-                        failures += 1
-                    time.sleep(0.02)
-            finally:
-                client.close()
-        if times:
-            self.report.add(
-                f"sentinel PING (3 sentinels) {label}",
-                f"p50 {ms(percentile(times, 0.5))}, p99 {ms(percentile(times, 0.99))}, max {ms(max(times))}, "
-                f"n={len(times)}, failures {failures}",
-            )
+        self._sentinel_round_trips(f"sentinel PING (3 sentinels) {label}", count, 0.02, lambda c, _: c.ping())
 
     def discovery_latency(self, label: str, names: list[str], count: int = 300) -> None:
         """`SENTINEL GET-MASTER-ADDR-BY-NAME` round trips on each node's sentinel (the discovery
         service clients ask), over the databases in turn; issue 16's target: p99 <= 10 ms at rest."""
+        self._sentinel_round_trips(
+            f"discovery get-master-addr-by-name (3 sentinels) {label}",
+            count,
+            0.01,
+            lambda c, i: c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", names[i % len(names)]),  # type: ignore[no-untyped-call]
+        )
+
+    def _sentinel_round_trips(
+        self, label: str, count: int, pause: float, call: Callable[[redis.Redis, int], object]
+    ) -> None:
+        """`count` sequential calls on each node's sentinel, one connection each: p50, p99, max."""
         times: list[float] = []
         failures = 0
         for ip in self.pod_ips().values():
             client = redis.Redis(host=ip, port=SENTINEL_PORT, socket_timeout=10, socket_connect_timeout=5)
             try:
-                for name in itertools.islice(itertools.cycle(names), count):
+                for i in range(count):
                     started = time.perf_counter()
                     try:
-                        client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)  # type: ignore[no-untyped-call]
+                        call(client, i)
                         times.append(time.perf_counter() - started)
                     except (redis.RedisError, OSError):
                         failures += 1
-                    time.sleep(0.01)
+                    time.sleep(pause)
             finally:
                 client.close()
         if times:
             self.report.add(
-                f"discovery get-master-addr-by-name (3 sentinels) {label}",
+                label,
                 f"p50 {ms(percentile(times, 0.5))}, p99 {ms(percentile(times, 0.99))}, max {ms(max(times))}, "
                 f"n={len(times)}, failures {failures}",
             )

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from recluster.clients.redis_retry import no_retry_sync
 
 
 def connect(host: str, port: int, password: str | None, timeout: float = 2) -> redis.Redis:
@@ -33,7 +33,7 @@ def connect(host: str, port: int, password: str | None, timeout: float = 2) -> r
         password=password or None,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=no_retry_sync(),
     )
 
 

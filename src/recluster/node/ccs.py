@@ -17,6 +17,7 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError, WatchError
 
+from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.errors import ApiError
 from recluster.node.models import ClusterState
@@ -91,7 +92,7 @@ class CcsStore:
     def __init__(self, cfg: NodeConfig, password: str) -> None:
         self.cfg = cfg
         self.password = password
-        self.local = aioredis.Redis(host=cfg.addr, port=cfg.ccs_port, password=password,
+        self.local = aioredis.Redis(retry=no_retry(), host=cfg.addr, port=cfg.ccs_port, password=password,
                                     socket_timeout=2, socket_connect_timeout=1, decode_responses=True)
         self._master: aioredis.Redis | None = None
         self._master_addr: tuple[str, int] | None = None
@@ -132,7 +133,7 @@ class CcsStore:
         if self._master_addr != addr or self._master is None:
             self._master = aioredis.Redis(host=addr[0], port=addr[1], password=self.password,
                                           socket_timeout=2, socket_connect_timeout=1,
-                                          decode_responses=True)
+                                          decode_responses=True, retry=no_retry())
             self._master_addr = addr
         return self._master
 

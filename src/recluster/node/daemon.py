@@ -22,6 +22,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.clients.redis_retry import no_retry
 from recluster.node.addresses import AddressWatch
 from recluster.node.auth import CredentialCheck, hash_password
 from recluster.node.ccs import CcsServer, CcsStore, NoQuorum, utcnow
@@ -231,7 +232,7 @@ class NodeDaemon:
                 agree = 0
                 for peer in others:
                     client = aioredis.Redis(host=peer.host, port=peer.sentinel_port, socket_timeout=1,
-                                            socket_connect_timeout=1, decode_responses=True)
+                                            socket_connect_timeout=1, decode_responses=True, retry=no_retry())
                     try:
                         reply = await command(client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
                         agree += bool(reply) and str(reply[0]) not in mine
@@ -416,7 +417,8 @@ class NodeDaemon:
         best: tuple[int, str, int] | None = None
         for peer in self.membership.peers:
             client = aioredis.Redis(host=await self._current_host(peer), port=peer.sentinel_port,
-                                    socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+                                    socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
+                                    retry=no_retry())
             try:
                 row = await command(client, "SENTINEL", "MASTER", CCS_NAME)
                 entry = dict(zip(row[::2], row[1::2], strict=False)) if isinstance(row, list) else dict(row)
@@ -600,9 +602,10 @@ class NodeDaemon:
                 self._held_since.pop(bdb.uid, None)
                 plan.append((shard, bdb, master))
                 continue
-            peers = await self._probe_peers(state, me, bdb)
+            peers, silent = await self._probe_peers(state, me, bdb)
             since = self._held_since.setdefault(bdb.uid, now)
-            decision = restart_decision(peers, self.shards.holds_data(bdb), now - since, RESTART_HOLD_S)
+            decision = restart_decision(peers, self.shards.holds_data(bdb), now - since, RESTART_HOLD_S,
+                                        silent=silent)
             if decision.action == "hold":
                 if since == now:
                     log.info("shard of %s stopped while master: %s before restarting it", bdb.name,
@@ -634,9 +637,12 @@ class NodeDaemon:
                 plan.append((shard, bdb, master))
         return plan, held
 
-    async def _probe_peers(self, state: ClusterState, me: int, bdb: BdbRecord) -> list[PeerShard]:
-        """What the database's shards on other nodes answer (those that do not answer are left out)."""
-        peers = []
+    async def _probe_peers(
+        self, state: ClusterState, me: int, bdb: BdbRecord
+    ) -> tuple[list[PeerShard], list[str]]:
+        """What the database's shards on other nodes answer, and the nodes whose shard did not."""
+        peers: list[PeerShard] = []
+        silent: list[str] = []
         for other in state.shards_of(bdb.uid):
             node = state.nodes.get(other.node_uid)
             if other.node_uid == me or node is None:
@@ -645,6 +651,7 @@ class NodeDaemon:
                 client = self._probe(node.addr, bdb.port, bdb.authentication_redis_pass)
                 info = await client.info("replication")
             except (RedisError, OSError):
+                silent.append(node.addr)
                 continue
             peers.append(PeerShard(
                 node=node.addr,
@@ -652,7 +659,7 @@ class NodeDaemon:
                 offset=int(info.get("master_repl_offset") or 0),
                 syncing=bool(int(info.get("master_sync_in_progress") or 0)),
             ))
-        return peers
+        return peers, silent
 
     async def _promote_replica(self, name: str) -> None:
         """SENTINEL FAILOVER on this node's sentinel, else on a peer's (ours may have just restarted
@@ -667,7 +674,7 @@ class NodeDaemon:
                     if p.name not in mine and p.host not in mine]
         for host, port in targets:
             client = aioredis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1,
-                                    decode_responses=True)
+                                    decode_responses=True, retry=no_retry())
             try:
                 await command(client, "SENTINEL", "FAILOVER", name)
                 log.info("asked the sentinel at %s to promote the replica of %s", host, name)
@@ -707,7 +714,7 @@ class NodeDaemon:
         """Wake the leader loop on +switch-master so new roles reach the CCS at once."""
         while True:
             client = aioredis.Redis(host=self.cfg.addr, port=self.cfg.sentinel_port, socket_connect_timeout=1,
-                                    decode_responses=True)
+                                    decode_responses=True, retry=no_retry())
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe("+switch-master", "+sdown", "+odown")
@@ -727,7 +734,7 @@ class NodeDaemon:
         client = self._probe_clients.get(key)
         if client is None or client.connection_pool.connection_kwargs.get("password") != password:
             client = aioredis.Redis(host=host, port=port, password=password, socket_timeout=1,
-                                    socket_connect_timeout=1, decode_responses=True)
+                                    socket_connect_timeout=1, decode_responses=True, retry=no_retry())
             self._probe_clients[key] = client
         return client
 

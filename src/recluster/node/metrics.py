@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from recluster.clients.redis_retry import no_retry_sync
 from recluster.node.ccs import STATE_KEY
 from recluster.node.config import NodeConfig
 from recluster.node.identity import Membership
@@ -64,7 +65,7 @@ class ClusterCollector(Collector):
         if membership is None:
             return None, None
         client = redis.Redis(host=self.cfg.addr, port=self.cfg.ccs_port, password=membership.ccs_password,
-                             socket_timeout=1, socket_connect_timeout=1)
+                             socket_timeout=1, socket_connect_timeout=1, retry=no_retry_sync())
         try:
             raw = client.get(STATE_KEY)
         except RedisError:
@@ -109,7 +110,8 @@ class ClusterCollector(Collector):
                 continue
             labels = [cluster, str(bdb.uid), node_uid, shard.role, str(shard.uid)]
             client = redis.Redis(host=self.cfg.addr, port=bdb.port, password=bdb.authentication_redis_pass,
-                                 socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+                                 socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
+                                 retry=no_retry_sync())
             try:
                 info: dict[str, Any] = client.info("all")
             except RedisError:

@@ -39,16 +39,29 @@ class RestartDecision:
 
 
 def restart_decision(
-    peers: Iterable[PeerShard], own_data: bool, held_for_s: float, hold_s: float
+    peers: Iterable[PeerShard],
+    own_data: bool,
+    held_for_s: float,
+    hold_s: float,
+    silent: Iterable[str] = (),
 ) -> RestartDecision:
     """peers: the other shards that answered; own_data: this shard has a persistence file to load;
-    held_for_s: how long it has been held already."""
+    held_for_s: how long it has been held already; silent: the nodes whose shard of the database did
+    not answer. A silent shard may hold a copy (Sentinel's promotion closes every client connection,
+    so a probe made just then fails): it is waited for like a copy, never taken for "no copy"."""
     answered = list(peers)
     master = next((p for p in answered if p.role == "master"), None)
     if master is not None:
         return RestartDecision("follow", master.node, f"{master.node} holds the master role")
     copies = sorted((p for p in answered if p.holds_copy), key=lambda p: (-p.offset, p.node))
+    unknown = sorted(set(silent) - {p.node for p in answered})
     if not copies:
+        if unknown and held_for_s < hold_s:
+            return RestartDecision("hold", None, f"waiting for the shard on {', '.join(unknown)} to answer")
+        if unknown:
+            return RestartDecision(
+                "start", None, f"the shard on {', '.join(unknown)} did not answer within {hold_s:.0f} s"
+            )
         return RestartDecision("start", None, "no other shard holds a copy")
     best = copies[0]
     if held_for_s < hold_s:

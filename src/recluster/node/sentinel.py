@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.processes import ManagedProcess, write_private
 
@@ -150,7 +151,7 @@ class SentinelControl:
     def __init__(self, cfg: NodeConfig) -> None:
         self.cfg = cfg
         self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
-                                     socket_connect_timeout=1, decode_responses=True)
+                                     socket_connect_timeout=1, decode_responses=True, retry=no_retry())
         self._applied: dict[str, Monitor] = {}
         self._info_period = INFO_PERIOD_MS
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
@@ -127,7 +128,8 @@ class ShardSupervisor:
     def client(self, handle: LocalShard, password: str | None) -> aioredis.Redis:
         if handle.client is None:
             handle.client = aioredis.Redis(host=self.cfg.addr, port=handle.port, password=password or None,
-                                           socket_timeout=2, socket_connect_timeout=1, decode_responses=True)
+                                           socket_timeout=2, socket_connect_timeout=1, decode_responses=True,
+                                           retry=no_retry())
         return handle.client
 
     async def _drop_client(self, handle: LocalShard) -> None:

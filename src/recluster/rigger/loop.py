@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
+from recluster.clients.redis_retry import no_retry
 from recluster.operator.rec.nodeapi import node_api
 from recluster.operator.redb.secret import service_names_patch
 from recluster.rigger.plan import (
@@ -324,7 +325,7 @@ class Rigger:
     async def _watch(self, ip: str) -> None:
         """Follow one Sentinel's `+switch-master` announcements, reconnecting for ever."""
         while True:
-            client = aioredis.Redis(host=ip, port=SENTINEL_PORT, socket_connect_timeout=2.0)
+            client = aioredis.Redis(retry=no_retry(), host=ip, port=SENTINEL_PORT, socket_connect_timeout=2.0)
             try:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(SWITCH_MASTER)

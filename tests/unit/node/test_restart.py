@@ -46,6 +46,28 @@ def test_a_peer_that_is_master_already_is_followed(
         assert decision.action == "follow" and decision.peer in masters
 
 
+@given(peers_st, st.lists(st.sampled_from(["n1", "n2", "n3"]), unique=True), st.booleans(), st.floats(0, 300))
+def test_a_shard_that_did_not_answer_is_waited_for_like_a_copy(
+    peers: list[PeerShard], silent: list[str], own_data: bool, held: float
+) -> None:
+    """A probe that failed (Sentinel's promotion closes every client connection) says nothing about
+    the copy: within the hold time the stopped master never starts while a shard is unheard."""
+    decision = restart_decision(peers, own_data, held, HOLD, silent=silent)
+    unheard = set(silent) - {p.node for p in peers}
+    if unheard and held < HOLD:
+        assert decision.action != "start"
+    if decision.action == "hold":
+        assert held < HOLD
+
+
+def test_a_silent_replica_holds_the_restart_back_then_lets_it_go() -> None:
+    first = restart_decision([], own_data=False, held_for_s=0, hold_s=HOLD, silent=["n1"])
+    assert (first.action, first.peer) == ("hold", None)
+    assert "n1" in first.reason
+    late = restart_decision([], own_data=False, held_for_s=HOLD, hold_s=HOLD, silent=["n1"])
+    assert late.action == "start"
+
+
 @given(peers_st, st.booleans(), st.floats(0, 300))
 def test_holding_is_bounded_by_the_hold_time(peers: list[PeerShard], own_data: bool, held: float) -> None:
     decision = restart_decision(peers, own_data, held, HOLD)

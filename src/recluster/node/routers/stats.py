@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends
 from redis.exceptions import RedisError
 
+from recluster.clients.redis_retry import no_retry
 from recluster.node.daemon import NodeDaemon
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.errors import ApiError
@@ -30,7 +31,7 @@ async def _master_info(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
     if node is None:
         raise ApiError(503, "no_master", f"database {uid} has no master shard right now")
     client = aioredis.Redis(host=node.addr, port=bdb.port, password=bdb.authentication_redis_pass,
-                            socket_timeout=2, socket_connect_timeout=1)
+                            socket_timeout=2, socket_connect_timeout=1, retry=no_retry())
     try:
         info: dict[str, Any] = await client.info("all")
         return info

@@ -25,10 +25,13 @@ from redis.exceptions import RedisError
 from recluster.clients.redis_retry import no_retry
 from recluster.node.addresses import AddressWatch
 from recluster.node.auth import CredentialCheck, hash_password
-from recluster.node.ccs import CcsServer, CcsStore, NoQuorum, utcnow
+from recluster.node.ccs import CcsServer, CcsStore, utcnow
 from recluster.node.config import NodeConfig, read_credentials_file
 from recluster.node.errors import ApiError
+from recluster.node.failover_decision import database_quorum
+from recluster.node.failover_watch import FailoverWatch
 from recluster.node.identity import Membership, Peer
+from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import (
     BdbRecord,
     BootstrapRequest,
@@ -116,6 +119,7 @@ class NodeDaemon:
         self.ccs_server = CcsServer(cfg)
         self.sentinel_server = SentinelServer(cfg)
         self.sentinel = SentinelControl(cfg)
+        self.failover_watch = FailoverWatch(cfg, self.sentinel)
         self.store: CcsStore | None = CcsStore(cfg, self.membership.ccs_password) if self.membership else None
         self.shards = ShardSupervisor(cfg)
         self.credentials = CredentialCheck()
@@ -154,7 +158,15 @@ class NodeDaemon:
         await self._loops()
 
     async def _loops(self) -> None:
-        await asyncio.gather(self._node_loop(), self._leader_loop(), self._sentinel_events())
+        await asyncio.gather(self._node_loop(), self._leader_loop(), self._sentinel_events(),
+                             self.failover_watch.run(self._placed_state))
+
+    async def _placed_state(self) -> tuple[ClusterState, int] | None:
+        """The cluster state the node loop last read, and this node's uid (for the failover watch)."""
+        if self.membership is None or self.store is None or self.bootstrap.state != "completed":
+            return None
+        state = self.store.last_state
+        return (state, self.membership.node_uid) if state is not None else None
 
     async def stop(self, handoff_timeout: float) -> None:
         if self.membership is not None and handoff_timeout > 0:
@@ -173,6 +185,7 @@ class NodeDaemon:
                              asyncio.to_thread(self.sentinel_server.process.stop),
                              asyncio.to_thread(self.ccs_server.process.stop))
         log.info("stopped in %.1f s", time.monotonic() - started)
+        await self.failover_watch.close()
         await self.sentinel.close()
         if self.store is not None:
             await self.store.close()
@@ -498,15 +511,8 @@ class NodeDaemon:
 
     async def _node_loop(self) -> None:
         while True:
-            try:
-                if self.membership and self.store and self.bootstrap.state == "completed":
-                    await self.node_tick()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, TimeoutError) as exc:
-                log.info("node loop: %s: %s", type(exc).__name__, exc)
-            except Exception:
-                log.exception("node loop")
+            if self.membership and self.store and self.bootstrap.state == "completed":
+                await one_pass("node loop", self.node_tick)
             await asyncio.sleep(self.cfg.tick_s)
 
     async def node_tick(self) -> None:
@@ -545,7 +551,8 @@ class NodeDaemon:
             node = state.nodes.get(master.node_uid) if master else None
             if node is not None:
                 addr = self.cfg.addr if node.uid == me.uid else node.addr
-                monitors.append(Monitor(bdb.name, addr, bdb.port, quorum, bdb.authentication_redis_pass))
+                monitors.append(Monitor(bdb.name, addr, bdb.port, database_quorum(len(state.nodes)),
+                                        bdb.authentication_redis_pass))
         await self.sentinel.ensure(monitors, known, current)
         if self._last_members is not None and len(state.nodes) < self._last_members:
             log.info("a node left: SENTINEL RESET so this sentinel forgets it")
@@ -694,21 +701,13 @@ class NodeDaemon:
     # ---- leader loop ---------------------------------------------------------------------------
 
     async def _leader_loop(self) -> None:
+        async def lead() -> None:
+            if self.store and self.bootstrap.state == "completed" and await self.store.is_master():
+                await self.leader_tick()
+
         while True:
-            try:
-                if self.store and self.bootstrap.state == "completed" and await self.store.is_master():
-                    await self.leader_tick()
-            except asyncio.CancelledError:
-                raise
-            except NoQuorum as exc:
-                log.info("leader loop: %s", exc.message)
-            except (RedisError, OSError, TimeoutError) as exc:
-                log.info("leader loop: %s: %s", type(exc).__name__, exc)
-            except Exception:
-                log.exception("leader loop")
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.cfg.tick_s)
+            await one_pass("leader loop", lead)
+            await wait_or_wake(self.wake, self.cfg.tick_s)
 
     async def _sentinel_events(self) -> None:
         """Wake the leader loop on +switch-master so new roles reach the CCS at once."""
@@ -722,6 +721,7 @@ class NodeDaemon:
                         if message.get("type") == "message":
                             log.info("sentinel event %s %s", message["channel"], message["data"])
                             self.wake.set()
+                            self.failover_watch.wake.set()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):

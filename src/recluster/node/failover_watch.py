@@ -1,0 +1,124 @@
+"""The node's watch over the masters of its databases' replicas: asks its own sentinel for
+`SENTINEL FAILOVER` when a majority of the sentinels see such a master down (the rule and why:
+`recluster.node.failover_decision`). Its own loop, so that a slow node loop (a hundred monitors to
+check) never delays a failover; woken at once by the sentinel's `+sdown`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from recluster.clients.redis_retry import no_retry
+from recluster.node.config import NodeConfig
+from recluster.node.failover_decision import MasterView, masters_to_fail_over, suspects
+from recluster.node.loops import one_pass, wait_or_wake
+from recluster.node.models import ClusterState
+from recluster.node.sentinel import SentinelControl, command, rows
+
+log = logging.getLogger(__name__)
+
+WATCH_PERIOD_S = 0.25
+# A peer's sentinel that does not answer within this counts as not agreeing (a crashed node's
+# never answers; waiting its full timeout would delay every failover by it)
+PEER_TIMEOUT_S = 0.5
+# A refused request (no good replica yet, a failover already running) is asked again this often
+RETRY_S = 1.0
+
+StateSource = Callable[[], Awaitable[tuple[ClusterState, int] | None]]
+
+
+class FailoverWatch:
+    def __init__(self, cfg: NodeConfig, sentinel: SentinelControl) -> None:
+        self.cfg = cfg
+        self.sentinel = sentinel
+        self.wake = asyncio.Event()
+        self._peers: dict[tuple[str, int], aioredis.Redis] = {}
+        self._asked: dict[str, float] = {}
+
+    async def run(self, state: StateSource) -> None:
+        async def look() -> None:
+            current = await state()
+            if current is not None:
+                await self.tick(*current)
+
+        while True:
+            await one_pass("failover watch", look)
+            await wait_or_wake(self.wake, WATCH_PERIOD_S)
+
+    async def tick(self, state: ClusterState, me: int) -> list[str]:
+        """One look; the databases whose failover was requested."""
+        local = {state.bdbs[s.bdb_uid].name for s in state.shards_on(me)
+                 if s.bdb_uid in state.bdbs and state.bdbs[s.bdb_uid].replication}
+        if not local:
+            return []
+        own = {name: MasterView.from_entry(entry) for name, entry in (await self.sentinel.masters()).items()}
+        suspected = suspects(local, own, {self.cfg.addr, self.cfg.node_name})
+        if not suspected:
+            return []
+        peers = [(n.addr, n.sentinel_port) for n in state.nodes.values() if n.uid != me]
+        decided = await self._agreed(suspected, own, peers, state.majority())
+        now = time.monotonic()
+        decided = [name for name in decided if now - self._asked.get(name, -RETRY_S) >= RETRY_S]
+        for name in decided:
+            self._asked[name] = now
+        await asyncio.gather(*(self._fail_over(name, own[name]) for name in decided))
+        return decided
+
+    async def _agreed(self, suspected: list[str], own: Mapping[str, MasterView],
+                      peers: list[tuple[str, int]], majority: int) -> list[str]:
+        """The suspects a majority agrees on, as soon as the answers in hand show it (the peer on the
+        lost node never answers)."""
+        tasks = [asyncio.create_task(self._peer_view(host, port)) for host, port in peers]
+        answers: list[dict[str, MasterView]] = []
+        decided: list[str] = masters_to_fail_over(suspected, own, answers, majority)
+        deadline = time.monotonic() + PEER_TIMEOUT_S
+        pending = set(tasks)
+        try:
+            while pending and len(decided) < len(suspected):
+                done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    break
+                answers += [view for task in done if (view := task.result()) is not None]
+                decided = masters_to_fail_over(suspected, own, answers, majority)
+        finally:
+            for task in pending:
+                task.cancel()
+        return decided
+
+    async def _peer_view(self, host: str, port: int) -> dict[str, MasterView] | None:
+        client = self._peers.get((host, port))
+        if client is None:
+            client = aioredis.Redis(host=host, port=port, socket_timeout=PEER_TIMEOUT_S,
+                                    socket_connect_timeout=PEER_TIMEOUT_S, decode_responses=True,
+                                    retry=no_retry())
+            self._peers[(host, port)] = client
+        try:
+            return views(await command(client, "SENTINEL", "MASTERS"))
+        except (RedisError, OSError):
+            return None
+
+    async def _fail_over(self, name: str, view: MasterView) -> None:
+        try:
+            await self.sentinel.failover(name)
+        except ResponseError as exc:  # INPROG, NOGOODSLAVE: asked again after RETRY_S
+            log.info("failover of %s (master %s:%d down for a majority) not started: %s", name, view.ip,
+                     view.port, exc)
+            return
+        log.warning("the master of %s at %s:%d is down for a majority of the sentinels: this node's "
+                    "sentinel fails it over", name, view.ip, view.port)
+
+    async def close(self) -> None:
+        for client in self._peers.values():
+            await client.aclose()
+        self._peers.clear()
+
+
+def views(reply: object) -> dict[str, MasterView]:
+    """SENTINEL MASTERS as {name: MasterView}."""
+    return {entry["name"]: MasterView.from_entry(entry) for entry in rows(reply)}

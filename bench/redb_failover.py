@@ -192,7 +192,14 @@ def where_things_run(cluster: LocalCluster, ns: str) -> str:
     return ", ".join(out)
 
 
-def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path, fault_name: str = "delete") -> None:
+def run(
+    cluster: LocalCluster,
+    runs: int,
+    tail: float,
+    workdir: Path,
+    fault_name: str = "delete",
+    attempt_timeout: float = 2.0,
+) -> None:
     fault = FAULTS[fault_name]
     with operator_namespace(cluster) as ns:
         operator = start_operator(cluster, ns, workdir)
@@ -219,7 +226,10 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path, fault_name
                 started = time.monotonic()
                 undo = fault(cluster, ns, victim)
                 try:
-                    writes = probe_failover(address, port, password, old, started, f"after-{i}", 300, tail)
+                    writes = probe_failover(
+                        address, port, password, old, started, f"after-{i}", 300, tail,
+                        attempt_timeout=attempt_timeout,
+                    )
                 finally:
                     undo()
                 if writes.first_new is None:
@@ -263,7 +273,10 @@ def run(cluster: LocalCluster, runs: int, tail: float, workdir: Path, fault_name
                 f"WAIT-confirmed writes lost: {lost_confirmed}/{confirmed_total}; writes the old master "
                 f"acknowledged (no WAIT) lost: {lost_acked}/{acked_total}"
             )
-            print(f"through Service {address}:{port}; target: median <= 5 s (first write on the new master)")
+            print(
+                f"through Service {address}:{port}, {attempt_timeout:g} s per write attempt; target: median "
+                "<= 5 s (first write on the new master)"
+            )
             # when the rigger moved the label (its log), to tell a slow Sentinel from a slow rigger
             log = kubectl(cluster, "-n", ns, "logs", "deploy/" + "rec-services-rigger", check=False).stdout
             for line in log.splitlines():
@@ -289,6 +302,13 @@ def main(default_fault: str = "delete", doc: str | None = None) -> None:
         "--tail", type=float, default=2.0, help="seconds to keep writing after the new master's first write"
     )
     parser.add_argument("--state-dir", type=Path, default=None, help="reuse this running local cluster")
+    parser.add_argument(
+        "--attempt-timeout",
+        type=float,
+        default=2.0,
+        help="connect/read timeout of each write attempt (2 s, a common client's; when the old master's "
+        "node is cut off every attempt through the Service waits this long, so the figures step by it)",
+    )
     args = parser.parse_args()
     console = Console(stderr=True)
     workdir = Path(tempfile.mkdtemp(prefix="redb-bench-"))
@@ -298,7 +318,7 @@ def main(default_fault: str = "delete", doc: str | None = None) -> None:
             raise SystemExit(f"no local cluster in {args.state_dir}")
         cluster.up(console, timeout=400, nodes=3)
         try:
-            run(cluster, args.runs, args.tail, workdir, args.fault)
+            run(cluster, args.runs, args.tail, workdir, args.fault, args.attempt_timeout)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return
@@ -306,7 +326,7 @@ def main(default_fault: str = "delete", doc: str | None = None) -> None:
     cluster = LocalCluster.create(state, name="rcbench", fsync=False)
     try:
         cluster.up(console, timeout=400, nodes=3)
-        run(cluster, args.runs, args.tail, workdir, args.fault)
+        run(cluster, args.runs, args.tail, workdir, args.fault, args.attempt_timeout)
     finally:
         cluster.down(console)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -22,7 +22,11 @@ from recluster.node.sentinel import SentinelControl, command, rows
 
 log = logging.getLogger(__name__)
 
-WATCH_PERIOD_S = 0.25
+# At rest a look every second (a hundred monitors cost the sentinel a SENTINEL MASTERS reply each
+# time); woken at once by +sdown, then every 0.25 s while a master is suspected and the peers' sentinels
+# have not all agreed yet (theirs go s_down up to a PING period later)
+REST_PERIOD_S = 1.0
+SUSPECT_PERIOD_S = 0.25
 # A peer's sentinel that does not answer within this counts as not agreeing (a crashed node's
 # never answers; waiting its full timeout would delay every failover by it)
 PEER_TIMEOUT_S = 0.5
@@ -39,6 +43,7 @@ class FailoverWatch:
         self.wake = asyncio.Event()
         self._peers: dict[tuple[str, int], aioredis.Redis] = {}
         self._asked: dict[str, float] = {}
+        self._suspected = False
 
     async def run(self, state: StateSource) -> None:
         async def look() -> None:
@@ -47,8 +52,9 @@ class FailoverWatch:
                 await self.tick(*current)
 
         while True:
+            self._suspected = False
             await one_pass("failover watch", look)
-            await wait_or_wake(self.wake, WATCH_PERIOD_S)
+            await wait_or_wake(self.wake, SUSPECT_PERIOD_S if self._suspected else REST_PERIOD_S)
 
     async def tick(self, state: ClusterState, me: int) -> list[str]:
         """One look; the databases whose failover was requested."""
@@ -60,6 +66,7 @@ class FailoverWatch:
         suspected = suspects(local, own, {self.cfg.addr, self.cfg.node_name})
         if not suspected:
             return []
+        self._suspected = True
         peers = [(n.addr, n.sentinel_port) for n in state.nodes.values() if n.uid != me]
         decided = await self._agreed(suspected, own, peers, state.majority())
         now = time.monotonic()

@@ -31,7 +31,7 @@ SUSPECT_PERIOD_S = 0.25
 # never answers; waiting its full timeout would delay every failover by it)
 PEER_TIMEOUT_S = 0.5
 # A refused request (no good replica yet, a failover already running) is asked again this often
-RETRY_S = 1.0
+RETRY_S = 0.5
 
 StateSource = Callable[[], Awaitable[tuple[ClusterState, int] | None]]
 
@@ -61,9 +61,11 @@ class FailoverWatch:
         local = {state.bdbs[s.bdb_uid].name for s in state.shards_on(me)
                  if s.bdb_uid in state.bdbs and state.bdbs[s.bdb_uid].replication}
         if not local:
+            await self.sentinel.hurry(False)
             return []
         own = {name: MasterView.from_entry(entry) for name, entry in (await self.sentinel.masters()).items()}
         suspected = suspects(local, own, {self.cfg.addr, self.cfg.node_name})
+        await self.sentinel.hurry(bool(suspected))
         if not suspected:
             return []
         self._suspected = True

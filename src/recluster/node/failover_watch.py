@@ -43,6 +43,9 @@ class FailoverWatch:
         self.wake = asyncio.Event()
         self._peers: dict[tuple[str, int], aioredis.Redis] = {}
         self._asked: dict[str, float] = {}
+        self._delegated: dict[str, float] = {}  # name -> until when a peer's sentinel runs its failover
+        # the last refusal logged per database and sentinel (not every half second)
+        self._refusals: dict[tuple[str, str], str] = {}
         self._suspected = False
 
     async def run(self, state: StateSource) -> None:
@@ -70,21 +73,23 @@ class FailoverWatch:
             return []
         self._suspected = True
         peers = [(n.addr, n.sentinel_port) for n in state.nodes.values() if n.uid != me]
-        decided = await self._agreed(suspected, own, peers, state.majority())
+        decided, answers = await self._agreed(suspected, own, peers, state.majority())
         now = time.monotonic()
-        decided = [name for name in decided if now - self._asked.get(name, -RETRY_S) >= RETRY_S]
+        decided = [name for name in decided if now - self._asked.get(name, -RETRY_S) >= RETRY_S
+                   and now >= self._delegated.get(name, 0.0)]
         for name in decided:
             self._asked[name] = now
-        await asyncio.gather(*(self._fail_over(name, own[name]) for name in decided))
+        await asyncio.gather(*(self._fail_over(name, own[name], answers) for name in decided))
         return decided
 
-    async def _agreed(self, suspected: list[str], own: Mapping[str, MasterView],
-                      peers: list[tuple[str, int]], majority: int) -> list[str]:
+    async def _agreed(
+        self, suspected: list[str], own: Mapping[str, MasterView], peers: list[tuple[str, int]], majority: int
+    ) -> tuple[list[str], dict[tuple[str, int], dict[str, MasterView]]]:
         """The suspects a majority agrees on, as soon as the answers in hand show it (the peer on the
-        lost node never answers)."""
-        tasks = [asyncio.create_task(self._peer_view(host, port)) for host, port in peers]
-        answers: list[dict[str, MasterView]] = []
-        decided: list[str] = masters_to_fail_over(suspected, own, answers, majority)
+        lost node never answers), and the peers' answers."""
+        tasks = {asyncio.create_task(self._peer_view(host, port)): (host, port) for host, port in peers}
+        answered: dict[tuple[str, int], dict[str, MasterView]] = {}
+        decided: list[str] = masters_to_fail_over(suspected, own, [], majority)
         deadline = time.monotonic() + PEER_TIMEOUT_S
         pending = set(tasks)
         try:
@@ -93,34 +98,72 @@ class FailoverWatch:
                                                    return_when=asyncio.FIRST_COMPLETED)
                 if not done:
                     break
-                answers += [view for task in done if (view := task.result()) is not None]
-                decided = masters_to_fail_over(suspected, own, answers, majority)
+                answered.update({tasks[t]: view for t in done if (view := t.result()) is not None})
+                decided = masters_to_fail_over(suspected, own, list(answered.values()), majority)
         finally:
             for task in pending:
                 task.cancel()
-        return decided
+        return decided, answered
 
-    async def _peer_view(self, host: str, port: int) -> dict[str, MasterView] | None:
+    def _peer(self, host: str, port: int) -> aioredis.Redis:
         client = self._peers.get((host, port))
         if client is None:
             client = aioredis.Redis(host=host, port=port, socket_timeout=PEER_TIMEOUT_S,
                                     socket_connect_timeout=PEER_TIMEOUT_S, decode_responses=True,
                                     retry=no_retry())
             self._peers[(host, port)] = client
+        return client
+
+    async def _peer_view(self, host: str, port: int) -> dict[str, MasterView] | None:
         try:
-            return views(await command(client, "SENTINEL", "MASTERS"))
+            return views(await command(self._peer(host, port), "SENTINEL", "MASTERS"))
         except (RedisError, OSError):
             return None
 
-    async def _fail_over(self, name: str, view: MasterView) -> None:
+    async def _fail_over(self, name: str, view: MasterView,
+                         answers: Mapping[tuple[str, int], Mapping[str, MasterView]]) -> None:
+        """Ask this node's sentinel; when it knows no good replica (a sentinel learns replicas only
+        from the master's INFO, so one restarted shortly before the crash may not know this node's
+        replica at its new address), ask, one at a time, the peers' sentinels that see the master down
+        too, and leave the failover to the first that starts it. One sentinel at a time: a peer's
+        running failover is never doubled by this node's."""
         try:
             await self.sentinel.failover(name)
-        except ResponseError as exc:  # INPROG, NOGOODSLAVE: asked again after RETRY_S
-            log.info("failover of %s (master %s:%d down for a majority) not started: %s", name, view.ip,
-                     view.port, exc)
+        except ResponseError as exc:
+            if "NOGOODSLAVE" not in str(exc):  # INPROG: one runs already
+                self._refused(name, view, "this node's sentinel", exc)
+                return
+            self._refused(name, view, "this node's sentinel", exc)
+        else:
+            self._forget_refusals(name)
+            log.warning("the master of %s at %s:%d is down for a majority of the sentinels: this node's "
+                        "sentinel fails it over", name, view.ip, view.port)
             return
-        log.warning("the master of %s at %s:%d is down for a majority of the sentinels: this node's "
-                    "sentinel fails it over", name, view.ip, view.port)
+        for (host, port), seen in answers.items():
+            peer = seen.get(name)
+            if peer is None or not peer.down or peer.address != view.address:
+                continue
+            try:
+                await command(self._peer(host, port), "SENTINEL", "FAILOVER", name)
+            except (RedisError, OSError) as exc:
+                self._refused(name, view, f"the sentinel at {host}", exc)
+                continue
+            self._forget_refusals(name)
+            self._delegated[name] = time.monotonic() + 2 * self.cfg.failover_timeout_ms / 1000
+            log.warning("the master of %s at %s:%d is down for a majority of the sentinels and this "
+                        "node's sentinel knows no good replica: the sentinel at %s fails it over", name,
+                        view.ip, view.port, host)
+            return
+
+    def _forget_refusals(self, name: str) -> None:
+        for key in [k for k in self._refusals if k[0] == name]:
+            del self._refusals[key]
+
+    def _refused(self, name: str, view: MasterView, who: str, exc: Exception) -> None:
+        if self._refusals.get((name, who)) != str(exc):
+            self._refusals[(name, who)] = str(exc)
+            log.info("failover of %s (master %s:%d down for a majority) not started by %s: %s", name,
+                     view.ip, view.port, who, exc)
 
     async def close(self) -> None:
         for client in self._peers.values():

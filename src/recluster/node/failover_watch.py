@@ -18,7 +18,7 @@ from recluster.node.config import NodeConfig
 from recluster.node.failover_decision import MasterView, masters_to_fail_over, suspects
 from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import ClusterState
-from recluster.node.sentinel import SentinelControl, command, rows
+from recluster.node.sentinel import SentinelControl, command, masters_by_name
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class FailoverWatch:
         if not local:
             await self.sentinel.hurry(False)
             return []
-        own = {name: MasterView.from_entry(entry) for name, entry in (await self.sentinel.masters()).items()}
+        own = views(await self.sentinel.masters())
         suspected = suspects(local, own, {self.cfg.addr, self.cfg.node_name})
         await self.sentinel.hurry(bool(suspected))
         if not suspected:
@@ -117,7 +117,7 @@ class FailoverWatch:
 
     async def _peer_view(self, host: str, port: int) -> dict[str, MasterView] | None:
         try:
-            return views(await command(self._peer(host, port), "SENTINEL", "MASTERS"))
+            return views(masters_by_name(await command(self._peer(host, port), "SENTINEL", "MASTERS")))
         except (RedisError, OSError):
             return None
 
@@ -131,10 +131,9 @@ class FailoverWatch:
         try:
             await self.sentinel.failover(name)
         except ResponseError as exc:
-            if "NOGOODSLAVE" not in str(exc):  # INPROG: one runs already
-                self._refused(name, view, "this node's sentinel", exc)
-                return
             self._refused(name, view, "this node's sentinel", exc)
+            if "NOGOODSLAVE" not in str(exc):  # INPROG: one runs already
+                return
         else:
             self._forget_refusals(name)
             log.warning("the master of %s at %s:%d is down for a majority of the sentinels: this node's "
@@ -172,6 +171,6 @@ class FailoverWatch:
         self._peers.clear()
 
 
-def views(reply: object) -> dict[str, MasterView]:
-    """SENTINEL MASTERS as {name: MasterView}."""
-    return {entry["name"]: MasterView.from_entry(entry) for entry in rows(reply)}
+def views(masters: Mapping[str, Mapping[str, str]]) -> dict[str, MasterView]:
+    """A sentinel's masters ({name: SENTINEL MASTERS row}) as {name: MasterView}."""
+    return {name: MasterView.from_entry(entry) for name, entry in masters.items()}

@@ -51,6 +51,11 @@ def rows(reply: Any) -> list[dict[str, str]]:
     return out
 
 
+def masters_by_name(reply: Any) -> dict[str, dict[str, str]]:
+    """A SENTINEL MASTERS reply as {name: row}."""
+    return {entry["name"]: entry for entry in rows(reply)}
+
+
 def healthy(entry: dict[str, str]) -> bool:
     flags = entry.get("flags", "").split(",")
     return "s_down" not in flags and "o_down" not in flags and "disconnected" not in flags
@@ -161,7 +166,7 @@ class SentinelControl:
         await self.client.aclose()
 
     async def masters(self) -> dict[str, dict[str, str]]:
-        return {entry["name"]: entry for entry in rows(await command(self.client, "SENTINEL", "MASTERS"))}
+        return masters_by_name(await command(self.client, "SENTINEL", "MASTERS"))
 
     async def replicas(self, name: str) -> list[dict[str, str]]:
         return rows(await command(self.client, "SENTINEL", "REPLICAS", name))

@@ -519,6 +519,7 @@ class NodeDaemon:
         assert self.membership is not None and self.store is not None
         if not self.sentinel_server.process.running():
             self.sentinel_server.start()
+            self.sentinel.forget_masters()
             await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
         await self._tune_sentinel()
         await self._ensure_ccs_running()
@@ -569,10 +570,7 @@ class NodeDaemon:
             wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known, current)))
         wanted, held = await self._restart_plan(state, me.uid, wanted)
         await self.shards.ensure(wanted, hold=held, current=current)
-        ready = True
-        for _, bdb, _ in wanted:
-            ready = ready and await self.shards.running(bdb.uid, bdb.authentication_redis_pass)
-        self.shards_ready = ready
+        self.shards_ready = all(bdb.uid in self.shards.answering for _, bdb, _ in wanted)
 
     def _master_to_follow(self, state: ClusterState, bdb_uid: int, known: dict[str, dict[str, str]],
                           current: set[str]) -> tuple[str, int] | None:
@@ -710,15 +708,21 @@ class NodeDaemon:
             await wait_or_wake(self.wake, self.cfg.tick_s)
 
     async def _sentinel_events(self) -> None:
-        """Wake the leader loop on +switch-master so new roles reach the CCS at once."""
+        """Wake the leader loop on +switch-master so new roles reach the CCS at once, and drop the
+        shared reading of SENTINEL MASTERS on any change of a master's state (see
+        `sentinel.MASTERS_MAX_AGE_S`)."""
         while True:
             client = aioredis.Redis(host=self.cfg.addr, port=self.cfg.sentinel_port, socket_connect_timeout=1,
                                     decode_responses=True, retry=no_retry())
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe("+switch-master", "+sdown", "+odown")
+                    await pubsub.subscribe("+switch-master", "+sdown", "+odown", "-sdown", "-odown")
+                    self.sentinel.forget_masters()  # events before this subscription were missed
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
+                            self.sentinel.forget_masters()
+                            if message["channel"].startswith("-"):
+                                continue
                             log.info("sentinel event %s %s", message["channel"], message["data"])
                             self.wake.set()
                             self.failover_watch.wake.set()
@@ -779,14 +783,16 @@ class NodeDaemon:
                 return
             client = self._probe(node.addr, bdb.port, bdb.authentication_redis_pass)
             try:
-                info = await client.info("replication")
+                # one round trip a shard: 200 shards every tick were most of the leader's CPU
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.info("replication")
+                    pipe.config_get("maxmemory", "maxmemory-policy")
+                    info, conf = await pipe.execute()
                 alive[shard_uid] = True
                 if info.get("role") == "slave" and info.get("master_link_status") == "up":
                     in_sync.add(shard_uid)
-                conf = await client.config_get("maxmemory")
-                policy = await client.config_get("maxmemory-policy")
                 config_ok[shard_uid] = (conf.get("maxmemory") == str(bdb.memory_size)
-                                        and policy.get("maxmemory-policy") == bdb.eviction_policy)
+                                        and conf.get("maxmemory-policy") == bdb.eviction_policy)
             except (RedisError, OSError):
                 alive[shard_uid] = False
 

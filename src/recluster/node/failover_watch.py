@@ -67,7 +67,7 @@ class FailoverWatch:
         if not local:
             await self.sentinel.hurry(False)
             return []
-        own = views(await self.sentinel.masters())
+        own = views(await self.sentinel.masters(max_age=0))  # a decision: never an old reading
         suspected = suspects(local, own, {self.cfg.addr, self.cfg.node_name})
         await self.sentinel.hurry(bool(suspected))
         if not suspected:

@@ -58,7 +58,11 @@ class ManagedProcess:
 
     def pid(self) -> int | None:
         """The pid of the running child, if the recorded pid is alive and is ours."""
-        if self._popen is not None and self._popen.poll() is not None:
+        if self._popen is not None:
+            if self._popen.poll() is None:
+                # our own child, not reaped: its pid cannot have been reused (asked every shard,
+                # every tick: no /proc and pid-file reads for the common case)
+                return self._popen.pid
             self._popen = None  # reaped
         pid = self.recorded_pid()
         if pid is None or not alive(pid):

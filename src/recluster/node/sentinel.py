@@ -8,6 +8,7 @@ its state: epochs, known sentinels and replicas), so the daemon writes it only o
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,12 @@ CCS_NAME = "ccs"
 INFO_PERIOD_MS = 1000
 INFO_PERIOD_MAX_MS = 10000  # Redis's own default
 INFO_PERIOD_PER_MONITOR_MS = 100
+# How old a reading of SENTINEL MASTERS the node and leader loops may use. The reply lists every
+# monitor (~60 KB at 100 databases) and a sentinel answers nothing else while it builds it: read
+# four times a second per sentinel it was what raised the discovery service's p99 at rest. A
+# reading is dropped at once when the sentinel reports an event (`forget_masters`) or this node
+# changes its monitors, so a switch is never seen late; the failover watch always reads afresh.
+MASTERS_MAX_AGE_S = 2.0
 
 
 def info_period_ms(monitors: int) -> int:
@@ -161,12 +168,30 @@ class SentinelControl:
         self._info_period = INFO_PERIOD_MS
         self._monitors = 0
         self._hurried = False
+        self._reading: tuple[float, dict[str, dict[str, str]]] | None = None
 
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def masters(self) -> dict[str, dict[str, str]]:
-        return masters_by_name(await command(self.client, "SENTINEL", "MASTERS"))
+    async def masters(self, max_age: float = MASTERS_MAX_AGE_S) -> dict[str, dict[str, str]]:
+        """{name: SENTINEL MASTERS row}, read at most `max_age` seconds ago (0: read now). Callers
+        must not change what they get: the reading is shared."""
+        now = time.monotonic()
+        if self._reading is not None and now - self._reading[0] <= max_age:
+            return self._reading[1]
+        reading = masters_by_name(await command(self.client, "SENTINEL", "MASTERS"))
+        self._reading = (now, reading)
+        return reading
+
+    async def _change(self, *args: str | int) -> Any:
+        try:
+            return await command(self.client, *args)
+        finally:
+            self.forget_masters()
+
+    def forget_masters(self) -> None:
+        """The sentinel's view changed (an event, or this node's own change): read it again."""
+        self._reading = None
 
     async def replicas(self, name: str) -> list[dict[str, str]]:
         return rows(await command(self.client, "SENTINEL", "REPLICAS", name))
@@ -191,21 +216,20 @@ class SentinelControl:
         for name in list(current):
             if name not in names:
                 log.info("sentinel: removing monitor %s", name)
-                await command(self.client, "SENTINEL", "REMOVE", name)
+                await self._change("SENTINEL", "REMOVE", name)
                 self._applied.pop(name, None)
                 del current[name]
         for mon in wanted:
             if mon.name in current and stale(current[mon.name], mon, addresses):
                 log.info("sentinel: %s was monitored at %s, an address no node has now; monitoring it "
                          "at %s", mon.name, current[mon.name].get("ip"), mon.host)
-                await command(self.client, "SENTINEL", "REMOVE", mon.name)
+                await self._change("SENTINEL", "REMOVE", mon.name)
                 del current[mon.name]
             if mon.name not in current:
                 log.info("sentinel: monitoring %s at %s:%d quorum %d", mon.name, mon.host, mon.port,
                          mon.quorum)
                 try:
-                    await command(self.client, "SENTINEL", "MONITOR", mon.name, mon.host, mon.port,
-                                                      mon.quorum)
+                    await self._change("SENTINEL", "MONITOR", mon.name, mon.host, mon.port, mon.quorum)
                 except ResponseError as exc:
                     if "Duplicate" not in str(exc):  # 7.0 says "Duplicate master name.", 6.x "Duplicated ..."
                         raise
@@ -223,7 +247,7 @@ class SentinelControl:
             ]
             if mon.password:
                 args += ["auth-pass", mon.password]
-            await command(self.client, "SENTINEL", "SET", mon.name, *args)
+            await self._change("SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
         self._monitors = len(wanted)
         await self._apply_info_period()
@@ -255,7 +279,7 @@ class SentinelControl:
         self._info_period = INFO_PERIOD_MS
 
     async def reset(self, pattern: str = "*") -> None:
-        await command(self.client, "SENTINEL", "RESET", pattern)
+        await self._change("SENTINEL", "RESET", pattern)
 
     async def failover(self, name: str) -> None:
-        await command(self.client, "SENTINEL", "FAILOVER", name)
+        await self._change("SENTINEL", "FAILOVER", name)

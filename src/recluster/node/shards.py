@@ -104,6 +104,7 @@ class ShardSupervisor:
         self.cfg = cfg
         self.root = cfg.data_dir / "shards"
         self.local: dict[int, LocalShard] = {}  # by bdb uid (one shard per database per node)
+        self.answering: set[int] = set()  # bdb uids whose shard answered in the last `ensure`
 
     def shard_dir(self, bdb_uid: int) -> Path:
         return self.root / str(bdb_uid)
@@ -162,13 +163,13 @@ class ShardSupervisor:
         for bdb_uid in set(self.known_dirs()) | set(self.local):
             if bdb_uid not in wanted_bdbs:
                 await self.remove(bdb_uid)
+        self.answering.clear()
         for shard, bdb, master in wanted:
             if hold and bdb.uid in hold and not self.process_running(bdb.uid):
                 continue
             try:
                 await self._ensure_one(shard, bdb, master)
-                if master is not None and current is not None:
-                    await self._follow_if_stale(bdb, master, current)
+                await self._check(bdb, master, current)
             except (RedisError, OSError) as exc:
                 log.warning("shard %d of bdb %d: %s", shard.uid, bdb.uid, type(exc).__name__)
 
@@ -203,13 +204,21 @@ class ShardSupervisor:
             handle.applied = settings
             await self._drop_client(handle)
 
-    async def _follow_if_stale(self, bdb: BdbRecord, master: tuple[str, int], current: set[str]) -> None:
+    async def _check(self, bdb: BdbRecord, master: tuple[str, int] | None, current: set[str] | None) -> None:
+        """One INFO a shard a pass: whether it answers (`answering`), and whether a replica follows
+        an address no node has now (then it is re-pointed)."""
         handle = self._handle(bdb.uid)
         if not handle.process.running():
             return
-        info = await self.client(handle, bdb.authentication_redis_pass or None).info("replication")
+        try:
+            info = await self.client(handle, bdb.authentication_redis_pass or None).info("replication")
+        except (RedisError, OSError):
+            await self._drop_client(handle)  # starting, or a password just changed: not ready yet
+            return
+        self.answering.add(bdb.uid)
         following = str(info.get("master_host") or "")
-        if info.get("role") != "slave" or not following or following in current:
+        if master is None or current is None or info.get("role") != "slave" or not following \
+                or following in current:
             return
         log.info("shard of %s follows %s, an address no node has: replicating from %s:%d instead",
                  bdb.name, following, master[0], master[1])
@@ -231,12 +240,3 @@ class ShardSupervisor:
         for thread in threads:
             thread.join()
 
-    async def running(self, bdb_uid: int, password: str | None) -> bool:
-        handle = self.local.get(bdb_uid)
-        if handle is None or not handle.process.running():
-            return False
-        try:
-            return bool(await self.client(handle, password).ping())
-        except RedisError:
-            await self._drop_client(handle)
-            return False

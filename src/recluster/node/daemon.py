@@ -49,6 +49,7 @@ from recluster.node.reconcile import (
     min_replicas,
     plan_repair,
     progress_removals,
+    settled,
     sync_roles,
     sync_status,
 )
@@ -124,6 +125,8 @@ class NodeDaemon:
         self.shards = ShardSupervisor(cfg)
         self.credentials = CredentialCheck()
         self.wake = asyncio.Event()
+        self._settled = False  # the last leader pass found nothing to follow closely
+        self._shards_checked = (-1, 0.0)  # (state version, monotonic time) of the last shard check
         self.shards_ready = False
         self.resumed = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -417,6 +420,7 @@ class NodeDaemon:
             return uid
 
         uid = await self.store.write(change, f"admit node {request.name}")
+        self.wake.set()  # the leader loop places replicas on the new node without waiting its period
         state = self.store.last_state
         assert state is not None
         peers = [peer_of(n).__dict__ for n in state.nodes.values()]
@@ -569,7 +573,14 @@ class NodeDaemon:
                 continue
             wanted.append((shard, placed, self._master_to_follow(state, shard.bdb_uid, known, current)))
         wanted, held = await self._restart_plan(state, me.uid, wanted)
-        await self.shards.ensure(wanted, hold=held, current=current)
+        # Every shard is asked (one INFO each) on a change, while not all answer, and otherwise every
+        # settled period: at 100 databases asking twice a second was a fifth of a daemon's CPU
+        now = time.monotonic()
+        check = (not self.shards_ready or state.version != self._shards_checked[0]
+                 or now - self._shards_checked[1] >= self.cfg.settled_tick_s)
+        await self.shards.ensure(wanted, hold=held, current=current, check=check)
+        if check:
+            self._shards_checked = (state.version, now)
         self.shards_ready = all(bdb.uid in self.shards.answering for _, bdb, _ in wanted)
 
     def _master_to_follow(self, state: ClusterState, bdb_uid: int, known: dict[str, dict[str, str]],
@@ -700,12 +711,13 @@ class NodeDaemon:
 
     async def _leader_loop(self) -> None:
         async def lead() -> None:
+            self._settled = False  # a node that becomes the leader looks at once
             if self.store and self.bootstrap.state == "completed" and await self.store.is_master():
                 await self.leader_tick()
 
         while True:
             await one_pass("leader loop", lead)
-            await wait_or_wake(self.wake, self.cfg.tick_s)
+            await wait_or_wake(self.wake, self.cfg.settled_tick_s if self._settled else self.cfg.tick_s)
 
     async def _sentinel_events(self) -> None:
         """Wake the leader loop on +switch-master so new roles reach the CCS at once, and drop the
@@ -721,6 +733,7 @@ class NodeDaemon:
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self.sentinel.forget_masters()
+                            self._shards_checked = (-1, 0.0)
                             if message["channel"].startswith("-"):
                                 continue
                             log.info("sentinel event %s %s", message["channel"], message["data"])
@@ -874,6 +887,7 @@ class NodeDaemon:
 
         trial = state.model_copy(deep=True)
         changes, failovers, handover, _ = change(trial)
+        self._settled = not (changes or failovers or handover) and settled(state, obs)
         if changes:
             changes, failovers, handover, lowered = await self.store.write(change, "record observed state")
             for line in changes:

@@ -4,7 +4,8 @@ input changes nothing)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from recluster.node.ccs import utcnow
 from recluster.node.daemon import NodeDaemon
@@ -20,6 +21,8 @@ from recluster.node.models import (
 from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
 from recluster.node.validation import new_bdb, updated_bdb
 from recluster.node.views import action_view, bdb_view, engine_version, license_view
+
+T = TypeVar("T")
 
 
 def _new_action(state: ClusterState, name: str, object_name: str,
@@ -62,7 +65,7 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
         return bdb_view(state, bdb, engine)
 
     engine = engine_version(daemon.cfg.redis_server)
-    return await daemon.store.write(change, f"create database '{request.name}'")
+    return await _write(daemon, change, f"create database '{request.name}'")
 
 
 async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[str, Any]:
@@ -81,7 +84,7 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
         return bdb_view(state, state.bdbs[uid], engine)
 
     engine = engine_version(daemon.cfg.redis_server)
-    return await daemon.store.write(change, f"update database {uid}")
+    return await _write(daemon, change, f"update database {uid}")
 
 
 async def delete_bdb(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
@@ -100,7 +103,7 @@ async def delete_bdb(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
             del state.shards[shard.uid]
         return {"uid": uid, "status": bdb.status, "action_uid": action.action_uid}
 
-    return await daemon.store.write(change, f"delete database {uid}")
+    return await _write(daemon, change, f"delete database {uid}")
 
 
 async def remove_node(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
@@ -129,7 +132,7 @@ async def remove_node(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
         action.step = "moving shards off the node"
         return action_view(action)
 
-    return await daemon.store.write(change, f"remove node {uid}")
+    return await _write(daemon, change, f"remove node {uid}")
 
 
 async def put_license(daemon: NodeDaemon, request: LicenseUpdate) -> dict[str, Any]:
@@ -140,4 +143,13 @@ async def put_license(daemon: NodeDaemon, request: LicenseUpdate) -> dict[str, A
         state.cluster.license, state.cluster.license_updated = request.license, utcnow()
         return license_view(state)
 
-    return await daemon.store.write(change, "store the license")
+    return await _write(daemon, change, "store the license")
+
+
+async def _write(daemon: NodeDaemon, change: Callable[[ClusterState], T], what: str) -> T:
+    """A REST change through the CCS write path; the leader loop looks at it at once (it may be
+    waiting its settled period)."""
+    assert daemon.store is not None
+    result = await daemon.store.write(change, what)
+    daemon.wake.set()
+    return result

@@ -205,3 +205,17 @@ def progress_removals(state: ClusterState, leader_uid: int) -> tuple[list[str], 
         action.status, action.progress, action.step = "completed", 100, "node removed"
         changes.append(f"node {node_uid} removed")
     return changes, handover
+
+
+def settled(state: ClusterState, obs: Observation) -> bool:
+    """Nothing for the leader to follow closely: every node up and active, every database active,
+    every shard answering with its settings, every replica in sync, no action running. Then the
+    leader may look less often (events and REST writes still wake it at once)."""
+    return (
+        obs.up >= set(state.nodes)
+        and all(node.status == "active" for node in state.nodes.values())
+        and all(bdb.status == "active" for bdb in state.bdbs.values())
+        and all(obs.shard_alive.get(uid) and obs.shard_config_ok.get(uid) for uid in state.shards)
+        and all(s.uid in obs.shard_in_sync for s in state.shards.values() if s.role == "slave")
+        and not any(a.status in ("queued", "running") for a in state.actions.values())
+    )

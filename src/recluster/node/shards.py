@@ -154,26 +154,35 @@ class ShardSupervisor:
         return self._handle(bdb_uid).process.running()
 
     async def ensure(self, wanted: list[tuple[ShardRecord, BdbRecord, tuple[str, int] | None]],
-                     hold: set[int] | None = None, current: set[str] | None = None) -> None:
+                     hold: set[int] | None = None, current: set[str] | None = None,
+                     check: bool = True) -> None:
         """Run exactly the shards in `wanted`: (shard, its database, the master to follow or None to
         start as master). A stopped shard whose database is in `hold` is kept but not started yet.
         A running replica that follows an address no node has (`current`: the nodes' addresses now)
-        is re-pointed at its master: Sentinel never sees such a replica, so it would never fix it."""
+        is re-pointed at its master: Sentinel never sees such a replica, so it would never fix it.
+        `check`: ask every shard (one INFO each) whether it answers and whom it follows; without it
+        `answering` keeps the last answers, minus shards that are not running any more."""
         wanted_bdbs = {bdb.uid for _, bdb, _ in wanted}
         for bdb_uid in set(self.known_dirs()) | set(self.local):
             if bdb_uid not in wanted_bdbs:
                 await self.remove(bdb_uid)
-        self.answering.clear()
+        if check:
+            self.answering.clear()
         for shard, bdb, master in wanted:
             if hold and bdb.uid in hold and not self.process_running(bdb.uid):
+                self.answering.discard(bdb.uid)
                 continue
             try:
-                await self._ensure_one(shard, bdb, master)
-                await self._check(bdb, master, current)
+                started = await self._ensure_one(shard, bdb, master)
+                if started or not self.process_running(bdb.uid):
+                    self.answering.discard(bdb.uid)
+                elif check:
+                    await self._check(bdb, master, current)
             except (RedisError, OSError) as exc:
                 log.warning("shard %d of bdb %d: %s", shard.uid, bdb.uid, type(exc).__name__)
 
-    async def _ensure_one(self, shard: ShardRecord, bdb: BdbRecord, master: tuple[str, int] | None) -> None:
+    async def _ensure_one(self, shard: ShardRecord, bdb: BdbRecord, master: tuple[str, int] | None) -> bool:
+        """Start the shard or apply changed settings; whether it was (re)started."""
         handle = self._handle(bdb.uid)
         if handle.shard_uid != shard.uid and handle.shard_uid and handle.process.running():
             await self.remove(bdb.uid)  # another shard of this database was here before
@@ -187,7 +196,7 @@ class ShardSupervisor:
                           render_config(self.cfg, handle.directory, bdb, settings, master))
             handle.process.start()
             handle.applied = settings
-            return
+            return True
         if handle.applied != settings:
             client = self.client(handle, (handle.applied or {}).get("requirepass") or None)
             try:
@@ -203,6 +212,7 @@ class ShardSupervisor:
                         client = self.client(handle, value or None)
             handle.applied = settings
             await self._drop_client(handle)
+        return False
 
     async def _check(self, bdb: BdbRecord, master: tuple[str, int] | None, current: set[str] | None) -> None:
         """One INFO a shard a pass: whether it answers (`answering`), and whether a replica follows

@@ -15,7 +15,7 @@ from recluster.node.models import (
     NodeRecord,
     ShardRecord,
 )
-from recluster.node.reconcile import Observation, min_replicas, progress_removals, sync_roles
+from recluster.node.reconcile import Observation, min_replicas, progress_removals, settled, sync_roles
 
 pytestmark = pytest.mark.unit
 
@@ -160,3 +160,33 @@ def test_a_database_whose_sentinels_never_meet_fails_with_that_reason() -> None:
                                         shard_alive={1: True, 2: True}))
     assert state.bdbs[1].status == "creation-failed"
     assert "sentinels" in changes[0] and "sentinels" in state.actions["a"].error_message
+
+
+RUNNING = ActionRecord(action_uid="a", name="remove_node", status="running")
+
+
+def healthy() -> Observation:
+    return observe(shard_alive={1: True, 2: True}, shard_in_sync={2}, shard_config_ok={1: True, 2: True})
+
+
+def test_a_healthy_cluster_is_settled() -> None:
+    assert settled(cluster(), healthy())
+
+
+@pytest.mark.parametrize(
+    "unsettle",
+    [
+        pytest.param(lambda s, o: o.up.discard(3), id="a node down"),
+        pytest.param(lambda s, o: setattr(s.nodes[3], "status", "decommissioning"), id="a node leaving"),
+        pytest.param(lambda s, o: setattr(s.bdbs[1], "status", "pending"), id="a database pending"),
+        pytest.param(lambda s, o: o.shard_alive.update({2: False}), id="a shard not answering"),
+        pytest.param(lambda s, o: o.shard_alive.pop(1), id="a shard not probed"),
+        pytest.param(lambda s, o: o.shard_config_ok.update({1: False}), id="a shard on old settings"),
+        pytest.param(lambda s, o: o.shard_in_sync.clear(), id="a replica out of sync"),
+        pytest.param(lambda s, o: s.actions.update({"a": RUNNING}), id="an action running"),
+    ],
+)
+def test_anything_to_follow_closely_is_not_settled(unsettle: object) -> None:
+    state, obs = cluster(), healthy()
+    unsettle(state, obs)  # type: ignore[operator]
+    assert not settled(state, obs)

@@ -41,6 +41,11 @@ DEFAULT_RIGGER_RESOURCES: dict[str, dict[str, str]] = {
 }
 # The persistent volume of a node defaults to five times its memory (room for AOF rewrites and snapshots).
 VOLUME_SIZE_PER_MEMORY = 5
+# A lost node's replicas move after this long. Redis Enterprise waits 1800 s on Kubernetes (a pod
+# usually comes back with its volume); here the databases are small and a replica-less master
+# cannot confirm a write (WAIT), so the default is short: a node down longer than a pod restart.
+DEFAULT_SLAVE_HA_GRACE_PERIOD_S = 15
+MAX_SLAVE_HA_GRACE_PERIOD_S = 31_536_000  # a year
 DATABASE_SERVICE_TYPE_PATTERN = (
     r"^(cluster_ip|headless|load_balancer)(,(cluster_ip|headless|load_balancer))*$"
 )
@@ -101,6 +106,25 @@ class ServiceBrokerSpec(ApiModel):
     persistent_spec: ServiceBrokerPersistentSpec | None = None
     image_spec: ImageSpec | None = None
     resources: ResourceRequirements | None = None
+
+
+class SlaveHaSpec(OpenApiModel):
+    """Replica high availability: when a node stays down, its replicas are re-created on other nodes."""
+
+    slave_ha_grace_period: int | None = Field(
+        default=None,
+        alias="slaveHAGracePeriod",
+        ge=0,
+        le=MAX_SLAVE_HA_GRACE_PERIOD_S,
+        description=(
+            "Seconds a node may be down before its replicas are re-created on other nodes; "
+            f"default {DEFAULT_SLAVE_HA_GRACE_PERIOD_S} (Redis Enterprise: 1800)."
+        ),
+    )
+
+    def grace_period_s(self) -> int:
+        grace = self.slave_ha_grace_period
+        return DEFAULT_SLAVE_HA_GRACE_PERIOD_S if grace is None else grace
 
 
 class UpgradeSpec(OpenApiModel):
@@ -166,6 +190,10 @@ class RedisEnterpriseClusterSpec(OpenApiModel):
         default=None, ge=0, description="Grace period of node pods, time to hand over their master shards."
     )
     service_broker_spec: ServiceBrokerSpec | None = None
+    slave_ha: SlaveHaSpec | None = Field(default=None, alias="slaveHA")
+
+    def slave_ha_grace_period_s(self) -> int:
+        return (self.slave_ha or SlaveHaSpec()).grace_period_s()
 
     @property
     def persistence_enabled(self) -> bool:

@@ -81,7 +81,7 @@ REC_FIELDS: tuple[SpecField, ...] = (
         "podAnnotations", "nodeSelector", "podAntiAffinity", "antiAffinityAdditionalTopologyKeys",
         "rackAwarenessNodeLabel", "podTolerations", "priorityClassName", "sideContainersSpec",
         "extraEnvVars", "clusterRecovery", "redisEnterpriseTerminationGracePeriodSeconds",
-        "serviceBrokerSpec",
+        "serviceBrokerSpec", "slaveHA", "slaveHA.slaveHAGracePeriod",
     ),
     *_ignored(
         "recluster runs no bootstrapper sidecar (the node daemon bootstraps itself)",
@@ -107,10 +107,6 @@ REC_FIELDS: tuple[SpecField, ...] = (
     ),
     *_ignored("the API Service `<rec>` is always ClusterIP, without extra annotations", "services"),
     *_ignored("PodSecurityPolicy no longer exists in Kubernetes", "podSecurityPolicyName"),
-    *_ignored(
-        "the replicas of a lost node move to another node after the node daemon's own grace "
-        "(--replica-move-grace, 15 s), not slaveHAGracePeriod", "slaveHA",
-    ),
     *_ignored("pods stuck starting are left to Kubernetes", "podStartingPolicy"),
     *_ignored(
         "databases are reachable inside Kubernetes only, through the rigger's Services",

@@ -77,7 +77,7 @@ class ClusterApi:
             await asyncio.sleep(0.3)
         raise TimeoutError(f"bootstrap of {self.base_url} not completed after {timeout_s:.0f}s: {last}")
 
-    # cluster, nodes, actions, license
+    # cluster, nodes, actions, license, policy
     async def cluster(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", "/v1/cluster")
         return result
@@ -117,6 +117,14 @@ class ClusterApi:
 
     async def put_license(self, text: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("PUT", "/v1/license", {"license": text})
+        return result
+
+    async def policy(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/v1/cluster/policy")
+        return result
+
+    async def put_policy(self, changes: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("PUT", "/v1/cluster/policy", changes)
         return result
 
     # databases and shards

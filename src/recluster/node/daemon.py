@@ -776,8 +776,9 @@ class NodeDaemon:
                 self._down_since.pop(node.uid, None)
             else:
                 self._down_since.setdefault(node.uid, now)
+        grace = state.cluster.replica_move_grace_s(self.cfg.replica_move_grace_s)
         evacuate_down = {uid for uid, since in self._down_since.items()
-                         if now - since > self.cfg.replica_move_grace_s}
+                         if grace is not None and now - since > grace}
         masters: dict[str, tuple[str, int]] = {}
         for name, entry in (await self.sentinel.masters()).items():
             flags = entry.get("flags", "")

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
+
 BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
 DB_PORT_MIN = 10000
 DB_PORT_MAX = 19999
@@ -145,6 +147,14 @@ class LicenseUpdate(_Strict):
     license: str
 
 
+class PolicyUpdate(_Strict):
+    """PUT /v1/cluster/policy: the cluster policy settings recluster acts on (Redis Enterprise's names);
+    any other setting is refused by name."""
+
+    slave_ha: bool | None = None
+    slave_ha_grace_period: int | None = Field(default=None, ge=0, le=MAX_SLAVE_HA_GRACE_PERIOD_S)
+
+
 class JoinRequest(_Strict):
     """Internal: a node asks the leader to admit it."""
 
@@ -231,6 +241,16 @@ class ClusterRecord(_Record):
     password_hash: str
     license: str = ""
     license_updated: str = ""
+    # replica high availability (PUT /v1/cluster/policy): a down node's replicas move after the grace;
+    # None = the node daemon's --replica-move-grace
+    slave_ha: bool = True
+    slave_ha_grace_period: int | None = None
+
+    def replica_move_grace_s(self, default_s: float) -> float | None:
+        """How long a down node's replicas wait before they move; None: they never do (slave_ha off)."""
+        if not self.slave_ha:
+            return None
+        return default_s if self.slave_ha_grace_period is None else float(self.slave_ha_grace_period)
 
 
 class ClusterState(_Record):

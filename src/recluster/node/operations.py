@@ -16,11 +16,12 @@ from recluster.node.models import (
     BdbUpdate,
     ClusterState,
     LicenseUpdate,
+    PolicyUpdate,
     ShardRecord,
 )
 from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
 from recluster.node.validation import new_bdb, updated_bdb
-from recluster.node.views import action_view, bdb_view, engine_version, license_view
+from recluster.node.views import action_view, bdb_view, engine_version, license_view, policy_view
 
 T = TypeVar("T")
 
@@ -144,6 +145,21 @@ async def put_license(daemon: NodeDaemon, request: LicenseUpdate) -> dict[str, A
         return license_view(state)
 
     return await _write(daemon, change, "store the license")
+
+
+async def put_policy(daemon: NodeDaemon, request: PolicyUpdate) -> dict[str, Any]:
+    _require_store(daemon)
+    assert daemon.store is not None
+    default_grace_s = daemon.cfg.replica_move_grace_s
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        if request.slave_ha is not None:
+            state.cluster.slave_ha = request.slave_ha
+        if request.slave_ha_grace_period is not None:
+            state.cluster.slave_ha_grace_period = request.slave_ha_grace_period
+        return policy_view(state, default_grace_s)
+
+    return await _write(daemon, change, "update the cluster policy")
 
 
 async def _write(daemon: NodeDaemon, change: Callable[[ClusterState], T], what: str) -> T:

@@ -185,6 +185,11 @@ class License(_Answer):
     ram_shards_in_use: int
 
 
+class Policy(_Answer):
+    slave_ha: bool = Field(description="a down node's replicas are re-created on other nodes")
+    slave_ha_grace_period: int = Field(description="seconds a node may be down before its replicas move")
+
+
 class StatsInterval(_Answer):
     interval: str
     stime: str

@@ -37,6 +37,22 @@ async def test_bad_bodies_get_4xx_naming_the_field(cluster3: LoopbackCluster, bo
             assert (await client.get(f"{cluster3.url(index)}/v1/bdbs")).json() == before
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ({"slave_ha_grace_period": -1}, "slave_ha_grace_period"),
+    ({"slave_ha_grace_period": "15"}, "slave_ha_grace_period"),
+    ({"slave_ha": "yes"}, "slave_ha"),
+    ({"default_shards_placement": "sparse"}, "default_shards_placement"),
+])
+async def test_bad_policy_gets_400_naming_the_setting(cluster3: LoopbackCluster, body: dict,  # type: ignore[type-arg]
+                                                      field: str) -> None:
+    async with httpx.AsyncClient(verify=False, auth=(cluster3.username, cluster3.password)) as client:  # noqa: S501
+        before = (await client.get(f"{cluster3.url(1)}/v1/cluster/policy")).json()
+        response = await client.put(f"{cluster3.url(1)}/v1/cluster/policy", json=body)
+        assert response.status_code == 400, response.text
+        assert field in response.json()["message"] and response.json().get("field") == field
+        assert (await client.get(f"{cluster3.url(1)}/v1/cluster/policy")).json() == before
+
+
 async def test_malformed_json_and_non_object_bodies(cluster3: LoopbackCluster) -> None:
     async with httpx.AsyncClient(verify=False, auth=(cluster3.username, cluster3.password)) as client:  # noqa: S501
         for content in (b"{not json", b"[1, 2]", b"\"text\"", b""):

@@ -100,3 +100,42 @@ async def test_master_node_killed_as_soon_as_active_fails_over(make_cluster) -> 
     new_host, _ = await asyncio.to_thread(sentinel.discover_master, "early")
     assert new_host != master_host
     assert await asyncio.to_thread(client.get, "before") == b"1"
+
+
+async def test_down_nodes_replicas_move_after_the_policy_grace_and_only_with_slave_ha(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    """PUT /v1/cluster/policy decides whether (slave_ha) and when (slave_ha_grace_period) the replicas
+    of a node that stays down are re-created elsewhere; until then WAIT 1 confirms nothing."""
+    cluster: LoopbackCluster = await make_cluster(3, replica_move_grace_s=600.0)
+    async with cluster.api(0) as api:
+        assert await api.policy() == {"slave_ha": True, "slave_ha_grace_period": 600}
+        assert await api.put_policy({"slave_ha": False, "slave_ha_grace_period": 1}) == {
+            "slave_ha": False, "slave_ha_grace_period": 1}
+        bdb = await api.create_bdb({"name": "spare", "memory_size": 32 * 1024 * 1024, "replication": True})
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+    for index in range(3):  # the policy is the cluster's: every node reports it
+        async with cluster.api(index) as api:
+            assert await api.policy() == {"slave_ha": False, "slave_ha_grace_period": 1}
+    sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
+    client = sentinel.master_for("spare", socket_timeout=1.0)
+    await write_confirmed(client, 10)
+    async with cluster.api(0) as api:
+        shards = await api.shards(bdb["uid"])
+    replica_node = next(s["node_uid"] for s in shards if s["role"] == "slave")
+    victim = int(replica_node) - 1
+    survivor = next(i for i in range(3) if i != victim)
+    cluster.kill_node(victim)
+
+    await asyncio.sleep(5)  # slave_ha off: the replica stays with its node, however long it is down
+    async with cluster.api(survivor) as api:
+        assert {s["node_uid"] for s in await api.shards(bdb["uid"]) if s["role"] == "slave"} == {replica_node}
+        await api.put_policy({"slave_ha": True})
+        deadline = time.monotonic() + 60
+        while True:  # now the replica is re-created on the third node and catches up
+            shards = await api.shards(bdb["uid"])
+            replicas = [s for s in shards if s["role"] == "slave"]
+            if replicas and replicas[0]["node_uid"] != replica_node and replicas[0]["status"] == "active":
+                break
+            assert time.monotonic() < deadline, f"the replica did not move off the down node: {shards}"
+            await asyncio.sleep(0.3)
+    assert await asyncio.to_thread(client.set, "after", "1")
+    assert await asyncio.to_thread(client.execute_command, "WAIT", 1, 5000) == 1

@@ -26,7 +26,7 @@ from recluster.api import (
     validate_redb,
 )
 from recluster.api.conditions import spec_event, spec_is_invalid, spec_is_valid, updated_conditions
-from recluster.api.rec import RedisEnterpriseClusterSpec, ServicesRiggerSpec
+from recluster.api.rec import RedisEnterpriseClusterSpec, ServicesRiggerSpec, SlaveHaSpec
 from recluster.api.redb import RedisEnterpriseDatabaseSpec
 
 pytestmark = pytest.mark.unit
@@ -201,7 +201,8 @@ def test_every_modelled_field_is_classified_once() -> None:
         paths = [field.path for field in table]
         assert len(paths) == len(set(paths))
         assert all(field.reason for field in table if field.support != Support.IMPLEMENTED)
-    rec_modelled = _aliases(RedisEnterpriseClusterSpec) | _aliases(ServicesRiggerSpec, "servicesRiggerSpec.")
+    rec_modelled = (_aliases(RedisEnterpriseClusterSpec) | _aliases(ServicesRiggerSpec, "servicesRiggerSpec.")
+                    | _aliases(SlaveHaSpec, "slaveHA."))
     assert rec_modelled <= set(REC_TABLE)
     assert _aliases(RedisEnterpriseDatabaseSpec) <= set(REDB_TABLE)
     # what the operator acts on is modelled (an implemented field the models do not know is a lie)

@@ -141,6 +141,8 @@ def test_volume_must_hold_the_memory() -> None:
             "spec.servicesRiggerSpec.databaseServiceType",
         ),
         ({"serviceBrokerSpec": {}}, "spec.serviceBrokerSpec.enabled"),
+        ({"slaveHA": {"slaveHAGracePeriod": -1}}, "spec.slaveHA.slaveHAGracePeriod"),
+        ({"slaveHA": {"slaveHAGracePeriod": "soon"}}, "spec.slaveHA.slaveHAGracePeriod"),
     ],
 )
 def test_schema_errors_name_the_field(spec: dict[str, Any], field: str) -> None:

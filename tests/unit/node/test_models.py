@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from recluster.node.errors import ApiError, from_validation_error
-from recluster.node.models import BdbCreate, BdbUpdate, ClusterRecord, ClusterState, NodeRecord
+from recluster.node.models import BdbCreate, BdbUpdate, ClusterRecord, ClusterState, NodeRecord, PolicyUpdate
 from recluster.node.validation import new_bdb, updated_bdb
+from recluster.node.views import policy_view
 
 pytestmark = pytest.mark.unit
 
@@ -92,3 +93,25 @@ def test_update_keeps_name_and_port_and_marks_change_pending() -> None:
     with pytest.raises(ApiError) as rename:
         updated_bdb(st, bdb, BdbUpdate(name="b"), "later")
     assert rename.value.field == "name"
+
+
+def test_replica_move_grace_follows_the_policy() -> None:
+    cluster = state().cluster
+    assert cluster.replica_move_grace_s(15.0) == 15.0  # never set: the daemon's --replica-move-grace
+    assert policy_view(state(), 15.0) == {"slave_ha": True, "slave_ha_grace_period": 15}
+    cluster.slave_ha_grace_period = 0
+    assert cluster.replica_move_grace_s(15.0) == 0.0
+    cluster.slave_ha = False
+    assert cluster.replica_move_grace_s(15.0) is None  # replicas of a down node never move
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"slave_ha_grace_period": -1}, "slave_ha_grace_period"),
+    ({"slave_ha_grace_period": 1.5}, "slave_ha_grace_period"),
+    ({"slave_ha": "true"}, "slave_ha"),
+    ({"auto_recovery": True}, "auto_recovery"),
+])
+def test_bad_policy_names_the_setting(body: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValidationError) as info:
+        PolicyUpdate.model_validate(body)
+    assert from_validation_error(info.value).field == field

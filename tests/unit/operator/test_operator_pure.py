@@ -14,7 +14,7 @@ from recluster.api.rec import ClusterState
 from recluster.clients.lease import LeaderLease
 from recluster.operator.accepted import accepted_body
 from recluster.operator.build.names import tls_names
-from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods
+from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
 from recluster.operator.rec.reconcile import _next_to_restart, _outdated
 from recluster.operator.rec.status import Observed, invalid_status, valid_status
 from recluster.operator.startup import Settings
@@ -173,3 +173,16 @@ def test_deleting_for_counts_from_the_deletion_timestamp() -> None:
     assert _deleting_for(REC) == 0.0
     long_ago = {**REC, "metadata": {**REC["metadata"], "deletionTimestamp": "2020-01-01T00:00:00Z"}}
     assert _deleting_for(long_ago) > 1e6
+
+
+@pytest.mark.parametrize(("spec", "actual", "changes"), [
+    ({}, {"slave_ha": True, "slave_ha_grace_period": 15}, {}),
+    ({}, {"slave_ha": False, "slave_ha_grace_period": 600}, {"slave_ha": True, "slave_ha_grace_period": 15}),
+    ({"slaveHA": {"slaveHAGracePeriod": 1800}}, {"slave_ha": True, "slave_ha_grace_period": 15},
+     {"slave_ha_grace_period": 1800}),
+    ({"slaveHA": {"slaveHAGracePeriod": 0}}, {"slave_ha": True, "slave_ha_grace_period": 0}, {}),
+    ({"slaveHA": {}}, {}, {"slave_ha": True, "slave_ha_grace_period": 15}),
+])
+def test_cluster_policy_follows_slave_ha(spec: dict[str, Any], actual: dict[str, Any],
+                                         changes: dict[str, Any]) -> None:
+    assert policy_changes(check_rec({**REC, "spec": {"nodes": 3, **spec}}), actual) == changes

@@ -1,4 +1,4 @@
-"""The cluster and its license: /v1/cluster, /v1/license."""
+"""The cluster, its policy and its license: /v1/cluster, /v1/cluster/policy, /v1/license."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 
 from recluster.node import operations
 from recluster.node.deps import Daemon, authenticated
-from recluster.node.models import LicenseUpdate
-from recluster.node.schemas import AUTHENTICATED, Cluster, License, doc
-from recluster.node.views import cluster_view, license_view
+from recluster.node.models import LicenseUpdate, PolicyUpdate
+from recluster.node.schemas import AUTHENTICATED, Cluster, License, Policy, doc
+from recluster.node.views import cluster_view, license_view, policy_view
 
 router = APIRouter(tags=["cluster"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
@@ -20,6 +20,16 @@ async def get_cluster(daemon: Daemon) -> dict[str, Any]:
     state = await daemon.state()
     leader = await daemon.store.leader_addr() if daemon.store else None
     return cluster_view(state, leader[0] if leader else None)
+
+
+@router.get("/v1/cluster/policy", **doc(Policy))
+async def get_policy(daemon: Daemon) -> dict[str, Any]:
+    return policy_view(await daemon.state(), daemon.cfg.replica_move_grace_s)
+
+
+@router.put("/v1/cluster/policy", **doc(Policy, 400))
+async def put_policy(body: PolicyUpdate, daemon: Daemon) -> dict[str, Any]:
+    return await operations.put_policy(daemon, body)
 
 
 @router.get("/v1/license", **doc(License))

@@ -62,6 +62,7 @@ class ClusterView:
     nodes: list[dict[str, Any]]  # GET /v1/nodes from a member, [] when no member answers
     version: str | None = None
     shards: list[dict[str, Any]] = field(default_factory=list)  # GET /v1/shards
+    policy: dict[str, Any] | None = None  # GET /v1/cluster/policy; None: not read (or a node without it)
 
     @property
     def shards_in_sync(self) -> bool:
@@ -74,6 +75,13 @@ class ClusterView:
 
     def pod(self, ordinal: int) -> NodePod | None:
         return next((pod for pod in self.pods if pod.ordinal == ordinal), None)
+
+
+def policy_changes(rec: RedisEnterpriseCluster, actual: dict[str, Any]) -> dict[str, Any]:
+    """The cluster policy settings that differ from what the spec asks (slaveHA): replicas of a
+    down node always move, after the spec's grace."""
+    wanted = {"slave_ha": True, "slave_ha_grace_period": rec.spec.slave_ha_grace_period_s()}
+    return {key: value for key, value in wanted.items() if actual.get(key) != value}
 
 
 def _ordinal(rec: RedisEnterpriseCluster, pod_name: str) -> int | None:
@@ -158,10 +166,24 @@ class ClusterClient:
                     view.nodes = await api.nodes()
                     view.shards = await api.shards()
                     view.version = str((await api.cluster()).get("software_version") or "") or None
+                    view.policy = await self._policy(api)
                 break
             except (httpx.HTTPError, ClusterApiError, OSError) as exc:
                 log.debug("member %s cannot list nodes: %s", member.name, type(exc).__name__)
         return view
+
+    @staticmethod
+    async def _policy(api: ClusterApi) -> dict[str, Any] | None:
+        try:
+            return await api.policy()
+        except ClusterApiError as exc:
+            if exc.status == 404:  # a node of an older image (mid-upgrade) has no policy to set
+                return None
+            raise
+
+    async def put_policy(self, via: NodePod, changes: dict[str, Any]) -> None:
+        async with self.api(via) as api:
+            await api.put_policy(changes)
 
     async def create_cluster(self, pod: NodePod) -> None:
         assert self.credentials is not None

@@ -13,9 +13,12 @@ import logging
 import secrets
 from typing import Any
 
+import httpx
+
 from recluster.api.quantity import format_bytes
 from recluster.api.rec import ClusterState, RedisEnterpriseCluster
 from recluster.api.validation import SpecInvalid, check_rec, describe, rec_warnings
+from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.operator import metrics
 from recluster.operator.accepted import accepted_body, remember_accepted
@@ -39,6 +42,7 @@ from recluster.operator.rec.cluster import (
     Credentials,
     NodePod,
     node_pods,
+    policy_changes,
 )
 from recluster.operator.rec.status import (
     REC_API,
@@ -142,9 +146,27 @@ async def reconcile_rec(rt: Runtime, namespace: str, name: str) -> float:
     await remember_accepted(kube, body)
 
     observed = await _cluster_step(kube, rec, body, view, client, statefulset, scale_note)
+    await _keep_policy(kube, body, rec, view, client)
     await write_status(kube, body, valid_status(body, observed, describe(rec_warnings(body, accepted))))
     metrics.REC_READY_NODES.labels(namespace, name).set(observed.ready_nodes)
     return settings.busy_resync_seconds if observed.converging else settings.resync_seconds
+
+
+async def _keep_policy(
+    kube: Kube, body: dict[str, Any], rec: RedisEnterpriseCluster, view: ClusterView, client: ClusterClient
+) -> None:
+    """The cluster policy follows the spec (slaveHA); a change made through the REST API is undone."""
+    changes = policy_changes(rec, view.policy) if view.policy is not None else {}
+    via = next((m for m in view.members if m.ready and not m.deleting), None)
+    if not changes or via is None:
+        return
+    try:
+        await client.put_policy(via, changes)
+    except (httpx.HTTPError, ClusterApiError, OSError) as exc:  # no majority, a node restarting: next time
+        log.warning("cluster %s/%s: cannot set the cluster policy: %s", rec.namespace, rec.name, exc)
+        return
+    settings = ", ".join(f"{key}={value}" for key, value in sorted(changes.items()))
+    await post_event(kube, body, "Normal", "ClusterPolicy", f"cluster policy set: {settings}")
 
 
 async def _credentials(

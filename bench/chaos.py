@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rich.console import Console
@@ -600,6 +601,11 @@ class Chaos:
         log(f"installing the operator (deploy/bundle.yaml, admission) in namespace {NAMESPACE}")
         sample.install_operator(timeout=600)
         rec_text = (Path(repo_dir()) / "examples" / "rec-persistent.yaml").read_text()
+        if self.args.slave_ha_grace_period is not None:
+            rec = yaml.safe_load(rec_text)
+            rec["spec"]["slaveHA"] = {"slaveHAGracePeriod": self.args.slave_ha_grace_period}
+            rec_text = yaml.safe_dump(rec)
+            log(f"the REC's slaveHA.slaveHAGracePeriod: {self.args.slave_ha_grace_period} s")
         self.apply_retrying("examples/rec-persistent.yaml", lambda: sample.apply(rec_text))
         names = [f"db{i + 1}" for i in range(self.args.databases)]
         for i, name in enumerate(names):
@@ -1127,6 +1133,9 @@ def main() -> int:
     parser.add_argument(
         "--state-dir", type=Path, default=None, help="the cluster's state (default: temporary)"
     )
+    parser.add_argument("--slave-ha-grace-period", type=int, default=None,
+                        help="the REC's slaveHA.slaveHAGracePeriod: seconds before a down node's replicas "
+                             "move (default: the REC's default, 15)")
     parser.add_argument("--artifacts", type=Path, default=None, help="keep logs here (always on a violation)")
     parser.add_argument("--keep-cluster", action="store_true", help="debugging: leave the cluster running")
     args = parser.parse_args()

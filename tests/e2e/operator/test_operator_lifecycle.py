@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
@@ -21,20 +22,22 @@ from tests.integration.operator.support import (
     wait_state,
 )
 
+from recluster.clients.cluster_api import ClusterApi
 from recluster.local.cluster import LocalCluster
 from recluster.operator.rec.nodeapi import node_api
 
 pytestmark = pytest.mark.e2e
 
 NODE_SELECTOR = "app=redis-enterprise,redis.io/cluster=rec,redis.io/role=node"
+T = TypeVar("T")
 
 
 def _secret(cluster: LocalCluster, namespace: str, name: str, key: str) -> str:
     return base64.b64decode(get(cluster, namespace, "secret", name)["data"][key]).decode()
 
 
-def cluster_nodes(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
-    """GET /v1/nodes from the first ready node pod, trusting only the cluster's CA."""
+def cluster_api(cluster: LocalCluster, namespace: str, call: Callable[[ClusterApi], Awaitable[T]]) -> T:
+    """`call` on the REST API of the first ready node pod, trusting only the cluster's CA."""
     ca = _secret(cluster, namespace, "rec-tls", "ca.crt")
     username, password = (
         _secret(cluster, namespace, "rec", "username"),
@@ -43,11 +46,15 @@ def cluster_nodes(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]
     pod = ready_pods(cluster, namespace, NODE_SELECTOR)[0]
     server_name = f"{pod['metadata']['name']}.rec.{namespace}.svc.cluster.local"
 
-    async def fetch() -> list[dict[str, Any]]:
+    async def fetch() -> T:
         async with node_api(pod["status"]["podIP"], server_name, ca, username, password) as api:
-            return await api.nodes()
+            return await call(api)
 
     return asyncio.run(fetch())
+
+
+def cluster_nodes(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
+    return cluster_api(cluster, namespace, ClusterApi.nodes)
 
 
 def test_bootstrap_survives_an_operator_restart_and_deletion_keeps_pvcs(
@@ -83,6 +90,18 @@ def test_bootstrap_survives_an_operator_restart_and_deletion_keeps_pvcs(
         assert {"timeout:1", "attempts:3"} <= set(options), resolv
         changes = [e["message"] for e in events(local_cluster, namespace, "StatusChange")]
         assert any("to Running" in m for m in changes)
+        # the cluster policy follows slaveHA (default 15 s), also when the spec changes
+        assert cluster_api(local_cluster, namespace, ClusterApi.policy) == {
+            "slave_ha": True, "slave_ha_grace_period": 15}
+        kubectl(local_cluster, "-n", namespace, "patch", "rec", "rec", "--type=merge",
+                "-p", '{"spec": {"slaveHA": {"slaveHAGracePeriod": 45}}}')
+        eventually(
+            "the cluster policy to follow slaveHA.slaveHAGracePeriod",
+            lambda: cluster_api(local_cluster, namespace, ClusterApi.policy)["slave_ha_grace_period"] == 45,
+            timeout=120,
+        )
+        assert any("slave_ha_grace_period=45" in e["message"]
+                   for e in events(local_cluster, namespace, "ClusterPolicy"))
         pvcs = [f"redis-enterprise-storage-rec-{i}" for i in range(3)]
         assert all(exists(local_cluster, namespace, "pvc", pvc) for pvc in pvcs)
 

@@ -1120,13 +1120,16 @@ class Bench:
         )
 
     def node_fault(self, fault: str, api: RestApi, all_names: list[str]) -> None:
-        """Stop (crash) or isolate the node under the pod holding the most masters: per database
+        """Stop (crash) or isolate the node under the pod holding the most masters (or the CCS
+        leader's, --fault-target leader): per database
         whose master was there, the time until a surviving node's sentinel names a new master, until
         its Service points at another pod, and until a write through the Service is taken by a new
         master (issue 16: every one within 10 s). Then the node comes back and the cluster is whole."""
         masters = self.master_pods(api)
         counts = Counter(pod for db, pod in masters.items() if db in all_names)
         victim = counts.most_common(1)[0][0]
+        if self.args.fault_target == "leader":  # the CCS fails over too: the hardest node to lose
+            victim = next(n["name"].split(".")[0] for n in api.get("/v1/nodes") if n.get("role") == "master")
         moving = sorted(db for db, pod in masters.items() if pod == victim and db in all_names)
         pods = {p["metadata"]["name"]: p for p in self.kube.pods(NODE_SELECTOR)}
         node = pods[victim]["spec"]["nodeName"]
@@ -1351,7 +1354,7 @@ class Bench:
         masters = self.master_pods(apis[0])
         chosen: list[str] = []
         # from the end of the list (the REDBs changed above come first), masters on different nodes
-        candidates = [n for n in pool[::-1] if n in masters]
+        candidates = [n for n in pool[::-1] if n in masters] if args.failovers else []
         candidates.sort(key=lambda n: n in targets)  # stable: the changed ones last, for small counts
         for name in candidates:
             if masters[name] not in {masters[c] for c in chosen} or len(chosen) >= 3:
@@ -1446,6 +1449,12 @@ def main() -> None:
         type=lambda v: [f for f in v.split(",") if f],
         default=["stop", "isolate"],
         help="node faults at the end, in order (stop,isolate; '' for none)",
+    )
+    parser.add_argument(
+        "--fault-target",
+        choices=("most-masters", "leader"),
+        default="most-masters",
+        help="the node of the node faults: the pod holding the most masters, or the CCS leader's",
     )
     parser.add_argument("--rest-seconds", type=float, default=60, help="window at rest (60 s; 1 db: half)")
     parser.add_argument("--timeout", type=float, default=900, help="for the REDBs to be active (900 s)")

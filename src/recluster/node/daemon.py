@@ -28,7 +28,7 @@ from recluster.node.auth import CredentialCheck, hash_password
 from recluster.node.ccs import CcsServer, CcsStore, utcnow
 from recluster.node.config import NodeConfig, read_credentials_file
 from recluster.node.errors import ApiError
-from recluster.node.failover_decision import database_quorum
+from recluster.node.failover_decision import database_quorum, follow_named_ccs_master
 from recluster.node.failover_watch import FailoverWatch
 from recluster.node.identity import Membership, Peer
 from recluster.node.loops import one_pass, wait_or_wake
@@ -542,6 +542,7 @@ class NodeDaemon:
                 await store.announce_address(me.uid, self.cfg.addr)
         quorum = state.majority()
         known = await self.sentinel.masters()
+        await self._follow_named_ccs_master(store, known.get(CCS_NAME), quorum - 1)
         leader = await store.leader_addr()
         monitors = [Monitor(CCS_NAME, leader[0], leader[1], quorum, store.password)] if leader else []
         # The addresses nodes have now. This node's own record may still hold the address it had
@@ -582,6 +583,29 @@ class NodeDaemon:
         if check:
             self._shards_checked = (state.version, now)
         self.shards_ready = all(bdb.uid in self.shards.answering for _, bdb, _ in wanted)
+
+    async def _follow_named_ccs_master(self, store: CcsStore, named: dict[str, str] | None,
+                                       needed: int) -> None:
+        """A lone CCS master (this node came back at a new address while another node's CCS took
+        over) follows the master the sentinels name: `failover_decision.follow_named_ccs_master`."""
+        if named is None or named.get("ip") in (self.cfg.addr, self.cfg.node_name):
+            return
+        local = await store.replication()
+        if local.get("role") != "master":
+            return
+        host, port = named["ip"], int(named["port"])
+        try:
+            theirs = await self._probe(host, port, store.password).info("replication")
+        except (RedisError, OSError):
+            return
+        me = {self.cfg.addr, self.cfg.node_name}
+        mine, theirs_count = int(local.get("connected_slaves", 0)), int(theirs.get("connected_slaves", 0))
+        if not follow_named_ccs_master(me, mine, host, str(theirs.get("role")), theirs_count, needed):
+            return
+        log.warning("this node's CCS is a master no majority follows while the sentinels name %s:%d, "
+                    "which a majority does: following it", host, port)
+        await store.local.replicaof(host, port)
+        self.sentinel.forget_masters()
 
     def _master_to_follow(self, state: ClusterState, bdb_uid: int, known: dict[str, dict[str, str]],
                           current: set[str]) -> tuple[str, int] | None:

@@ -86,3 +86,15 @@ def masters_to_fail_over(
         if agree >= majority:
             out.append(name)
     return out
+
+
+def follow_named_ccs_master(my_addresses: set[str], my_replicas: int, named: str | None, named_role: str,
+                            named_replicas: int, needed: int) -> bool:
+    """This node's CCS is a master: should it become a replica of the one its sentinel names? Only
+    when it cannot be the cluster's writer (fewer than `needed` replicas follow it, so it never took
+    a write since) and the named one, at another address, is a master that can (at least `needed`
+    follow it). Sentinel turns a returning old master into a replica only at the address it knew: a
+    leader's node that came back at a new address after the CCS failed over would otherwise stay a
+    lone master, reading its own stale state, for ever."""
+    return (needed > 0 and named is not None and named not in my_addresses and my_replicas < needed
+            and named_role == "master" and named_replicas >= needed)

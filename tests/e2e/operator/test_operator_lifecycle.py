@@ -123,6 +123,16 @@ def test_bootstrap_survives_an_operator_restart_and_deletion_keeps_pvcs(
             timeout=180,
         )
         assert all(exists(local_cluster, namespace, "pvc", pvc) for pvc in pvcs)
+
+        # made again over the kept volumes: the nodes resume the old cluster and refuse the new
+        # Secret's password; the REC says so and what to do, instead of waiting for ever
+        apply(local_cluster, namespace, rec_manifest(persistentSpec={"enabled": True, "volumeSize": "2Gi"}))
+        wait_state(local_cluster, namespace, "Error", timeout=300)
+        ready = next(c for c in rec_status(local_cluster, namespace)["conditions"] if c["type"] == "Ready")
+        assert "redis-enterprise-storage-rec-0" in ready["message"], ready
+        assert events(local_cluster, namespace, "OtherCluster")
+        kubectl(local_cluster, "-n", namespace, "delete", "rec", "rec", "--wait=false")
+        wait_gone("the REC made again", lambda: exists(local_cluster, namespace, "rec", "rec"), timeout=300)
         log = operator.log()
         assert "Forbidden" not in log and password not in log
     finally:

@@ -27,6 +27,8 @@ IDLE, CREATING, JOINING, COMPLETED, FAILED = (
     "error",
 )
 UNREACHABLE = "unreachable"
+# ours too: the node answers, but not to the REC's credentials (it belongs to another cluster)
+OTHER_CLUSTER = "other_credentials"
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,12 @@ class ClusterClient:
         try:
             async with self.api(pod) as api:
                 answer = await api.bootstrap_status()
-        except (httpx.HTTPError, ClusterApiError, OSError) as exc:
+        except ClusterApiError as exc:
+            if exc.status == 401:  # a member of a cluster made with other credentials
+                pod.bootstrap = OTHER_CLUSTER
+            log.debug("node pod %s refuses: %s", pod.name, exc.status)
+            return
+        except (httpx.HTTPError, OSError) as exc:
             log.debug("node pod %s does not answer: %s", pod.name, type(exc).__name__)
             return
         pod.bootstrap = str(answer.get("bootstrap_status", {}).get("state", UNREACHABLE))

@@ -24,6 +24,7 @@ from recluster.operator import metrics
 from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.build import build_rec_children
 from recluster.operator.build.names import (
+    VOLUME_CLAIM_TEMPLATE,
     broker_name,
     cluster_fqdn,
     credentials_secret_name,
@@ -37,6 +38,7 @@ from recluster.operator.rec.cluster import (
     CREATING,
     FAILED,
     IDLE,
+    OTHER_CLUSTER,
     ClusterClient,
     ClusterView,
     Credentials,
@@ -273,6 +275,20 @@ async def _cluster_step(
             kube, body, "Warning", "BootstrapFailed", f"bootstrap failed on {pod.name}; restarting it"
         )
         await kube.delete("v1", "Pod", rec.namespace, pod.name)
+
+    foreign = [p.name for p in pods if p.bootstrap == OTHER_CLUSTER]
+    if foreign and not view.members:
+        # made again over the volumes of an earlier REC of this name (its PVCs are kept on deletion):
+        # the nodes hold that cluster and refuse the new Secret's password; nothing here can fix it
+        claims = ", ".join(f"{VOLUME_CLAIM_TEMPLATE}-{name}" for name in foreign)
+        message = (
+            f"node pods {', '.join(foreign)} hold a cluster whose credentials are not those of Secret "
+            f"{credentials_secret_name(rec)} (a REC made again over the volumes of an earlier one?): put "
+            f"that cluster's username and password back in the Secret, or delete the PVCs {claims}"
+        )
+        if previous != ClusterState.ERROR:
+            await post_event(kube, body, "Warning", "OtherCluster", message)
+        return observed(ClusterState.ERROR, message, converging=False)
 
     if not view.members:
         if any(p.bootstrap == CREATING for p in pods):

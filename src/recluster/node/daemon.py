@@ -587,7 +587,8 @@ class NodeDaemon:
     async def _follow_named_ccs_master(self, store: CcsStore, named: dict[str, str] | None,
                                        needed: int) -> None:
         """A lone CCS master (this node came back at a new address while another node's CCS took
-        over) follows the master the sentinels name: `failover_decision.follow_named_ccs_master`."""
+        over) follows the master the sentinels name: `failover_decision.follow_named_ccs_master`.
+        The checks cost nothing on a replica's node (its CCS is not a master) and on the leader's."""
         if named is None or named.get("ip") in (self.cfg.addr, self.cfg.node_name):
             return
         local = await store.replication()
@@ -599,8 +600,10 @@ class NodeDaemon:
         except (RedisError, OSError):
             return
         me = {self.cfg.addr, self.cfg.node_name}
+        known = any(r.get("ip") in me and int(r.get("port", 0)) == self.cfg.ccs_port
+                    for r in await self.sentinel.replicas(CCS_NAME))
         mine, theirs_count = int(local.get("connected_slaves", 0)), int(theirs.get("connected_slaves", 0))
-        if not follow_named_ccs_master(me, mine, host, str(theirs.get("role")), theirs_count, needed):
+        if not follow_named_ccs_master(me, known, mine, host, str(theirs.get("role")), theirs_count, needed):
             return
         log.warning("this node's CCS is a master no majority follows while the sentinels name %s:%d, "
                     "which a majority does: following it", host, port)

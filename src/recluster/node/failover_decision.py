@@ -88,13 +88,16 @@ def masters_to_fail_over(
     return out
 
 
-def follow_named_ccs_master(my_addresses: set[str], my_replicas: int, named: str | None, named_role: str,
-                            named_replicas: int, needed: int) -> bool:
+def follow_named_ccs_master(my_addresses: set[str], known_to_sentinel: bool, my_replicas: int,
+                            named: str | None, named_role: str, named_replicas: int, needed: int) -> bool:
     """This node's CCS is a master: should it become a replica of the one its sentinel names? Only
-    when it cannot be the cluster's writer (fewer than `needed` replicas follow it, so it never took
-    a write since) and the named one, at another address, is a master that can (at least `needed`
-    follow it). Sentinel turns a returning old master into a replica only at the address it knew: a
-    leader's node that came back at a new address after the CCS failed over would otherwise stay a
-    lone master, reading its own stale state, for ever."""
-    return (needed > 0 and named is not None and named not in my_addresses and my_replicas < needed
-            and named_role == "master" and named_replicas >= needed)
+    when Sentinel will never do it itself (it knows this CCS at no address it has now: Sentinel turns
+    a returning old master into a replica, and runs a failover's promotion, only at addresses it
+    knows), when it cannot be the cluster's writer (fewer than `needed` replicas follow it, so it
+    took no write since), and when the named one, at another address, is a master that can (at
+    least `needed` follow it). Without this, a leader's node back at a new address after the CCS
+    failed over stayed a lone master, reading its own stale state, for good. A replica Sentinel is
+    promoting (a master with no replica yet, the old master still followed) is known to it, and
+    left alone: following the old master back would undo the failover."""
+    return (needed > 0 and not known_to_sentinel and named is not None and named not in my_addresses
+            and my_replicas < needed and named_role == "master" and named_replicas >= needed)

@@ -72,20 +72,23 @@ def test_the_databases_quorum_is_out_of_the_sentinels_reach() -> None:
 
 def test_a_lone_ccs_master_follows_the_one_a_majority_follows() -> None:
     me = {"10.0.0.3", "rec-2"}  # back at a new address; the sentinels name the node that took over
-    assert follow_named_ccs_master(me, 0, "10.0.0.1", "master", 1, needed=1)
-    assert not follow_named_ccs_master(me, 0, "10.0.0.1", "slave", 1, needed=1)  # not a master (yet)
-    assert not follow_named_ccs_master(me, 0, "10.0.0.1", "master", 0, needed=1)  # cannot write either
-    assert not follow_named_ccs_master(me, 0, "rec-2", "master", 1, needed=1)  # it names this node
-    assert not follow_named_ccs_master(me, 0, None, "master", 1, needed=1)
-    assert not follow_named_ccs_master(me, 0, "10.0.0.1", "master", 0, needed=0)  # one node: no one else
+    assert follow_named_ccs_master(me, False, 0, "10.0.0.1", "master", 1, needed=1)
+    assert not follow_named_ccs_master(me, True, 0, "10.0.0.1", "master", 1, needed=1)  # being promoted
+    assert not follow_named_ccs_master(me, False, 0, "10.0.0.1", "slave", 1, needed=1)  # not a master
+    assert not follow_named_ccs_master(me, False, 0, "10.0.0.1", "master", 0, needed=1)  # cannot write
+    assert not follow_named_ccs_master(me, False, 0, "rec-2", "master", 1, needed=1)  # it names this node
+    assert not follow_named_ccs_master(me, False, 0, None, "master", 1, needed=1)
+    assert not follow_named_ccs_master(me, False, 0, "10.0.0.1", "master", 0, needed=0)  # one node
 
 
-@given(st.integers(0, 4), st.integers(0, 4), st.integers(0, 2), st.sampled_from(["master", "slave", "None"]))
-def test_a_writable_ccs_master_never_steps_down(mine: int, theirs: int, needed: int, role: str) -> None:
-    """A master that a majority follows (it may be taking writes) keeps its role, whatever is named;
-    and only a writable master elsewhere is ever followed."""
-    follow = follow_named_ccs_master({"a"}, mine, "b", role, theirs, needed)
-    if mine >= needed:
+@given(st.booleans(), st.integers(0, 4), st.integers(0, 4), st.integers(0, 2),
+       st.sampled_from(["master", "slave", "None"]))
+def test_a_writable_or_known_ccs_master_never_steps_down(known: bool, mine: int, theirs: int, needed: int,
+                                                         role: str) -> None:
+    """A master a majority follows (it may be taking writes) or that Sentinel knows (it may be the
+    replica a failover is promoting) keeps its role; only a writable master elsewhere is followed."""
+    follow = follow_named_ccs_master({"a"}, known, mine, "b", role, theirs, needed)
+    if mine >= needed or known:
         assert not follow
     if follow:
         assert role == "master" and theirs >= needed > mine

@@ -122,10 +122,6 @@ class SlaveHaSpec(OpenApiModel):
         ),
     )
 
-    def grace_period_s(self) -> int:
-        grace = self.slave_ha_grace_period
-        return DEFAULT_SLAVE_HA_GRACE_PERIOD_S if grace is None else grace
-
 
 class UpgradeSpec(OpenApiModel):
     auto_upgrade_redis_enterprise: bool = False
@@ -193,7 +189,8 @@ class RedisEnterpriseClusterSpec(OpenApiModel):
     slave_ha: SlaveHaSpec | None = Field(default=None, alias="slaveHA")
 
     def slave_ha_grace_period_s(self) -> int:
-        return (self.slave_ha or SlaveHaSpec()).grace_period_s()
+        grace = self.slave_ha.slave_ha_grace_period if self.slave_ha else None
+        return DEFAULT_SLAVE_HA_GRACE_PERIOD_S if grace is None else grace
 
     @property
     def persistence_enabled(self) -> bool:

@@ -246,11 +246,13 @@ class ClusterRecord(_Record):
     slave_ha: bool = True
     slave_ha_grace_period: int | None = None
 
+    def grace_period_s(self, default_s: float) -> float:
+        """The policy's grace, or the daemon's `--replica-move-grace` when the policy never set one."""
+        return default_s if self.slave_ha_grace_period is None else float(self.slave_ha_grace_period)
+
     def replica_move_grace_s(self, default_s: float) -> float | None:
         """How long a down node's replicas wait before they move; None: they never do (slave_ha off)."""
-        if not self.slave_ha:
-            return None
-        return default_s if self.slave_ha_grace_period is None else float(self.slave_ha_grace_period)
+        return self.grace_period_s(default_s) if self.slave_ha else None
 
 
 class ClusterState(_Record):

@@ -119,9 +119,8 @@ def license_view(state: ClusterState) -> dict[str, Any]:
 
 def policy_view(state: ClusterState, default_grace_s: float) -> dict[str, Any]:
     """GET /v1/cluster/policy: the settings recluster acts on, with the grace in effect."""
-    grace = state.cluster.slave_ha_grace_period
     return {"slave_ha": state.cluster.slave_ha,
-            "slave_ha_grace_period": int(default_grace_s if grace is None else grace)}
+            "slave_ha_grace_period": int(state.cluster.grace_period_s(default_grace_s))}
 
 
 def now_iso() -> str:

@@ -400,7 +400,12 @@ def test_stopped_node_turns_not_ready_and_its_pods_move(cluster: LocalCluster) -
 
 def test_isolated_node_stops_answering_and_heals(cluster: LocalCluster, web: tuple[str, float]) -> None:
     namespace, _ = web
-    pod = next(p for p in ready_pods(cluster, namespace, "app=web") if p["metadata"]["name"] == "web-0")
+    # The test before stops and restarts a node; web-0 may live there and still be coming back.
+    def web0() -> dict[str, Any] | None:
+        pods = ready_pods(cluster, namespace, "app=web")
+        return next((p for p in pods if p["metadata"]["name"] == "web-0"), None)
+
+    pod = eventually("web-0 to be Ready", web0, timeout=120)
     address, node = pod["status"]["podIP"], pod["spec"]["nodeName"]
     assert redis_ping(address)
     cluster.isolate_node(node)

@@ -17,6 +17,7 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError, WatchError
 
+from recluster.api.validation import majority
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.errors import ApiError
@@ -30,6 +31,9 @@ STATE_KEY = "recluster:state"
 # node uid -> the address the node says it has now (written by the node on the leader's CCS, read by
 # the leader, which checks it before recording it: see addresses.AddressWatch)
 ADDRESS_KEY = "recluster:addresses"
+# written (and acknowledged by a majority) before the leader acts outside the store: see
+# CcsStore.confirm_majority
+HEARTBEAT_KEY = "recluster:leader-heartbeat"
 WAIT_TIMEOUT_MS = 3000
 # a replica that has not acknowledged for this long does not count toward the majority
 REPLICA_MAX_LAG_S = 3
@@ -202,7 +206,7 @@ class CcsStore:
                 raise ApiError(503, "not_bootstrapped", "the cluster has no state yet")
             state = ClusterState.model_validate_json(raw)
             members = len(state.nodes)
-            needed = members // 2  # replicas that must confirm: with the leader, a majority
+            needed = majority(members) - 1  # replicas that must confirm: with the leader, a majority
             if needed:
                 good = await self.good_replicas()
                 if good < needed:
@@ -236,6 +240,28 @@ class CcsStore:
             self.last_state = state
             self.node_count = len(state.nodes)
             return result
+
+    async def confirm_majority(self, members: int) -> bool:
+        """Whether a majority of the `members` nodes follows this leader now: a heartbeat written and
+        acknowledged by them, as a state write would be. A leader cut off from the others keeps
+        reading its own store and believing its replicas in sync for a while (a replica's link stays
+        "up" until its timeout); what it decides from there must not leave the store, least of all a
+        failover: its sentinel would promote a stale replica and, with the newer epoch, win after the
+        heal over the master the majority chose (`bench/chaos.py --seed 5 --kinds node-isolate` lost
+        WAIT-confirmed writes that way)."""
+        async with self._write_lock:
+            if not await self.is_master():
+                return False
+            needed = majority(members) - 1  # replicas that must acknowledge: with the leader, a majority
+            try:
+                await self.local.incr(HEARTBEAT_KEY)
+                if needed == 0:
+                    return True
+                return int(await command(self.local, "WAIT", needed, WAIT_TIMEOUT_MS)) >= needed
+            except ResponseError as exc:
+                if "NOREPLICAS" in str(exc):
+                    return False
+                raise
 
     async def set_min_replicas(self, count: int) -> None:
         await self.local.config_set("min-replicas-to-write", count)

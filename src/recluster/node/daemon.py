@@ -126,6 +126,7 @@ class NodeDaemon:
         self.credentials = CredentialCheck()
         self.wake = asyncio.Event()
         self._settled = False  # the last leader pass found nothing to follow closely
+        self._unconfirmed_logged = -FAILOVER_RETRY_S  # when a failover held for want of a majority was logged
         self._shards_checked = (-1, 0.0)  # (state version, monotonic time) of the last shard check
         self.shards_ready = False
         self.resumed = False
@@ -922,6 +923,16 @@ class NodeDaemon:
                 log.info("leader: %s", line)
             await self._lower_min_replicas(lowered)
         state = self.store.last_state or state
+        if (failovers or handover) and not await self.store.confirm_majority(len(state.nodes)):
+            now = time.monotonic()
+            if now - self._unconfirmed_logged < FAILOVER_RETRY_S:
+                return
+            self._unconfirmed_logged = now
+            log.warning("leader: not requesting the planned failover of %s: a majority of the nodes does "
+                        "not confirm this leader now (cut off from them?)",
+                        ", ".join([state.bdbs[u].name for u in failovers if u in state.bdbs]
+                                  + ([CCS_NAME] if handover else [])))
+            return
         for bdb_uid in failovers:
             failing = state.bdbs.get(bdb_uid)
             if failing is not None:

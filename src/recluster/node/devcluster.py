@@ -26,7 +26,7 @@ from recluster.node.config import (
     DEFAULT_METRICS_PORT,
     DEFAULT_SENTINEL_PORT,
 )
-from recluster.node.processes import alive, kill_recorded
+from recluster.node.processes import alive, kill_recorded, signal_recorded
 
 
 def kill_leftovers(root: Path) -> int:
@@ -129,6 +129,16 @@ class LoopbackCluster:
             node.process.wait(10)
         for pid_file, marker in node.child_pid_files():
             kill_recorded(pid_file, marker)
+
+    def pause_node(self, index: int, resume: bool = False) -> None:
+        """SIGSTOP (SIGCONT with `resume`) the node's daemon and every child it recorded: the node
+        stops answering while its connections stay open, as behind a network partition."""
+        node = self.nodes[index]
+        sig = signal.SIGCONT if resume else signal.SIGSTOP
+        if node.process is not None and node.process.poll() is None:
+            node.process.send_signal(sig)
+        for pid_file, marker in node.child_pid_files():
+            signal_recorded(pid_file, sig, marker)
 
     def terminate_node(self, index: int, timeout: float = 60.0) -> None:
         """SIGTERM the daemon (graceful: it hands its masters over and stops its children)."""

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
+from recluster.api.validation import majority
 
 BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
 DB_PORT_MIN = 10000
@@ -284,4 +285,4 @@ class ClusterState(_Record):
         return None
 
     def majority(self) -> int:
-        return len(self.nodes) // 2 + 1
+        return majority(len(self.nodes))

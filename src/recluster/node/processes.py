@@ -127,17 +127,28 @@ class ManagedProcess:
             time.sleep(0.02)
 
 
-def kill_recorded(pid_file: Path, marker: str | None = None) -> bool:
-    """SIGKILL the process recorded in `pid_file` if it is alive (and its command line holds
-    `marker`, when given). Used by tests and the dev cluster to kill a node's children."""
+def signal_recorded(pid_file: Path, sig: int, marker: str | None = None) -> int | None:
+    """Send `sig` to the process recorded in `pid_file` if it is alive (and its command line holds
+    `marker`, when given); its pid, or None when nothing was signalled."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
-        return False
+        return None
     if not alive(pid) or (marker is not None and marker not in cmdline(pid)):
+        return None
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def kill_recorded(pid_file: Path, marker: str | None = None) -> bool:
+    """SIGKILL the process recorded in `pid_file` if it is alive (and its command line holds
+    `marker`, when given). Used by tests and the dev cluster to kill a node's children."""
+    pid = signal_recorded(pid_file, signal.SIGKILL, marker)
+    if pid is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and alive(pid):
         time.sleep(0.02)

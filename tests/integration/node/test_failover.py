@@ -139,3 +139,52 @@ async def test_down_nodes_replicas_move_after_the_policy_grace_and_only_with_sla
             await asyncio.sleep(0.3)
     assert await asyncio.to_thread(client.set, "after", "1")
     assert await asyncio.to_thread(client.execute_command, "WAIT", 1, 5000) == 1
+
+
+async def test_a_leader_cut_off_from_the_others_fails_nothing_over(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    """The CCS leader whose peers stop answering (paused: their connections stay open, as behind a
+    partition) sees their nodes down past the grace and a database's replica on its own node still
+    "in sync" (the link stays up until its timeout), so its plan says: fail that master over. It must
+    not: a majority does not confirm it, and its sentinel's promotion of the stale replica would win
+    over the master the majority chose once the partition heals (the isolate data loss of
+    `bench/chaos.py`)."""
+    cluster: LoopbackCluster = await make_cluster(3)
+    async with cluster.api(0) as api:
+        await api.put_policy({"slave_ha_grace_period": 1})
+        leader = str((await api.cluster())["master_node"])
+        # three databases spread masters and replicas so that one has its replica on the leader
+        bdbs = [await api.create_bdb({"name": f"cut{i}", "memory_size": 16 << 20, "replication": True})
+                for i in range(3)]
+        bdbs = [await api.wait_bdb_status(b["uid"], timeout_s=120) for b in bdbs]
+        chosen = None
+        for bdb in bdbs:
+            shards = await api.shards(bdb["uid"])
+            roles = {s["role"]: s["node_uid"] for s in shards}
+            if roles.get("slave") == leader and roles.get("master") != leader:
+                chosen = bdb
+                break
+        assert chosen is not None, "no database has its replica on the leader's node"
+    leader_index = int(leader) - 1
+    sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
+    master_host, _ = await asyncio.to_thread(sentinel.discover_master, chosen["name"])
+    await write_confirmed(sentinel.master_for(chosen["name"], socket_timeout=1.0), 10)
+    local = redis.Redis(host=cluster.nodes[leader_index].addr, port=chosen["port"], socket_timeout=1.0)
+    others = [i for i in range(3) if i != leader_index]
+    log = cluster.nodes[leader_index].log_file
+    for index in others:
+        cluster.pause_node(index)
+    try:
+        deadline = time.monotonic() + 40
+        while "not requesting the planned failover of" not in log.read_text():
+            assert time.monotonic() < deadline, "the cut-off leader never planned the failover"
+            assert (await asyncio.to_thread(local.info, "replication"))["role"] == "slave"
+            await asyncio.sleep(0.5)
+        for _ in range(10):  # and a while after: still nothing promoted
+            assert (await asyncio.to_thread(local.info, "replication"))["role"] == "slave"
+            await asyncio.sleep(0.5)
+    finally:
+        for index in others:
+            cluster.pause_node(index, resume=True)
+    assert "planned failover of " + chosen["name"] + " requested" not in log.read_text()
+    assert (await asyncio.to_thread(sentinel.discover_master, chosen["name"]))[0] == master_host
+    local.close()

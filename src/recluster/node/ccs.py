@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError
 
 from recluster.api.validation import majority
 from recluster.clients.redis_retry import no_retry
@@ -31,6 +31,13 @@ STATE_KEY = "recluster:state"
 # node uid -> the address the node says it has now (written by the node on the leader's CCS, read by
 # the leader, which checks it before recording it: see addresses.AddressWatch)
 ADDRESS_KEY = "recluster:addresses"
+# The state replaced only if it is still what the change was computed from (ARGV[1]); atomic, and
+# on the connection the WAIT that follows counts from
+COMPARE_AND_SET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
 # written (and acknowledged by a majority) before the leader acts outside the store: see
 # CcsStore.confirm_majority
 HEARTBEAT_KEY = "recluster:leader-heartbeat"
@@ -101,11 +108,24 @@ class CcsStore:
         self._master: aioredis.Redis | None = None
         self._master_addr: tuple[str, int] | None = None
         self._write_lock = asyncio.Lock()
+        # Writes go through one connection of their own: WAIT counts the replicas that acknowledged
+        # the last write *of its connection*, and on a pooled client another task's connection
+        # (whose last write the replicas had long acknowledged) answered at once, confirming a
+        # write no replica had: a leader cut off from the others saw its changes "acknowledged"
+        self._writer = aioredis.Redis(retry=no_retry(), host=cfg.addr, port=cfg.ccs_port, password=password,
+                                      socket_timeout=WAIT_TIMEOUT_MS / 1000 + 2, socket_connect_timeout=1,
+                                      decode_responses=True, single_connection_client=True)
         self.last_state: ClusterState | None = None
         self.node_count = 0  # members in the last state read, for the quorum rule
+        # This leader's writes from this version on were stored here but not acknowledged by a
+        # majority (WAIT timed out: cut off from the others?), and the last state that was: the node
+        # loop acts on that one until a majority acknowledges again (see `read`)
+        self._unconfirmed_from: int | None = None
+        self._confirmed_raw: bytes | str | None = None
 
     async def close(self) -> None:
         await self.local.aclose()
+        await self._writer.aclose()
         if self._master is not None:
             await self._master.aclose()
 
@@ -148,11 +168,12 @@ class CcsStore:
             try:
                 addr = await self.leader_addr()
                 if addr is not None and addr[0] not in (self.cfg.addr, self.cfg.node_name):
+                    self._unconfirmed_from = None  # not the leader (any more): nothing of ours pending
                     raw = await self._master_client(addr).get(STATE_KEY)
                     if raw is None:
                         raw = await self.local.get(STATE_KEY)
                 else:
-                    raw = await self.local.get(STATE_KEY)
+                    raw = self._confirmed(await self.local.get(STATE_KEY))
             except (RedisError, OSError, KeyError):
                 raw = None
         if raw is None:
@@ -176,6 +197,19 @@ class CcsStore:
     async def announced_addresses(self) -> dict[int, str]:
         raw = await self.local.hgetall(ADDRESS_KEY)
         return {int(uid): str(addr) for uid, addr in raw.items() if str(uid).isdigit()}
+
+    def _confirmed(self, raw: bytes | str | None) -> bytes | str | None:
+        """The leader's own state as its node may act on it: not a version a majority has not
+        acknowledged. A leader cut off from the others stores a change and then fails to confirm
+        it (the store refuses writes only once its replicas lag 3 s); acting on it, its node would
+        lower `min-replicas-to-write` on its own masters (their replicas look down from there), and
+        they would take writes no replica sees, lost after the heal."""
+        if raw is None or self._unconfirmed_from is None:
+            return raw
+        if ClusterState.model_validate_json(raw).version < self._unconfirmed_from:
+            self._unconfirmed_from = None  # not ours: the store was replaced since
+            return raw
+        return self._confirmed_raw
 
     async def read_local(self) -> ClusterState | None:
         return await self.read(prefer_leader=False)
@@ -215,28 +249,32 @@ class CcsStore:
                         f"nodes reachable, {needed + 1} needed); nothing was changed")
             result = change(state)
             state.version += 1
+            # readable here from the SET on, before the majority acknowledges it: held back from
+            # this node's own reads until it does (see `read`)
+            first_unconfirmed = self._unconfirmed_from is None
+            if first_unconfirmed:
+                self._unconfirmed_from, self._confirmed_raw = state.version, raw
             try:
-                async with self.local.pipeline(transaction=True) as pipe:
-                    await pipe.watch(STATE_KEY)
-                    current = await pipe.get(STATE_KEY)
-                    if current != raw:
-                        raise ApiError(409, "busy", f"cannot {what}: the cluster state changed; retry")
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(STATE_KEY, state.model_dump_json())
-                    await pipe.execute()
-            except WatchError as exc:
-                raise ApiError(409, "busy", f"cannot {what}: the cluster state changed; retry") from exc
+                swapped = await self._writer.eval(COMPARE_AND_SET, 1, STATE_KEY, raw,
+                                                  state.model_dump_json())
             except ResponseError as exc:
+                if first_unconfirmed:
+                    self._unconfirmed_from = None  # nothing was written
                 if "NOREPLICAS" in str(exc):
                     raise NoQuorum(f"cannot {what}: the cluster has lost its majority (the store "
                                    "refused the write); nothing was changed") from exc
                 raise
+            if not swapped:
+                if first_unconfirmed:
+                    self._unconfirmed_from = None
+                raise ApiError(409, "busy", f"cannot {what}: the cluster state changed; retry")
             if needed:
-                acked = int(await command(self.local, "WAIT", needed, WAIT_TIMEOUT_MS))
+                acked = int(await command(self._writer, "WAIT", needed, WAIT_TIMEOUT_MS))
                 if acked < needed:
                     raise NoQuorum(
                         f"cannot confirm '{what}': only {acked + 1} of {members} nodes acknowledged "
                         f"within {WAIT_TIMEOUT_MS} ms ({needed + 1} needed); the change may be lost")
+            self._unconfirmed_from = None  # acknowledged: so is every earlier write
             self.last_state = state
             self.node_count = len(state.nodes)
             return result
@@ -254,10 +292,11 @@ class CcsStore:
                 return False
             needed = majority(members) - 1  # replicas that must acknowledge: with the leader, a majority
             try:
-                await self.local.incr(HEARTBEAT_KEY)
-                if needed == 0:
-                    return True
-                return int(await command(self.local, "WAIT", needed, WAIT_TIMEOUT_MS)) >= needed
+                await self._writer.incr(HEARTBEAT_KEY)
+                if needed and int(await command(self._writer, "WAIT", needed, WAIT_TIMEOUT_MS)) < needed:
+                    return False
+                self._unconfirmed_from = None  # acknowledged: so is every earlier write
+                return True
             except ResponseError as exc:
                 if "NOREPLICAS" in str(exc):
                     return False

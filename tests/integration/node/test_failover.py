@@ -156,15 +156,20 @@ async def test_a_leader_cut_off_from_the_others_fails_nothing_over(make_cluster)
         bdbs = [await api.create_bdb({"name": f"cut{i}", "memory_size": 16 << 20, "replication": True})
                 for i in range(3)]
         bdbs = [await api.wait_bdb_status(b["uid"], timeout_s=120) for b in bdbs]
-        chosen = None
+        chosen = own = None
         for bdb in bdbs:
             shards = await api.shards(bdb["uid"])
             roles = {s["role"]: s["node_uid"] for s in shards}
             if roles.get("slave") == leader and roles.get("master") != leader:
                 chosen = bdb
                 break
-        assert chosen is not None, "no database has its replica on the leader's node"
+            if roles.get("master") == leader:
+                own = bdb
+        assert chosen is not None and own is not None, "no replica (or no master) on the leader's node"
     leader_index = int(leader) - 1
+    # a master on the leader's node keeps refusing writes no replica confirms: the leader's node
+    # never acts on a state a majority did not acknowledge (lowering min-replicas-to-write)
+    mine = redis.Redis(host=cluster.nodes[leader_index].addr, port=own["port"], socket_timeout=1.0)
     sentinel = Sentinel(cluster.sentinels(), socket_timeout=1.0)
     master_host, _ = await asyncio.to_thread(sentinel.discover_master, chosen["name"])
     await write_confirmed(sentinel.master_for(chosen["name"], socket_timeout=1.0), 10)
@@ -178,9 +183,24 @@ async def test_a_leader_cut_off_from_the_others_fails_nothing_over(make_cluster)
         while "not requesting the planned failover of" not in log.read_text():
             assert time.monotonic() < deadline, "the cut-off leader never planned the failover"
             assert (await asyncio.to_thread(local.info, "replication"))["role"] == "slave"
+            assert (await asyncio.to_thread(mine.config_get, "min-replicas-to-write")) == {
+                "min-replicas-to-write": "1"}
             await asyncio.sleep(0.5)
-        for _ in range(10):  # and a while after: still nothing promoted
+        for _ in range(10):  # and a while after: still nothing promoted, nothing lowered
             assert (await asyncio.to_thread(local.info, "replication"))["role"] == "slave"
+            assert (await asyncio.to_thread(mine.config_get, "min-replicas-to-write")) == {
+                "min-replicas-to-write": "1"}
+            await asyncio.sleep(0.5)
+        # fenced: once its replica has not acknowledged for min-replicas-max-lag (10 s), that master
+        # refuses writes
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                await asyncio.to_thread(mine.set, "cut-off", "1")
+            except redis.ResponseError as exc:
+                assert "NOREPLICAS" in str(exc)
+                break
+            assert time.monotonic() < deadline, "the master on the cut-off node still takes writes"
             await asyncio.sleep(0.5)
     finally:
         for index in others:
@@ -188,3 +208,4 @@ async def test_a_leader_cut_off_from_the_others_fails_nothing_over(make_cluster)
     assert "planned failover of " + chosen["name"] + " requested" not in log.read_text()
     assert (await asyncio.to_thread(sentinel.discover_master, chosen["name"]))[0] == master_host
     local.close()
+    mine.close()

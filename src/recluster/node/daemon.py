@@ -56,6 +56,7 @@ from recluster.node.reconcile import (
 from recluster.node.restart import PeerShard, restart_decision
 from recluster.node.sentinel import (
     CCS_NAME,
+    Hurry,
     Monitor,
     SentinelControl,
     SentinelServer,
@@ -119,8 +120,9 @@ class NodeDaemon:
         self.bootstrap = BootstrapStatus("completed" if self.membership else "idle")
         self.ccs_server = CcsServer(cfg)
         self.sentinel_server = SentinelServer(cfg)
-        self.sentinel = SentinelControl(cfg)
-        self.failover_watch = FailoverWatch(cfg, self.sentinel)
+        self.hurry = Hurry()  # shared with the failover watch's own SentinelControl (its thread)
+        self.sentinel = SentinelControl(cfg, self.hurry)
+        self.failover_watch = FailoverWatch(cfg, self.hurry)
         self.store: CcsStore | None = CcsStore(cfg, self.membership.ccs_password) if self.membership else None
         self.shards = ShardSupervisor(cfg)
         self.credentials = CredentialCheck()
@@ -162,10 +164,10 @@ class NodeDaemon:
         await self._loops()
 
     async def _loops(self) -> None:
-        await asyncio.gather(self._node_loop(), self._leader_loop(), self._sentinel_events(),
-                             self.failover_watch.run(self._placed_state))
+        self.failover_watch.start(self._placed_state)
+        await asyncio.gather(self._node_loop(), self._leader_loop(), self._sentinel_events())
 
-    async def _placed_state(self) -> tuple[ClusterState, int] | None:
+    def _placed_state(self) -> tuple[ClusterState, int] | None:
         """The cluster state the node loop last read, and this node's uid (for the failover watch)."""
         if self.membership is None or self.store is None or self.bootstrap.state != "completed":
             return None
@@ -183,13 +185,13 @@ class NodeDaemon:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.failover_watch.stop()  # before the processes: no failover asked while they stop
         log.info("stopping this node's shards, sentinel and configuration store")
         started = time.monotonic()
         await asyncio.gather(asyncio.to_thread(self.shards.stop_all),
                              asyncio.to_thread(self.sentinel_server.process.stop),
                              asyncio.to_thread(self.ccs_server.process.stop))
         log.info("stopped in %.1f s", time.monotonic() - started)
-        await self.failover_watch.close()
         await self.sentinel.close()
         if self.store is not None:
             await self.store.close()
@@ -510,7 +512,7 @@ class NodeDaemon:
             await self.store.close()
         self.membership, self.store = None, None
         self.bootstrap = BootstrapStatus("idle")
-        self.sentinel = SentinelControl(self.cfg)
+        self.sentinel = SentinelControl(self.cfg, self.hurry)
 
     # ---- node loop ----------------------------------------------------------------------------
 
@@ -766,7 +768,6 @@ class NodeDaemon:
                                 continue
                             log.info("sentinel event %s %s", message["channel"], message["data"])
                             self.wake.set()
-                            self.failover_watch.wake.set()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):

@@ -8,6 +8,7 @@ its state: epochs, known sentinels and replicas), so the daemon writes it only o
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -157,17 +158,39 @@ def refresh_directives(config: str, directives: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class SentinelControl:
-    """Runtime configuration of the local sentinel."""
+class Hurry:
+    """Whether a master is suspected down, so that the sentinel reads every INFO each second (see
+    `SentinelControl.hurry`). Shared by the node loop's SentinelControl, which sets the INFO period
+    from the number of monitors, and the failover watch's, which runs in a thread of its own: the
+    watch sets it, and the node loop's control applies the period again whenever `changes` moved."""
 
-    def __init__(self, cfg: NodeConfig) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.on = False
+        self.changes = 0
+
+    def set(self, on: bool) -> bool:
+        """True when this changed it."""
+        with self._lock:
+            if on == self.on:
+                return False
+            self.on, self.changes = on, self.changes + 1
+            return True
+
+
+class SentinelControl:
+    """Runtime configuration of the local sentinel. One per event loop (its client is bound to the
+    loop that first used it)."""
+
+    def __init__(self, cfg: NodeConfig, hurry: Hurry | None = None) -> None:
         self.cfg = cfg
         self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
                                      socket_connect_timeout=1, decode_responses=True, retry=no_retry())
         self._applied: dict[str, Monitor] = {}
         self._info_period = INFO_PERIOD_MS
         self._monitors = 0
-        self._hurried = False
+        self._hurry = hurry if hurry is not None else Hurry()
+        self._hurry_seen = self._hurry.changes
         self._reading: tuple[float, dict[str, dict[str, str]]] | None = None
 
     async def close(self) -> None:
@@ -257,18 +280,26 @@ class SentinelControl:
         promotes only a replica whose INFO is at most 5 s old once the master is `s_down`, and reads
         a replica every second only once that INFO showed its link down or the master is `o_down`
         (never, for a database: `failover_decision`). With a 10 s period (100 monitors) a
-        `SENTINEL FAILOVER` was refused (NOGOODSLAVE) for up to 10 s after a crash."""
-        if suspected != self._hurried:
-            self._hurried = suspected
-            await self._apply_info_period()
+        `SENTINEL FAILOVER` was refused (NOGOODSLAVE) for up to 10 s after a crash.
+
+        Called by the failover watch on every look: while suspected it sets the 1 s period each time
+        (a cheap command; the node loop's control, in the other thread, may have just applied the
+        slow one); once calm, the node loop's control applies the slow period on its next pass."""
+        if self._hurry.set(suspected) and suspected:
+            log.info("sentinel: INFO every %d ms (a master suspected down)", INFO_PERIOD_MS)
+        if suspected:
+            await command(self.client, "SENTINEL", "DEBUG", "info-period", INFO_PERIOD_MS)
 
     async def _apply_info_period(self) -> None:
-        period = INFO_PERIOD_MS if self._hurried else info_period_ms(self._monitors)
-        if period != self._info_period:
-            log.info("sentinel: INFO every %d ms (%d monitors%s)", period, self._monitors,
-                     ", a master suspected down" if self._hurried else "")
+        changes = self._hurry.changes
+        hurried = self._hurry.on
+        period = INFO_PERIOD_MS if hurried else info_period_ms(self._monitors)
+        if period != self._info_period or changes != self._hurry_seen:
+            if period != self._info_period:
+                log.info("sentinel: INFO every %d ms (%d monitors%s)", period, self._monitors,
+                         ", a master suspected down" if hurried else "")
             await command(self.client, "SENTINEL", "DEBUG", "info-period", period)
-            self._info_period = period
+            self._info_period, self._hurry_seen = period, changes
 
     async def tune(self) -> None:
         """Sentinel reads a master's INFO (where it learns the replicas) only every 10 s; a master lost

@@ -23,6 +23,8 @@ PLURALS: dict[str, str] = {
     "RoleBinding": "rolebindings",
     "Secret": "secrets",
     "Service": "services",
+    "Endpoints": "endpoints",
+    "EndpointSlice": "endpointslices",
     "StatefulSet": "statefulsets",
     "Deployment": "deployments",
     "PodDisruptionBudget": "poddisruptionbudgets",

@@ -1,6 +1,7 @@
 """The rigger's pure planner: from the cluster's databases (and which node pod holds each master)
-and the node pods as Kubernetes has them, the Services that must exist, the Services to delete, the
-pod label changes and each database secret's `service_names`. No I/O."""
+and the node pods as Kubernetes has them, the Services that must exist (without selector), the
+EndpointSlice of each that points at the master's pod, the Services and slices to delete, the pod
+label changes and each database secret's `service_names`. No I/O."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ BDB_LABEL_PREFIX = "redis.io/bdb-"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "recluster-services-rigger"
 BDB_UID_LABEL = "redis.io/bdb-uid"
+# EndpointSlices: the rigger writes those of its Services itself (they have no selector), so a
+# failover moves them at the rigger's pace, not at kube-controller-manager's 20 requests/s
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+HEADLESS_LABEL = "service.kubernetes.io/headless"  # kube-proxy skips slices of headless Services
 
 CLUSTER_IP, HEADLESS, LOAD_BALANCER = "cluster_ip", "headless", "load_balancer"
 SERVICE_TYPES = (CLUSTER_IP, HEADLESS, LOAD_BALANCER)
@@ -63,18 +69,24 @@ class Database:
     service_port: int | None = None  # REDB databaseServicePort
     secret: str | None = None  # the database secret to keep `service_names` in (None: none)
     owner: dict[str, Any] | None = None  # owner reference (the REDB) for the Services
+    # the master's IP when known apart from its pod's (a Sentinel announcement names it directly)
+    master_ip: str | None = None
 
 
 @dataclass(frozen=True)
 class Pod:
     name: str
     labels: Mapping[str, str]
+    ip: str | None = None
 
 
 @dataclass
 class Plan:
     services: list[dict[str, Any]] = field(default_factory=list)  # to apply
     delete_services: list[str] = field(default_factory=list)
+    # to apply: those of the first service type (what clients use) of every database first
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    delete_slices: list[str] = field(default_factory=list)
     # pod -> {label: value, or None to remove}
     pod_labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # secret -> service names
@@ -91,19 +103,11 @@ class Settings:
 
 def _service(settings: Settings, db: Database, service_type: str) -> dict[str, Any]:
     name = service_name(db.name, db.port, service_type, settings.naming)
+    # No selector: the rigger writes the Service's EndpointSlice itself (see _slice).
     spec: dict[str, Any] = {
-        "selector": {
-            APP_LABEL: APP,
-            CLUSTER_LABEL: settings.cluster,
-            ROLE_LABEL: NODE_ROLE,
-            bdb_label(db.uid): str(db.uid),
-        },
         "ports": [
             {"name": "redis", "protocol": "TCP", "port": db.service_port or db.port, "targetPort": db.port}
         ],
-        # the label is the decision (Sentinel's master): a node pod that is not ready, because its
-        # CCS replica is still catching up after it came back, may hold the master it promoted
-        "publishNotReadyAddresses": True,
     }
     if service_type == HEADLESS:
         spec["clusterIP"] = "None"
@@ -115,16 +119,69 @@ def _service(settings: Settings, db: Database, service_type: str) -> dict[str, A
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": settings.namespace,
-        "labels": {
-            APP_LABEL: APP,
-            CLUSTER_LABEL: settings.cluster,
-            MANAGED_BY_LABEL: MANAGED_BY,
-            BDB_UID_LABEL: str(db.uid),
-        },
+        "labels": _service_labels(settings, db),
     }
     if db.owner is not None:
         metadata["ownerReferences"] = [db.owner]
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+
+
+def _service_labels(settings: Settings, db: Database) -> dict[str, str]:
+    return {
+        APP_LABEL: APP,
+        CLUSTER_LABEL: settings.cluster,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        BDB_UID_LABEL: str(db.uid),
+    }
+
+
+def _slice(settings: Settings, db: Database, service_type: str, pod: str, ip: str) -> dict[str, Any]:
+    """The EndpointSlice of one Service: the master's pod, ready whatever its readiness says (the
+    master is Sentinel's decision: a node pod whose CCS replica is still catching up after it came
+    back may hold the master it promoted). Named like its Service; kube-controller-manager's own
+    slices have generated names, so the two never collide."""
+    name = service_name(db.name, db.port, service_type, settings.naming)
+    labels = {
+        **_service_labels(settings, db),
+        SERVICE_NAME_LABEL: name,
+        SLICE_MANAGED_BY_LABEL: MANAGED_BY,
+    }
+    if service_type == HEADLESS:
+        labels[HEADLESS_LABEL] = ""
+    metadata: dict[str, Any] = {"name": name, "namespace": settings.namespace, "labels": labels}
+    if db.owner is not None:
+        metadata["ownerReferences"] = [db.owner]
+    endpoint = {
+        "addresses": [ip],
+        "conditions": {"ready": True, "serving": True, "terminating": False},
+        "targetRef": {"kind": "Pod", "name": pod, "namespace": settings.namespace},
+    }
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": metadata,
+        "addressType": "IPv6" if ":" in ip else "IPv4",
+        "endpoints": [endpoint],
+        # without a selector, the slice's port is where traffic goes (the Service's targetPort is unused)
+        "ports": [{"name": "redis", "protocol": "TCP", "port": db.port}],
+    }
+
+
+def _slices(
+    settings: Settings, databases: Sequence[Database], pod_ips: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The slices of the databases whose master pod and its IP are known, by service type first:
+    after a node loss the Services clients use move before the others. A database whose master is
+    unknown gets none, so its slices stay as they are."""
+    result = []
+    for service_type in settings.types:
+        for db in databases:
+            if db.master_pod is None:
+                continue
+            ip = db.master_ip or pod_ips.get(db.master_pod)
+            if ip:
+                result.append(_slice(settings, db, service_type, db.master_pod, ip))
+    return result
 
 
 def plan(
@@ -132,11 +189,15 @@ def plan(
     databases: Iterable[Database],
     pods: Iterable[Pod],
     existing_services: Iterable[str],
+    existing_slices: Iterable[str] = (),
 ) -> Plan:
     """Everything the rigger should do now. `existing_services`: names of the Services it made
-    before (found by MANAGED_BY_LABEL)."""
+    before (found by MANAGED_BY_LABEL); `existing_slices`: names of the EndpointSlices it made
+    (SLICE_MANAGED_BY_LABEL)."""
     result = Plan()
     databases = sorted(databases, key=lambda d: d.uid)
+    pods = list(pods)
+    result.slices = _slices(settings, databases, {p.name: p.ip for p in pods if p.ip})
     wanted: dict[str, str] = {}  # desired label per pod: computed below
     desired_labels: dict[str, dict[str, str]] = {}
     for db in databases:
@@ -168,6 +229,7 @@ def plan(
         if changes:
             result.pod_labels[pod.name] = changes
     result.delete_services = sorted(set(existing_services) - set(wanted))
+    result.delete_slices = sorted(set(existing_slices) - set(wanted))
     return result
 
 

@@ -112,6 +112,12 @@ RIGGER_NEEDS = [
     Need("", "services", ("list",), "rigger/loop.py own_services"),
     Need("", "services", ("create", "patch"), "server-side apply of a database's Services"),
     Need("", "services", ("delete",), "the Services of a deleted database"),
+    Need("discovery.k8s.io", "endpointslices", ("create", "patch"),
+         "server-side apply of its selector-less Services' EndpointSlices (rigger/loop.py apply_slices)"),
+    Need("discovery.k8s.io", "endpointslices", ("list",), "rigger/loop.py service_slices: its own and kcm's"),
+    Need("discovery.k8s.io", "endpointslices", ("delete",),
+         "slices of a deleted database; kcm's left from a selector (remove_leftovers)"),
+    Need("", "endpoints", ("list", "delete"), "kcm's Endpoints left from a selector (remove_leftovers)"),
     Need("", "pods", ("list",), "rigger/loop.py node_pods"),
     Need("", "pods", ("patch",), "master labels on node pods (merge patch of labels)"),
     Need("", "secrets", ("patch",), "service_names of database secrets (never reads them)"),
@@ -183,7 +189,7 @@ OPERATOR_DENIED = [
            "keeps the caBundle current, never removes the configuration", CLUSTER, WEBHOOK_CONFIGURATION),
     Denied("delete", "coordination.k8s.io", "leases", "releases its Lease by update"),
     Denied("delete", "rbac.authorization.k8s.io", "roles", "Role `rec` goes with the REC (GC)"),
-    Denied("list", "discovery.k8s.io", "endpointslices", "no code reads endpoints"),
+    Denied("deletecollection", "discovery.k8s.io", "endpointslices", "deletes one slice at a time"),
 ]
 
 RIGGER_DENIED = [
@@ -206,7 +212,10 @@ RIGGER_DENIED = [
            name="redis-enterprise-operator"),
     Denied("get", "coordination.k8s.io", "leases", "only its own Lease", name="redis-enterprise-operator"),
     Denied("create", "", "events", "it posts no events"),
-    Denied("list", "discovery.k8s.io", "endpointslices", "it reads no endpoints"),
+    Denied("get", "", "endpoints", "finds leftovers by list, never reads one by name"),
+    Denied("create", "", "endpoints", "writes EndpointSlices, never the legacy Endpoints"),
+    Denied("update", "discovery.k8s.io", "endpointslices", "server-side apply only"),
+    Denied("list", "discovery.k8s.io", "endpointslices", "other namespaces' endpoints", "kube-system"),
     Denied("create", "", "serviceaccounts", "no identities"),
 ]
 

@@ -1,4 +1,5 @@
-"""The rigger's planner: Services, pod labels and secret names from (databases, master pods)."""
+"""The rigger's planner: Services, EndpointSlices, pod labels and secret names from (databases,
+master pods)."""
 
 from __future__ import annotations
 
@@ -25,14 +26,18 @@ from recluster.rigger.plan import (
 
 pytestmark = pytest.mark.unit
 
-PODS = [Pod("rec-0", {"app": "redis-enterprise"}), Pod("rec-1", {}), Pod("rec-2", {})]
+PODS = [
+    Pod("rec-0", {"app": "redis-enterprise"}, "10.0.0.10"),
+    Pod("rec-1", {}, "10.0.0.11"),
+    Pod("rec-2", {}, "10.0.0.12"),
+]
 
 
 def settings(*types: str, naming: str = BDB_NAME) -> Settings:
     return Settings(cluster="rec", namespace="ns", types=types or (CLUSTER_IP, HEADLESS), naming=naming)
 
 
-def test_default_services_select_the_master_pod() -> None:
+def test_default_services_have_no_selector_and_slices_on_the_master_pod() -> None:
     db = Database(uid=3, name="mydb", port=12000, master_pod="rec-1", secret="redb-mydb")
     result = plan(settings(), [db], PODS, [])
     names = [s["metadata"]["name"] for s in result.services]
@@ -41,16 +46,32 @@ def test_default_services_select_the_master_pod() -> None:
     assert cluster_ip["spec"]["type"] == "ClusterIP" and "clusterIP" not in cluster_ip["spec"]
     assert headless["spec"]["clusterIP"] == "None"
     for service in result.services:
-        assert service["spec"]["selector"] == {
-            "app": "redis-enterprise",
-            "redis.io/cluster": "rec",
-            "redis.io/role": "node",
-            "redis.io/bdb-3": "3",
-        }
-        assert service["spec"]["publishNotReadyAddresses"] is True  # the label decides, not readiness
+        # the rigger writes the endpoints: kube-controller-manager must not
+        assert "selector" not in service["spec"] and "publishNotReadyAddresses" not in service["spec"]
         assert service["spec"]["ports"] == [
             {"name": "redis", "protocol": "TCP", "port": 12000, "targetPort": 12000}
         ]
+    assert [s["metadata"]["name"] for s in result.slices] == ["mydb", "mydb-headless"]
+    for service, endpoint_slice in zip(result.services, result.slices, strict=True):
+        assert endpoint_slice["apiVersion"] == "discovery.k8s.io/v1"
+        assert endpoint_slice["kind"] == "EndpointSlice"
+        assert endpoint_slice["metadata"]["namespace"] == "ns"
+        labels = endpoint_slice["metadata"]["labels"]
+        assert service["metadata"]["labels"].items() <= labels.items()
+        assert labels["kubernetes.io/service-name"] == service["metadata"]["name"]
+        assert labels["endpointslice.kubernetes.io/managed-by"] == "recluster-services-rigger"
+        assert endpoint_slice["addressType"] == "IPv4"
+        assert endpoint_slice["endpoints"] == [
+            {
+                "addresses": ["10.0.0.11"],
+                "conditions": {"ready": True, "serving": True, "terminating": False},
+                "targetRef": {"kind": "Pod", "name": "rec-1", "namespace": "ns"},
+            }
+        ]
+        # the target port: with no selector, traffic goes to the slice's port
+        assert endpoint_slice["ports"] == [{"name": "redis", "protocol": "TCP", "port": 12000}]
+    assert "service.kubernetes.io/headless" not in result.slices[0]["metadata"]["labels"]
+    assert result.slices[1]["metadata"]["labels"]["service.kubernetes.io/headless"] == ""
     assert result.pod_labels == {"rec-1": {"redis.io/bdb-3": "3"}}
     assert result.secret_names == {"redb-mydb": ["mydb", "mydb-headless"]}
     assert result.delete_services == []
@@ -63,16 +84,70 @@ def test_load_balancer_and_redis_port_naming_and_service_port() -> None:
     assert result.services[1]["spec"]["type"] == "LoadBalancer"
     assert result.services[0]["spec"]["ports"][0]["port"] == 6379
     assert result.services[0]["spec"]["ports"][0]["targetPort"] == 12000
+    assert [s["metadata"]["name"] for s in result.slices] == ["redis-12000", "redis-12000-load-balancer"]
+    assert all(s["ports"][0]["port"] == 12000 for s in result.slices)
 
 
-def test_label_moves_on_failover() -> None:
-    pods = [Pod("rec-0", {"redis.io/bdb-3": "3", "redis.io/bdb-4": "4"}), Pod("rec-1", {}), Pod("rec-2", {})]
+def test_slices_carry_the_services_owner() -> None:
+    owner = {"apiVersion": "app.redislabs.com/v1alpha1", "kind": "RedisEnterpriseDatabase", "name": "a"}
+    db = Database(uid=3, name="a", port=12000, master_pod="rec-0", owner=owner)
+    result = plan(settings(), [db], PODS, [])
+    for obj in result.services + result.slices:
+        assert obj["metadata"]["ownerReferences"] == [owner]
+    no_owner = plan(settings(), [Database(uid=3, name="a", port=12000, master_pod="rec-0")], PODS, [])
+    assert all("ownerReferences" not in s["metadata"] for s in no_owner.slices)
+
+
+def test_slices_of_the_first_service_type_come_first() -> None:
+    dbs = [
+        Database(uid=1, name="a", port=12000, master_pod="rec-0"),
+        Database(uid=2, name="b", port=12001, master_pod="rec-1"),
+    ]
+    result = plan(settings(), dbs, PODS, [])
+    assert [s["metadata"]["name"] for s in result.slices] == ["a", "b", "a-headless", "b-headless"]
+
+
+def test_an_announced_ip_beats_the_pods_cached_one() -> None:
+    db = Database(uid=1, name="a", port=12000, master_pod="rec-2", master_ip="10.0.0.99")
+    result = plan(settings(), [db], PODS, [])
+    assert {s["endpoints"][0]["addresses"][0] for s in result.slices} == {"10.0.0.99"}
+
+
+def test_unknown_master_or_pod_without_ip_keeps_the_slice() -> None:
+    pods = [Pod("rec-0", {}, "10.0.0.10"), Pod("rec-1", {}, None)]
+    dbs = [
+        Database(uid=1, name="a", port=12000, master_pod=None),
+        Database(uid=2, name="b", port=12001, master_pod="rec-1"),
+        Database(uid=3, name="c", port=12002, master_pod="rec-9"),  # not (yet) listed
+    ]
+    existing = ["a", "a-headless", "b", "b-headless", "c", "c-headless"]
+    result = plan(settings(), dbs, pods, existing, existing)
+    assert result.slices == []  # no write ...
+    assert result.delete_slices == [] and result.delete_services == []  # ... and no delete
+
+
+def test_deleted_database_loses_its_slices() -> None:
+    db = Database(uid=1, name="a", port=12000, master_pod="rec-0")
+    slices = ["a", "a-headless", "gone", "gone-headless"]
+    result = plan(settings(), [db], PODS, ["a", "a-headless", "gone"], slices)
+    assert result.delete_services == ["gone"]
+    assert result.delete_slices == ["gone", "gone-headless"]
+
+
+def test_label_and_slices_move_on_failover() -> None:
+    pods = [
+        Pod("rec-0", {"redis.io/bdb-3": "3", "redis.io/bdb-4": "4"}, "10.0.0.10"),
+        Pod("rec-1", {}, "10.0.0.11"),
+        Pod("rec-2", {}, "10.0.0.12"),
+    ]
     dbs = [
         Database(uid=3, name="a", port=12000, master_pod="rec-1"),
         Database(uid=4, name="b", port=12001, master_pod="rec-0"),
     ]
     result = plan(settings(), dbs, pods, ["a", "a-headless", "b", "b-headless"])
     assert result.pod_labels == {"rec-0": {"redis.io/bdb-3": None}, "rec-1": {"redis.io/bdb-3": "3"}}
+    targets = {s["metadata"]["name"]: s["endpoints"][0]["targetRef"]["name"] for s in result.slices}
+    assert targets == {"a": "rec-1", "a-headless": "rec-1", "b": "rec-0", "b-headless": "rec-0"}
 
 
 def test_deleted_database_loses_services_and_labels() -> None:
@@ -125,7 +200,7 @@ label_sets = st.dictionaries(
 def test_after_the_plan_each_known_master_is_labelled_on_exactly_one_pod(
     dbs: list[Database], labels: list[dict[str, str]]
 ) -> None:
-    pods = [Pod(f"rec-{i}", dict(labels[i])) for i in range(3)]
+    pods = [Pod(f"rec-{i}", dict(labels[i]), f"10.0.0.{i}") for i in range(3)]
     result = plan(settings(), dbs, pods, [])
     after = {p.name: dict(p.labels) for p in pods}
     for pod, changes in result.pod_labels.items():
@@ -151,6 +226,22 @@ def test_after_the_plan_each_known_master_is_labelled_on_exactly_one_pod(
         for db in sorted(dbs, key=lambda d: d.uid)
         for n in service_names(db.name, db.port, (CLUSTER_IP, HEADLESS), BDB_NAME)
     ]
+    # one slice per Service of each database whose master is known, on that master's pod and IP;
+    # the Services clients use (the first type) all before the others
+    ips = {p.name: p.ip for p in pods}
+    expected = {
+        name: db.master_pod
+        for db in dbs
+        if db.master_pod is not None
+        for name in service_names(db.name, db.port, (CLUSTER_IP, HEADLESS), BDB_NAME)
+    }
+    slices = {s["metadata"]["name"]: s for s in result.slices}
+    assert len(slices) == len(result.slices)
+    assert {name: s["endpoints"][0]["targetRef"]["name"] for name, s in slices.items()} == expected
+    assert all(s["endpoints"][0]["addresses"] == [ips[expected[n]]] for n, s in slices.items())
+    headless = [s["metadata"]["name"].endswith("-headless") for s in result.slices]
+    assert headless == sorted(headless)
+    assert all("selector" not in s["spec"] for s in result.services)
 
 
 def test_switch_master_announcement_parses() -> None:

@@ -2,12 +2,14 @@
 
 Least privilege (the contract's §5.2, reduced to what recluster needs): the node daemons never talk
 to Kubernetes (their pods do not even mount a token), so the Role serves the rigger alone: it
-creates one set of Services per database and tags the pods that hold master shards; its replicas
-elect a leader with the Lease `<rec>-services-rigger` (no other Lease can it read or take). It reads its
+creates one set of Services per database, without selector, writes their EndpointSlices (the
+master's pod) and tags the pods that hold master shards; it deletes the EndpointSlices and legacy
+Endpoints kube-controller-manager left from when those Services had a selector; its replicas elect a
+leader with the Lease `<rec>-services-rigger` (no other Lease can it read or take). It reads its
 credentials from a mounted file, so it never reads a Secret: it only patches the `service_names` key
-of database secrets, whose names (and Service ports) it reads from the REDBs. It reads no endpoints
-and posts no events, so it may do neither (tests/integration/security/test_service_account_rights.py
-holds each rule to the code that uses it).
+of database secrets, whose names (and Service ports) it reads from the REDBs. It posts no events, so
+it may not (tests/integration/security/test_service_account_rights.py holds each rule to the code
+that uses it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ REC_ROLE_RULES: list[dict[str, Any]] = [
         "apiGroups": [""],
         "resources": ["services"],
         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {  # the Services' endpoints: the master's pod (server-side apply), deleted with the database;
+        # listed to find kube-controller-manager's slices left from a selector, and delete them
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["list", "create", "patch", "delete"],
+    },
+    {  # the legacy Endpoints kube-controller-manager left from a selector: found and deleted
+        "apiGroups": [""],
+        "resources": ["endpoints"],
+        "verbs": ["list", "delete"],
     },
     {  # tag the pods that hold master shards (labels only: patch, no update)
         "apiGroups": [""],

@@ -159,22 +159,38 @@ def refresh_directives(config: str, directives: dict[str, str]) -> str:
 
 
 class Hurry:
-    """Whether a master is suspected down, so that the sentinel reads every INFO each second (see
-    `SentinelControl.hurry`). Shared by the node loop's SentinelControl, which sets the INFO period
-    from the number of monitors, and the failover watch's, which runs in a thread of its own: the
-    watch sets it, and the node loop's control applies the period again whenever `changes` moved."""
+    """Why the sentinel should read every INFO each second now (see `SentinelControl.hurry`): a
+    master suspected down (the failover watch, in a thread of its own) or a replica of this node
+    that the sentinel does not list yet (the node loop). Shared by the node loop's SentinelControl,
+    which sets the INFO period, and the failover watch's: the node loop's control applies the period
+    again whenever `changes` moved."""
+
+    SUSPECTED = "a master suspected down"
+    REPLICA_UNKNOWN = "a replica the sentinel does not list yet"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.on = False
+        self._reasons: frozenset[str] = frozenset()
         self.changes = 0
 
-    def set(self, on: bool) -> bool:
-        """True when this changed it."""
+    @property
+    def on(self) -> bool:
+        return bool(self._reasons)
+
+    @property
+    def reasons(self) -> str:
+        return ", ".join(sorted(self._reasons))
+
+    def set(self, reason: str, on: bool) -> bool:
+        """True when this changed whether to hurry at all."""
         with self._lock:
-            if on == self.on:
+            reasons = self._reasons | {reason} if on else self._reasons - {reason}
+            if reasons == self._reasons:
                 return False
-            self.on, self.changes = on, self.changes + 1
+            was, self._reasons = bool(self._reasons), reasons
+            if was == bool(reasons):
+                return False
+            self.changes += 1
             return True
 
 
@@ -273,7 +289,7 @@ class SentinelControl:
             await self._change("SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
         self._monitors = len(wanted)
-        await self._apply_info_period()
+        await self.apply_info_period()
 
     async def hurry(self, suspected: bool) -> None:
         """While a master is suspected down, read every instance's INFO every second. Sentinel
@@ -285,19 +301,20 @@ class SentinelControl:
         Called by the failover watch on every look: while suspected it sets the 1 s period each time
         (a cheap command; the node loop's control, in the other thread, may have just applied the
         slow one); once calm, the node loop's control applies the slow period on its next pass."""
-        if self._hurry.set(suspected) and suspected:
+        if self._hurry.set(Hurry.SUSPECTED, suspected) and suspected:
             log.info("sentinel: INFO every %d ms (a master suspected down)", INFO_PERIOD_MS)
         if suspected:
             await command(self.client, "SENTINEL", "DEBUG", "info-period", INFO_PERIOD_MS)
 
-    async def _apply_info_period(self) -> None:
+    async def apply_info_period(self) -> None:
+        """Set the INFO period the monitors and the hurry ask for, unless it is set already."""
         changes = self._hurry.changes
         hurried = self._hurry.on
         period = INFO_PERIOD_MS if hurried else info_period_ms(self._monitors)
         if period != self._info_period or changes != self._hurry_seen:
             if period != self._info_period:
                 log.info("sentinel: INFO every %d ms (%d monitors%s)", period, self._monitors,
-                         ", a master suspected down" if hurried else "")
+                         f", {self._hurry.reasons}" if hurried else "")
             await command(self.client, "SENTINEL", "DEBUG", "info-period", period)
             self._info_period, self._hurry_seen = period, changes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recluster.node.sentinel import refresh_directives
+from recluster.node.sentinel import Hurry, refresh_directives
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +57,16 @@ def test_a_monitor_moves_only_from_a_dead_address_no_node_has(ip: str, flags: st
     wanted = Monitor("db", "198.18.0.3", 10000, 2, None)
     addresses = {"198.18.0.2", "198.18.0.3", "rec-1.rec.ns.svc.cluster.local"}
     assert stale({"ip": ip, "flags": flags}, wanted, addresses) is expected
+
+
+def test_hurry_is_on_while_any_reason_holds_and_counts_only_real_changes() -> None:
+    hurry = Hurry()
+    assert not hurry.on
+    assert hurry.set(Hurry.SUSPECTED, True)
+    assert not hurry.set(Hurry.REPLICA_UNKNOWN, True)  # already hurrying: the period stays 1 s
+    assert hurry.changes == 1
+    assert not hurry.set(Hurry.SUSPECTED, False)  # the unknown replica still holds it
+    assert hurry.on and hurry.reasons == Hurry.REPLICA_UNKNOWN
+    assert hurry.set(Hurry.REPLICA_UNKNOWN, False)
+    assert not hurry.on and hurry.changes == 2
+    assert not hurry.set(Hurry.REPLICA_UNKNOWN, False)

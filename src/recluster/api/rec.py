@@ -41,10 +41,14 @@ DEFAULT_RIGGER_RESOURCES: dict[str, dict[str, str]] = {
 }
 # The persistent volume of a node defaults to five times its memory (room for AOF rewrites and snapshots).
 VOLUME_SIZE_PER_MEMORY = 5
-# A lost node's replicas move after this long. Redis Enterprise waits 1800 s on Kubernetes (a pod
-# usually comes back with its volume); here the databases are small and a replica-less master
-# cannot confirm a write (WAIT), so the default is short: a node down longer than a pod restart.
-DEFAULT_SLAVE_HA_GRACE_PERIOD_S = 15
+# A node lost without notice (a crash, a partition) has its replicas re-created elsewhere after this
+# long: a master without a replica cannot confirm a write (WAIT), so short, like Sentinel's
+# down-after. Redis Enterprise waits 1800 s on Kubernetes (a pod usually comes back with its volume)
+# and copies no data for a restart; here a node that announced a planned restart (SIGTERM: a
+# rolling change, a deleted pod, a drain) is waited for at least DEFAULT_RESTART_GRACE_S, so a
+# rolling restart does not copy every replica (docs/node-daemon.md, "Replica grace").
+DEFAULT_SLAVE_HA_GRACE_PERIOD_S = 2
+DEFAULT_RESTART_GRACE_S = 60
 MAX_SLAVE_HA_GRACE_PERIOD_S = 31_536_000  # a year
 DATABASE_SERVICE_TYPE_PATTERN = (
     r"^(cluster_ip|headless|load_balancer)(,(cluster_ip|headless|load_balancer))*$"
@@ -117,8 +121,9 @@ class SlaveHaSpec(OpenApiModel):
         ge=0,
         le=MAX_SLAVE_HA_GRACE_PERIOD_S,
         description=(
-            "Seconds a node may be down before its replicas are re-created on other nodes; "
-            f"default {DEFAULT_SLAVE_HA_GRACE_PERIOD_S} (Redis Enterprise: 1800)."
+            "Seconds a node lost without notice may be down before its replicas are re-created on "
+            f"other nodes; default {DEFAULT_SLAVE_HA_GRACE_PERIOD_S} (Redis Enterprise: 1800). A node "
+            f"that announced a planned restart is waited for at least {DEFAULT_RESTART_GRACE_S} s."
         ),
     )
 

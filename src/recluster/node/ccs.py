@@ -8,6 +8,7 @@ writes without enough replicas (`min-replicas-to-write`), and every write is fol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ STATE_KEY = "recluster:state"
 # node uid -> the address the node says it has now (written by the node on the leader's CCS, read by
 # the leader, which checks it before recording it: see addresses.AddressWatch)
 ADDRESS_KEY = "recluster:addresses"
+RESTART_KEY = "recluster:restarting"  # node uid -> when (unix time) it announced a planned restart
+RESTART_WAIT_MS = 500  # the announcement's acknowledgement: brief, the hand-off has its own deadline
 # The state replaced only if it is still what the change was computed from (ARGV[1]); atomic, and
 # on the connection the WAIT that follows counts from
 COMPARE_AND_SET = """
@@ -193,6 +196,31 @@ class CcsStore:
         leader = await self.leader_addr()
         client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
         await client.hset(ADDRESS_KEY, str(node_uid), addr)
+
+    async def announce_restart(self, node_uid: int) -> None:
+        """Tell the leader this node stops for a planned restart (SIGTERM), so its replicas wait for
+        it longer. Acknowledged by a replica of the CCS when there is one (the leader may be this
+        node, about to hand the CCS over): on one connection, so WAIT counts this write."""
+        leader = await self.leader_addr()
+        client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hset(RESTART_KEY, str(node_uid), f"{time.time():.3f}")
+            pipe.execute_command("WAIT", 1, RESTART_WAIT_MS)
+            await pipe.execute()
+
+    async def announced_restarts(self, within_s: float) -> set[int]:
+        """The nodes that announced a planned restart in the last `within_s` seconds (leader)."""
+        raw = await self.local.hgetall(RESTART_KEY)
+        now = time.time()
+        restarting = set()
+        for uid, when in raw.items():
+            with contextlib.suppress(ValueError):
+                if str(uid).isdigit() and now - float(when) <= within_s:
+                    restarting.add(int(uid))
+        return restarting
+
+    async def forget_restarts(self, node_uids: list[int]) -> None:
+        await self.local.hdel(RESTART_KEY, *(str(uid) for uid in node_uids))
 
     async def announced_addresses(self) -> dict[int, str]:
         raw = await self.local.hgetall(ADDRESS_KEY)

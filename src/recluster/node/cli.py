@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
 from recluster.node.config import (
     DEFAULT_API_PORT,
     DEFAULT_CCS_PORT,
@@ -38,8 +39,14 @@ ENV = "RECLUSTER_NODE_"
               envvar=ENV + "DOWN_AFTER_MS",
               help="how long a shard may not answer before Sentinel fails it over (Sentinel's "
                    "down-after-milliseconds; shorter: faster failover, more false ones under load)")
-@click.option("--replica-move-grace", type=float, default=15.0, envvar=ENV + "REPLICA_MOVE_GRACE",
-              help="seconds a node may be down before its replicas are re-created elsewhere")
+@click.option("--replica-move-grace", type=float, default=float(DEFAULT_SLAVE_HA_GRACE_PERIOD_S),
+              envvar=ENV + "REPLICA_MOVE_GRACE",
+              help="seconds a node lost without notice may be down before its replicas are re-created "
+                   "elsewhere (until the cluster policy's slave_ha_grace_period is set)")
+@click.option("--restart-grace", type=float, default=float(DEFAULT_RESTART_GRACE_S),
+              envvar=ENV + "RESTART_GRACE",
+              help="seconds at least that a node which announced a planned restart (SIGTERM) may be "
+                   "down before its replicas are re-created elsewhere")
 @click.option("--handoff-timeout", type=float, default=30.0, envvar=ENV + "HANDOFF_TIMEOUT",
               help="seconds SIGTERM waits for master shards to move to replicas (0: no hand-off)")
 @click.option("--redis-server", default="/usr/bin/redis-server", envvar=ENV + "REDIS_SERVER")
@@ -47,8 +54,8 @@ ENV = "RECLUSTER_NODE_"
 @click.option("--log-level", default="INFO", envvar=ENV + "LOG_LEVEL")
 def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int, metrics_port: int,
          ccs_port: int, tls_dir: Path | None, credentials_file: Path | None, down_after_ms: int,
-         replica_move_grace: float, handoff_timeout: float, redis_server: str, redis_sentinel: str,
-         log_level: str) -> None:
+         replica_move_grace: float, restart_grace: float, handoff_timeout: float, redis_server: str,
+         redis_sentinel: str, log_level: str) -> None:
     """Run a cluster node: REST API (HTTPS), configuration store, sentinel, shards, metrics."""
     from recluster.node.runner import run_node
 
@@ -57,6 +64,7 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
                      sentinel_port=sentinel_port, metrics_port=metrics_port, ccs_port=ccs_port,
                      tls_dir=tls_dir.resolve() if tls_dir else None, credentials_file=credentials_file,
                      down_after_ms=down_after_ms, replica_move_grace_s=replica_move_grace,
+                     restart_grace_s=restart_grace,
                      redis_server=redis_server, redis_sentinel=redis_sentinel)
     run_node(cfg, handoff_timeout=handoff_timeout)
 

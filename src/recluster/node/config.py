@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
+
 DEFAULT_API_PORT = 9443
 DEFAULT_SENTINEL_PORT = 8001
 DEFAULT_METRICS_PORT = 8070
@@ -30,7 +32,11 @@ class NodeConfig:
     # (docs/node-daemon.md, "Failure detection"): shorter detects a crashed node sooner, but a shard
     # that stalls this long (a fork on a loaded host, a slow disk) is failed over although alive.
     down_after_ms: int = DEFAULT_DOWN_AFTER_MS
-    replica_move_grace_s: float = 15.0  # how long a node may be down before its replicas move
+    # how long a node lost without notice may be down before its replicas move (the cluster policy's
+    # slave_ha_grace_period replaces it once set), and how long at least for a node that announced a
+    # planned restart (SIGTERM): see placement.nodes_to_evacuate
+    replica_move_grace_s: float = float(DEFAULT_SLAVE_HA_GRACE_PERIOD_S)
+    restart_grace_s: float = float(DEFAULT_RESTART_GRACE_S)
     redis_server: str = "/usr/bin/redis-server"
     redis_sentinel: str = "/usr/bin/redis-sentinel"
     tick_s: float = 0.5

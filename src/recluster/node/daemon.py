@@ -42,6 +42,7 @@ from recluster.node.models import (
     NodeRecord,
     ShardRecord,
 )
+from recluster.node.placement import nodes_to_evacuate
 from recluster.node.reconcile import (
     Observation,
     apply_plan,
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 
 FAILOVER_RETRY_S = 15.0
 HANDOFF_RETRY_S = 2.0  # how often a shutting-down node repeats a refused failover request
+ANNOUNCE_TIMEOUT_S = 2.0  # a planned restart's announcement to the leader, on SIGTERM
 UNKNOWN_REPLICA_HURRY_S = 30.0  # see NodeDaemon._hurry_until_replicas_known
 # A master shard that stopped waits at most this long for Sentinel to promote its replica (see
 # recluster.node.restart), and asks again this often.
@@ -180,6 +182,8 @@ class NodeDaemon:
         return (state, self.membership.node_uid) if state is not None else None
 
     async def stop(self, handoff_timeout: float) -> None:
+        if self.membership is not None and self.store is not None:
+            await self._announce_restart(self.store, self.membership.node_uid)
         if self.membership is not None and handoff_timeout > 0:
             try:
                 await asyncio.wait_for(self.handoff(), handoff_timeout)
@@ -204,6 +208,16 @@ class NodeDaemon:
             await client.aclose()
         self._addresses.cancel()
         await self._http.aclose()
+
+    @staticmethod
+    async def _announce_restart(store: CcsStore, me: int) -> None:
+        """SIGTERM is a planned stop: tell the leader first, so it waits for this node's return
+        before it copies its replicas elsewhere (`placement.nodes_to_evacuate`)."""
+        try:
+            await asyncio.wait_for(store.announce_restart(me), ANNOUNCE_TIMEOUT_S)
+            log.info("shutdown: told the leader this is a planned restart")
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.info("shutdown: could not tell the leader this is a planned restart (%s)", type(exc).__name__)
 
     async def handoff(self) -> None:
         """Planned failover of this node's master shards (and the CCS) to replicas elsewhere."""
@@ -842,14 +856,21 @@ class NodeDaemon:
 
         up_flags = await asyncio.gather(*(node_up(n) for n in nodes))
         up = {n.uid for n, ok in zip(nodes, up_flags, strict=True) if ok}
+        back = []
         for node in nodes:
             if node.uid in up:
-                self._down_since.pop(node.uid, None)
+                if self._down_since.pop(node.uid, None) is not None:
+                    back.append(node.uid)
             else:
                 self._down_since.setdefault(node.uid, now)
+        if back:  # a restart it announced is over: a later loss without notice gets the short grace
+            with contextlib.suppress(RedisError, OSError):
+                await self.store.forget_restarts(back)
         grace = state.cluster.replica_move_grace_s(self.cfg.replica_move_grace_s)
-        evacuate_down = {uid for uid, since in self._down_since.items()
-                         if grace is not None and now - since > grace}
+        restart_grace = max(grace or 0.0, self.cfg.restart_grace_s)
+        restarting = (await self.store.announced_restarts(restart_grace + 60.0)
+                      if self._down_since and grace is not None else set())
+        evacuate_down = nodes_to_evacuate(self._down_since, now, grace, restarting, restart_grace)
         masters: dict[str, tuple[str, int]] = {}
         for name, entry in (await self.sentinel.masters()).items():
             flags = entry.get("flags", "")

@@ -77,6 +77,7 @@ class LoopbackCluster:
     password: str = field(default_factory=lambda: os.urandom(12).hex())
     cluster_name: str = "cluster.local"
     down_after_ms: int = 2000
+    # longer than a cluster's default: a dev cluster's nodes are killed and started again by hand
     replica_move_grace_s: float = 15.0
     api_port: int = DEFAULT_API_PORT
     sentinel_port: int = DEFAULT_SENTINEL_PORT

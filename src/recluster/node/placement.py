@@ -37,6 +37,20 @@ class Plan:
         return not (self.add or self.remove or self.failover)
 
 
+def nodes_to_evacuate(down_since: Mapping[int, float], now: float, grace_s: float | None,
+                      restarting: Iterable[int] = (), restart_grace_s: float = 0.0) -> set[int]:
+    """The down nodes whose replicas move now (`down_since`: node uid -> when first seen down, in
+    `now`'s clock). A node that announced a restart (SIGTERM: a rolling change, a pod deleted, a
+    drain) gets at least `restart_grace_s`, so a planned restart does not copy its replicas
+    elsewhere; a node lost without notice gets `grace_s`, so its databases soon have a replica again
+    (a master without one cannot confirm a write with WAIT). None: replicas never move."""
+    if grace_s is None:
+        return set()
+    planned = set(restarting)
+    return {uid for uid, since in down_since.items()
+            if now - since > (max(grace_s, restart_grace_s) if uid in planned else grace_s)}
+
+
 class PlacementError(Exception):
     pass
 

@@ -209,3 +209,36 @@ async def test_a_leader_cut_off_from_the_others_fails_nothing_over(make_cluster)
     assert (await asyncio.to_thread(sentinel.discover_master, chosen["name"]))[0] == master_host
     local.close()
     mine.close()
+
+
+async def test_a_planned_restart_keeps_the_nodes_replicas_and_a_crash_moves_them(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    """A node stopped with SIGTERM (a rolling change, a deleted pod) announces a planned restart, and
+    its replicas wait for it (at least the restart grace, 60 s by default) however short the grace
+    for a node lost without notice; once it is back, a SIGKILL of the same node is a loss without
+    notice, and its replica is re-created on the third node after that short grace."""
+    cluster: LoopbackCluster = await make_cluster(3)
+    async with cluster.api(0) as api:
+        await api.put_policy({"slave_ha_grace_period": 1})
+        bdb = await api.create_bdb({"name": "planned", "memory_size": 16 << 20, "replication": True})
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        shards = await api.shards(bdb["uid"])
+    replica_node = next(s["node_uid"] for s in shards if s["role"] == "slave")
+    victim = int(replica_node) - 1
+    survivor = next(i for i in range(3) if i != victim)
+
+    async def replica_nodes() -> set[str]:
+        async with cluster.api(survivor) as api:
+            return {str(s["node_uid"]) for s in await api.shards(bdb["uid"]) if s["role"] == "slave"}
+
+    await asyncio.to_thread(cluster.terminate_node, victim)
+    await asyncio.sleep(8)  # far past the 1 s grace: the announced restart holds the replica
+    assert await replica_nodes() == {str(replica_node)}
+
+    cluster.start_node(victim)
+    await cluster.wait_ready([victim])
+    await asyncio.sleep(2)  # the leader sees it back (and forgets its announcement) on its next look
+    cluster.kill_node(victim)
+    deadline = time.monotonic() + 30
+    while await replica_nodes() in ({str(replica_node)}, set()):
+        assert time.monotonic() < deadline, "the crashed node's replica was not re-created elsewhere"
+        await asyncio.sleep(0.3)

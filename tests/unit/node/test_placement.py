@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb, repair
+from recluster.node.placement import PlacedShard, PlacementError, nodes_to_evacuate, place_new_bdb, repair
 
 pytestmark = pytest.mark.unit
 
@@ -84,3 +84,21 @@ def test_repair_never_adds_a_replica_beside_its_master_or_on_a_leaving_node(
     for add in plan.add:
         assert add.node_uid != leaving
         assert all(s.node_uid != add.node_uid for s in shards if s.bdb_uid == add.bdb_uid)
+
+
+def test_a_node_lost_without_notice_is_evacuated_after_the_grace_an_announced_one_later() -> None:
+    down = {1: 100.0, 2: 100.0}
+    assert nodes_to_evacuate(down, 101.0, 2.0) == set()
+    assert nodes_to_evacuate(down, 103.0, 2.0, restarting={2}, restart_grace_s=60.0) == {1}
+    assert nodes_to_evacuate(down, 161.0, 2.0, restarting={2}, restart_grace_s=60.0) == {1, 2}
+    # a grace longer than the restart grace holds for both; slave_ha off: nobody ever moves
+    assert nodes_to_evacuate(down, 161.0, 120.0, restarting={2}, restart_grace_s=60.0) == set()
+    assert nodes_to_evacuate(down, 1e9, None, restarting={2}, restart_grace_s=60.0) == set()
+
+
+@given(st.dictionaries(st.integers(1, 5), st.floats(0, 100)), st.floats(0, 200), st.floats(0, 50),
+       st.sets(st.integers(1, 5)), st.floats(0, 100))
+def test_an_announced_restart_never_moves_replicas_sooner(down: dict[int, float], now: float, grace: float,
+                                                         restarting: set[int], restart_grace: float) -> None:
+    planned = nodes_to_evacuate(down, now, grace, restarting, restart_grace)
+    assert planned <= nodes_to_evacuate(down, now, grace) <= set(down)

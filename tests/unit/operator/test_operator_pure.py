@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from recluster.api import check_rec
-from recluster.api.rec import ClusterState
+from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S, ClusterState
 from recluster.clients.lease import LeaderLease
 from recluster.operator.accepted import accepted_body
 from recluster.operator.build.names import tls_names
@@ -175,13 +175,17 @@ def test_deleting_for_counts_from_the_deletion_timestamp() -> None:
     assert _deleting_for(long_ago) > 1e6
 
 
+DEFAULT_GRACE = DEFAULT_SLAVE_HA_GRACE_PERIOD_S
+
+
 @pytest.mark.parametrize(("spec", "actual", "changes"), [
-    ({}, {"slave_ha": True, "slave_ha_grace_period": 15}, {}),
-    ({}, {"slave_ha": False, "slave_ha_grace_period": 600}, {"slave_ha": True, "slave_ha_grace_period": 15}),
-    ({"slaveHA": {"slaveHAGracePeriod": 1800}}, {"slave_ha": True, "slave_ha_grace_period": 15},
+    ({}, {"slave_ha": True, "slave_ha_grace_period": DEFAULT_GRACE}, {}),
+    ({}, {"slave_ha": False, "slave_ha_grace_period": 600},
+     {"slave_ha": True, "slave_ha_grace_period": DEFAULT_GRACE}),
+    ({"slaveHA": {"slaveHAGracePeriod": 1800}}, {"slave_ha": True, "slave_ha_grace_period": DEFAULT_GRACE},
      {"slave_ha_grace_period": 1800}),
     ({"slaveHA": {"slaveHAGracePeriod": 0}}, {"slave_ha": True, "slave_ha_grace_period": 0}, {}),
-    ({"slaveHA": {}}, {}, {"slave_ha": True, "slave_ha_grace_period": 15}),
+    ({"slaveHA": {}}, {}, {"slave_ha": True, "slave_ha_grace_period": DEFAULT_GRACE}),
 ])
 def test_cluster_policy_follows_slave_ha(spec: dict[str, Any], actual: dict[str, Any],
                                          changes: dict[str, Any]) -> None:

@@ -69,6 +69,7 @@ NAMESPACE = "scale"
 REC = "rec"
 NODE_LABELS = {"app": "redis-enterprise", "redis.io/cluster": REC, "redis.io/role": "node"}
 NODE_SELECTOR = ",".join(f"{k}={v}" for k, v in NODE_LABELS.items())
+RIGGER_SELECTOR = NODE_SELECTOR.replace("redis.io/role=node", "redis.io/role=services-rigger")
 OPERATOR_SELECTOR = "name=redis-enterprise-operator"
 API_PORT = 9443
 SENTINEL_PORT = 8001
@@ -1385,13 +1386,13 @@ class Bench:
 
     def logs(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        for what in ("deploy/redis-enterprise-operator", f"deploy/{REC}-services-rigger"):
-            try:
-                text = self.kube.kubectl("logs", what, "--tail=-1", timeout=60)
-            except Exception as exc:
-                text = f"cannot read the logs: {exc}"
-            (directory / (what.split("/")[1] + ".log")).write_text(text)
-        for pod in self.kube.pods(NODE_SELECTOR):
+        try:
+            text = self.kube.kubectl("logs", "deploy/redis-enterprise-operator", "--tail=-1", timeout=60)
+        except Exception as exc:
+            text = f"cannot read the logs: {exc}"
+        (directory / "redis-enterprise-operator.log").write_text(text)
+        # every rigger replica: after a fault on the leader's node the standby's log tells the story
+        for pod in self.kube.pods(NODE_SELECTOR) + self.kube.pods(RIGGER_SELECTOR):
             name = pod["metadata"]["name"]
             try:
                 text = self.kube.kubectl("logs", name, "--tail=-1", timeout=60)

@@ -1129,10 +1129,17 @@ class Bench:
         masters = self.master_pods(api)
         counts = Counter(pod for db, pod in masters.items() if db in all_names)
         victim = counts.most_common(1)[0][0]
+        pods = {p["metadata"]["name"]: p for p in self.kube.pods(NODE_SELECTOR)}
         if self.args.fault_target == "leader":  # the CCS fails over too: the hardest node to lose
             victim = next(n["name"].split(".")[0] for n in api.get("/v1/nodes") if n.get("role") == "master")
+        elif self.args.fault_target == "rigger-leader":  # the rigger's standby must take its Lease over
+            holder = self.kube.get(
+                f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{REC}-services-rigger"
+            )["spec"]["holderIdentity"]
+            rigger_node = next(p["spec"]["nodeName"] for p in self.kube.pods(RIGGER_SELECTOR)
+                               if p["metadata"]["name"] == holder)
+            victim = next(name for name, p in pods.items() if p["spec"]["nodeName"] == rigger_node)
         moving = sorted(db for db, pod in masters.items() if pod == victim and db in all_names)
-        pods = {p["metadata"]["name"]: p for p in self.kube.pods(NODE_SELECTOR)}
         node = pods[victim]["spec"]["nodeName"]
         ips = self.pod_ips()
         others = {ip for pod, ip in ips.items() if pod != victim}
@@ -1453,9 +1460,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--fault-target",
-        choices=("most-masters", "leader"),
+        choices=("most-masters", "leader", "rigger-leader"),
         default="most-masters",
-        help="the node of the node faults: the pod holding the most masters, or the CCS leader's",
+        help="the node of the node faults: the pod holding the most masters, the CCS leader's, or the "
+             "one beside the rigger replica that holds its Lease",
     )
     parser.add_argument("--rest-seconds", type=float, default=60, help="window at rest (60 s; 1 db: half)")
     parser.add_argument("--timeout", type=float, default=900, help="for the REDBs to be active (900 s)")

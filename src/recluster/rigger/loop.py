@@ -47,6 +47,7 @@ from recluster.rigger.plan import (
     Settings,
     plan,
     pod_of_node_name,
+    slice_matches,
 )
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class State:
     passes: int = 0
     # kube-controller-manager's leftovers of Services that had a selector may exist: look for them
     clean_up: bool = True
+    # just took the Lease over: read the slices the previous leader wrote before writing any
+    slices_unknown: bool = True
 
 
 def _ipv4(text: str) -> str | None:
@@ -140,6 +143,7 @@ class Rigger:
         self.leading = True
         self.state.applied.clear()  # what another replica wrote is not known: apply everything once
         self.state.clean_up = True
+        self.state.slices_unknown = True
         self.relabel.set()
         self.wake.set()
 
@@ -281,6 +285,8 @@ class Rigger:
         if not self.leading:
             return
         refresh = not fast and self.state.passes % REFRESH_PASSES == 0
+        if self.state.slices_unknown:
+            await self.observe_slices(todo.slices)
         await self.apply_slices(todo.slices, refresh=refresh)
         await self.patch_labels(todo.pod_labels)
         if fast:
@@ -309,6 +315,24 @@ class Rigger:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
+
+    async def observe_slices(self, wanted: list[dict[str, Any]]) -> None:
+        """On taking the Lease over: count the slices that already say what is wanted as written,
+        so that the first writes after a takeover (often during a node loss, when dozens of masters
+        move) are only the ones that changed, not every slice again. A failed read writes them all."""
+        try:
+            items = await self.kube.list(SLICE_API, "EndpointSlice", self.config.namespace,
+                                         f"{SLICE_MANAGED_BY_LABEL}={MANAGED_BY},{CLUSTER_LABEL}={self.config.cluster}")
+        except KubeError as exc:
+            log.info("cannot read the EndpointSlices before writing them (%s): writing all", exc)
+            return
+        finally:
+            self.state.slices_unknown = False
+        existing = {item["metadata"]["name"]: item for item in items}
+        for endpoint_slice in wanted:
+            have = existing.get(endpoint_slice["metadata"]["name"])
+            if have is not None and slice_matches(have, endpoint_slice):
+                self.state.applied.setdefault(_key(endpoint_slice), _text(endpoint_slice))
 
     async def patch_labels(self, pod_labels: dict[str, dict[str, str | None]]) -> None:
         for pod, changes in pod_labels.items():

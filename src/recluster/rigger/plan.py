@@ -233,6 +233,21 @@ def plan(
     return result
 
 
+def slice_matches(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether an EndpointSlice as the apiserver has it already says what `wanted` says: the same
+    endpoints (addresses, pod, readiness), ports, address type and owners, and at least its labels.
+    A replica that takes the Lease over counts those as written, so it rewrites only what changed."""
+    def core(obj: Mapping[str, Any]) -> tuple[Any, ...]:
+        endpoints = [(tuple(e.get("addresses") or ()), (e.get("targetRef") or {}).get("name"),
+                      (e.get("conditions") or {}).get("ready")) for e in obj.get("endpoints") or ()]
+        ports = [(p.get("name"), p.get("protocol"), p.get("port")) for p in obj.get("ports") or ()]
+        owners = sorted(str(o.get("uid")) for o in (obj.get("metadata") or {}).get("ownerReferences") or ())
+        return endpoints, ports, obj.get("addressType"), owners
+
+    labels = (existing.get("metadata") or {}).get("labels") or {}
+    return core(existing) == core(wanted) and wanted["metadata"]["labels"].items() <= labels.items()
+
+
 def pod_of_node_name(node_name: str, pod_names: Iterable[str], pod_ips: Mapping[str, str]) -> str | None:
     """The pod of a node name as the cluster reports it: the pod's DNS name
     (`rec-1.rec.ns.svc.cluster.local`), its short name, or (without DNS) its IP."""

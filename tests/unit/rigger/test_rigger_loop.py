@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from recluster.rigger.loop import Rigger, RiggerConfig
-from recluster.rigger.plan import Database, Pod, Settings, plan
+from recluster.rigger.plan import Database, Pod, Settings, plan, slice_matches
 
 pytestmark = pytest.mark.unit
 
@@ -50,6 +50,7 @@ def rigger(kube: FakeKube) -> Rigger:
     result = Rigger(config, kube)  # type: ignore[arg-type]
     result.leading = True
     result.state.passes = 1  # not a refresh pass
+    result.state.slices_unknown = False  # as if it had led for a while
     return result
 
 
@@ -117,3 +118,33 @@ def test_an_announcement_by_ip_gives_the_slice_its_address() -> None:
     assert r.master_pod(bdb, pods) == ("rec-1", "10.0.0.11")
     del r.state.overrides["db1"]
     assert r.master_pod(bdb, pods) == ("rec-0", None)
+
+
+async def test_a_new_leader_rewrites_only_the_slices_the_old_one_left_different() -> None:
+    dbs = [Database(uid=i, name=f"db{i}", port=12000 + i, master_pod="rec-1") for i in range(1, 4)]
+    wanted = plan(SETTINGS, dbs, PODS, []).slices
+    moved = next(s for s in wanted if s["metadata"]["name"] == "db2")
+    stale = {**moved, "endpoints": [{**moved["endpoints"][0], "addresses": ["10.0.0.10"]}]}
+    as_stored = [{**s, "metadata": {**s["metadata"], "uid": "x", "resourceVersion": "7"}}
+                 for s in wanted if s is not moved] + [stale]
+    kube = FakeKube({"EndpointSlice": as_stored})
+    r = rigger(kube)
+    r.lead()
+    await r.act(plan(SETTINGS, dbs, PODS, []), fast=True)
+    written = [name for verb, kind, name in kube.calls if verb == "apply" and kind == "EndpointSlice"]
+    assert written == ["db2"]
+    assert kube.calls[0][0] == "list"  # read once, before any write
+
+
+def test_a_slice_matches_only_when_it_sends_traffic_to_the_same_place() -> None:
+    db = Database(uid=1, name="db1", port=12001, master_pod="rec-1")
+    wanted = plan(SETTINGS, [db], PODS, []).slices[0]
+    stored = {**wanted, "metadata": {**wanted["metadata"], "uid": "x",
+                                     "labels": {**wanted["metadata"]["labels"], "extra": "1"}}}
+    assert slice_matches(stored, wanted)
+    other_ip = {**wanted, "endpoints": [{**wanted["endpoints"][0], "addresses": ["10.0.0.10"]}]}
+    assert not slice_matches(other_ip, wanted)
+    other_port = {**wanted, "ports": [{"name": "redis", "protocol": "TCP", "port": 1}]}
+    assert not slice_matches(other_port, wanted)
+    unlabelled = {**wanted, "metadata": {**wanted["metadata"], "labels": {}}}
+    assert not slice_matches(unlabelled, wanted)

@@ -220,7 +220,16 @@ class CcsStore:
         return restarting
 
     async def forget_restarts(self, node_uids: list[int]) -> None:
+        """The leader saw these nodes back: their announced restarts are over."""
         await self.local.hdel(RESTART_KEY, *(str(uid) for uid in node_uids))
+
+    async def restarted(self, node_uid: int) -> None:
+        """Tell the leader this node runs again: the restart it announced is over, and a loss without
+        notice from now on gets the short grace (the leader may never have seen it down: a pod
+        deleted and back within its probes, or a new leader since)."""
+        leader = await self.leader_addr()
+        client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+        await client.hdel(RESTART_KEY, str(node_uid))
 
     async def announced_addresses(self) -> dict[int, str]:
         raw = await self.local.hgetall(ADDRESS_KEY)

@@ -150,6 +150,7 @@ class NodeDaemon:
         self._tuned_sentinel: int | None = None
         # this node's replicas (db, master ip, master port) its sentinel lists / does not list yet
         self._replicas_listed: set[tuple[str, str, str]] = set()
+        self._restart_over = False  # told the leader that a restart announced before this start is over
         self._replica_unknown_since: dict[tuple[str, str, str], float] = {}
         self._http = httpx.AsyncClient(verify=peer_verification(cfg.cert_dir),
                                        timeout=httpx.Timeout(30.0, connect=3.0))
@@ -562,6 +563,10 @@ class NodeDaemon:
         if me.addr != self.cfg.addr:  # back at a new address: tell the leader, which records it
             with contextlib.suppress(RedisError, OSError):
                 await store.announce_address(me.uid, self.cfg.addr)
+        if not self._restart_over:  # once per start: a restart this node announced is over
+            with contextlib.suppress(RedisError, OSError):
+                await store.restarted(me.uid)
+                self._restart_over = True
         quorum = state.majority()
         known = await self.sentinel.masters()
         await self._follow_named_ccs_master(store, known.get(CCS_NAME), quorum - 1)

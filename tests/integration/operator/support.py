@@ -34,9 +34,9 @@ SMALL_RESOURCES = {
         "requests": {"cpu": "100m", "memory": "512Mi"},
         "limits": {"cpu": "1", "memory": "1Gi"},
     },
-    "redisEnterpriseServicesRiggerResources": {
-        "requests": {"cpu": "20m", "memory": "64Mi"},
-        "limits": {"cpu": "200m", "memory": "128Mi"},
+    "redisEnterpriseServicesRiggerResources": {  # as examples/rec-persistent.yaml, and why
+        "requests": {"cpu": "20m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
     },
 }
 

@@ -1275,7 +1275,10 @@ class Bench:
             }
             if not set(names) <= active:
                 return None
-            leader, follower = api_factory()
+            try:  # finding the leader asks a node, which may be the one just back at a new address
+                leader, follower = api_factory()
+            except httpx.HTTPError:
+                return None
             try:
                 shards = leader.get("/v1/shards")
             except httpx.HTTPError:

@@ -22,6 +22,7 @@ from tests.integration.operator.support import (
     wait_state,
 )
 
+from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S
 from recluster.clients.cluster_api import ClusterApi
 from recluster.local.cluster import LocalCluster
 from recluster.operator.rec.nodeapi import node_api
@@ -90,9 +91,9 @@ def test_bootstrap_survives_an_operator_restart_and_deletion_keeps_pvcs(
         assert {"timeout:1", "attempts:3"} <= set(options), resolv
         changes = [e["message"] for e in events(local_cluster, namespace, "StatusChange")]
         assert any("to Running" in m for m in changes)
-        # the cluster policy follows slaveHA (default 15 s), also when the spec changes
+        # the cluster policy follows slaveHA (its default when unset), also when the spec changes
         assert cluster_api(local_cluster, namespace, ClusterApi.policy) == {
-            "slave_ha": True, "slave_ha_grace_period": 15}
+            "slave_ha": True, "slave_ha_grace_period": DEFAULT_SLAVE_HA_GRACE_PERIOD_S}
         kubectl(local_cluster, "-n", namespace, "patch", "rec", "rec", "--type=merge",
                 "-p", '{"spec": {"slaveHA": {"slaveHAGracePeriod": 45}}}')
         eventually(

@@ -191,18 +191,22 @@ class CcsStore:
         self.node_count = len(state.nodes)
         return state
 
+    async def _leader_client(self) -> aioredis.Redis:
+        """A client of the leader's CCS (this node's own when it leads or no leader is known): where a
+        node leaves word for the leader (its address, a planned restart)."""
+        leader = await self.leader_addr()
+        return self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+
     async def announce_address(self, node_uid: int, addr: str) -> None:
         """Tell the leader where this node is now (a pod back with a new IP): no DNS on its side."""
-        leader = await self.leader_addr()
-        client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+        client = await self._leader_client()
         await client.hset(ADDRESS_KEY, str(node_uid), addr)
 
     async def announce_restart(self, node_uid: int) -> None:
         """Tell the leader this node stops for a planned restart (SIGTERM), so its replicas wait for
         it longer. Acknowledged by a replica of the CCS when there is one (the leader may be this
         node, about to hand the CCS over): on one connection, so WAIT counts this write."""
-        leader = await self.leader_addr()
-        client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+        client = await self._leader_client()
         async with client.pipeline(transaction=False) as pipe:
             pipe.hset(RESTART_KEY, str(node_uid), f"{time.time():.3f}")
             pipe.execute_command("WAIT", 1, RESTART_WAIT_MS)
@@ -227,8 +231,7 @@ class CcsStore:
         """Tell the leader this node runs again: the restart it announced is over, and a loss without
         notice from now on gets the short grace (the leader may never have seen it down: a pod
         deleted and back within its probes, or a new leader since)."""
-        leader = await self.leader_addr()
-        client = self.local if leader is None or leader[0] == self.cfg.addr else self._master_client(leader)
+        client = await self._leader_client()
         await client.hdel(RESTART_KEY, str(node_uid))
 
     async def announced_addresses(self) -> dict[int, str]:

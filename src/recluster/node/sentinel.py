@@ -289,7 +289,7 @@ class SentinelControl:
             await self._change("SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
         self._monitors = len(wanted)
-        await self.apply_info_period()
+        await self._apply_info_period()
 
     async def hurry(self, suspected: bool) -> None:
         """While a master is suspected down, read every instance's INFO every second. Sentinel
@@ -306,7 +306,7 @@ class SentinelControl:
         if suspected:
             await command(self.client, "SENTINEL", "DEBUG", "info-period", INFO_PERIOD_MS)
 
-    async def apply_info_period(self) -> None:
+    async def _apply_info_period(self) -> None:
         """Set the INFO period the monitors and the hurry ask for, unless it is set already."""
         changes = self._hurry.changes
         hurried = self._hurry.on

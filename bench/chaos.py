@@ -87,7 +87,7 @@ NODE_CONTAINER = "redis-enterprise-node"
 OPERATOR_DEPLOYMENT = "redis-enterprise-operator"
 RIGGER_DEPLOYMENT = f"{REC}-services-rigger"
 SENTINEL_PORT = 8001
-DATA_DIR = "/var/opt/redislabs"  # the node pods' volume (operator/build/statefulset.py)
+DATA_DIR = "/var/opt/redislabs"  # the node pods' volume (operator/specs/statefulset.py)
 NODES = 3
 KINDS = (
     "pod-delete",

@@ -67,7 +67,7 @@ from tests.integration.operator.support import (
 
 from recluster.clients.write_probe import FailoverWrites, Server, probe_failover, read_back, write_confirmed
 from recluster.local.cluster import LocalCluster
-from recluster.operator.build.ports import SENTINEL_PORT
+from recluster.operator.specs.ports import SENTINEL_PORT
 
 
 def percentile(values: list[float], q: float) -> float:

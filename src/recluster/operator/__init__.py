@@ -1,1 +1,1 @@
-"""The operator: kopf handlers and reconcilers, built on the pure builders in `recluster.operator.build`."""
+"""The operator: kopf handlers and reconcilers, built on the pure builders in `recluster.operator.specs`."""

@@ -12,9 +12,9 @@ from typing import Any
 import kopf
 
 from recluster.operator import redb_handlers  # the REDB controller registers its own handlers
-from recluster.operator.build.names import APP, APP_LABEL, CLUSTER_LABEL
 from recluster.operator.rec.delete import tear_down
 from recluster.operator.rec.loop import reconcile_forever
+from recluster.operator.specs.names import APP, APP_LABEL, CLUSTER_LABEL
 from recluster.operator.startup import ANNOTATION_PREFIX, FINALIZER, Runtime
 from recluster.operator.webhook import rec_admission
 

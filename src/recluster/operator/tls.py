@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from recluster.operator.build.secrets import TlsMaterial
+from recluster.operator.specs.secrets import TlsMaterial
 
 CA_DAYS = 3650
 LEAF_DAYS = 825

@@ -21,7 +21,7 @@ from tests.integration.operator.support import REPO, operator_kubeconfig, operat
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.local.cluster import LocalCluster
-from recluster.operator.build.rbac import build_role, build_role_binding, build_service_account
+from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
 
 pytestmark = pytest.mark.integration
 

@@ -209,7 +209,7 @@ def test_no_container_gets_a_secret_through_its_environment() -> None:
     from mounted files; an env var fed from a Secret would sit in /proc/<pid>/environ."""
     from recluster.api.rec import RedisEnterpriseCluster
     from recluster.local.paths import repo_dir
-    from recluster.operator.build import build_rec_children
+    from recluster.operator.specs import build_rec_children
 
     rec = RedisEnterpriseCluster.model_validate({
         "apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",

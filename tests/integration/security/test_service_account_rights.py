@@ -9,7 +9,7 @@ Accounts:
 - `default`: the service broker (no serviceAccountName, no token: it reads its credentials from a
   mounted file and calls only the REST API).
 
-The `<rec>` objects are made by the operator's pure builders (recluster.operator.build.rbac) for a
+The `<rec>` objects are made by the operator's pure builders (recluster.operator.specs.rbac) for a
 sample REC and applied *as the operator* (impersonating its account), as it does: so this also
 proves the operator holds everything it grants (Kubernetes refuses to let anyone grant more).
 
@@ -35,10 +35,10 @@ from tests.integration.operator.support import DEPLOY, OPERATOR_SA, operator_nam
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.local.cluster import LocalCluster
-from recluster.operator.build.broker import build_broker_deployment
-from recluster.operator.build.rbac import build_role, build_role_binding, build_service_account
-from recluster.operator.build.rigger import build_rigger_deployment
-from recluster.operator.build.statefulset import build_statefulset
+from recluster.operator.specs.broker import build_broker_deployment
+from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
+from recluster.operator.specs.rigger import build_rigger_deployment
+from recluster.operator.specs.statefulset import build_statefulset
 
 REC_NAME = "rec"
 WEBHOOK_CONFIGURATION = "redis-enterprise-admission"

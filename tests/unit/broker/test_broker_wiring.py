@@ -14,7 +14,7 @@ from recluster.broker.cli import broker, load_catalog_config, read_credentials
 from recluster.broker.models import Binding, Instance, Operation
 from recluster.broker.store import Store
 from recluster.cli import SUBCOMMANDS
-from recluster.operator.build.broker import build_broker_deployment
+from recluster.operator.specs.broker import build_broker_deployment
 
 pytestmark = pytest.mark.unit
 

@@ -13,10 +13,10 @@ from recluster.api import check_rec
 from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S, ClusterState
 from recluster.clients.lease import LeaderLease
 from recluster.operator.accepted import accepted_body
-from recluster.operator.build.names import tls_names
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
 from recluster.operator.rec.reconcile import _next_to_restart, _outdated
 from recluster.operator.rec.status import Observed, invalid_status, valid_status
+from recluster.operator.specs.names import tls_names
 from recluster.operator.startup import Settings
 from recluster.operator.tls import certificate_names, issue_server_certificate
 from recluster.operator.webhook import Verdict, rec_admission

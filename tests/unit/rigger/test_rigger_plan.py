@@ -263,7 +263,7 @@ def test_switch_master_announcement_parses() -> None:
 
 def test_rigger_deployment_leaves_a_lost_node_within_seconds() -> None:
     from recluster.api import RedisEnterpriseCluster
-    from recluster.operator.build.rigger import RIGGER_EVICTION_SECONDS, build_rigger_deployment
+    from recluster.operator.specs.rigger import RIGGER_EVICTION_SECONDS, build_rigger_deployment
 
     def rec(**spec: object) -> RedisEnterpriseCluster:
         body = {"metadata": {"name": "rec", "namespace": "ns", "uid": "u"}, "spec": {"nodes": 3, **spec}}

@@ -9,8 +9,8 @@ from typing import Any
 
 from recluster.api.rec import ClusterState
 from recluster.clients.kubernetes import Kube
-from recluster.operator.build.names import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
 from recluster.operator.rec.status import REC_API, REC_KIND, write_status
+from recluster.operator.specs.names import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
 
 # How long the node pods may take to stop in order (each hands its masters over) before the rest
 # are stopped at once.

@@ -22,18 +22,6 @@ from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.operator import metrics
 from recluster.operator.accepted import accepted_body, remember_accepted
-from recluster.operator.build import build_rec_children
-from recluster.operator.build.names import (
-    VOLUME_CLAIM_TEMPLATE,
-    broker_name,
-    cluster_fqdn,
-    credentials_secret_name,
-    node_selector_labels,
-    statefulset_name,
-    tls_names,
-    tls_secret_name,
-)
-from recluster.operator.build.statefulset import statefulset_immutable_changes
 from recluster.operator.rec.cluster import (
     CREATING,
     FAILED,
@@ -56,6 +44,18 @@ from recluster.operator.rec.status import (
     write_status,
 )
 from recluster.operator.rec.volumes import grow_claims
+from recluster.operator.specs import build_rec_children
+from recluster.operator.specs.names import (
+    VOLUME_CLAIM_TEMPLATE,
+    broker_name,
+    cluster_fqdn,
+    credentials_secret_name,
+    node_selector_labels,
+    statefulset_name,
+    tls_names,
+    tls_secret_name,
+)
+from recluster.operator.specs.statefulset import statefulset_immutable_changes
 from recluster.operator.startup import Runtime
 from recluster.operator.tls import issue_server_certificate
 

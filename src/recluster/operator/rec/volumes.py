@@ -11,7 +11,7 @@ from typing import Any
 from recluster.api.quantity import format_bytes, quantity_bytes
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.clients.kubernetes import Kube
-from recluster.operator.build.names import node_selector_labels
+from recluster.operator.specs.names import node_selector_labels
 
 
 def claims_to_grow(claims: list[dict[str, Any]], wanted_bytes: int) -> list[str]:

@@ -14,13 +14,13 @@ from recluster.api.redb import RedisEnterpriseDatabase
 from recluster.api.validation import parse_rec, plain
 from recluster.clients.cluster_api import ClusterApi
 from recluster.clients.kubernetes import Kube
-from recluster.operator.build.names import (
+from recluster.operator.rec.cluster import ClusterClient, Credentials, NodePod, node_pods
+from recluster.operator.redb.secret import secret_value
+from recluster.operator.specs.names import (
     credentials_secret_name,
     node_selector_labels,
     tls_secret_name,
 )
-from recluster.operator.rec.cluster import ClusterClient, Credentials, NodePod, node_pods
-from recluster.operator.redb.secret import secret_value
 
 log = logging.getLogger(__name__)
 

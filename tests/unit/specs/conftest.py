@@ -2,7 +2,7 @@
 
 Golden files live in tests/unit/golden/. After an intended change to a builder, regenerate them with
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/build
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/specs
 
 and review the diff (`git diff tests/unit/golden`) before committing it.
 """
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from recluster.api import RedisEnterpriseCluster, check_rec
-from recluster.operator.build import TlsMaterial, build_rec_children
+from recluster.operator.specs import TlsMaterial, build_rec_children
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 IMAGE = "recluster:0.1.0"
@@ -154,7 +154,7 @@ def golden() -> Callable[[str, list[dict[str, Any]]], None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             return
-        assert path.exists(), f"{path} is missing: run UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/build"
+        assert path.exists(), f"{path} is missing: run UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/specs"
         expected = path.read_text(encoding="utf-8")
         if list(yaml.safe_load_all(expected)) != objects:
             diff = "\n".join(

@@ -17,8 +17,8 @@ from typing import Any
 
 from recluster.api.quantity import format_bytes
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import (
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import (
     NODE_CONTAINER,
     NODE_ROLE,
     VOLUME_CLAIM_TEMPLATE,
@@ -29,7 +29,7 @@ from recluster.operator.build.names import (
     statefulset_name,
     tls_secret_name,
 )
-from recluster.operator.build.pod import (
+from recluster.operator.specs.pod import (
     CREDENTIALS_DIR,
     SECRET_FILE_MODE,
     container_security_context,
@@ -40,7 +40,7 @@ from recluster.operator.build.pod import (
     pod_security_context,
     scheduling,
 )
-from recluster.operator.build.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, UI_PORT
+from recluster.operator.specs.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, UI_PORT
 
 DATA_DIR = "/var/opt/redislabs"
 TLS_DIR = "/etc/recluster/tls"

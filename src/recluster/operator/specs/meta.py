@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.names import object_labels
+from recluster.operator.specs.names import object_labels
 
 
 def owner_reference(rec: RedisEnterpriseCluster) -> dict[str, Any]:

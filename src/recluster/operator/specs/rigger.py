@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 from recluster.api.rec import DEFAULT_RIGGER_RESOURCES, RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import (
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import (
     RIGGER_CONTAINER,
     RIGGER_ROLE,
     api_url,
@@ -16,7 +16,7 @@ from recluster.operator.build.names import (
     selector_labels,
     service_account_name,
 )
-from recluster.operator.build.pod import (
+from recluster.operator.specs.pod import (
     CA_FILE,
     CREDENTIALS_DIR,
     ca_mount,

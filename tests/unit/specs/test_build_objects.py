@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recluster.api import RedisEnterpriseCluster, check_rec
-from recluster.operator.build import (
+from recluster.operator.specs import (
     build_credentials_secret,
     build_rec_children,
     build_role,
     build_statefulset,
     object_key,
 )
-from recluster.operator.build.names import node_address, tls_names
+from recluster.operator.specs.names import node_address, tls_names
 
 pytestmark = pytest.mark.unit
 
@@ -335,7 +335,7 @@ def test_any_valid_rec_builds_consistent_objects(nodes: int, extra: dict[str, st
 
 
 def test_immutable_statefulset_changes_are_named(full_rec: RedisEnterpriseCluster) -> None:
-    from recluster.operator.build.statefulset import statefulset_immutable_changes
+    from recluster.operator.specs.statefulset import statefulset_immutable_changes
 
     desired = build_statefulset(full_rec, image=IMAGE)
     assert statefulset_immutable_changes(desired, copy.deepcopy(desired)) == []

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.broker import build_broker_deployment, build_broker_pvc, build_broker_service
-from recluster.operator.build.pdb import build_pod_disruption_budget
-from recluster.operator.build.rbac import build_role, build_role_binding, build_service_account
-from recluster.operator.build.rigger import build_rigger_deployment
-from recluster.operator.build.secrets import TlsMaterial, build_credentials_secret, build_tls_secret
-from recluster.operator.build.services import build_nodes_service, build_prom_service, build_ui_service
-from recluster.operator.build.statefulset import build_statefulset
+from recluster.operator.specs.broker import build_broker_deployment, build_broker_pvc, build_broker_service
+from recluster.operator.specs.pdb import build_pod_disruption_budget
+from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
+from recluster.operator.specs.rigger import build_rigger_deployment
+from recluster.operator.specs.secrets import TlsMaterial, build_credentials_secret, build_tls_secret
+from recluster.operator.specs.services import build_nodes_service, build_prom_service, build_ui_service
+from recluster.operator.specs.statefulset import build_statefulset
 
 __all__ = [
     "TlsMaterial",

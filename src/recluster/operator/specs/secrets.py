@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import credentials_secret_name, tls_secret_name
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import credentials_secret_name, tls_secret_name
 
 
 @dataclass(frozen=True)

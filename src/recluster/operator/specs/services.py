@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import (
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import (
     SERVICE_LABEL,
     node_selector_labels,
     nodes_service_name,
     prom_service_name,
     ui_service_name,
 )
-from recluster.operator.build.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, UI_PORT
+from recluster.operator.specs.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, UI_PORT
 
 
 def _port(name: str, port: int, target: str) -> dict[str, Any]:

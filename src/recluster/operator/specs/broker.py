@@ -9,8 +9,8 @@ from typing import Any
 
 from recluster.api.quantity import format_bytes, quantity_bytes
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import (
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import (
     BROKER_CONTAINER,
     BROKER_ROLE,
     api_url,
@@ -18,7 +18,7 @@ from recluster.operator.build.names import (
     object_labels,
     selector_labels,
 )
-from recluster.operator.build.pod import (
+from recluster.operator.specs.pod import (
     CA_FILE,
     CREDENTIALS_DIR,
     ca_mount,
@@ -31,7 +31,7 @@ from recluster.operator.build.pod import (
     pod_security_context,
     scheduling,
 )
-from recluster.operator.build.ports import BROKER_PORT
+from recluster.operator.specs.ports import BROKER_PORT
 
 DEFAULT_BROKER_VOLUME_SIZE = "1Gi"
 BROKER_DATA_DIR = "/var/lib/recluster-broker"

@@ -7,7 +7,7 @@ from typing import Any
 
 from recluster.api.common import ImageSpec
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.names import credentials_secret_name, tls_secret_name
+from recluster.operator.specs.names import credentials_secret_name, tls_secret_name
 
 # The image's user (the Dockerfile adds uid 1001, as the original images do).
 RUN_AS_USER = 1001

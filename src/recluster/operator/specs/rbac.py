@@ -18,8 +18,8 @@ import copy
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import rigger_name, role_name, service_account_name
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import rigger_name, role_name, service_account_name
 
 REC_ROLE_RULES: list[dict[str, Any]] = [
     {  # one Service set per database: create, keep current, delete with the database

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.operator.build.meta import object_meta
-from recluster.operator.build.names import node_selector_labels, pod_disruption_budget_name
+from recluster.operator.specs.meta import object_meta
+from recluster.operator.specs.names import node_selector_labels, pod_disruption_budget_name
 
 
 def build_pod_disruption_budget(rec: RedisEnterpriseCluster) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from recluster.api.ports import SENTINEL_PORT
 from recluster.broker import errors
 from recluster.broker.catalog import Catalog, Plan, database_name, validate_parameters
 from recluster.broker.models import (
@@ -339,7 +340,7 @@ def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[st
     port = int(endpoint.get("port") or bdb["port"])
     password = bdb.get("authentication_redis_pass") or ""
     sentinels: list[dict[str, Any]] = [{"host": str(n.get("name") or n["addr"]),
-                                        "port": int(n.get("ports", {}).get("sentinel", 8001))}
+                                        "port": int(n.get("ports", {}).get("sentinel", SENTINEL_PORT))}
                                        for n in sorted(nodes, key=lambda n: int(n.get("uid", 0)))
                                        if n.get("status") != "decommissioning"]
     auth = f":{quote(password, safe='')}@" if password else ""

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from recluster.api.ports import METRICS_PORT
 from recluster.console import views
 from recluster.console.history import EventLog, StatsHistory
 from recluster.console.sessions import COOKIE, LoginThrottle, Session, SessionStore, csrf_ok, same_origin
@@ -43,7 +44,7 @@ METRICS_TIMEOUT = httpx.Timeout(1.5, connect=1.0)
 
 def default_metrics_url(node: dict[str, Any]) -> str:
     """A node's metrics endpoint: HTTPS with the node's certificate, which carries its name."""
-    return f"https://{node['name']}:{node.get('ports', {}).get('metrics', 8070)}/metrics"
+    return f"https://{node['name']}:{node.get('ports', {}).get('metrics', METRICS_PORT)}/metrics"
 
 
 class ApiUnavailable(Exception):

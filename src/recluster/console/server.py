@@ -7,18 +7,29 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 
+from recluster.api.ports import CONSOLE_PORT
+from recluster.clients.peer_tls import peer_verification
 from recluster.console.app import METRICS_TIMEOUT, create_console_app
-from recluster.node.config import DEFAULT_CONSOLE_PORT, NodeConfig
-from recluster.node.tls import peer_verification
 
 log = logging.getLogger(__name__)
 
 PORT_ENV = "RECLUSTER_NODE_CONSOLE_PORT"  # 0 turns the console off
 IN_PROCESS = "https://node-api.in-process"  # base URL of the console's calls into the REST API app
+
+
+class ServingNode(Protocol):
+    """What the console needs of the node that serves it (the node daemon's NodeConfig has it)."""
+
+    @property
+    def addr(self) -> str: ...
+
+    @property
+    def cert_dir(self) -> Path: ...
 
 
 class QuietConsoleCalls(logging.Filter):
@@ -46,10 +57,10 @@ class PortDispatch:
 
 
 def console_port() -> int:
-    return int(os.environ.get(PORT_ENV, DEFAULT_CONSOLE_PORT))
+    return int(os.environ.get(PORT_ENV, CONSOLE_PORT))
 
 
-def with_console(api_app: Any, cfg: NodeConfig) -> tuple[Any, socket.socket | None]:
+def with_console(api_app: Any, cfg: ServingNode) -> tuple[Any, socket.socket | None]:
     """(the ASGI app to serve, the console's bound socket); the API app alone and None when the console
     is off or its port cannot be bound (logged: the REST API must not fail because of the console)."""
     port = console_port()

@@ -10,15 +10,12 @@ from pathlib import Path
 
 import click
 
+from recluster.api.ports import API_PORT as DEFAULT_API_PORT
+from recluster.api.ports import CCS_PORT as DEFAULT_CCS_PORT
+from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
+from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
 from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
-from recluster.node.config import (
-    DEFAULT_API_PORT,
-    DEFAULT_CCS_PORT,
-    DEFAULT_DOWN_AFTER_MS,
-    DEFAULT_METRICS_PORT,
-    DEFAULT_SENTINEL_PORT,
-    NodeConfig,
-)
+from recluster.node.config import DEFAULT_DOWN_AFTER_MS, NodeConfig
 
 ENV = "RECLUSTER_NODE_"
 

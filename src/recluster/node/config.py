@@ -6,14 +6,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recluster.api.ports import API_PORT as DEFAULT_API_PORT
+from recluster.api.ports import CCS_PORT as DEFAULT_CCS_PORT
+from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
+from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
 from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
 
-DEFAULT_API_PORT = 9443
-DEFAULT_SENTINEL_PORT = 8001
-DEFAULT_METRICS_PORT = 8070
-DEFAULT_CONSOLE_PORT = 8443
-# internal range, like Redis Enterprise's internal ports (3333-3355); not a database port
-DEFAULT_CCS_PORT = 3355
 DEFAULT_DOWN_AFTER_MS = 2500  # a crashed node's masters fail over in ~4.5 s on the local cluster
 
 

@@ -22,6 +22,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from recluster.clients.peer_tls import peer_verification
 from recluster.clients.redis_retry import no_retry
 from recluster.node.addresses import AddressWatch
 from recluster.node.auth import CredentialCheck, hash_password
@@ -66,7 +67,6 @@ from recluster.node.sentinel import (
     healthy,
 )
 from recluster.node.shards import ShardSupervisor
-from recluster.node.tls import peer_verification
 
 log = logging.getLogger(__name__)
 

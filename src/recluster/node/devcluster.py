@@ -19,13 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from recluster.api.ports import API_PORT as DEFAULT_API_PORT
+from recluster.api.ports import CCS_PORT as DEFAULT_CCS_PORT
+from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
+from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
 from recluster.clients.cluster_api import ClusterApi
-from recluster.node.config import (
-    DEFAULT_API_PORT,
-    DEFAULT_CCS_PORT,
-    DEFAULT_METRICS_PORT,
-    DEFAULT_SENTINEL_PORT,
-)
 from recluster.node.processes import alive, kill_recorded, signal_recorded
 
 

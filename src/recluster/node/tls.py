@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -47,16 +46,3 @@ def ensure_certificate(tls_dir: Path, names: list[str]) -> tuple[Path, Path]:
 def certificate_expiry(cert_path: Path) -> float:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     return cert.not_valid_after_utc.timestamp()
-
-
-def peer_verification(cert_dir: Path) -> ssl.SSLContext | bool:
-    """How this node checks the other nodes' REST API: against the cluster CA when it has one
-    (`ca.pem` beside its certificate, as the operator mounts it; peers are addressed by the names
-    their certificates carry). A standalone node with a self-signed certificate has no trust
-    anchor: then the join is protected by the cluster's credentials alone (docs/node-daemon.md)."""
-    ca = cert_dir / "ca.pem"
-    if not ca.is_file():
-        return False
-    context = ssl.create_default_context(cafile=str(ca))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context

@@ -27,6 +27,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.api.ports import SENTINEL_PORT
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.clients.redis_retry import no_retry
@@ -52,7 +53,6 @@ from recluster.rigger.plan import (
 
 log = logging.getLogger(__name__)
 
-SENTINEL_PORT = 8001
 SWITCH_MASTER = "+switch-master"
 OVERRIDE_SECONDS = 15.0  # a Sentinel's word beats the REST API's for this long (the API catches up in ~1 s)
 REFRESH_PASSES = 12  # every this many passes, apply everything again even if nothing seemed to change

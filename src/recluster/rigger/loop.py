@@ -30,8 +30,8 @@ from redis.exceptions import RedisError
 from recluster.api.ports import SENTINEL_PORT
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
+from recluster.clients.node_api import node_api
 from recluster.clients.redis_retry import no_retry
-from recluster.operator.rec.nodeapi import node_api
 from recluster.operator.redb.secret import service_names_patch
 from recluster.rigger.plan import (
     APP,

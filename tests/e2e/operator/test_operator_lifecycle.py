@@ -24,8 +24,8 @@ from tests.integration.operator.support import (
 
 from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S
 from recluster.clients.cluster_api import ClusterApi
+from recluster.clients.node_api import node_api
 from recluster.local.cluster import LocalCluster
-from recluster.operator.rec.nodeapi import node_api
 
 pytestmark = pytest.mark.e2e
 

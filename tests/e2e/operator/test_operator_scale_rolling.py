@@ -19,8 +19,8 @@ from tests.integration.operator.support import (
     rec_status,
 )
 
+from recluster.clients.node_api import node_api
 from recluster.local.cluster import LocalCluster
-from recluster.operator.rec.nodeapi import node_api
 
 pytestmark = pytest.mark.e2e
 

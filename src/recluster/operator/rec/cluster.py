@@ -13,7 +13,7 @@ import httpx
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
-from recluster.operator.rec.nodeapi import node_api
+from recluster.clients.node_api import node_api
 from recluster.operator.specs.names import cluster_fqdn, node_address, statefulset_name
 
 log = logging.getLogger(__name__)

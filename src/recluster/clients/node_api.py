@@ -1,7 +1,8 @@
-"""REST API clients of the node pods that trust only the cluster's CA.
+"""REST API clients of the node pods that trust only the cluster's CA (used by the operator and the
+rigger).
 
-The operator reaches a pod by its IP (works in the cluster and from a host with routes to pods) but
-checks the certificate against the pod's stable DNS name: the name goes out as SNI and is the name
+A node pod is reached by its IP (works in the cluster and from a host with routes to pods) but its
+certificate is checked against the pod's stable DNS name: the name goes out as SNI and is the name
 the certificate must carry. Nothing here ever skips verification."""
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Any
 
 import httpx
 
+from recluster.api.ports import API_PORT
 from recluster.clients.cluster_api import ClusterApi
-
-API_PORT = 9443
 
 
 class _NamedServerTransport(httpx.AsyncHTTPTransport):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recluster.api.common import (
+    GROUP,
     ApiModel,
     Condition,
     ImageSpec,
@@ -23,6 +24,8 @@ from recluster.api.common import (
 from recluster.api.quantity import quantity_bytes
 
 KIND = "RedisEnterpriseCluster"
+VERSION = "v1"  # the stored version, the one the operator reads and writes
+API_VERSION = f"{GROUP}/{VERSION}"
 PLURAL = "redisenterpriseclusters"
 SINGULAR = "redisenterprisecluster"
 SHORT_NAME = "rec"

@@ -6,10 +6,12 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recluster.api.common import ApiModel, Condition, ObjectMeta, OpenApiModel, SpecStatus
+from recluster.api.common import GROUP, ApiModel, Condition, ObjectMeta, OpenApiModel, SpecStatus
 from recluster.api.quantity import MEMORY_SIZE_PATTERN
 
 KIND = "RedisEnterpriseDatabase"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
 PLURAL = "redisenterprisedatabases"
 SINGULAR = "redisenterprisedatabase"
 SHORT_NAME = "redb"

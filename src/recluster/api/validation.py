@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from recluster.api.common import ResourceRequirements
+from recluster.api.naming import APP_LABEL, CLUSTER_LABEL, ROLE_LABEL
 from recluster.api.quantity import (
     QuantityError,
     format_bytes,
@@ -42,7 +43,7 @@ MAX_REC_NAME_LENGTH = 63 - len("-services-rigger")
 MAX_REDB_NAME_LENGTH = 63 - len("-load-balancer")
 MIN_NODES = 3
 # Label keys the operator owns: its selectors depend on them, so extraLabels may not change them.
-RESERVED_LABEL_KEYS = ("app", "redis.io/cluster", "redis.io/role")
+RESERVED_LABEL_KEYS = (APP_LABEL, CLUSTER_LABEL, ROLE_LABEL)
 RESERVED_LABEL_PREFIX = "redis.io/"
 
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

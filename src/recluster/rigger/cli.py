@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from recluster.rigger.plan import Settings, parse_service_types
+from recluster.api.naming import parse_service_types
+from recluster.rigger.plan import Settings
 
 
 @click.command()

@@ -27,20 +27,15 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL, service_names_patch
 from recluster.api.ports import SENTINEL_PORT
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.clients.node_api import node_api
 from recluster.clients.redis_retry import no_retry
-from recluster.operator.redb.secret import service_names_patch
 from recluster.rigger.plan import (
-    APP,
-    APP_LABEL,
-    CLUSTER_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
-    NODE_ROLE,
-    ROLE_LABEL,
     SLICE_MANAGED_BY_LABEL,
     Database,
     Plan,

@@ -9,11 +9,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-APP_LABEL = "app"
-APP = "redis-enterprise"
-CLUSTER_LABEL = "redis.io/cluster"
-ROLE_LABEL = "redis.io/role"
-NODE_ROLE = "node"
+from recluster.api.naming import (
+    APP,
+    APP_LABEL,
+    BDB_NAME,
+    CLUSTER_LABEL,
+    DEFAULT_SERVICE_TYPES,
+    HEADLESS,
+    LOAD_BALANCER,
+    service_name,
+    service_names,
+)
+
 BDB_LABEL_PREFIX = "redis.io/bdb-"
 # on every Service the rigger makes: how it finds its own Services again
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -24,32 +31,6 @@ BDB_UID_LABEL = "redis.io/bdb-uid"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 HEADLESS_LABEL = "service.kubernetes.io/headless"  # kube-proxy skips slices of headless Services
-
-CLUSTER_IP, HEADLESS, LOAD_BALANCER = "cluster_ip", "headless", "load_balancer"
-SERVICE_TYPES = (CLUSTER_IP, HEADLESS, LOAD_BALANCER)
-BDB_NAME, REDIS_PORT = "bdb_name", "redis-port"
-_SUFFIX = {CLUSTER_IP: "", HEADLESS: "-headless", LOAD_BALANCER: "-load-balancer"}
-
-
-def parse_service_types(value: str) -> tuple[str, ...]:
-    """`cluster_ip,headless` -> ("cluster_ip", "headless"); unknown entries are refused."""
-    types = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
-    unknown = [t for t in types if t not in SERVICE_TYPES]
-    if unknown:
-        raise ValueError(
-            f"databaseServiceType: unknown {', '.join(unknown)} (use {', '.join(SERVICE_TYPES)})"
-        )
-    return types or (CLUSTER_IP, HEADLESS)
-
-
-def service_name(db_name: str, port: int, service_type: str, naming: str) -> str:
-    base = f"redis-{port}" if naming == REDIS_PORT else db_name
-    return base + _SUFFIX[service_type]
-
-
-def service_names(db_name: str, port: int, types: Sequence[str], naming: str) -> list[str]:
-    """The database's Service names, in the order of `types` (the first is what clients use)."""
-    return [service_name(db_name, port, t, naming) for t in types]
 
 
 def bdb_label(uid: int) -> str:
@@ -97,7 +78,7 @@ class Plan:
 class Settings:
     cluster: str
     namespace: str
-    types: tuple[str, ...] = (CLUSTER_IP, HEADLESS)
+    types: tuple[str, ...] = DEFAULT_SERVICE_TYPES
     naming: str = BDB_NAME
 
 

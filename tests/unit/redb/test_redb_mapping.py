@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recluster.api import check_redb, parse_memory_size
+from recluster.api.naming import service_names_patch
 from recluster.api.redb import EvictionPolicy, Persistence, RedisEnterpriseDatabase
 from recluster.node.models import BdbCreate, BdbUpdate
 from recluster.operator.redb.mapping import (
@@ -24,7 +25,6 @@ from recluster.operator.redb.secret import (
     created_by_operator,
     port_patch,
     secret_value,
-    service_names_patch,
 )
 from recluster.operator.redb.status import DatabaseView, database_status, invalid_status, status_changes
 

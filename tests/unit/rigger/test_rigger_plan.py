@@ -7,22 +7,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.rigger.loop import Rigger
-from recluster.rigger.plan import (
+from recluster.api.naming import (
     BDB_NAME,
     CLUSTER_IP,
     HEADLESS,
     LOAD_BALANCER,
     REDIS_PORT,
-    Database,
-    Pod,
-    Settings,
-    is_bdb_label,
     parse_service_types,
-    plan,
-    pod_of_node_name,
     service_names,
 )
+from recluster.rigger.loop import Rigger
+from recluster.rigger.plan import Database, Pod, Settings, is_bdb_label, plan, pod_of_node_name
 
 pytestmark = pytest.mark.unit
 

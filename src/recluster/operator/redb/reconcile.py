@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from recluster.api.conditions import spec_event
+from recluster.api.naming import parse_service_types, service_names
 from recluster.api.redb import FINALIZER, RedisEnterpriseDatabase
 from recluster.api.validation import (
     SpecInvalid,
@@ -45,7 +46,6 @@ from recluster.operator.redb.secret import (
     secret_value,
 )
 from recluster.operator.redb.status import DatabaseView, database_status, invalid_status, status_changes
-from recluster.rigger.plan import parse_service_types, service_names
 
 log = logging.getLogger(__name__)
 

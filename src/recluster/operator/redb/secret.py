@@ -73,8 +73,3 @@ def port_patch(secret: dict[str, Any] | None, port: int | None) -> dict[str, Any
     if port is None or secret_value(secret, "port") == str(port):
         return None
     return {"data": {"port": _b64(str(port))}}
-
-
-def service_names_patch(names: list[str]) -> dict[str, Any]:
-    """The rigger's merge patch of `service_names` (comma-separated, in a stable order)."""
-    return {"data": {"service_names": _b64(",".join(names))}}

@@ -88,8 +88,8 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
         """A node that is not the leader forwards writes to it; the leader runs them."""
         path = request.url.path
         if (request.method in WRITE_METHODS and path.startswith("/v1/")
-                and not path.startswith("/v1/bootstrap") and daemon.store is not None
-                and daemon.bootstrap.state == "completed" and not await daemon.is_leader()):
+                and not path.startswith("/v1/bootstrap") and daemon.bootstrapped
+                and not await daemon.is_leader()):
             try:
                 await check_credentials(daemon, request.headers.get("authorization"))
                 if request.headers.get(FORWARDED_BY):
@@ -144,8 +144,7 @@ async def _forward(daemon: NodeDaemon, request: Request) -> Response:
     headers[FORWARDED_BY] = daemon.cfg.node_name
     url = leader + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
-        answer = await daemon._http.request(request.method, url, content=await request.body(),
-                                            headers=headers)
+        answer = await daemon.forward(request.method, url, await request.body(), headers)
     except httpx.HTTPError as exc:
         raise ApiError(503, "cluster_no_quorum",
                        f"the cluster's leader ({leader.split('//')[1]}) does not answer "

@@ -125,6 +125,9 @@ class CcsStore:
         # loop acts on that one until a majority acknowledges again (see `read`)
         self._unconfirmed_from: int | None = None
         self._confirmed_raw: bytes | str | None = None
+        # the last document read and its parsed state: a read of the same revision (every REST
+        # read, every loop pass at rest) parses nothing. Readers must not change what they get.
+        self._parsed: tuple[bytes | str, ClusterState] | None = None
 
     async def close(self) -> None:
         await self.local.aclose()
@@ -186,9 +189,17 @@ class CcsStore:
                 return self.last_state
         if raw is None:
             return None
-        state = ClusterState.model_validate_json(raw)
+        state = self.parse(raw)
         self.last_state = state
         self.node_count = len(state.nodes)
+        return state
+
+    def parse(self, raw: bytes | str) -> ClusterState:
+        """The state of a stored document, parsed once per revision (shared: read-only)."""
+        if self._parsed is not None and self._parsed[0] == raw:
+            return self._parsed[1]
+        state = ClusterState.model_validate_json(raw)
+        self._parsed = (raw, state)
         return state
 
     async def _leader_client(self) -> aioredis.Redis:
@@ -246,7 +257,7 @@ class CcsStore:
         they would take writes no replica sees, lost after the heal."""
         if raw is None or self._unconfirmed_from is None:
             return raw
-        if ClusterState.model_validate_json(raw).version < self._unconfirmed_from:
+        if self.parse(raw).version < self._unconfirmed_from:
             self._unconfirmed_from = None  # not ours: the store was replaced since
             return raw
         return self._confirmed_raw

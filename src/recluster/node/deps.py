@@ -37,11 +37,7 @@ async def check_credentials(daemon: NodeDaemon, header: str | None) -> None:
     creds = parse_basic(header)
     if creds is None:
         raise Unauthorized("this call needs HTTP Basic credentials of the cluster")
-    if daemon.store is None:
-        raise ApiError(406, "not_bootstrapped", "this node does not belong to a cluster yet")
-    state = daemon.store.last_state or await daemon.store.read()
-    if state is None:
-        raise ApiError(503, "not_ready", "this node has not received the cluster state yet")
+    state = await daemon.recent_state()
     if not daemon.credentials.check(creds[0], creds[1], state.cluster.username, state.cluster.password_hash):
         raise Unauthorized("wrong username or password")
 

@@ -23,7 +23,7 @@ from recluster.node.config import NodeConfig
 from recluster.node.failover_decision import MasterView, masters_to_fail_over, suspects
 from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import ClusterState
-from recluster.node.sentinel import Hurry, SentinelControl, command, masters_by_name
+from recluster.node.sentinel import Hurry, SentinelControl, command, follow_events, masters_by_name
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +108,12 @@ class FailoverWatch:
             await self.close()
 
     async def _events(self) -> None:
-        """Wake the watch on its sentinel's `+sdown` (and a switch), reconnecting for ever."""
-        assert self.wake is not None
-        while True:
-            client = aioredis.Redis(host=self.cfg.addr, port=self.cfg.sentinel_port, socket_connect_timeout=1,
-                                    decode_responses=True, retry=no_retry())
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(*EVENTS)
-                    self.wake.set()  # events before this subscription were missed
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self.wake.set()
-            except (RedisError, OSError):
-                await asyncio.sleep(1)
-            finally:
-                await client.aclose()
+        """Wake the watch on its sentinel's `+sdown` (and a switch), reconnecting for ever; also
+        right after each subscription (events before it were missed)."""
+        wake = self.wake
+        assert wake is not None
+        await follow_events(self.cfg.addr, self.cfg.sentinel_port, EVENTS, wake.set,
+                            lambda _channel, _data: wake.set())
 
     # ---- the loop -------------------------------------------------------------------------------
 

@@ -38,14 +38,7 @@ def _new_action(state: ClusterState, name: str, object_name: str,
     return action
 
 
-def _require_store(daemon: NodeDaemon) -> None:
-    if daemon.store is None:
-        raise ApiError(406, "not_bootstrapped", "this node does not belong to a cluster yet")
-
-
 async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
-    _require_store(daemon)
-    assert daemon.store is not None
 
     def change(state: ClusterState) -> dict[str, Any]:
         bdb = new_bdb(state, request, utcnow())
@@ -70,8 +63,6 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
 
 
 async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[str, Any]:
-    _require_store(daemon)
-    assert daemon.store is not None
 
     def change(state: ClusterState) -> dict[str, Any]:
         current = state.bdbs.get(uid)
@@ -89,8 +80,6 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
 
 
 async def delete_bdb(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
-    _require_store(daemon)
-    assert daemon.store is not None
 
     def change(state: ClusterState) -> dict[str, Any]:
         bdb = state.bdbs.get(uid)
@@ -108,8 +97,6 @@ async def delete_bdb(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
 
 
 async def remove_node(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
-    _require_store(daemon)
-    assert daemon.store is not None
 
     def change(state: ClusterState) -> dict[str, Any]:
         node = state.nodes.get(uid)
@@ -137,8 +124,6 @@ async def remove_node(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
 
 
 async def put_license(daemon: NodeDaemon, request: LicenseUpdate) -> dict[str, Any]:
-    _require_store(daemon)
-    assert daemon.store is not None
 
     def change(state: ClusterState) -> dict[str, Any]:
         state.cluster.license, state.cluster.license_updated = request.license, utcnow()
@@ -148,8 +133,6 @@ async def put_license(daemon: NodeDaemon, request: LicenseUpdate) -> dict[str, A
 
 
 async def put_policy(daemon: NodeDaemon, request: PolicyUpdate) -> dict[str, Any]:
-    _require_store(daemon)
-    assert daemon.store is not None
     default_grace_s = daemon.cfg.replica_move_grace_s
 
     def change(state: ClusterState) -> dict[str, Any]:
@@ -165,7 +148,4 @@ async def put_policy(daemon: NodeDaemon, request: PolicyUpdate) -> dict[str, Any
 async def _write(daemon: NodeDaemon, change: Callable[[ClusterState], T], what: str) -> T:
     """A REST change through the CCS write path; the leader loop looks at it at once (it may be
     waiting its settled period)."""
-    assert daemon.store is not None
-    result = await daemon.store.write(change, what)
-    daemon.wake.set()
-    return result
+    return await daemon.write(change, what)

@@ -7,9 +7,11 @@ its state: epochs, known sentinels and replicas), so the daemon writes it only o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,3 +333,25 @@ class SentinelControl:
 
     async def failover(self, name: str) -> None:
         await self._change("SENTINEL", "FAILOVER", name)
+
+
+async def follow_events(host: str, port: int, channels: tuple[str, ...],
+                        on_subscribed: Callable[[], None],
+                        on_message: Callable[[str, str], None]) -> None:
+    """Subscribe to a sentinel's event `channels` for ever, reconnecting a second after a failure.
+    `on_subscribed` runs after each (re)subscription (events before it were missed), `on_message`
+    with (channel, data) for every event."""
+    while True:
+        client = aioredis.Redis(host=host, port=port, socket_connect_timeout=1, decode_responses=True,
+                                retry=no_retry())
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(*channels)
+                on_subscribed()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        on_message(str(message["channel"]), str(message["data"]))
+        except (RedisError, OSError):
+            await asyncio.sleep(1)
+        finally:
+            await client.aclose()

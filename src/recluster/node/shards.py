@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 REPLICA_MAX_LAG_S = 10
 
 
+def memory_settings(bdb: BdbRecord) -> dict[str, str]:
+    """The memory limit and eviction policy a shard of `bdb` runs with (what the leader checks)."""
+    return {"maxmemory": str(bdb.memory_size), "maxmemory-policy": bdb.eviction_policy}
+
+
 def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
     """Settings applied with CONFIG SET when they change (also written to the config file)."""
     if bdb.data_persistence == "snapshot" and bdb.snapshot_policy:
@@ -37,8 +42,7 @@ def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
     else:
         save = ""
     return {
-        "maxmemory": str(bdb.memory_size),
-        "maxmemory-policy": bdb.eviction_policy,
+        **memory_settings(bdb),
         "appendonly": "yes" if bdb.data_persistence == "aof" else "no",
         "appendfsync": "always" if bdb.aof_policy == "appendfsync-always" else "everysec",
         "save": save,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 
 from recluster import __version__
-from recluster.node.daemon import total_memory
+from recluster.node.bootstrap import total_memory
 from recluster.node.deps import Daemon, check_credentials
 from recluster.node.models import BootstrapRequest
 from recluster.node.schemas import Bootstrap, Empty, doc
@@ -18,13 +18,13 @@ router = APIRouter(tags=["bootstrap"])
 
 @router.get("/v1/bootstrap", **doc(Bootstrap, 401, 406, 503))
 async def get_bootstrap(request: Request, daemon: Daemon) -> dict[str, Any]:
-    if daemon.membership is not None and daemon.bootstrap.state == "completed":
+    if daemon.bootstrapped:
         await check_credentials(daemon, request.headers.get("authorization"))
     cfg = daemon.cfg
     return {
         "bootstrap_status": daemon.bootstrap.public(),
         "local_node_info": {
-            "uid": daemon.membership.node_uid if daemon.membership else None,
+            "uid": daemon.node_uid,
             "name": cfg.node_name, "addr": cfg.addr, "software_version": __version__,
             "cores": os.cpu_count() or 1, "total_memory": total_memory(),
             "persistent_storage_path": str(cfg.data_dir), "ephemeral_storage_path": str(cfg.data_dir),

@@ -18,7 +18,7 @@ router = APIRouter(tags=["cluster"], dependencies=[Depends(authenticated)], resp
 @router.get("/v1/cluster", **doc(Cluster))
 async def get_cluster(daemon: Daemon) -> dict[str, Any]:
     state = await daemon.state()
-    leader = await daemon.store.leader_addr() if daemon.store else None
+    leader = await daemon.leader_addr()
     return cluster_view(state, leader[0] if leader else None)
 
 

@@ -17,9 +17,7 @@ router = APIRouter(tags=["nodes"], dependencies=[Depends(authenticated)], respon
 
 
 async def _leader_name(daemon: NodeDaemon) -> str | None:
-    if daemon.store is None:
-        return None
-    addr = await daemon.store.leader_addr()
+    addr = await daemon.leader_addr()
     return addr[0] if addr else None
 
 

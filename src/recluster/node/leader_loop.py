@@ -1,0 +1,132 @@
+"""The leader loop: on the node whose CCS is master, turn what Sentinel and the shards report
+(recluster.node.observe) into the cluster state (recluster.node.reconcile decides), write it with a
+majority's acknowledgement, and request the planned failovers the plan asks for, only while a
+majority confirms this leader."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from recluster.node.ccs import CcsStore
+from recluster.node.loops import one_pass, wait_or_wake
+from recluster.node.models import ClusterState
+from recluster.node.observe import Observer
+from recluster.node.reconcile import (
+    apply_plan,
+    bdb_status,
+    min_replicas,
+    plan_repair,
+    progress_removals,
+    settled,
+    sync_roles,
+    sync_status,
+)
+from recluster.node.runtime import NodeRuntime
+from recluster.node.sentinel import CCS_NAME
+
+log = logging.getLogger(__name__)
+
+FAILOVER_RETRY_S = 15.0
+
+
+class LeaderLoop:
+    def __init__(self, rt: NodeRuntime) -> None:
+        self.rt = rt
+        self.cfg = rt.cfg
+        self.observer = Observer(rt)
+        self._settled = False  # the last pass found nothing to follow closely
+        self._unconfirmed_logged = -FAILOVER_RETRY_S  # when a failover held for want of a majority was logged
+        self._failover_requested: dict[str, float] = {}
+
+    def cancel(self) -> None:
+        self.observer.cancel()
+
+    async def run(self) -> None:
+        async def lead() -> None:
+            self._settled = False  # a node that becomes the leader looks at once
+            member = self.rt.member()
+            if member is not None and await member[1].is_master():
+                await self.tick()
+
+        while True:
+            await one_pass("leader loop", lead)
+            await wait_or_wake(self.rt.wake, self.cfg.settled_tick_s if self._settled else self.cfg.tick_s)
+
+    async def tick(self) -> None:
+        member = self.rt.member()
+        assert member is not None
+        membership, store = member
+        state = await store.read_local()
+        if state is None:
+            return
+        obs = await self.observer.observe(store, state)
+        me = membership.node_uid
+
+        def change(st: ClusterState) -> tuple[list[str], list[int], bool, list[int]]:
+            before = {s.uid: s.min_replicas_to_write for s in st.shards.values()}
+            changes = sync_roles(st, obs) + sync_status(st, obs) + min_replicas(st, obs) + bdb_status(st, obs)
+            plan = plan_repair(st, obs)
+            changes += apply_plan(st, plan)
+            removal_changes, handover = progress_removals(st, me)
+            changes += removal_changes
+            lowered = [s.uid for s in st.shards.values()
+                       if s.min_replicas_to_write < before.get(s.uid, 0)]
+            return changes, plan.failover, handover, lowered
+
+        trial = state.model_copy(deep=True)
+        changes, failovers, handover, _ = change(trial)
+        self._settled = not (changes or failovers or handover) and settled(state, obs)
+        if changes:
+            changes, failovers, handover, lowered = await store.write(change, "record observed state")
+            for line in changes:
+                log.info("leader: %s", line)
+            await self._lower_min_replicas(store, lowered)
+        state = store.last_state or state
+        if (failovers or handover) and not await store.confirm_majority(len(state.nodes)):
+            now = time.monotonic()
+            if now - self._unconfirmed_logged < FAILOVER_RETRY_S:
+                return
+            self._unconfirmed_logged = now
+            log.warning("leader: not requesting the planned failover of %s: a majority of the nodes does "
+                        "not confirm this leader now (cut off from them?)",
+                        ", ".join([state.bdbs[u].name for u in failovers if u in state.bdbs]
+                                  + ([CCS_NAME] if handover else [])))
+            return
+        for bdb_uid in failovers:
+            failing = state.bdbs.get(bdb_uid)
+            if failing is not None:
+                await self._request_failover(failing.name)
+        if handover:
+            await self._request_failover(CCS_NAME)
+
+    async def _lower_min_replicas(self, store: CcsStore, shard_uids: list[int]) -> None:
+        """Apply a lowered min-replicas-to-write at once (the owning node would within a tick) so a
+        database whose replica died is writable again as soon as the majority decided it."""
+        state = store.last_state
+        if state is None:
+            return
+        for uid in shard_uids:
+            shard = state.shards.get(uid)
+            if shard is None:
+                continue
+            bdb, node = state.bdbs.get(shard.bdb_uid), state.nodes.get(shard.node_uid)
+            if bdb is None or node is None:
+                continue
+            with contextlib.suppress(RedisError, OSError):
+                await self.rt.probes.client(node.addr, bdb.port, bdb.authentication_redis_pass).config_set(
+                    "min-replicas-to-write", shard.min_replicas_to_write)
+
+    async def _request_failover(self, name: str) -> None:
+        now = time.monotonic()
+        if now - self._failover_requested.get(name, 0) < FAILOVER_RETRY_S:
+            return
+        self._failover_requested[name] = now
+        try:
+            await self.rt.sentinel.failover(name)
+            log.info("leader: planned failover of %s requested", name)
+        except RedisError as exc:
+            log.info("leader: failover of %s not possible yet: %s", name, exc)

@@ -1,0 +1,106 @@
+"""What the parts of a node's runtime share, made once at start: its configuration, its processes
+and their controls, the cluster it belongs to (nothing before bootstrap) and the leader loop's
+wake-up. Each part (bootstrap, node loop, leader loop, hand-off, failover watch) keeps its own state
+in its own object; this holds only what more than one of them reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from recluster.node.ccs import CcsServer, CcsStore
+from recluster.node.config import NodeConfig
+from recluster.node.identity import Membership
+from recluster.node.probes import Probes
+from recluster.node.sentinel import Hurry, SentinelControl, SentinelServer
+from recluster.node.shards import ShardSupervisor
+
+
+@dataclass
+class BootstrapStatus:
+    state: str = "idle"
+    start_time: str = ""
+    end_time: str = ""
+    error_code: str = ""
+    error_details: dict[str, str] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.state}
+        if self.start_time:
+            out["start_time"] = self.start_time
+        if self.end_time:
+            out["end_time"] = self.end_time
+        if self.state == "error":
+            out["error_code"] = self.error_code
+            out["error_details"] = self.error_details
+        return out
+
+
+class NodeRuntime:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.membership = Membership.load(cfg.data_dir)
+        self.bootstrap = BootstrapStatus("completed" if self.membership else "idle")
+        self.store: CcsStore | None = CcsStore(cfg, self.membership.ccs_password) if self.membership else None
+        self.ccs_server = CcsServer(cfg)
+        self.sentinel_server = SentinelServer(cfg)
+        self.hurry = Hurry()  # shared with the failover watch's own SentinelControl (its thread)
+        self.sentinel = SentinelControl(cfg, self.hurry)
+        self.shards = ShardSupervisor(cfg)
+        self.probes = Probes()  # the node and leader loops' (one event loop)
+        self.wake = asyncio.Event()  # the leader loop looks at once
+        self._tuned_sentinel: int | None = None
+
+    @property
+    def names(self) -> tuple[str, str]:
+        """What this node is called in addresses: its name and its current IP."""
+        return (self.cfg.node_name, self.cfg.addr)
+
+    def member(self) -> tuple[Membership, CcsStore] | None:
+        """The cluster this node belongs to, once its bootstrap completed."""
+        if self.membership is None or self.store is None or self.bootstrap.state != "completed":
+            return None
+        return self.membership, self.store
+
+    async def start_sentinel(self) -> None:
+        self.sentinel_server.start()
+        await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
+        await self.tune_sentinel()
+
+    async def tune_sentinel(self) -> None:
+        """The sentinel's run-time settings, once per sentinel process."""
+        pid = self.sentinel_server.process.pid()
+        if pid is not None and pid != self._tuned_sentinel:
+            await self.sentinel.tune()
+            self._tuned_sentinel = pid
+
+    async def stop_processes(self) -> None:
+        await asyncio.gather(asyncio.to_thread(self.shards.stop_all),
+                             asyncio.to_thread(self.sentinel_server.process.stop),
+                             asyncio.to_thread(self.ccs_server.process.stop))
+
+    async def close(self) -> None:
+        await self.sentinel.close()
+        if self.store is not None:
+            await self.store.close()
+        await self.probes.close()
+
+
+async def wait_for(what: str, check: Callable[[], Awaitable[Any]], timeout_s: float,
+                   interval: float = 0.2) -> None:
+    """Poll the async `check` until it returns true; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(RedisError, OSError):
+            if await check():
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)

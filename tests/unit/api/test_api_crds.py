@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from recluster.api.cli import crds, stale_files
-from recluster.api.crd import crd_files, rec_crd, redb_crd, structural_problems
+from recluster.api.cli import crd_files, crds, stale_files
+from recluster.api.crd import rec_crd, redb_crd, structural_problems
 
 pytestmark = pytest.mark.unit
 

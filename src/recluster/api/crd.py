@@ -35,8 +35,8 @@ _REDB_COLUMNS: list[Schema] = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
-REC_CRD_FILE = "app.redislabs.com_redisenterpriseclusters.yaml"
-REDB_CRD_FILE = "app.redislabs.com_redisenterprisedatabases.yaml"
+REC_CRD_FILE = f"{GROUP}_{rec.PLURAL}.yaml"
+REDB_CRD_FILE = f"{GROUP}_{redb.PLURAL}.yaml"
 
 
 def openapi_schema(model: type[BaseModel]) -> Schema:
@@ -163,7 +163,7 @@ def rec_crd() -> dict[str, Any]:
         plural=rec.PLURAL,
         singular=rec.SINGULAR,
         short_name=rec.SHORT_NAME,
-        versions=[("v1", True), ("v1alpha1", False)],
+        versions=[(rec.VERSION, True), ("v1alpha1", False)],
         schema=_resource_schema(
             rec.RedisEnterpriseClusterSpec,
             rec.RedisEnterpriseClusterStatus,
@@ -179,7 +179,7 @@ def redb_crd() -> dict[str, Any]:
         plural=redb.PLURAL,
         singular=redb.SINGULAR,
         short_name=redb.SHORT_NAME,
-        versions=[("v1alpha1", True)],
+        versions=[(redb.VERSION, True)],
         schema=_resource_schema(
             redb.RedisEnterpriseDatabaseSpec,
             redb.RedisEnterpriseDatabaseStatus,

@@ -29,7 +29,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PLURAL = "redisenterpriseclusters"
 SINGULAR = "redisenterprisecluster"
 SHORT_NAME = "rec"
-FINALIZER = "redbfinalizer.redisenterpriseclusters.app.redislabs.com"
+FINALIZER = f"redbfinalizer.{PLURAL}.{GROUP}"
 
 DEFAULT_USERNAME = "demo@redis.com"
 # The contract's defaults: 2 CPU / 4Gi for a node, 0.5 CPU / 0.5 GB for the rigger, limits == requests
@@ -245,7 +245,7 @@ class RedisEnterpriseCluster(BaseModel):
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, extra="ignore")
 
-    api_version: str = Field(default="app.redislabs.com/v1", alias="apiVersion")
+    api_version: str = Field(default=API_VERSION, alias="apiVersion")
     kind: str = KIND
     metadata: ObjectMeta
     spec: RedisEnterpriseClusterSpec = Field(default_factory=RedisEnterpriseClusterSpec)

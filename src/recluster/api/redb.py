@@ -15,7 +15,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PLURAL = "redisenterprisedatabases"
 SINGULAR = "redisenterprisedatabase"
 SHORT_NAME = "redb"
-FINALIZER = "finalizer.redisenterprisedatabases.app.redislabs.com"
+FINALIZER = f"finalizer.{PLURAL}.{GROUP}"
 
 MIN_MEMORY_SIZE = "100MB"
 DATABASE_PORT_RANGE = range(10000, 20000)
@@ -115,7 +115,7 @@ class RedisEnterpriseDatabaseStatus(OpenApiModel):
 class RedisEnterpriseDatabase(BaseModel):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, extra="ignore")
 
-    api_version: str = Field(default="app.redislabs.com/v1alpha1", alias="apiVersion")
+    api_version: str = Field(default=API_VERSION, alias="apiVersion")
     kind: str = KIND
     metadata: ObjectMeta
     spec: RedisEnterpriseDatabaseSpec = Field(default_factory=RedisEnterpriseDatabaseSpec)

@@ -13,6 +13,8 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from recluster.api import rec, redb
+
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 
@@ -33,8 +35,8 @@ PLURALS: dict[str, str] = {
     "Event": "events",
     "Lease": "leases",
     "ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
-    "RedisEnterpriseCluster": "redisenterpriseclusters",
-    "RedisEnterpriseDatabase": "redisenterprisedatabases",
+    rec.KIND: rec.PLURAL,
+    redb.KIND: redb.PLURAL,
 }
 
 

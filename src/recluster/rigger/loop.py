@@ -27,6 +27,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.api import redb
 from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL, service_names_patch
 from recluster.api.ports import SENTINEL_PORT
 from recluster.clients.cluster_api import ClusterApiError
@@ -53,7 +54,7 @@ OVERRIDE_SECONDS = 15.0  # a Sentinel's word beats the REST API's for this long 
 REFRESH_PASSES = 12  # every this many passes, apply everything again even if nothing seemed to change
 WRITERS = 8  # EndpointSlice writes at a time: after a node loss dozens change at once
 SLICE_API = "discovery.k8s.io/v1"
-REDB_PATH = "/apis/app.redislabs.com/v1alpha1/namespaces/{namespace}/redisenterprisedatabases"
+REDB_PATH = f"/apis/{redb.API_VERSION}/namespaces/{{namespace}}/{redb.PLURAL}"
 
 
 @dataclass(frozen=True)

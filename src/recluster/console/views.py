@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from recluster.api.validation import majority
+
 # form fields of the create/edit database forms, in page order
 BDB_FORM_FIELDS = ("name", "memory_mb", "port", "replication", "eviction_policy", "data_persistence",
                    "authentication_redis_pass")
@@ -176,7 +178,7 @@ def overview(cluster: Mapping[str, Any], nodes: Sequence[dict[str, Any]], bdbs: 
     return {
         "name": cluster.get("name", ""), "version": cluster.get("software_version", ""),
         "leader": leader["name"] if leader else "none (no majority?)",
-        "health": health(nodes, int(cluster.get("quorum") or len(nodes) // 2 + 1)),
+        "health": health(nodes, int(cluster.get("quorum") or majority(len(nodes)))),
         "nodes_count": len(nodes), "bdbs_count": len(bdbs),
         "bdbs_active": sum(1 for b in bdbs if b["status"] == "active"),
         "memory_used_text": fmt_bytes(sum(used)) if used else "—",

@@ -36,6 +36,7 @@ from recluster.node.models import BootstrapRequest, ClusterState, JoinRequest
 from recluster.node.node_loop import NodeLoop
 from recluster.node.runtime import BootstrapStatus, NodeRuntime
 from recluster.node.sentinel import follow_events
+from recluster.node.views import RenderedList, bdb_view, engine_version
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class NodeDaemon:
         self.leader_loop = LeaderLoop(self.rt)
         self.failover_watch = FailoverWatch(cfg, self.rt.hurry)
         self.credentials = CredentialCheck()
+        self.bdb_list = RenderedList(lambda state: [
+            bdb_view(state, bdb, engine_version(cfg.redis_server))
+            for bdb in sorted(state.bdbs.values(), key=lambda b: b.uid)])
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- life cycle --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
 
 from recluster.node import operations
 from recluster.node.deps import Daemon, authenticated
@@ -17,14 +18,12 @@ router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)], re
 
 
 @router.get("/v1/bdbs", **doc(list[BdbFields]))
-async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) -> list[dict[str, Any]]:
-    state = await daemon.state()
-    engine = engine_version(daemon.cfg.redis_server)
-    views = [bdb_view(state, b, engine) for b in sorted(state.bdbs.values(), key=lambda b: b.uid)]
+async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) -> Response:
+    views, body = daemon.bdb_list.of(await daemon.state())
     if fields:
         wanted = {f.strip() for f in fields.split(",")}
-        views = [{k: v for k, v in view.items() if k in wanted} for view in views]
-    return views
+        return JSONResponse([{k: v for k, v in view.items() if k in wanted} for view in views])
+    return Response(body, media_type="application/json")
 
 
 @router.get("/v1/bdbs/{uid}", **doc(Bdb, 400, 404))

@@ -1,7 +1,8 @@
-"""The store parses a state document once per revision: REST reads and loop passes at rest reuse it."""
+"""The store parses a state document once per revision, and a list view is rendered once per parsed state."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from recluster.node.ccs import CcsStore
 from recluster.node.config import NodeConfig
 from recluster.node.models import ClusterRecord, ClusterState
+from recluster.node.views import RenderedList
 
 pytestmark = pytest.mark.unit
 
@@ -26,3 +28,19 @@ def test_the_same_revision_is_parsed_once_and_a_new_one_again(tmp_path: Path) ->
     second = store.parse(document(4))
     assert second is not first and second.version == 4
     assert store.parse(document(3)) is not first  # only the last revision is kept
+
+
+def test_a_list_view_is_rendered_once_per_parsed_state() -> None:
+    calls: list[int] = []
+
+    def render(state: ClusterState) -> list[dict[str, object]]:
+        calls.append(state.version)
+        return [{"version": state.version, "name": "ü"}]
+
+    views = RenderedList(render)
+    first = ClusterState.model_validate_json(document(1))
+    body = views.of(first)[1]
+    assert views.of(first)[1] is body and calls == [1]  # asked again at rest: nothing rendered
+    assert json.loads(body) == [{"version": 1, "name": "ü"}]
+    assert json.loads(views.of(ClusterState.model_validate_json(document(2)))[1])[0]["version"] == 2
+    assert calls == [1, 2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,31 @@ class Persistence(StrEnum):
     SNAPSHOT_EVERY_1_HOUR = "snapshotEvery1Hour"
     SNAPSHOT_EVERY_6_HOUR = "snapshotEvery6Hour"
     SNAPSHOT_EVERY_12_HOUR = "snapshotEvery12Hour"
+
+
+# the cluster REST API's aof_policy values
+AOF_EVERY_SECOND = "appendfsync-every-sec"
+AOF_ALWAYS = "appendfsync-always"
+_SNAPSHOT_HOURS = {
+    Persistence.SNAPSHOT_EVERY_1_HOUR: 1,
+    Persistence.SNAPSHOT_EVERY_6_HOUR: 6,
+    Persistence.SNAPSHOT_EVERY_12_HOUR: 12,
+}
+
+
+def persistence_fields(persistence: Persistence) -> dict[str, Any]:
+    """A REDB `persistence` value as the bdb's fields in the cluster's REST API (`data_persistence`,
+    `aof_policy`, `snapshot_policy`): what the operator and the service broker both ask for.
+    Snapshots: one rule, every N hours if at least one key changed (Redis Enterprise's
+    snapshot_policy shape)."""
+    if persistence == Persistence.DISABLED:
+        return {"data_persistence": "disabled"}
+    if persistence == Persistence.AOF_EVERY_SECOND:
+        return {"data_persistence": "aof", "aof_policy": AOF_EVERY_SECOND}
+    if persistence == Persistence.AOF_ALWAYS:
+        return {"data_persistence": "aof", "aof_policy": AOF_ALWAYS}
+    hours = _SNAPSHOT_HOURS[persistence]
+    return {"data_persistence": "snapshot", "snapshot_policy": [{"secs": hours * 3600, "writes": 1}]}
 
 
 class EvictionPolicy(StrEnum):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recluster.api.quantity import QuantityError, format_memory_size, parse_memory_size
-from recluster.api.redb import EvictionPolicy, Persistence
+from recluster.api.redb import EvictionPolicy, Persistence, persistence_fields
 
 # CLI-friendly names (spec: alphanumerics, periods and hyphens, no spaces)
 CLI_NAME_RE = re.compile(r"^[A-Za-z0-9.-]{1,63}$")
@@ -257,22 +257,9 @@ def bdb_settings(plan: Plan, parameters: dict[str, Any] | None) -> dict[str, Any
         "replication": plan.replication,
         "eviction_policy": str(params.get("eviction_policy", DEFAULT_EVICTION)),
     }
-    settings.update(persistence_fields(persistence))
+    # a PUT replaces the settings: a snapshot rule left from an earlier plan must not stay behind
+    settings.update({"snapshot_policy": [], **persistence_fields(Persistence(persistence))})
     return settings
-
-
-def persistence_fields(persistence: str) -> dict[str, Any]:
-    """REDB persistence vocabulary -> bdb data_persistence / aof_policy / snapshot_policy."""
-    if persistence == Persistence.AOF_EVERY_SECOND:
-        return {"data_persistence": "aof", "aof_policy": "appendfsync-every-sec", "snapshot_policy": []}
-    if persistence == Persistence.AOF_ALWAYS:
-        return {"data_persistence": "aof", "aof_policy": "appendfsync-always", "snapshot_policy": []}
-    hours = {Persistence.SNAPSHOT_EVERY_1_HOUR: 1, Persistence.SNAPSHOT_EVERY_6_HOUR: 6,
-             Persistence.SNAPSHOT_EVERY_12_HOUR: 12}
-    for value, count in hours.items():
-        if persistence == value:
-            return {"data_persistence": "snapshot", "snapshot_policy": [{"secs": count * 3600, "writes": 1}]}
-    return {"data_persistence": "disabled", "snapshot_policy": []}
 
 
 def database_name(instance_id: str) -> str:

@@ -7,29 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from recluster.api.quantity import parse_memory_size
-from recluster.api.redb import EvictionPolicy, Persistence, RedisEnterpriseDatabase
-
-# persistence -> (data_persistence, aof_policy, snapshot_policy)
-_AOF_EVERY_SECOND = "appendfsync-every-sec"
-_AOF_ALWAYS = "appendfsync-always"
-_HOUR = 3600
-
-
-def persistence_fields(persistence: Persistence) -> dict[str, Any]:
-    """The bdb's persistence fields. Snapshots: one rule, every N hours if at least one key changed
-    (Redis Enterprise's snapshot_policy shape)."""
-    if persistence == Persistence.DISABLED:
-        return {"data_persistence": "disabled"}
-    if persistence == Persistence.AOF_EVERY_SECOND:
-        return {"data_persistence": "aof", "aof_policy": _AOF_EVERY_SECOND}
-    if persistence == Persistence.AOF_ALWAYS:
-        return {"data_persistence": "aof", "aof_policy": _AOF_ALWAYS}
-    hours = {
-        Persistence.SNAPSHOT_EVERY_1_HOUR: 1,
-        Persistence.SNAPSHOT_EVERY_6_HOUR: 6,
-        Persistence.SNAPSHOT_EVERY_12_HOUR: 12,
-    }[persistence]
-    return {"data_persistence": "snapshot", "snapshot_policy": [{"secs": hours * _HOUR, "writes": 1}]}
+from recluster.api.redb import AOF_EVERY_SECOND as _AOF_EVERY_SECOND
+from recluster.api.redb import EvictionPolicy, Persistence, RedisEnterpriseDatabase, persistence_fields
 
 
 def desired_settings(redb: RedisEnterpriseDatabase) -> dict[str, Any]:

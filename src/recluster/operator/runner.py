@@ -1,23 +1,70 @@
 """The operator process: health/metrics server, then the Lease (standby until held), then kopf.
 Losing the Lease ends the process (exit 1): a replica that might no longer be the leader stops
-acting at once and comes back as a standby."""
+acting at once and comes back as a standby.
+
+What the handlers delegate to is made here once (context.py: the Context both reconcilers take, the
+REC and REDB loops) and handed to kopf as its memo; the handlers of both kinds register on import."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import kopf
 
+from recluster.api import rec as rec_api
+from recluster.api import redb as redb_api
 from recluster.clients.kubernetes import Kube
 from recluster.clients.lease import LeaderLease, LeaseLost
-from recluster.operator import handlers, metrics
+from recluster.operator import metrics
+from recluster.operator.context import Context, Services, services
+from recluster.operator.finalizers import KOPF_FINALIZER
 from recluster.operator.http import start_http
-from recluster.operator.startup import FIELD_MANAGER, Runtime, Settings
+from recluster.operator.loops import Loops
+from recluster.operator.rec import handlers as rec_handlers
+from recluster.operator.rec.reconcile import reconcile_rec
+from recluster.operator.redb import handlers as redb_handlers
+from recluster.operator.redb.reconcile import reconcile_redb
+from recluster.operator.startup import ANNOTATION_PREFIX, FIELD_MANAGER, Settings
 from recluster.operator.webhook import keep_ca_bundle, serving_files, webhook_server
 
 log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # kopf adds no finalizer (no handler of ours needs one): the reconcilers hold their objects
+    # with the contract's finalizers themselves (finalizers.py)
+    settings.persistence.finalizer = KOPF_FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = 30  # kopf's own events: warnings and errors only
+    settings.watching.server_timeout = 300
+    # the namespaces are given: no cluster-wide scanning of namespaces and CRDs (no ClusterRole)
+    settings.scanning.disabled = True
+    settings.watching.client_timeout = 330
+
+
+@kopf.on.cleanup()
+async def stop_loops(*, memo: Any, **_: Any) -> None:
+    await services(memo).stop()
+
+
+def make_services(settings: Settings, kube: Kube) -> Services:
+    """The context and both kinds' loops, once per operator run."""
+    context = Context(settings=settings, kube=kube)
+
+    async def rec(namespace: str, name: str) -> float | None:
+        return await reconcile_rec(context, namespace, name)
+
+    async def redb(namespace: str, name: str) -> float | None:
+        return await reconcile_redb(context, namespace, name)
+
+    return Services(context, Loops(rec_api.KIND, "REC", rec), Loops(redb_api.KIND, "REDB", redb))
 
 
 async def run(settings: Settings) -> int:
@@ -35,19 +82,22 @@ async def run(settings: Settings) -> int:
         if settings.leader_election
         else None
     )
+    made: Services | None = None
     try:
         if lease is not None:
             await lease.acquire()
-        runtime = Runtime(settings=settings, kube=kube)
+        made = make_services(settings, kube)
 
         tasks: set[asyncio.Task[None]] = set()
         if settings.webhook_port:
             certfile, keyfile, ca_pem = serving_files(settings)
+            server = webhook_server(settings, certfile, keyfile)
 
             async def configure_webhook(settings: kopf.OperatorSettings, **_: object) -> None:
-                settings.admission.server = webhook_server(runtime.settings, certfile, keyfile)
+                settings.admission.server = server
 
-            handlers.register_webhook()
+            rec_handlers.register_webhook()
+            redb_handlers.register_webhook()
             kopf.on.startup()(configure_webhook)
             if settings.webhook_configuration:
                 tasks.add(asyncio.create_task(keep_ca_bundle(kube, settings.webhook_configuration, ca_pem)))
@@ -56,7 +106,7 @@ async def run(settings: Settings) -> int:
                 namespaces=list(settings.namespaces),
                 clusterwide=not settings.namespaces,
                 standalone=True,
-                memo=kopf.Memo(runtime=runtime),
+                memo=kopf.Memo(services=made),
             )
         )
         tasks.add(operator)
@@ -83,5 +133,7 @@ async def run(settings: Settings) -> int:
             await lease.release()
         return 0
     finally:
+        if made is not None:  # kopf's cleanup handler does it too, but not when kopf is cancelled
+            await made.stop()
         await http.cleanup()
         await kube.close()

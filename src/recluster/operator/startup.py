@@ -1,19 +1,15 @@
-"""The operator's settings, read once from the environment (the Deployment sets them), and the
-shared state handed to every handler through kopf's memo."""
+"""The operator's settings, read once from the environment (the Deployment sets them). What the
+handlers share through kopf's memo is made from them at startup (context.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from recluster import __version__
-from recluster.clients.kubernetes import Kube
 
 FIELD_MANAGER = "redis-enterprise-operator"
-# The contract's finalizer name: what users already know to strip when the operator is gone.
-FINALIZER = "redbfinalizer.redisenterpriseclusters.app.redislabs.com"
 ANNOTATION_PREFIX = "app.redislabs.com"
 DEFAULT_IMAGE = f"docker.io/library/recluster:{__version__}"
 
@@ -26,7 +22,10 @@ class Settings:
     operator_name: str = "redis-enterprise-operator"
     image: str = DEFAULT_IMAGE
     cluster_domain: str = "cluster.local"
-    resync_seconds: float = 30.0  # a full reconcile at least this often, changes or not
+    resync_seconds: float = 30.0  # a reconcile at least this often, changes or not
+    # a settled REDB's resync reads only what can have moved (redb/settled.py); a full pass anyway
+    # this often (what no cheap check sees: the REC's Secrets, an idle database's endpoint name)
+    full_resync_seconds: float = 300.0
     busy_resync_seconds: float = 2.0  # while the cluster is converging
     http_port: int = 8080  # /healthz and /metrics
     http_host: str = "0.0.0.0"  # noqa: S104 - the probes and Prometheus come from outside the pod
@@ -59,6 +58,7 @@ class Settings:
             image=env.get("OPERATOR_DEFAULT_IMAGE", DEFAULT_IMAGE),
             cluster_domain=env.get("OPERATOR_CLUSTER_DOMAIN", "cluster.local"),
             resync_seconds=float(env.get("OPERATOR_RESYNC_SECONDS", "30")),
+            full_resync_seconds=float(env.get("OPERATOR_FULL_RESYNC_SECONDS", "300")),
             http_port=int(env.get("OPERATOR_HTTP_PORT", "8080")),
             http_host=env.get("OPERATOR_HTTP_HOST", "0.0.0.0"),  # noqa: S104
             webhook_port=int(env.get("OPERATOR_WEBHOOK_PORT", "0")),
@@ -82,16 +82,3 @@ class Settings:
 def _own_namespace() -> str | None:
     path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     return path.read_text().strip() if path.exists() else None
-
-
-@dataclass
-class Runtime:
-    """What every handler shares: settings, the Kubernetes adapter, and one wake-up event per REC
-    (set by watch events on the REC's children, waited on by the REC's reconcile loop)."""
-
-    settings: Settings
-    kube: Kube
-    wakeups: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
-
-    def wakeup(self, namespace: str, name: str) -> asyncio.Event:
-        return self.wakeups.setdefault((namespace, name), asyncio.Event())

@@ -14,8 +14,8 @@ from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S, ClusterState
 from recluster.clients.lease import LeaderLease
 from recluster.operator.accepted import accepted_body
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
-from recluster.operator.rec.reconcile import _next_to_restart, _outdated
 from recluster.operator.rec.status import Observed, invalid_status, valid_status
+from recluster.operator.rec.steps import next_to_restart, outdated_pods
 from recluster.operator.specs.names import tls_names
 from recluster.operator.startup import Settings
 from recluster.operator.tls import certificate_names, issue_server_certificate
@@ -91,13 +91,13 @@ def test_rolling_order_highest_first_leader_last() -> None:
         rec, [_pod("rec-2", "old"), _pod("rec-0", "old"), _pod("rec-1", "new"), _pod("other", "x")]
     )
     assert [p.name for p in pods] == ["rec-0", "rec-1", "rec-2"]
-    outdated = _outdated(pods, {"status": {"updateRevision": "new"}})
+    outdated = outdated_pods(pods, {"status": {"updateRevision": "new"}})
     assert [p.name for p in outdated] == ["rec-0", "rec-2"]
     client = ClusterClient(rec, "", Credentials("u", "p"), "cluster.local")
     view = ClusterView(
         pods=pods, nodes=[{"name": "rec-2.rec.ns.svc.cluster.local", "role": "master", "uid": 3}]
     )
-    assert _next_to_restart(outdated, view, client).name == "rec-0"
+    assert next_to_restart(outdated, view, client).name == "rec-0"
     assert "secret" not in repr(Credentials("u", "secret-password"))
 
 

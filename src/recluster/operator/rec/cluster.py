@@ -5,7 +5,9 @@ again, so a restarted operator picks up exactly where the cluster is (nothing is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +121,10 @@ def node_pods(rec: RedisEnterpriseCluster, pods: list[dict[str, Any]]) -> list[N
 
 
 class ClusterClient:
-    """Opens verified REST API clients to node pods of one REC."""
+    """Verified REST API clients of one REC's node pods: one per pod, kept across calls and
+    reconciles (operator/connections.py keeps one ClusterClient per REC while its CA and
+    credentials stay), so a call reuses a pooled connection instead of a new TLS context and
+    handshake each time."""
 
     def __init__(
         self, rec: RedisEnterpriseCluster, ca_pem: str, credentials: Credentials | None, cluster_domain: str
@@ -130,20 +135,49 @@ class ClusterClient:
             credentials,
             cluster_domain,
         )
+        self._apis: dict[tuple[str, str], ClusterApi] = {}
+        self.pods: list[NodePod] = []  # the node pods as last listed (by either controller)
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What the clients are made of: a change means new clients."""
+        creds = self.credentials
+        login = (creds.username, creds.password) if creds else None
+        return (self.rec.metadata.uid, self.ca_pem, login, self.cluster_domain)
 
     def server_name(self, pod: NodePod) -> str:
         return node_address(self.rec, pod.name, self.cluster_domain)
 
-    def api(self, pod: NodePod) -> ClusterApi:
+    @contextlib.asynccontextmanager
+    async def api(self, pod: NodePod) -> AsyncIterator[ClusterApi]:
+        """The pod's client (made on first use; closed only by `forget_pods` or `aclose`)."""
         assert pod.ip is not None
-        creds = self.credentials
-        return node_api(
-            pod.ip,
-            self.server_name(pod),
-            self.ca_pem,
-            creds.username if creds else None,
-            creds.password if creds else None,
-        )
+        key = (pod.ip, self.server_name(pod))
+        api = self._apis.get(key)
+        if api is None:
+            creds = self.credentials
+            api = node_api(
+                pod.ip,
+                key[1],
+                self.ca_pem,
+                creds.username if creds else None,
+                creds.password if creds else None,
+            )
+            self._apis[key] = api
+        yield api
+
+    def remember_pods(self, pods: list[NodePod]) -> list[ClusterApi]:
+        """Record the node pods as listed now; the clients of pods gone (or with a new address),
+        for the caller to close once calls in flight are over."""
+        self.pods = pods
+        current = {(pod.ip, self.server_name(pod)) for pod in pods if pod.ip}
+        gone = [key for key in self._apis if key not in current]
+        return [self._apis.pop(key) for key in gone]
+
+    def clients(self) -> list[ClusterApi]:
+        """Every client made, handed over (for closing): the ClusterClient is done with."""
+        apis, self._apis = list(self._apis.values()), {}
+        return apis
 
     async def probe(self, pod: NodePod) -> None:
         """Fill in the pod's bootstrap state and node uid."""
@@ -192,14 +226,14 @@ class ClusterClient:
         async with self.api(via) as api:
             await api.put_policy(changes)
 
-    async def create_cluster(self, pod: NodePod) -> None:
+    async def create_cluster(self, pod: NodePod, license_text: str = "") -> None:
         assert self.credentials is not None
         async with self.api(pod) as api:
             await api.create_cluster(
                 cluster_fqdn(self.rec, self.cluster_domain),
                 self.credentials.username,
                 self.credentials.password,
-                self.credentials.license,
+                license_text,
             )
 
     async def join_cluster(self, pod: NodePod, members: list[NodePod]) -> None:

@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from recluster.api.rec import RedisEnterpriseCluster
+from recluster.api.rec import API_VERSION, KIND, RedisEnterpriseCluster
 from recluster.api.redb import RedisEnterpriseDatabase
 from recluster.api.validation import parse_rec, plain
 from recluster.clients.cluster_api import ClusterApi
 from recluster.clients.kubernetes import Kube
+from recluster.operator.context import Context
 from recluster.operator.rec.cluster import ClusterClient, Credentials, NodePod, node_pods
 from recluster.operator.redb.secret import secret_value
 from recluster.operator.specs.names import (
@@ -24,8 +25,6 @@ from recluster.operator.specs.names import (
 
 log = logging.getLogger(__name__)
 
-REC_API = "app.redislabs.com/v1"
-REC_KIND = "RedisEnterpriseCluster"
 T = TypeVar("T")
 
 
@@ -36,8 +35,8 @@ class ClusterUnreachable(Exception):
 async def find_rec(kube: Kube, namespace: str, name: str | None) -> dict[str, Any] | None:
     """The REC a REDB names, or the only REC of the namespace when it names none."""
     if name:
-        return await kube.get(REC_API, REC_KIND, namespace, name)
-    items = await kube.list(REC_API, REC_KIND, namespace)
+        return await kube.get(API_VERSION, KIND, namespace, name)
+    items = await kube.list(API_VERSION, KIND, namespace)
     return items[0] if len(items) == 1 else None
 
 
@@ -66,11 +65,19 @@ class DatabaseCluster:
         raise ClusterUnreachable("no node pod answers: " + (", ".join(failures) or "no ready node pod"))
 
 
-async def connect(kube: Kube, rec_body: dict[str, Any], cluster_domain: str) -> DatabaseCluster:
+def usable(pods: list[NodePod]) -> list[NodePod]:
+    """The pods to try, ready ones first: they are members with quorum; the others may still
+    answer reads."""
+    return sorted((p for p in pods if p.ip and not p.deleting), key=lambda p: (not p.ready, p.ordinal))
+
+
+async def connect(ctx: Context, rec_body: dict[str, Any]) -> DatabaseCluster:
+    """The REC's cluster, with its CA and credentials as its Secrets hold them now and its node pods
+    as listed now (the REST clients are the ones kept for the REC: operator/connections.py)."""
     rec = rec_model(rec_body)
     if rec is None:
         raise ClusterUnreachable(f"RedisEnterpriseCluster {rec_body['metadata']['name']} has an invalid spec")
-    namespace = rec.namespace
+    kube, namespace = ctx.kube, rec.namespace
     tls = await kube.get("v1", "Secret", namespace, tls_secret_name(rec))
     creds = await kube.get("v1", "Secret", namespace, credentials_secret_name(rec))
     ca_pem = secret_value(tls, "ca.crt")
@@ -79,11 +86,19 @@ async def connect(kube: Kube, rec_body: dict[str, Any], cluster_domain: str) -> 
         raise ClusterUnreachable("the cluster's CA or credentials are not there yet")
     selector = ",".join(f"{k}={v}" for k, v in node_selector_labels(rec).items())
     pods = node_pods(rec, await kube.list("v1", "Pod", namespace, selector))
-    usable = [p for p in pods if p.ip and not p.deleting]
-    # ready pods first: they are members with quorum; the others may still answer reads
-    usable.sort(key=lambda p: (not p.ready, p.ordinal))
-    client = ClusterClient(rec, ca_pem, Credentials(username or rec.spec.username, password), cluster_domain)
-    return DatabaseCluster(client, usable)
+    credentials = Credentials(username or rec.spec.username, password)
+    client = ctx.clusters.client(rec, ca_pem, credentials, ctx.settings.cluster_domain)
+    ctx.clusters.pods_listed(client, pods)
+    return DatabaseCluster(client, usable(pods))
+
+
+def known_cluster(ctx: Context, namespace: str, rec_name: str) -> DatabaseCluster | None:
+    """The REC's cluster as last connected (by either controller), without reading anything: for a
+    check that falls back to `connect` when the cluster does not answer it."""
+    client = ctx.clusters.cached(namespace, rec_name)
+    if client is None or client.credentials is None:
+        return None
+    return DatabaseCluster(client, usable(client.pods))
 
 
 def other_ports(bdbs: list[dict[str, Any]], redb: RedisEnterpriseDatabase | str) -> list[int]:

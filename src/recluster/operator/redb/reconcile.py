@@ -1,21 +1,21 @@
 """One level-based reconcile of a REDB: read everything, compare with the spec, take the next step.
 
-Order: finalizer -> find the cluster -> validate with the facts from the cluster (an invalid spec
-touches nothing) -> database secret (password generated only when the secret is missing) -> create
-or update the database through the REST API -> secret's port -> status and events. Deletion: delete
-the database, wait until it is gone, delete the secret we made, drop the finalizer. Services are the
-rigger's (it deletes those of a database that is gone; they are also owned by the REDB)."""
+Order: the contract finalizer (operator/finalizers.py) -> find the cluster -> validate with the
+facts from the cluster (an invalid spec touches nothing) -> database secret (password generated only
+when the secret is missing) -> create or update the database through the REST API -> secret's port
+-> status and events (operator/status.py). A REDB whose last full pass found it settled is first
+checked cheaply (redb/settled.py). Deletion: delete the database, wait until it is gone, delete the
+secret we made, drop the finalizer. Services are the rigger's (it deletes those of a database that
+is gone; they are also owned by the REDB)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 from typing import Any
 
-from recluster.api.conditions import spec_event
 from recluster.api.naming import parse_service_types, service_names
-from recluster.api.redb import FINALIZER, RedisEnterpriseDatabase
+from recluster.api.redb import API_VERSION, FINALIZER, KIND, RedisEnterpriseDatabase
 from recluster.api.validation import (
     SpecInvalid,
     check_redb,
@@ -26,68 +26,30 @@ from recluster.api.validation import (
     validate_redb,
 )
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
-from recluster.clients.kubernetes import Kube, KubeError
+from recluster.clients.kubernetes import Kube
 from recluster.operator.accepted import accepted_body, remember_accepted
+from recluster.operator.context import Context
+from recluster.operator.finalizers import held, hold, release
 from recluster.operator.redb.cluster import (
     ClusterUnreachable,
     DatabaseCluster,
     connect,
     find_rec,
+    known_cluster,
     other_ports,
     rec_model,
 )
 from recluster.operator.redb.mapping import bdb_create_body, bdb_update_body, changed_fields
-from recluster.operator.redb.secret import (
-    REDB_API,
-    REDB_KIND,
-    build_new_secret,
-    created_by_operator,
-    port_patch,
-    secret_value,
-)
-from recluster.operator.redb.status import DatabaseView, database_status, invalid_status, status_changes
+from recluster.operator.redb.secret import build_new_secret, created_by_operator, port_patch, secret_value
+from recluster.operator.redb.settled import Settled, fingerprint, settled
+from recluster.operator.redb.status import DatabaseView, database_status, status_changes
+from recluster.operator.status import now_rfc3339, post_event, report_invalid, unchanged, write_status
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "redis-enterprise-operator"
 PASSWORD_BYTES = 24  # token_urlsafe(24): 32 characters
 BUSY_SECONDS = 2.0
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-async def post_event(kube: Kube, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    try:
-        await kube.post_event(body, type_=type_, reason=reason, message=message, component=COMPONENT)
-    except KubeError as exc:
-        log.warning("cannot post event %s: %s", reason, exc)
-
-
-async def write_status(kube: Kube, body: dict[str, Any], status: dict[str, Any]) -> None:
-    old = body.get("status") or {}
-    if all(old.get(key) == value for key, value in status.items()):
-        return
-    meta = body["metadata"]
-    patch = dict(status)
-    for key, value in status.items():
-        # a merge patch merges maps: a key gone from the new map must be removed explicitly
-        if isinstance(value, dict) and isinstance(old.get(key), dict):
-            patch[key] = {**{k: None for k in old[key] if k not in value}, **value}
-    await kube.merge_patch(
-        REDB_API, REDB_KIND, meta["namespace"], meta["name"], {"status": patch}, subresource="status"
-    )
-    for reason, message in status_changes(old, status):
-        await post_event(kube, body, "Normal", reason, message)
-    warning = spec_event(old, status)
-    if warning is not None:
-        await post_event(kube, body, "Warning", *warning)
-
-
-async def report_invalid(kube: Kube, body: dict[str, Any], message: str) -> None:
-    """specStatus Invalid and one warning naming the fields (write_status); nothing else is touched."""
-    await write_status(kube, body, invalid_status(body, message, now_rfc3339()))
+FINAL_ACTION_STATES = ("completed", "failed")
 
 
 def old_body(body: dict[str, Any], bdb: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -116,46 +78,69 @@ def endpoint_host(rec_body: dict[str, Any], redb: RedisEnterpriseDatabase, port:
     return f"{name}.{redb.metadata.namespace}.svc.{domain}"
 
 
-async def _bdb_by_name(
-    cluster: DatabaseCluster, name: str
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+async def _database(
+    cluster: DatabaseCluster, body: dict[str, Any], wanted_port: int | None
+) -> tuple[dict[str, Any] | None, list[int]]:
+    """The REDB's database, by the uid its status names (one database read) or else by name in the
+    list of all, and the ports of the cluster's other databases when the validator needs them (a
+    `databasePort` the database does not have yet)."""
+    name = body["metadata"]["name"]
+    uid = str((body.get("status") or {}).get("databaseUID") or "")
+    bdb: dict[str, Any] | None = None
+    if uid.isdigit():
+        try:
+            bdb = await cluster.call(lambda api: api.bdb(int(uid)))
+        except ClusterApiError as exc:
+            if exc.status != 404:
+                raise
+        if bdb is not None and bdb.get("name") != name:
+            bdb = None
+    if bdb is not None and wanted_port in (None, bdb.get("port")):
+        return bdb, []
     bdbs: list[dict[str, Any]] = await cluster.call(lambda api: api.bdbs())
-    return next((b for b in bdbs if b.get("name") == name), None), bdbs
+    bdb = bdb or next((b for b in bdbs if b.get("name") == name), None)
+    return bdb, other_ports(bdbs, name)
 
 
-async def _patch_finalizers(kube: Kube, body: dict[str, Any], finalizers: list[str]) -> None:
+async def _still_settled(ctx: Context, body: dict[str, Any], entry: Settled) -> bool:
+    """Whether nothing moved since the full pass that found the REDB settled (redb/settled.py)."""
     meta = body["metadata"]
-    await kube.merge_patch(
-        REDB_API,
-        REDB_KIND,
-        meta["namespace"],
-        meta["name"],
-        {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}},
-    )
+    cluster = known_cluster(ctx, meta["namespace"], entry.rec_name)
+    if cluster is None:
+        return False
+    secret = None
+    if entry.secret_name:
+        secret = await ctx.kube.get("v1", "Secret", meta["namespace"], entry.secret_name)
+    if not entry.unmoved(body, secret, cluster.client.rec.metadata.generation):
+        return False
+    try:
+        bdb = await cluster.call(lambda api: api.bdb(entry.uid))
+        shards = await cluster.call(lambda api: api.shards(entry.uid))
+    except (ClusterApiError, ClusterUnreachable):
+        return False
+    return fingerprint(bdb, shards) == entry.seen
 
 
-async def reconcile_redb(
-    kube: Kube, namespace: str, name: str, *, cluster_domain: str, resync: float
-) -> float | None:
+async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | None:
     """One reconcile; the seconds until the next one, or None when the REDB is gone."""
-    body = await kube.get(REDB_API, REDB_KIND, namespace, name)
+    kube, resync = ctx.kube, ctx.settings.resync_seconds
+    body = await kube.get(API_VERSION, KIND, namespace, name)
     if body is None:
+        ctx.databases.record(namespace, name, None)
         return None
-    meta = body["metadata"]
-    finalizers = list(meta.get("finalizers") or [])
-    if meta.get("deletionTimestamp"):
-        if FINALIZER not in finalizers:
+    if body["metadata"].get("deletionTimestamp"):
+        ctx.databases.record(namespace, name, None)
+        if not held(body, FINALIZER):
             return None
-        done = await _delete(kube, body, cluster_domain)
-        if done:
-            await _patch_finalizers(kube, body, [f for f in finalizers if f != FINALIZER])
+        if await _delete(ctx, body):
+            await release(kube, body, FINALIZER)
             return None
         return BUSY_SECONDS
-    if FINALIZER not in finalizers:
-        await _patch_finalizers(kube, body, [*finalizers, FINALIZER])
-        body = await kube.get(REDB_API, REDB_KIND, namespace, name)
-        if body is None:
-            return None
+    entry = ctx.databases.get(namespace, name)
+    if entry is not None and await _still_settled(ctx, body, entry):
+        return resync
+    ctx.databases.record(namespace, name, None)
+    body = await hold(kube, body, FINALIZER)
 
     parsed, _ = parse_redb(plain(body))
     cluster_name = parsed.cluster_name if parsed is not None else None
@@ -163,11 +148,11 @@ async def reconcile_redb(
     if rec_body is None or parsed is None:
         # the validator names the missing cluster or the schema problem
         errors = describe(validate_redb(body, old_body(body, None), cluster_exists=rec_body is not None))
-        await report_invalid(kube, body, errors or "no RedisEnterpriseCluster")
+        await report_invalid(kube, body, errors or "no RedisEnterpriseCluster", status_changes)
         return resync
     try:
-        cluster = await connect(kube, rec_body, cluster_domain)
-        bdb, bdbs = await _bdb_by_name(cluster, name)
+        cluster = await connect(ctx, rec_body)
+        bdb, ports_in_use = await _database(cluster, body, parsed.spec.database_port)
     except ClusterUnreachable as exc:
         pending = _pending_status(
             body,
@@ -175,17 +160,17 @@ async def reconcile_redb(
             f"waiting for the cluster: {exc}",
             describe(redb_warnings(body, old_body(body, None))),
         )
-        await write_status(kube, body, pending)
+        await write_status(kube, body, pending, status_changes)
         return BUSY_SECONDS * 2
     old = old_body(body, bdb)
     try:
-        redb = check_redb(body, old, cluster_exists=True, ports_in_use=other_ports(bdbs, name))
+        redb = check_redb(body, old, cluster_exists=True, ports_in_use=ports_in_use)
     except SpecInvalid as invalid:
-        await report_invalid(kube, body, describe(invalid.errors))
+        await report_invalid(kube, body, describe(invalid.errors), status_changes)
         return resync
     await remember_accepted(kube, body)
 
-    password = await _ensure_secret(kube, redb)
+    password, secret = await _ensure_secret(kube, redb)
     if password is None and redb.spec.default_user:
         return BUSY_SECONDS  # a secret we just created is read back on the next pass
     busy = False
@@ -218,35 +203,40 @@ async def reconcile_redb(
     except ClusterUnreachable as exc:
         busy, message = True, f"waiting for the cluster: {exc}"
 
-    shards: list[dict[str, Any]] = []
+    shards: list[dict[str, Any]] | None = None
     action_status = None
+    wrote_secret = False
     if bdb is not None and bdb.get("uid") is not None:
         uid = int(bdb["uid"])
         try:
             shards = await cluster.call(lambda api: api.shards(uid))
-            action_uid = bdb.get("action_uid")
-            if action_uid:
-                action_status = await _action_status(cluster, str(action_uid))
+            action_status = await _action_status(cluster, body, bdb)
         except (ClusterApiError, ClusterUnreachable):
             pass
         port = bdb.get("port")
-        if redb.spec.default_user and port:
-            secret = await kube.get("v1", "Secret", namespace, redb.secret_name)
-            patch = port_patch(secret, int(port))
-            if secret is not None and patch is not None:
-                await kube.merge_patch("v1", "Secret", namespace, redb.secret_name, patch)
+        patch = port_patch(secret, int(port)) if redb.spec.default_user and port else None
+        if secret is not None and patch is not None:
+            await kube.merge_patch("v1", "Secret", namespace, redb.secret_name, patch)
+            wrote_secret = True
     port = int(bdb["port"]) if bdb and bdb.get("port") else None
     view = DatabaseView(
         bdb=bdb,
-        shards=shards,
+        shards=shards or [],
         action_status=action_status,
-        endpoint_host=endpoint_host(rec_body, redb, port, cluster_domain) if port else None,
+        endpoint_host=endpoint_host(rec_body, redb, port, ctx.settings.cluster_domain) if port else None,
         cluster=rec_body["metadata"]["name"],
         message=message,
         warnings=describe(redb_warnings(body, old)),
     )
-    await write_status(kube, body, database_status(body, view, now_rfc3339()))
+    status = database_status(body, view, now_rfc3339())
+    wrote_status = not unchanged(body.get("status") or {}, status)
+    await write_status(kube, body, status, status_changes)
     active = bdb is not None and bdb.get("status") == "active"
+    quiet = not (busy or message or wrote_secret or wrote_status)
+    if active and quiet and bdb is not None and shards is not None:  # settled: cheap resyncs from now
+        secret_name = redb.secret_name if redb.spec.default_user else None
+        entry = settled(body, secret_name, secret, rec_body, bdb, shards, ctx.settings.full_resync_seconds)
+        ctx.databases.record(namespace, name, entry)
     return BUSY_SECONDS if busy or not active else resync
 
 
@@ -269,7 +259,17 @@ def _pending_status(body: dict[str, Any], cluster: str, message: str, warnings: 
     return status
 
 
-async def _action_status(cluster: DatabaseCluster, action_uid: str) -> str | None:
+async def _action_status(cluster: DatabaseCluster, body: dict[str, Any], bdb: dict[str, Any]) -> str | None:
+    """The status of the database's last action; one the status already shows as finished is not
+    asked again."""
+    action_uid = str(bdb.get("action_uid") or "")
+    if not action_uid:
+        return None
+    previous = body.get("status") or {}
+    finished = previous.get("lastActionStatus") in FINAL_ACTION_STATES
+    if finished and previous.get("lastActionUid") == action_uid:
+        return str(previous["lastActionStatus"])
+
     async def get(api: ClusterApi) -> dict[str, Any]:
         return await api.action(action_uid)
 
@@ -280,28 +280,30 @@ async def _action_status(cluster: DatabaseCluster, action_uid: str) -> str | Non
     return str(action.get("status") or "") or None
 
 
-async def _ensure_secret(kube: Kube, redb: RedisEnterpriseDatabase) -> str | None:
-    """The default user's password: from the secret, or a new secret with a generated one.
-    "" means no authentication (a user's secret with an empty or no password)."""
+async def _ensure_secret(
+    kube: Kube, redb: RedisEnterpriseDatabase
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The default user's password and the secret holding it: from the secret, or a new secret with
+    a generated one. "" means no authentication (a user's secret with an empty or no password)."""
     if not redb.spec.default_user:
-        return None
+        return None, None
     secret = await kube.get("v1", "Secret", redb.metadata.namespace, redb.secret_name)
     if secret is None:
         created = await kube.apply(build_new_secret(redb, secrets.token_urlsafe(PASSWORD_BYTES)))
-        return secret_value(created, "password")
-    return secret_value(secret, "password") or ""
+        return secret_value(created, "password"), created
+    return secret_value(secret, "password") or "", secret
 
 
-async def _delete(kube: Kube, body: dict[str, Any], cluster_domain: str) -> bool:
+async def _delete(ctx: Context, body: dict[str, Any]) -> bool:
     """Delete the database (and the secret we made); True once it is all gone."""
-    meta = body["metadata"]
+    kube, meta = ctx.kube, body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     parsed, _ = parse_redb(plain(body))
     rec_body = await find_rec(kube, namespace, parsed.cluster_name if parsed else None)
     if rec_body is not None and not rec_body["metadata"].get("deletionTimestamp"):
         try:
-            cluster = await connect(kube, rec_body, cluster_domain)
-            bdb, _ = await _bdb_by_name(cluster, name)
+            cluster = await connect(ctx, rec_body)
+            bdb, _ = await _database(cluster, body, None)
             if bdb is not None:
                 if bdb.get("status") != "delete-pending":
                     uid = int(bdb["uid"])

@@ -15,13 +15,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from recluster.api.redb import RedisEnterpriseDatabase
+from recluster.api.redb import API_VERSION, KIND, RedisEnterpriseDatabase
 
 CREATED_BY_ANNOTATION = "app.redislabs.com/created-by"
 CREATED_BY = "redis-enterprise-operator"
 REDB_LABEL = "redis.io/redb"
-REDB_API = "app.redislabs.com/v1alpha1"
-REDB_KIND = "RedisEnterpriseDatabase"
 
 
 def _b64(value: str) -> str:
@@ -37,8 +35,8 @@ def secret_value(secret: dict[str, Any] | None, key: str) -> str | None:
 
 def owner_reference(redb: RedisEnterpriseDatabase) -> dict[str, Any]:
     return {
-        "apiVersion": REDB_API,
-        "kind": REDB_KIND,
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "name": redb.metadata.name,
         "uid": redb.metadata.uid,
         "controller": True,

@@ -11,8 +11,8 @@ from typing import Any
 
 from recluster.api.validation import parse_redb, plain, redb_warnings, validate_redb
 from recluster.clients.cluster_api import ClusterApiError
+from recluster.operator.context import Context
 from recluster.operator.redb.cluster import ClusterUnreachable, connect, find_rec, other_ports
-from recluster.operator.startup import Runtime
 from recluster.operator.webhook import Verdict, being_deleted
 
 log = logging.getLogger(__name__)
@@ -20,18 +20,18 @@ log = logging.getLogger(__name__)
 PORTS_TIMEOUT = 5.0
 
 
-async def redb_admission(rt: Runtime, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> Verdict:
+async def redb_admission(ctx: Context, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> Verdict:
     """The admission of a REDB; `old` is the stored object on an update."""
     new = plain(body)
     if being_deleted(new):
         return Verdict()
     parsed, _ = parse_redb(new)
     namespace = (new.get("metadata") or {}).get("namespace") or ""
-    rec_body = await find_rec(rt.kube, namespace, parsed.cluster_name if parsed else None)
+    rec_body = await find_rec(ctx.kube, namespace, parsed.cluster_name if parsed else None)
     ports: list[int] = []
     if rec_body is not None and parsed is not None and parsed.spec.database_port is not None:
         try:
-            cluster = await connect(rt.kube, rec_body, rt.settings.cluster_domain)
+            cluster = await connect(ctx, rec_body)
             bdbs = await asyncio.wait_for(cluster.call(lambda api: api.bdbs()), PORTS_TIMEOUT)
             ports = other_ports(bdbs, parsed)
         except (ClusterUnreachable, ClusterApiError, TimeoutError) as exc:

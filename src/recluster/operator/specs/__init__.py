@@ -45,6 +45,7 @@ def build_rec_children(
     tls_secret_exists: bool,
     password: str | None = None,
     tls: TlsMaterial | None = None,
+    replicas: int | None = None,
     cluster_domain: str = "cluster.local",
 ) -> list[dict[str, Any]]:
     """Every object the REC should own, in apply order (identities and secrets before the pods that
@@ -55,6 +56,7 @@ def build_rec_children(
       it is then left out, never overwritten. Otherwise `password` is required.
     - tls_secret_exists: the `<rec>-tls` Secret is already there; otherwise `tls` (the nodes'
       certificate, for the names in `names.tls_names`) is required. Node pods cannot start without it.
+    - replicas: the StatefulSet's, from `statefulset.statefulset_replicas` (None: the spec's nodes).
     """
     if not password_secret_exists and not password:
         raise ValueError("a password is needed to create the credentials Secret")
@@ -74,7 +76,7 @@ def build_rec_children(
         build_nodes_service(rec),
         build_ui_service(rec),
         build_prom_service(rec),
-        build_statefulset(rec, image=image, cluster_domain=cluster_domain),
+        build_statefulset(rec, image=image, replicas=replicas, cluster_domain=cluster_domain),
         build_pod_disruption_budget(rec),
         build_rigger_deployment(rec, image=image, cluster_domain=cluster_domain),
     ]

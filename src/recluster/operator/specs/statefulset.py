@@ -169,9 +169,23 @@ NODE_DNS_CONFIG: dict[str, Any] = {
 }
 
 
+def statefulset_replicas(desired: int, current: int | None, *, top_node_gone: bool) -> int:
+    """The StatefulSet's replicas for one reconcile. Made, or growing: the spec's `nodes`. Shrinking:
+    one pod at a time, and only once the node in the highest pod has left the cluster (the
+    reconciler removes it through the REST API first and says here whether it is gone)."""
+    if current is None or desired >= current:
+        return desired
+    return current - 1 if top_node_gone else current
+
+
 def build_statefulset(
-    rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local"
+    rec: RedisEnterpriseCluster,
+    *,
+    image: str,
+    replicas: int | None = None,
+    cluster_domain: str = "cluster.local",
 ) -> dict[str, Any]:
+    """`replicas`: statefulset_replicas' answer (None: a StatefulSet not made yet, the spec's nodes)."""
     spec = rec.spec
     pod_spec: dict[str, Any] = {
         "serviceAccountName": service_account_name(rec),
@@ -195,7 +209,7 @@ def build_statefulset(
     if spec.pod_annotations:
         template_metadata["annotations"] = dict(spec.pod_annotations)
     sts_spec: dict[str, Any] = {
-        "replicas": spec.nodes,
+        "replicas": spec.nodes if replicas is None else replicas,
         "serviceName": nodes_service_name(rec),
         "selector": {"matchLabels": node_selector_labels(rec)},
         "podManagementPolicy": "Parallel",

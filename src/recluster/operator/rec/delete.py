@@ -28,7 +28,10 @@ async def delete_step(kube: Kube, body: dict[str, Any]) -> float | None:
     remaining = await tear_down(kube, body)
     if remaining:
         return STOPPING_RECHECK_S
-    await release(kube, body, FINALIZER)
+    meta = body["metadata"]
+    current = await kube.get(body["apiVersion"], body["kind"], meta["namespace"], meta["name"])
+    if current is not None:  # read again: tear_down's status write moved its resourceVersion
+        await release(kube, current, FINALIZER)
     return None
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recluster import __version__
+from recluster.api.common import GROUP
 
 FIELD_MANAGER = "redis-enterprise-operator"
-ANNOTATION_PREFIX = "app.redislabs.com"
+ANNOTATION_PREFIX = GROUP
 DEFAULT_IMAGE = f"docker.io/library/recluster:{__version__}"
 
 

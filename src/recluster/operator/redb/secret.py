@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from recluster.api.common import GROUP
 from recluster.api.redb import API_VERSION, KIND, RedisEnterpriseDatabase
 
-CREATED_BY_ANNOTATION = "app.redislabs.com/created-by"
+CREATED_BY_ANNOTATION = f"{GROUP}/created-by"
 CREATED_BY = "redis-enterprise-operator"
 REDB_LABEL = "redis.io/redb"
 

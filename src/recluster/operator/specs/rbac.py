@@ -17,7 +17,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from recluster.api.common import GROUP
 from recluster.api.rec import RedisEnterpriseCluster
+from recluster.api.redb import PLURAL as REDB_PLURAL
 from recluster.operator.specs.meta import object_meta
 from recluster.operator.specs.names import rigger_name, role_name, service_account_name
 
@@ -49,8 +51,8 @@ REC_ROLE_RULES: list[dict[str, Any]] = [
         "verbs": ["patch"],
     },
     {  # which secret is a database's, its Service port, the owner of its Services
-        "apiGroups": ["app.redislabs.com"],
-        "resources": ["redisenterprisedatabases"],
+        "apiGroups": [GROUP],
+        "resources": [REDB_PLURAL],
         "verbs": ["get", "list"],
     },
 ]

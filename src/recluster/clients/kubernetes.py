@@ -1,19 +1,20 @@
-"""The one thin Kubernetes I/O adapter of the operator: server-side apply, get/list/delete, status
-merge-patch and events, on plain dicts. Built on kubernetes_asyncio's ApiClient (auth, TLS, retries
-of the connection) but not on its generated models: the builders produce dicts, and what is applied
-is exactly what they built."""
+"""The one thin Kubernetes I/O adapter of the operator and the rigger: server-side apply,
+get/list/delete, status merge-patch and events, on plain dicts. JSON over one aiohttp session (kept
+connections), with the credentials of kubeconfig.py; no generated models (kubernetes_asyncio's
+client is some 60 MiB of them): the builders produce dicts, and what is applied is exactly what they
+built."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client.exceptions import ApiException
+import aiohttp
 
 from recluster.api import rec, redb
+from recluster.clients.kubeconfig import KubeConfig
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
@@ -55,23 +56,30 @@ def resource_path(api_version: str, kind: str, namespace: str | None, name: str 
     return path + (f"/{name}" if name else "")
 
 
+REQUEST_TIMEOUT_S = 30.0
+
+
 class Kube:
-    def __init__(self, api: k8s.ApiClient, field_manager: str) -> None:
-        self.api = api
+    def __init__(self, config: KubeConfig, field_manager: str) -> None:
+        self.config = config
         self.field_manager = field_manager
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     async def connect(cls, field_manager: str, kubeconfig: str | None = None) -> Kube:
         """In-cluster credentials in a pod; otherwise the kubeconfig (KUBECONFIG or the given file)."""
-        configuration = k8s.Configuration()
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        return cls(k8s.ApiClient(configuration), field_manager)
+        return cls(KubeConfig.load(kubeconfig), field_manager)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context())
+            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
 
     async def close(self) -> None:
-        await self.api.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def request(
         self,
@@ -82,20 +90,21 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        try:
-            return await self.api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body,
-                response_types_map={200: "object", 201: "object", 202: "object"},
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _request_timeout=30,
-            )
-        except ApiException as exc:
-            raise KubeError(exc.status or 0, _reason(exc), f"{method} {path}") from None
+        headers = {"Accept": "application/json"}
+        token = self.config.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        params = [(key, str(value)) for key, value in query or []]
+        url = self.config.server + path
+        async with self._http().request(method, url, params=params, data=data, headers=headers) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise KubeError(response.status, _reason(text, response.reason), f"{method} {path}")
+        return json.loads(text) if text else None
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with our field manager, forcing conflicts: the operator owns the fields
@@ -193,12 +202,11 @@ class Kube:
         await self.request("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
 
 
-def _reason(exc: ApiException) -> str:
+def _reason(body: str, reason: str | None) -> str:
     """The apiserver's Status message (it names the field or the missing permission), short."""
-    import json
-
     try:
-        status = json.loads(exc.body or "{}")
+        status = json.loads(body or "{}")
     except (TypeError, ValueError):
-        return str(exc.reason or "")
-    return str(status.get("message") or exc.reason or "")[:500]
+        return str(reason or "")
+    message = status.get("message") if isinstance(status, dict) else None
+    return str(message or reason or "")[:500]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import click
 
@@ -20,6 +21,11 @@ from recluster.operator.startup import Settings
 @click.option("--verbose", is_flag=True, help="debug logging")
 def operator(log_format: str | None, verbose: bool) -> None:
     """Reconcile RedisEnterpriseClusters: children, cluster life through the REST API, status."""
+    # kopf imports kubernetes_asyncio's generated client (some 60 MiB of models: most of the
+    # operator's memory) when it is installed, only to recognise that client's objects and to log in
+    # with it. The operator hands kopf neither (its login is runner.py's, from the same credentials
+    # as the Kubernetes adapter): keep the package out of this process.
+    sys.modules.setdefault("kubernetes_asyncio", None)  # type: ignore[arg-type]
     import kopf
 
     settings = Settings.from_environment()
@@ -27,7 +33,7 @@ def operator(log_format: str | None, verbose: bool) -> None:
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[chosen.upper()])
     # One line per watch event or HTTP request drowns what matters; --verbose brings them back.
     if not verbose:
-        for noisy in ("kubernetes_asyncio", "httpx", "httpcore", "kopf.objects", "aiohttp.access"):
+        for noisy in ("httpx", "httpcore", "kopf.objects", "aiohttp.access"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     from recluster.operator.runner import run
 

@@ -49,6 +49,23 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
 
 
+@kopf.on.login()
+def login(*, memo: Any, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials are the operator's own (clients/kubeconfig.py), read again at each login
+    (kopf logs in again on a 401: a rotated service account token)."""
+    config = services(memo).context.kube.config
+    token = config.bearer(refresh=True)
+    return kopf.ConnectionInfo(
+        server=config.server,
+        ca_path=config.ca_file,
+        insecure=config.insecure or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+        scheme="Bearer" if token else None,
+        token=token,
+    )
+
+
 @kopf.on.cleanup()
 async def stop_loops(*, memo: Any, **_: Any) -> None:
     await services(memo).stop()

@@ -108,11 +108,12 @@ async def _still_settled(ctx: Context, body: dict[str, Any], entry: Settled) -> 
     cluster = known_cluster(ctx, meta["namespace"], entry.rec_name)
     if cluster is None:
         return False
-    secret = None
+    if not entry.unmoved(body, cluster.client.rec.metadata.generation):
+        return False
     if entry.secret_name:
         secret = await ctx.kube.get("v1", "Secret", meta["namespace"], entry.secret_name)
-    if not entry.unmoved(body, secret, cluster.client.rec.metadata.generation):
-        return False
+        if not entry.same_secret(secret):
+            return False
     try:
         bdb = await cluster.call(lambda api: api.bdb(entry.uid))
         shards = await cluster.call(lambda api: api.shards(entry.uid))

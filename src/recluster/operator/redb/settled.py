@@ -36,16 +36,17 @@ class Settled:
     seen: str  # fingerprint() of the database and its shards
     full_pass_after: float  # time.monotonic() after which the full pass runs anyway
 
-    def unmoved(
-        self, redb: dict[str, Any], secret: dict[str, Any] | None, rec_generation: int | None
-    ) -> bool:
-        """Nothing on the Kubernetes side moved since the full pass (the cluster is asked next)."""
+    def unmoved(self, redb: dict[str, Any], rec_generation: int | None) -> bool:
+        """The REDB and its REC's spec did not move since the full pass (the database Secret and
+        the cluster are asked next)."""
         return (
             time.monotonic() < self.full_pass_after
             and redb["metadata"].get("resourceVersion") == self.redb_version
-            and _version(secret) == self.secret_version
             and rec_generation == self.rec_generation
         )
+
+    def same_secret(self, secret: dict[str, Any] | None) -> bool:
+        return _version(secret) == self.secret_version
 
 
 def settled(

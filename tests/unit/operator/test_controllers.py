@@ -22,6 +22,7 @@ from recluster.operator.context import Context
 from recluster.operator.finalizers import KOPF_FINALIZER, LEGACY_FINALIZERS, held, hold, release
 from recluster.operator.rec.cluster import Credentials, NodePod
 from recluster.operator.rec.delete import STOPPING_RECHECK_S, delete_step
+from recluster.operator.rec.reconcile import reconcile_rec
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes
 from recluster.operator.redb import reconcile as redb_reconcile
 from recluster.operator.redb.settled import fingerprint, settled
@@ -170,3 +171,24 @@ async def test_a_settled_database_is_checked_cheaply_and_any_move_means_a_full_p
     assert not await redb_reconcile._still_settled(ctx, redb, entry)  # the REC's spec changed
     monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: None)
     assert not await redb_reconcile._still_settled(ctx, redb, entry)  # no kept client: the full pass
+
+
+class RefusingKube(FakeKube):
+    """The webhook refuses every update of the stored object (its stored spec is invalid)."""
+
+    async def merge_patch(self, api_version: str, kind: str, namespace: str, name: str,
+                          patch: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        if not subresource:
+            raise KubeError(422, "admission webhook denied the request", "PATCH")
+        return await super().merge_patch(api_version, kind, namespace, name, patch, subresource)
+
+
+async def test_an_invalid_rec_the_webhook_will_not_let_us_hold_still_says_why() -> None:
+    body = rec_body()
+    body["spec"]["nodes"] = 4  # stored before the webhook was there
+    kube = RefusingKube(body)
+    settings = Settings(namespaces=("ns",), pod_namespace="ns", identity="t")
+    ctx = Context(settings=settings, kube=kube)  # type: ignore[arg-type]
+    assert await reconcile_rec(ctx, "ns", "rec") == ctx.settings.resync_seconds
+    status = kube.objects[(REC_API, "RedisEnterpriseCluster", "ns", "rec")]["status"]
+    assert status["specStatus"] == "Invalid" and status["state"] == ClusterState.INVALID.value

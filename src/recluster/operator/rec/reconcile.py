@@ -20,7 +20,7 @@ from recluster.api.quantity import format_bytes
 from recluster.api.rec import API_VERSION, FINALIZER, KIND, RedisEnterpriseCluster
 from recluster.api.validation import SpecInvalid, check_rec, describe, rec_warnings
 from recluster.clients.cluster_api import ClusterApiError
-from recluster.clients.kubernetes import Kube
+from recluster.clients.kubernetes import Kube, KubeError
 from recluster.operator import metrics
 from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.context import Context
@@ -47,6 +47,7 @@ from recluster.operator.tls import issue_server_certificate
 log = logging.getLogger(__name__)
 
 PASSWORD_BYTES = 32  # token_urlsafe(32): 43 characters
+ADMISSION_REFUSALS = (400, 422)
 
 
 ORPHAN_DELETE_WAIT_S = 30.0
@@ -86,13 +87,21 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
         return None
     if body["metadata"].get("deletionTimestamp"):
         return await delete_step(kube, body)
-    body = await hold(kube, body, FINALIZER)
+    refused: KubeError | None = None
+    try:
+        body = await hold(kube, body, FINALIZER)
+    except KubeError as exc:
+        if exc.status not in ADMISSION_REFUSALS:
+            raise
+        refused = exc  # the webhook refuses any update of a stored spec it finds invalid
     accepted = accepted_body(body)
     try:
         rec = check_rec(body, accepted)
     except SpecInvalid as invalid:
         await report_invalid(kube, body, describe(invalid.errors), state_changes, INVALID_FIELDS)
         return settings.resync_seconds
+    if refused is not None:
+        raise refused
 
     # Secrets: generated once, never rewritten (a pre-created credentials Secret is honoured).
     creds_secret = await kube.get("v1", "Secret", namespace, credentials_secret_name(rec))

@@ -12,12 +12,7 @@ one of them along is a harder case. Target (issue 16): median <= 5 s, p95 <= 8 s
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from redb_failover import main
+from redb_failover import main  # bench/ is sys.path[0] when this script runs
 
 if __name__ == "__main__":
     main(default_fault="stop", doc=__doc__)

@@ -27,7 +27,7 @@ deletes the next master's pod.
 
 --state-dir reuses a running local cluster (as RECLUSTER_TEST_CLUSTER does for the tests); without
 it a new one is made and removed at the end. The operator runs on the host with the RBAC of deploy/,
-as in the end-to-end tests (the setup helpers come from tests/; the write probe is
+as in the end-to-end tests (the setup helpers are theirs, recluster.local.harness; the write probe is
 recluster.clients.write_probe).
 """
 
@@ -37,37 +37,34 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import redis
 from rich.console import Console
-from tests.e2e.local.support import eventually, kubectl, ready_pods
-from tests.e2e.redb.support import (
+
+from recluster.api.ports import SENTINEL_PORT
+from recluster.clients.write_probe import FailoverWrites, Server, probe_failover, read_back, write_confirmed
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
     NODE_SELECTOR,
     apply_redb,
+    eventually,
+    kubectl,
     labelled_pods,
+    operator_namespace,
+    ready_pods,
+    rec_manifest,
     redb_manifest,
     redb_status,
     secret_data,
     service,
-    wait_active,
-)
-from tests.integration.operator.support import (
-    operator_namespace,
-    rec_manifest,
     start_operator,
+    wait_active,
     wait_state,
 )
-
-from recluster.clients.write_probe import FailoverWrites, Server, probe_failover, read_back, write_confirmed
-from recluster.local.cluster import LocalCluster
-from recluster.operator.specs.ports import SENTINEL_PORT
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -12,17 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.local.support import apply, eventually, get, ready_pods
-from tests.integration.operator.support import (
-    exists,
-    operator_namespace,
-    rec_manifest,
-    start_operator,
-    wait_gone,
-    wait_state,
-)
+from tests.e2e.local.support import apply
+from tests.integration.operator.support import exists, wait_gone
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
+    eventually,
+    get,
+    operator_namespace,
+    ready_pods,
+    rec_manifest,
+    start_operator,
+    wait_state,
+)
 
 pytestmark = pytest.mark.e2e
 

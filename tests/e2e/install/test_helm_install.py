@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 from rich.console import Console
-from tests.e2e.local.support import IMAGE, eventually, kubectl, ready_pods
-from tests.integration.operator.support import rec_manifest, strip_finalizers
+from tests.e2e.local.support import IMAGE
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import eventually, kubectl, ready_pods, rec_manifest, strip_finalizers
 from recluster.local.helm import ensure_helm
 from recluster.local.paths import repo_dir
 

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.e2e.local.support import IMAGE, apply, eventually, ready_pods
+from tests.e2e.local.support import IMAGE, apply
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import eventually, ready_pods
 from recluster.local.network import link_exists
 
 pytestmark = pytest.mark.e2e

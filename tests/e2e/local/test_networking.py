@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.local.support import IMAGE, apply, eventually, get, kubectl, ready_pods, temporary_namespace
+from tests.e2e.local.support import IMAGE, apply, temporary_namespace
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import eventually, get, kubectl, ready_pods
 from recluster.local.run import CommandError
 from recluster.local.serviceroute import ServiceRoute
 

@@ -11,18 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.local.support import (
-    IMAGE,
-    apply,
-    eventually,
-    get,
-    kubectl,
-    node_ready,
-    ready_pods,
-    temporary_namespace,
-)
+from tests.e2e.local.support import IMAGE, apply, node_ready, temporary_namespace
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import eventually, get, kubectl, ready_pods
 
 pytestmark = pytest.mark.e2e
 

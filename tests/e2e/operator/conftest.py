@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.operator.support import OperatorProcess, operator_namespace, start_operator
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import OperatorProcess, operator_namespace, start_operator
 
 
 @pytest.fixture

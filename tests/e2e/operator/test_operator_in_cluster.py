@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from tests.e2e.local.support import IMAGE, apply, eventually, get, kubectl, ready_pods
-from tests.integration.operator.support import DEPLOY, rec_manifest, wait_state
+from tests.e2e.local.support import IMAGE, apply
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import DEPLOY, eventually, get, kubectl, ready_pods, rec_manifest, wait_state
 
 pytestmark = pytest.mark.e2e
 

@@ -11,21 +11,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
-from tests.integration.operator.support import (
-    events,
-    exists,
-    rec_manifest,
-    rec_status,
-    start_operator,
-    wait_gone,
-    wait_state,
-)
+from tests.e2e.local.support import apply
+from tests.integration.operator.support import events, exists, wait_gone
 
 from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S
 from recluster.clients.cluster_api import ClusterApi
 from recluster.clients.node_api import node_api
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
+    eventually,
+    get,
+    kubectl,
+    ready_pods,
+    rec_manifest,
+    rec_status,
+    start_operator,
+    wait_state,
+)
 
 pytestmark = pytest.mark.e2e
 

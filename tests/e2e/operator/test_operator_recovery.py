@@ -9,18 +9,22 @@ from typing import Any
 
 import pytest
 import redis
-from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
+from tests.e2e.local.support import apply
 from tests.e2e.operator.test_operator_lifecycle import NODE_SELECTOR, _secret, cluster_nodes
 from tests.e2e.operator.test_operator_scale_rolling import Writer
-from tests.integration.operator.support import (
+
+from recluster.clients.node_api import node_api
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
     OperatorProcess,
+    eventually,
+    get,
+    kubectl,
+    ready_pods,
     rec_manifest,
     rec_status,
     wait_state,
 )
-
-from recluster.clients.node_api import node_api
-from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 

@@ -11,16 +11,21 @@ from typing import Any
 
 import pytest
 import redis
-from tests.e2e.local.support import apply, eventually, get, kubectl, ready_pods
+from tests.e2e.local.support import apply
 from tests.e2e.operator.test_operator_lifecycle import NODE_SELECTOR, _secret, cluster_nodes
-from tests.integration.operator.support import (
-    OperatorProcess,
-    rec_manifest,
-    rec_status,
-)
 
 from recluster.clients.node_api import node_api
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
+    HarnessError,
+    OperatorProcess,
+    eventually,
+    get,
+    kubectl,
+    ready_pods,
+    rec_manifest,
+    rec_status,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -146,7 +151,7 @@ def _wait_converged(cluster: LocalCluster, namespace: str, nodes: int, what: str
     """Wait for the REC to run `nodes` nodes; on timeout, say where it stood."""
     try:
         eventually(what, lambda: _converged(cluster, namespace, nodes), timeout=480, interval=3)
-    except pytest.fail.Exception as exc:
+    except HarnessError as exc:
         status = rec_status(cluster, namespace)
         conditions = {c["type"]: c.get("message") for c in status.get("conditions", [])}
         pods = [p["metadata"]["name"] for p in get(cluster, namespace, "pods", "-l", NODE_SELECTOR)["items"]]

@@ -5,16 +5,19 @@ follows (recreated, pods kept), the cluster stays Running, and the change is an 
 from __future__ import annotations
 
 import pytest
-from tests.e2e.local.support import apply, eventually, get, ready_pods
-from tests.integration.operator.support import (
+from tests.e2e.local.support import apply
+from tests.integration.operator.support import events
+
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
     OperatorProcess,
-    events,
+    eventually,
+    get,
+    ready_pods,
     rec_manifest,
     rec_status,
     wait_state,
 )
-
-from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 

@@ -12,18 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.e2e.local.support import kubectl
 from tests.e2e.redb.support import delete_redbs
-from tests.integration.operator.support import (
+
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
     OperatorProcess,
     free_port,
+    kubectl,
     operator_namespace,
     rec_manifest,
     start_operator,
+    strip_finalizers,
     wait_state,
 )
-
-from recluster.local.cluster import LocalCluster
 from recluster.operator.tls import issue_server_certificate
 
 
@@ -105,26 +106,7 @@ def redb_env(local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFacto
                 webhook["metadata"]["name"],
                 check=False,
             )
-            _strip_redb_finalizers(local_cluster, namespace)
-
-
-def _strip_redb_finalizers(cluster: LocalCluster, namespace: str) -> None:
-    result = kubectl(cluster, "-n", namespace, "get", "redb", "-o", "json", check=False)
-    if result.returncode != 0:
-        return
-    for item in json.loads(result.stdout).get("items", []):
-        kubectl(
-            cluster,
-            "-n",
-            namespace,
-            "patch",
-            "redb",
-            item["metadata"]["name"],
-            "--type=merge",
-            "-p",
-            '{"metadata":{"finalizers":[]}}',
-            check=False,
-        )
+            strip_finalizers(local_cluster, namespace, "redb")
 
 
 __all__ = ["Path", "RedbEnv"]

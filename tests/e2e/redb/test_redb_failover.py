@@ -11,23 +11,25 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from tests.e2e.local.support import eventually, kubectl, ready_pods
 from tests.e2e.redb.conftest import RedbEnv
-from tests.e2e.redb.support import (
+from tests.e2e.redb.support import endpoint_ips, write_until_new_master
+from tests.integration.operator.support import exists, wait_gone
+
+from recluster.clients.write_probe import FailoverWrites, Server, connect, read_back
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
     NODE_SELECTOR,
-    endpoint_ips,
+    eventually,
+    kubectl,
     labelled_pods,
+    ready_pods,
     redb_manifest,
     redb_status,
     secret_data,
     service,
     wait_active,
-    write_until_new_master,
+    wait_state,
 )
-from tests.integration.operator.support import exists, wait_gone, wait_state
-
-from recluster.clients.write_probe import FailoverWrites, Server, connect, read_back
-from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -130,7 +132,7 @@ def replicated_db(redb_env: RedbEnv) -> Iterator[Callable[[str], Database]]:
     def make(name: str) -> Database:
         names.append(name)
         body = redb_manifest(name, replication=True)
-        from tests.e2e.redb.support import apply_redb
+        from recluster.local.harness import apply_redb
 
         assert apply_redb(redb_env.cluster, redb_env.namespace, body) == ""
         return Database(redb_env, name)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.e2e.local.support import eventually, kubectl
 from tests.e2e.redb.conftest import RedbEnv
-from tests.e2e.redb.support import (
+from tests.e2e.redb.support import client, endpoint_ips
+from tests.integration.operator.support import events, exists, wait_gone
+
+from recluster.local.harness import (
     apply_redb,
-    client,
-    endpoint_ips,
+    eventually,
+    kubectl,
     labelled_pods,
     redb_manifest,
     redb_status,
@@ -20,7 +22,6 @@ from tests.e2e.redb.support import (
     service,
     wait_active,
 )
-from tests.integration.operator.support import events, exists, wait_gone
 
 pytestmark = pytest.mark.e2e
 

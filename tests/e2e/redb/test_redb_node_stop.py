@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from tests.e2e.local.support import eventually, node_ready
+from tests.e2e.local.support import node_ready
 from tests.e2e.redb.conftest import RedbEnv
 from tests.e2e.redb.test_redb_failover import Database, replicated_db
+
+from recluster.local.harness import eventually
 
 pytestmark = pytest.mark.e2e
 

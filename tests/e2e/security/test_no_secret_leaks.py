@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.e2e.local.support import IMAGE, eventually, get, kubectl, ready_pods
-from tests.integration.operator.support import operator_namespace, rec_manifest, wait_state
+from tests.e2e.local.support import IMAGE
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
+    eventually,
+    get,
+    kubectl,
+    operator_namespace,
+    ready_pods,
+    rec_manifest,
+    wait_state,
+)
 from recluster.local.paths import repo_dir
 
 pytestmark = pytest.mark.e2e

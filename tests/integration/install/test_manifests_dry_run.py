@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 from rich.console import Console
-from tests.e2e.local.support import kubectl
-from tests.integration.operator.support import ensure_crds
 
 from recluster.install.bundle import NAMESPACE_PLACEHOLDER, admission_manifests
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import ensure_crds, kubectl
 from recluster.local.helm import ensure_helm
 from recluster.local.paths import repo_dir
 from recluster.operator.tls import issue_server_certificate

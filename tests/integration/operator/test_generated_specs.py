@@ -18,19 +18,21 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from tests.e2e.local.support import eventually, get, kubectl
-from tests.integration.operator.support import (
-    OperatorProcess,
-    free_port,
-    operator_namespace,
-    rec_manifest,
-    start_operator,
-    webhook_objects,
-)
+from tests.integration.operator.support import webhook_objects
 
 from recluster.api.rec import DEFAULT_NODE_RESOURCES
 from recluster.api.validation import validate_rec, validate_redb
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
+    OperatorProcess,
+    eventually,
+    free_port,
+    get,
+    kubectl,
+    operator_namespace,
+    rec_manifest,
+    start_operator,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -11,19 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.local.support import apply, eventually, get, kubectl
-from tests.integration.operator.support import (
+from tests.e2e.local.support import apply
+from tests.integration.operator.support import events, exists, wait_gone
+
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
     OperatorProcess,
-    events,
-    exists,
+    eventually,
+    get,
+    kubectl,
     operator_namespace,
     rec_manifest,
     rec_status,
     start_operator,
-    wait_gone,
 )
-
-from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.integration
 

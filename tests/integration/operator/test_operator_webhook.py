@@ -15,19 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.local.support import eventually, kubectl
-from tests.integration.operator.support import (
-    events,
-    exists,
+from tests.integration.operator.support import events, exists, webhook_objects, webhook_operator
+
+from recluster.local.cluster import LocalCluster
+from recluster.local.harness import (
+    eventually,
     free_port,
+    kubectl,
     operator_namespace,
     rec_manifest,
     rec_status,
-    webhook_objects,
-    webhook_operator,
 )
-
-from recluster.local.cluster import LocalCluster
 
 pytestmark = pytest.mark.integration
 

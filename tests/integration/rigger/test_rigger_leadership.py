@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.local.support import eventually, kubectl
-from tests.integration.operator.support import REPO, operator_kubeconfig, operator_namespace
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import REPO, eventually, kubectl, operator_kubeconfig, operator_namespace
 from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
 
 pytestmark = pytest.mark.integration

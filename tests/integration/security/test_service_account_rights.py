@@ -30,11 +30,10 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes_asyncio import client as k8s
-from tests.e2e.local.support import kubectl
-from tests.integration.operator.support import DEPLOY, OPERATOR_SA, operator_namespace
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.local.cluster import LocalCluster
+from recluster.local.harness import DEPLOY, OPERATOR_SA, kubectl, operator_namespace
 from recluster.operator.specs.broker import build_broker_deployment
 from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
 from recluster.operator.specs.rigger import build_rigger_deployment

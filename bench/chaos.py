@@ -74,6 +74,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rich.console import Console
 
+from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
+from recluster.api.ports import SENTINEL_PORT
+from recluster.api.rec import KIND as REC_KIND
+from recluster.api.rec import PLURAL as REC_PLURAL
+from recluster.api.redb import API_VERSION as REDB_API_VERSION
+from recluster.api.redb import KIND as REDB_KIND
+from recluster.api.redb import PLURAL as REDB_PLURAL
 from recluster.local.cluster import LocalCluster
 from recluster.local.nodes import LocalNode
 from recluster.local.paths import repo_dir
@@ -82,11 +89,10 @@ from recluster.local.sample import Sample
 
 NAMESPACE = "chaos"
 REC = "rec"
-NODE_SELECTOR = f"app=redis-enterprise,redis.io/cluster={REC},redis.io/role=node"
+NODE_SELECTOR = f"{APP_LABEL}={APP},{CLUSTER_LABEL}={REC},{ROLE_LABEL}={NODE_ROLE}"
 NODE_CONTAINER = "redis-enterprise-node"
 OPERATOR_DEPLOYMENT = "redis-enterprise-operator"
 RIGGER_DEPLOYMENT = f"{REC}-services-rigger"
-SENTINEL_PORT = 8001
 DATA_DIR = "/var/opt/redislabs"  # the node pods' volume (operator/specs/statefulset.py)
 NODES = 3
 KINDS = (
@@ -404,7 +410,7 @@ class Observer:
         try:
             listing = self.kube.json(
                 "get",
-                "pods,redisenterpriseclusters,redisenterprisedatabases,endpointslices.discovery.k8s.io,"
+                f"pods,{REC_PLURAL},{REDB_PLURAL},endpointslices.discovery.k8s.io,"
                 "deployments",
                 timeout=15,
             )
@@ -454,11 +460,11 @@ class Observer:
             conditions["inv3 rec-running"] = (False, kube_error)
         else:
             rec = next(
-                (r for r in grouped.get("RedisEnterpriseCluster", []) if r["metadata"]["name"] == REC), {}
+                (r for r in grouped.get(REC_KIND, []) if r["metadata"]["name"] == REC), {}
             )
             state = (rec.get("status") or {}).get("state") or "no status"
             conditions["inv3 rec-running"] = (state == "Running", f"state {state}")
-        redbs = {r["metadata"]["name"]: r for r in grouped.get("RedisEnterpriseDatabase", [])}
+        redbs = {r["metadata"]["name"]: r for r in grouped.get(REDB_KIND, [])}
         slices = grouped.get("EndpointSlice", [])
 
         # shard roles, on every known pod IP, for every database, in parallel
@@ -610,8 +616,8 @@ class Chaos:
         names = [f"db{i + 1}" for i in range(self.args.databases)]
         for i, name in enumerate(names):
             body = {
-                "apiVersion": "app.redislabs.com/v1alpha1",
-                "kind": "RedisEnterpriseDatabase",
+                "apiVersion": REDB_API_VERSION,
+                "kind": REDB_KIND,
                 "metadata": {"name": name},
                 "spec": {
                     "redisEnterpriseCluster": {"name": REC},

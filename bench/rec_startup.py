@@ -24,6 +24,8 @@ from typing import Any
 
 from rich.console import Console
 
+from recluster.api.rec import API_VERSION as REC_API_VERSION
+from recluster.api.rec import KIND as REC_KIND
 from recluster.local.cluster import LocalCluster
 
 RUNS = 5
@@ -62,8 +64,8 @@ def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, check: 
 def rec(name: str) -> str:
     return json.dumps(
         {
-            "apiVersion": "app.redislabs.com/v1",
-            "kind": "RedisEnterpriseCluster",
+            "apiVersion": REC_API_VERSION,
+            "kind": REC_KIND,
             "metadata": {"name": name},
             "spec": {"nodes": 3, **RESOURCES},
         }

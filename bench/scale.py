@@ -60,6 +60,14 @@ import redis
 from rich.console import Console
 
 from recluster.api import format_memory_size, parse_memory_size
+from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
+from recluster.api.ports import API_PORT, SENTINEL_PORT
+from recluster.api.rec import API_VERSION as REC_API_VERSION
+from recluster.api.rec import KIND as REC_KIND
+from recluster.api.rec import PLURAL as REC_PLURAL
+from recluster.api.redb import API_VERSION as REDB_API_VERSION
+from recluster.api.redb import KIND as REDB_KIND
+from recluster.api.redb import PLURAL as REDB_PLURAL
 from recluster.clients.write_probe import Server, server_on, write_on
 from recluster.local.cluster import LocalCluster
 from recluster.local.sample import Sample
@@ -67,14 +75,12 @@ from recluster.local.sample import Sample
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "scale"
 REC = "rec"
-NODE_LABELS = {"app": "redis-enterprise", "redis.io/cluster": REC, "redis.io/role": "node"}
+NODE_LABELS = {APP_LABEL: APP, CLUSTER_LABEL: REC, ROLE_LABEL: NODE_ROLE}
 NODE_SELECTOR = ",".join(f"{k}={v}" for k, v in NODE_LABELS.items())
 RIGGER_SELECTOR = NODE_SELECTOR.replace("redis.io/role=node", "redis.io/role=services-rigger")
 OPERATOR_SELECTOR = "name=redis-enterprise-operator"
-API_PORT = 9443
-SENTINEL_PORT = 8001
-REDB_PATH = f"/apis/app.redislabs.com/v1alpha1/namespaces/{NAMESPACE}/redisenterprisedatabases"
-REC_PATH = f"/apis/app.redislabs.com/v1/namespaces/{NAMESPACE}/redisenterpriseclusters/{REC}"
+REDB_PATH = f"/apis/{REDB_API_VERSION}/namespaces/{NAMESPACE}/{REDB_PLURAL}"
+REC_PATH = f"/apis/{REC_API_VERSION}/namespaces/{NAMESPACE}/{REC_PLURAL}/{REC}"
 SUITE_OR_BENCH = re.compile(r"(^|[\s/])(pytest|bench/\w+\.py|bin/test|\.ci/run)(\s|$)")
 FAILED = ("creation-failed",)  # the bdb's terminal states
 MEMORY_SIZE = "100MB"  # the validator's minimum
@@ -83,8 +89,8 @@ T = TypeVar("T")
 
 def rec_manifest(node_memory: str) -> dict[str, Any]:
     return {
-        "apiVersion": "app.redislabs.com/v1",
-        "kind": "RedisEnterpriseCluster",
+        "apiVersion": REC_API_VERSION,
+        "kind": REC_KIND,
         "metadata": {"name": REC},
         "spec": {
             "nodes": 3,
@@ -104,8 +110,8 @@ def rec_manifest(node_memory: str) -> dict[str, Any]:
 
 def redb_manifest(name: str) -> dict[str, Any]:
     return {
-        "apiVersion": "app.redislabs.com/v1alpha1",
-        "kind": "RedisEnterpriseDatabase",
+        "apiVersion": REDB_API_VERSION,
+        "kind": REDB_KIND,
         "metadata": {"name": name},
         "spec": {"redisEnterpriseCluster": {"name": REC}, "memorySize": MEMORY_SIZE, "replication": True},
     }
@@ -476,7 +482,7 @@ def operator_metrics(kube: Kube) -> dict[str, float]:
 def reconcile_rows(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, str]:
     """Per kind: reconciles a second, mean duration, errors, over a window."""
     rows = {}
-    for kind in ("RedisEnterpriseCluster", "RedisEnterpriseDatabase"):
+    for kind in (REC_KIND, REDB_KIND):
         label = f'{{kind="{kind}"}}'
 
         def delta(name: str, label: str = label) -> float:

@@ -32,8 +32,7 @@ LEASE_SECONDS = 3
 @pytest.fixture
 def namespace(control_plane: LocalCluster) -> Iterator[str]:
     with operator_namespace(control_plane) as name:
-        rec = RedisEnterpriseCluster.model_validate({
-            "apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",
+        rec = RedisEnterpriseCluster.model_validate({  # apiVersion and kind: the model's defaults
             "metadata": {"name": REC, "namespace": name, "uid": "00000000-0000-0000-0000-000000000002"},
             "spec": {"nodes": 3},
         })

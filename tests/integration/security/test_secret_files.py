@@ -211,8 +211,7 @@ def test_no_container_gets_a_secret_through_its_environment() -> None:
     from recluster.local.paths import repo_dir
     from recluster.operator.specs import build_rec_children
 
-    rec = RedisEnterpriseCluster.model_validate({
-        "apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",
+    rec = RedisEnterpriseCluster.model_validate({  # apiVersion and kind: the model's defaults
         "metadata": {"name": "rec", "namespace": "ns", "uid": "0000-1111"},
         "spec": {"nodes": 3, "serviceBrokerSpec": {"enabled": True}},
     })

@@ -31,6 +31,9 @@ import pytest
 import yaml
 from kubernetes_asyncio import client as k8s
 
+from recluster.api import rec as rec_api
+from recluster.api import redb as redb_api
+from recluster.api.common import GROUP
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.local.cluster import LocalCluster
 from recluster.local.harness import DEPLOY, OPERATOR_SA, kubectl, operator_namespace
@@ -66,8 +69,8 @@ class Denied:
     name: str = ""
 
 
-RECS, REDBS = "redisenterpriseclusters", "redisenterprisedatabases"
-APP = "app.redislabs.com"
+RECS, REDBS = rec_api.PLURAL, redb_api.PLURAL
+APP = GROUP
 
 # ---- what each account's code does ---------------------------------------------------------------
 
@@ -233,8 +236,7 @@ BROKER_DENIED = [
 
 
 def _sample_rec(namespace: str) -> RedisEnterpriseCluster:
-    return RedisEnterpriseCluster.model_validate({
-        "apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",
+    return RedisEnterpriseCluster.model_validate({  # apiVersion and kind: the model's defaults
         "metadata": {"name": REC_NAME, "namespace": namespace, "uid": "00000000-0000-0000-0000-000000000001"},
         "spec": {"nodes": 3, "serviceBrokerSpec": {"enabled": True}},
     })

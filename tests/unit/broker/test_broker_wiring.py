@@ -18,8 +18,7 @@ from recluster.operator.specs.broker import build_broker_deployment
 
 pytestmark = pytest.mark.unit
 
-REC = RedisEnterpriseCluster.model_validate({
-    "apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",
+REC = RedisEnterpriseCluster.model_validate({  # apiVersion and kind: the model's defaults
     "metadata": {"name": "rec", "namespace": "ns", "uid": "u-1"},
     "spec": {"nodes": 3, "serviceBrokerSpec": {"enabled": True}}})
 

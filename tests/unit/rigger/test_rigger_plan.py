@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from recluster.api import redb
 from recluster.api.naming import (
     BDB_NAME,
     CLUSTER_IP,
@@ -84,7 +85,7 @@ def test_load_balancer_and_redis_port_naming_and_service_port() -> None:
 
 
 def test_slices_carry_the_services_owner() -> None:
-    owner = {"apiVersion": "app.redislabs.com/v1alpha1", "kind": "RedisEnterpriseDatabase", "name": "a"}
+    owner = {"apiVersion": redb.API_VERSION, "kind": redb.KIND, "name": "a"}
     db = Database(uid=3, name="a", port=12000, master_pod="rec-0", owner=owner)
     result = plan(settings(), [db], PODS, [])
     for obj in result.services + result.slices:

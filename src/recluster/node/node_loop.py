@@ -40,6 +40,10 @@ class NodeLoop:
         self._replicas_listed: set[tuple[str, str, str]] = set()
         self._replica_unknown_since: dict[tuple[str, str, str], float] = {}
         self._restart_over = False  # told the leader that a restart announced before this start is over
+        # What the last full pass acted on (the state and sentinel reading objects, the leader) and
+        # the shards it placed: at rest the same again (see `_unchanged`)
+        self._acted_on: tuple[object, object, object] | None = None
+        self._placed: list[int] = []
 
     async def run(self) -> None:
         while True:
@@ -82,16 +86,23 @@ class NodeLoop:
         known = await rt.sentinel.masters()
         await self._follow_named_ccs_master(store, known.get(CCS_NAME), quorum - 1)
         leader = await store.leader_addr()
+        now = time.monotonic()
+        check = (not self.shards_ready or state.version != self._shards_checked[0]
+                 or now - self._shards_checked[1] >= self.cfg.settled_tick_s)
+        if not check and self._unchanged(state, known, leader):
+            return
+        self._acted_on = None
         monitors = [Monitor(CCS_NAME, leader[0], leader[1], quorum, store.password)] if leader else []
         # The addresses nodes have now. This node's own record may still hold the address it had
         # before a restart (admission updates it): that one is nobody's, and a shard must never
         # follow it (it would replicate from nothing, unseen by Sentinel, for ever).
         current = ({n.addr for n in state.nodes.values() if n.uid != me.uid}
                    | {n.name for n in state.nodes.values()} | {self.cfg.addr})
+        masters = {s.bdb_uid: s for s in state.shards.values() if s.role == "master"}
         for bdb in state.bdbs.values():
             if bdb.status == "delete-pending":
                 continue
-            master = next((s for s in state.shards_of(bdb.uid) if s.role == "master"), None)
+            master = masters.get(bdb.uid)
             node = state.nodes.get(master.node_uid) if master else None
             if node is not None:
                 addr = self.cfg.addr if node.uid == me.uid else node.addr
@@ -115,13 +126,24 @@ class NodeLoop:
         wanted, held = await self.restart_hold.plan(state, me.uid, wanted)
         # Every shard is asked (one INFO each) on a change, while not all answer, and otherwise every
         # settled period: at 100 databases asking twice a second was a fifth of a daemon's CPU
-        now = time.monotonic()
-        check = (not self.shards_ready or state.version != self._shards_checked[0]
-                 or now - self._shards_checked[1] >= self.cfg.settled_tick_s)
         await rt.shards.ensure(wanted, hold=held, current=current, check=check)
         if check:
             self._shards_checked = (state.version, now)
         self.shards_ready = all(bdb.uid in rt.shards.answering for _, bdb, _ in wanted)
+        if not held and not self._replica_unknown_since:
+            self._acted_on = (state, known, leader)
+            self._placed = [bdb.uid for _, bdb, _ in wanted]
+
+    def _unchanged(self, state: ClusterState, known: object, leader: object) -> bool:
+        """Whether this pass would do what the last full one did: the same state revision (the
+        store hands out one object per revision), the same sentinel reading (renewed every 2 s and
+        on every sentinel event), the same leader, every placed shard still running and nothing
+        held or hurried. Then the monitors, the plan and the shards are as they were, and at 100
+        databases rebuilding them twice a second was most of an idle daemon's CPU."""
+        if self._acted_on is None or self._acted_on[0] is not state or self._acted_on[1] is not known \
+                or self._acted_on[2] != leader:
+            return False
+        return all(self.rt.shards.process_running(uid) for uid in self._placed)
 
     async def _hurry_until_replicas_known(self, state: ClusterState, me: int,
                                           known: dict[str, dict[str, str]]) -> None:

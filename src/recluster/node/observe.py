@@ -155,9 +155,10 @@ class Observer:
         live = [n for n in state.nodes.values() if n.uid in up]
         armed = set()
         for bdb in state.bdbs.values():
+            if bdb.status != "pending" or not bdb.replication:
+                continue
             own = state.shards_of(bdb.uid)
-            if bdb.status != "pending" or not bdb.replication or not own \
-                    or not all(alive.get(s.uid) for s in own):
+            if not own or not all(alive.get(s.uid) for s in own):
                 continue
             try:
                 answers = await asyncio.gather(*(

@@ -76,24 +76,24 @@ APP = GROUP
 
 OPERATOR_NEEDS = [
     Need(APP, RECS, ("get",), "rec/reconcile.py reads the REC afresh; redb/cluster.py finds it"),
-    Need(APP, RECS, ("list", "watch"), "kopf watches RECs (handlers.py); redb/cluster.py lists them"),
-    Need(APP, RECS, ("patch",), "kopf's finalizer and annotations, the accepted-spec annotation, "
-                                "clusterRecovery reset (rec/reconcile.py)"),
-    Need(APP, f"{RECS}/status", ("patch",), "rec/status.py write_status"),
+    Need(APP, RECS, ("list", "watch"), "kopf watches RECs (rec/handlers.py); redb/cluster.py lists them"),
+    Need(APP, RECS, ("patch",), "the contract finalizer (finalizers.py), the accepted-spec "
+                                "annotation, clusterRecovery reset (rec/steps.py)"),
+    Need(APP, f"{RECS}/status", ("patch",), "status.py write_status"),
     Need(APP, f"{RECS}/finalizers", ("update",), "ownerReferences with blockOwnerDeletion "
                                                   "(OwnerReferencesPermissionEnforcement)"),
     Need(APP, REDBS, ("get",), "redb/reconcile.py reads the REDB afresh"),
-    Need(APP, REDBS, ("list", "watch", "patch"), "kopf's REDB handlers (redb_handlers.py), its finalizer"),
-    Need(APP, f"{REDBS}/status", ("patch",), "redb/reconcile.py write_status"),
+    Need(APP, REDBS, ("list", "watch", "patch"), "kopf watches REDBs (redb/handlers.py); the finalizer"),
+    Need(APP, f"{REDBS}/status", ("patch",), "status.py write_status (REDB)"),
     Need(APP, f"{REDBS}/finalizers", ("update",), "owner references of the database secret"),
     Need("", "secrets", ("get",), "the credentials, TLS and license secrets and database secrets, by name"),
     Need("", "secrets", ("create", "patch"), "server-side apply of `rec`, `rec-tls`, `redb-<db>`"),
     Need("", "secrets", ("delete",), "a database secret it made goes with its REDB"),
-    Need("", "services", ("list", "watch"), "kopf watches the REC's Services (handlers.py)"),
+    Need("", "services", ("list", "watch"), "kopf watches the REC's Services (rec/handlers.py)"),
     Need("", "services", ("create", "patch"), "server-side apply of the REC's Services"),
     Need("", "services", ("get", "delete"), "the broker Service when the broker is disabled"),
     Need("", "pods", ("list", "watch"), "observes node pods (rec/reconcile.py, kopf)"),
-    Need("", "pods", ("delete",), "rolling restarts, recovery, teardown (rec/reconcile.py, rec/delete.py)"),
+    Need("", "pods", ("delete",), "rolling restarts, recovery, teardown (rec/steps.py, rec/delete.py)"),
     Need("", "serviceaccounts", ("create", "patch"), "server-side apply of ServiceAccount `rec`"),
     Need("", "persistentvolumeclaims", ("create", "patch"), "server-side apply of the broker's PVC"),
     Need("", "persistentvolumeclaims", ("list", "patch"), "node claims grown (rec/volumes.py)"),

@@ -87,7 +87,7 @@ def rigger(
         types = parse_service_types(database_service_type)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--database-service-type") from None
-    from recluster.rigger.loop import RiggerConfig
+    from recluster.rigger.observe import RiggerConfig
 
     config = RiggerConfig(
         cluster=cluster,

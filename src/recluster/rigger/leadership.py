@@ -13,7 +13,8 @@ import signal
 
 from recluster.clients.kubernetes import Kube
 from recluster.clients.lease import LeaderLease, LeaseLost
-from recluster.rigger.loop import Rigger, RiggerConfig
+from recluster.rigger.loop import Rigger
+from recluster.rigger.observe import RiggerConfig
 
 log = logging.getLogger(__name__)
 

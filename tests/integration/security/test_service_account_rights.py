@@ -111,16 +111,16 @@ OPERATOR_NEEDS = [
 ]
 
 RIGGER_NEEDS = [
-    Need("", "services", ("list",), "rigger/loop.py own_services"),
+    Need("", "services", ("list",), "rigger/observe.py own_services"),
     Need("", "services", ("create", "patch"), "server-side apply of a database's Services"),
     Need("", "services", ("delete",), "the Services of a deleted database"),
     Need("discovery.k8s.io", "endpointslices", ("create", "patch"),
-         "server-side apply of its selector-less Services' EndpointSlices (rigger/loop.py apply_slices)"),
-    Need("discovery.k8s.io", "endpointslices", ("list",), "rigger/loop.py service_slices: its own and kcm's"),
+         "server-side apply of its selector-less Services' EndpointSlices (rigger/writer.py apply_slices)"),
+    Need("discovery.k8s.io", "endpointslices", ("list",), "rigger/observe.py service_slices: its own and kcm's"),
     Need("discovery.k8s.io", "endpointslices", ("delete",),
          "slices of a deleted database; kcm's left from a selector (remove_leftovers)"),
     Need("", "endpoints", ("list", "delete"), "kcm's Endpoints left from a selector (remove_leftovers)"),
-    Need("", "pods", ("list",), "rigger/loop.py node_pods"),
+    Need("", "pods", ("list",), "rigger/observe.py node_pods"),
     Need("", "pods", ("patch",), "master labels on node pods (merge patch of labels)"),
     Need("", "secrets", ("patch",), "service_names of database secrets (never reads them)"),
     Need(APP, REDBS, ("list",), "which secret and Service port belong to a database"),

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from recluster.rigger.loop import Rigger, RiggerConfig
+from recluster.rigger.loop import Rigger
+from recluster.rigger.observe import NodePod, RiggerConfig
 from recluster.rigger.plan import Database, Pod, Settings, plan, slice_matches
 
 pytestmark = pytest.mark.unit
@@ -49,8 +50,8 @@ def rigger(kube: FakeKube) -> Rigger:
                           credentials_dir=nowhere, ca_file=nowhere, settings=SETTINGS)
     result = Rigger(config, kube)  # type: ignore[arg-type]
     result.leading = True
-    result.state.passes = 1  # not a refresh pass
-    result.state.slices_unknown = False  # as if it had led for a while
+    result.passes = 1  # not a refresh pass
+    result.writer.slices_unknown = False  # as if it had led for a while
     return result
 
 
@@ -59,7 +60,7 @@ async def test_after_an_announcement_slices_are_written_before_labels_and_only_w
     r = rigger(kube)
     dbs = [Database(uid=i, name=f"db{i}", port=12000 + i, master_pod="rec-1") for i in range(1, 21)]
     pods = [Pod("rec-0", {f"redis.io/bdb-{i}": str(i) for i in range(1, 21)}, "10.0.0.10"), PODS[1]]
-    await r.act(plan(SETTINGS, dbs, pods, []), fast=True)
+    await r.writer.act(plan(SETTINGS, dbs, pods, []), fast=True, refresh=False)
     kinds = [kind for _, kind, _ in kube.calls]
     assert kinds.count("EndpointSlice") == 40 and kinds.count("Pod") == 2
     assert kinds.index("Pod") > max(i for i, k in enumerate(kinds) if k == "EndpointSlice")
@@ -67,7 +68,7 @@ async def test_after_an_announcement_slices_are_written_before_labels_and_only_w
     first = [name for _, kind, name in kube.calls if kind == "EndpointSlice"][:20]
     assert not any(name.endswith("-headless") for name in first)  # what clients use, first
     kube.calls.clear()
-    await r.act(plan(SETTINGS, dbs, PODS, []), fast=True)
+    await r.writer.act(plan(SETTINGS, dbs, PODS, []), fast=True, refresh=False)
     assert [c for c in kube.calls if c[1] == "EndpointSlice"] == []  # unchanged: not written again
 
 
@@ -85,10 +86,10 @@ async def test_a_failed_slice_write_does_not_stop_the_others() -> None:
     r = rigger(kube)
     dbs = [Database(uid=i, name=f"db{i}", port=12000 + i, master_pod="rec-1") for i in range(1, 4)]
     with pytest.raises(RuntimeError):
-        await r.apply_slices(plan(SETTINGS, dbs, PODS, []).slices, refresh=False)
+        await r.writer.apply_slices(plan(SETTINGS, dbs, PODS, []).slices, refresh=False)
     written = {name for _, kind, name in kube.calls if kind == "EndpointSlice"}
     assert written == {"db1-headless", "db2", "db2-headless", "db3", "db3-headless"}
-    assert "endpointslice/db1" not in r.state.applied
+    assert "endpointslice/db1" not in r.writer.applied
 
 
 async def test_leftovers_of_a_selector_are_removed() -> None:
@@ -97,9 +98,9 @@ async def test_leftovers_of_a_selector_are_removed() -> None:
     own = {"metadata": {"name": "db1", "labels": {managed_by: "recluster-services-rigger"}}}
     kube = FakeKube({"EndpointSlice": [foreign, own], "Endpoints": [{"metadata": {"name": "db1"}}]})
     r = rigger(kube)
-    own_slices, foreign_slices = await r.service_slices()
+    own_slices, foreign_slices = await r.reader.service_slices()
     assert (own_slices, foreign_slices) == (["db1"], ["db1-x7k2p"])
-    assert await r.remove_leftovers(foreign_slices) == 2
+    assert await r.writer.remove_leftovers(foreign_slices) == 2
     assert ("delete", "Endpoints", "db1") in kube.calls
     assert ("delete", "EndpointSlice", "db1-x7k2p") in kube.calls
     assert ("delete", "EndpointSlice", "db1") not in kube.calls
@@ -110,14 +111,13 @@ async def test_leftovers_of_a_selector_are_removed() -> None:
 def test_an_announcement_by_ip_gives_the_slice_its_address() -> None:
     r = rigger(FakeKube())
     r.on_switch_master(b"db1 10.0.0.10 12001 10.0.0.11 12001")
-    from recluster.rigger.loop import NodePod
-
+    assert r.wake.is_set() and r.relabel.is_set()  # the slices move before the next pass
     pods = [NodePod("rec-0", "10.0.0.10", True, {}), NodePod("rec-1", "10.0.0.11", True, {})]
     endpoints = [{"dns_name": "rec-0.rec.ns.svc.cluster.local"}]
     bdb = {"uid": 1, "name": "db1", "port": 12001, "endpoints": endpoints}
-    assert r.master_pod(bdb, pods) == ("rec-1", "10.0.0.11")
-    del r.state.overrides["db1"]
-    assert r.master_pod(bdb, pods) == ("rec-0", None)
+    assert r.masters.master_pod(bdb, pods) == ("rec-1", "10.0.0.11")
+    del r.masters.overrides["db1"]
+    assert r.masters.master_pod(bdb, pods) == ("rec-0", None)
 
 
 async def test_a_new_leader_rewrites_only_the_slices_the_old_one_left_different() -> None:
@@ -130,7 +130,7 @@ async def test_a_new_leader_rewrites_only_the_slices_the_old_one_left_different(
     kube = FakeKube({"EndpointSlice": as_stored})
     r = rigger(kube)
     r.lead()
-    await r.act(plan(SETTINGS, dbs, PODS, []), fast=True)
+    await r.writer.act(plan(SETTINGS, dbs, PODS, []), fast=True, refresh=False)
     written = [name for verb, kind, name in kube.calls if verb == "apply" and kind == "EndpointSlice"]
     assert written == ["db2"]
     assert kube.calls[0][0] == "list"  # read once, before any write

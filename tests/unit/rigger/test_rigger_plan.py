@@ -17,7 +17,6 @@ from recluster.api.naming import (
     parse_service_types,
     service_names,
 )
-from recluster.rigger.loop import Rigger
 from recluster.rigger.plan import Database, Pod, Settings, is_bdb_label, plan, pod_of_node_name
 
 pytestmark = pytest.mark.unit
@@ -241,20 +240,15 @@ def test_after_the_plan_each_known_master_is_labelled_on_exactly_one_pod(
 
 
 def test_switch_master_announcement_parses() -> None:
-    rigger = Rigger.__new__(Rigger)
-    import asyncio
+    from recluster.rigger.masters import Masters
 
-    from recluster.rigger.loop import State
-
-    rigger.state = State()
-    rigger.wake = asyncio.Event()
-    rigger.relabel = asyncio.Event()
-    rigger.on_switch_master(b"mydb rec-0.rec.ns.svc.cluster.local 12000 rec-1.rec.ns.svc.cluster.local 12000")
-    rigger.on_switch_master(b"ccs a 1 b 2")
-    rigger.on_switch_master(b"garbage")
-    assert list(rigger.state.overrides) == ["mydb"]
-    assert rigger.state.overrides["mydb"][0] == "rec-1.rec.ns.svc.cluster.local"
-    assert rigger.wake.is_set() and rigger.relabel.is_set()
+    masters = Masters("rec")
+    announcement = b"mydb rec-0.rec.ns.svc.cluster.local 12000 rec-1.rec.ns.svc.cluster.local 12000"
+    assert masters.announced(announcement)
+    assert not masters.announced(b"ccs a 1 b 2")
+    assert not masters.announced(b"garbage")
+    assert list(masters.overrides) == ["mydb"]
+    assert masters.overrides["mydb"][0] == "rec-1.rec.ns.svc.cluster.local"
 
 
 def test_rigger_deployment_leaves_a_lost_node_within_seconds() -> None:

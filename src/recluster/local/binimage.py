@@ -11,7 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from recluster.local.images import BASE_IMAGE, base_key, buildah_for, ensure_base_rootfs
+from recluster.local.base_image import BASE_IMAGE, base_key, ensure_base_rootfs
+from recluster.local.buildah import buildah_for
 from recluster.local.locks import locked
 from recluster.local.paths import cache_dir
 from recluster.local.run import run

@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.console import Console
 
+from recluster.local.base_image import BASE_IMAGE
 from recluster.local.binimage import binary_image
-from recluster.local.images import BASE_IMAGE
 from recluster.local.kubebuild import module_binary
 from recluster.local.layout import CLUSTER_DOMAIN, Layout
 from recluster.local.paths import repo_dir

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recluster.local.images import BASE_IMAGE, CONTEXT_DIRS, CONTEXT_FILES
+from recluster.local.base_image import BASE_IMAGE
+from recluster.local.images import CONTEXT_DIRS, CONTEXT_FILES
 
 pytestmark = pytest.mark.unit
 

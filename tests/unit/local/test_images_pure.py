@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from recluster.local.images import _pick_mirrors, context_files, input_hash, normalize_name
+from recluster.local.base_image import _pick_mirrors
+from recluster.local.images import context_files, input_hash, normalize_name
 
 pytestmark = pytest.mark.unit
 

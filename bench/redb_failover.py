@@ -160,11 +160,42 @@ def node_of(cluster: LocalCluster, ns: str, pod: str) -> str:
     )
 
 
+def _containers_started(cluster: LocalCluster, ns: str, node: str) -> dict[str, tuple[str, int, bool]]:
+    """The namespace's pods on `node`: name -> (uid, restarts of its containers, Ready)."""
+    pods = json.loads(kubectl(cluster, "-n", ns, "get", "pods", "-o", "json").stdout)["items"]
+    return {
+        p["metadata"]["name"]: (
+            p["metadata"]["uid"],
+            sum(c.get("restartCount", 0) for c in p["status"].get("containerStatuses") or []),
+            any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])),
+        )
+        for p in pods
+        if p["spec"].get("nodeName") == node
+    }
+
+
 def stop_node(cluster: LocalCluster, ns: str, pod: str) -> Callable[[], None]:
-    """The pod's node crashes: its kubelet, containerd and every container killed at once."""
+    """The pod's node crashes: its kubelet, containerd and every container killed at once. Undone
+    when the node runs again and every pod that was on it has started again (restarted or made
+    anew): the pods' Ready condition in the API is the last one the dead kubelet posted, so
+    without this the next run could fault a second node while this one's pods still start."""
     node = node_of(cluster, ns, pod)
+    before = _containers_started(cluster, ns, node)
     cluster.stop_node(node)
-    return lambda: cluster.start_node(node, timeout=300) and None
+
+    def undo() -> None:
+        cluster.start_node(node, timeout=300)
+
+        def restarted() -> bool:
+            now = _containers_started(cluster, ns, node)
+            return all(
+                name not in now or now[name][0] != uid or (now[name][1] > restarts and now[name][2])
+                for name, (uid, restarts, _) in before.items()
+            )
+
+        eventually(f"the pods of {node} to start again", restarted, timeout=300)
+
+    return undo
 
 
 def isolate_node(cluster: LocalCluster, ns: str, pod: str) -> Callable[[], None]:
@@ -182,6 +213,9 @@ def where_things_run(cluster: LocalCluster, ns: str) -> str:
     """Which node runs the node pods, the rigger, the operator's helpers and CoreDNS (a fault that
     takes the rigger or a DNS server along is a harder one)."""
     out = []
+    lease = json.loads(kubectl(cluster, "-n", ns, "get", "lease", "-o", "json").stdout)["items"]
+    holders = [item["spec"].get("holderIdentity") for item in lease if "rigger" in item["metadata"]["name"]]
+    out.append(f"rigger Lease: {holders[0] if holders else 'none'}")
     for namespace in (ns, "kube-system"):
         pods = json.loads(kubectl(cluster, "-n", namespace, "get", "pods", "-o", "json").stdout)
         for pod in pods["items"]:

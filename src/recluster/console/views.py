@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from recluster.api.validation import majority
+from recluster.api.quorum import majority
 
 # form fields of the create/edit database forms, in page order
 BDB_FORM_FIELDS = ("name", "memory_mb", "port", "replication", "eviction_policy", "data_persistence",

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from redis.exceptions import RedisError
 
-from recluster.api.validation import majority
+from recluster.api.quorum import majority
 from recluster.node.auth import hash_password
 from recluster.node.ccs import CcsStore, utcnow
 from recluster.node.config import read_credentials_file

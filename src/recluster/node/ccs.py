@@ -18,7 +18,7 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from recluster.api.validation import majority
+from recluster.api.quorum import majority
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.errors import ApiError

@@ -10,7 +10,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from recluster.api.validation import majority
+from recluster.api.quorum import majority
 from recluster.node.ccs import CcsStore
 from recluster.node.probes import one_off
 from recluster.node.runtime import NodeRuntime, wait_for

@@ -14,8 +14,8 @@ from recluster.api.conditions import (
     spec_is_valid,
     updated_conditions,
 )
+from recluster.api.quorum import majority
 from recluster.api.rec import ClusterState
-from recluster.api.validation import majority
 from recluster.operator.status import now_rfc3339
 
 # what an invalid spec sets besides specStatus (report_invalid's `fields`)

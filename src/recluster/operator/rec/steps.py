@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from recluster.api.quorum import majority
 from recluster.api.rec import API_VERSION, KIND, ClusterState, RedisEnterpriseCluster
-from recluster.api.validation import majority
 from recluster.clients.kubernetes import Kube
 from recluster.operator.rec.cluster import (
     CREATING,

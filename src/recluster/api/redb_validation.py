@@ -1,0 +1,162 @@
+"""The rules of a REDB spec, on creation and on change. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from recluster.api.field_errors import (
+    DNS1123_SUBDOMAIN,
+    FieldError,
+    SpecInvalid,
+    name_errors,
+    parse_body,
+    plain,
+)
+from recluster.api.field_review import field_review
+from recluster.api.quantity import (
+    QuantityError,
+    parse_memory_size,
+)
+from recluster.api.redb import (
+    DATABASE_PORT_RANGE,
+    MAX_SHARD_COUNT,
+    MIN_MEMORY_SIZE,
+    RedisEnterpriseDatabase,
+    RedisEnterpriseDatabaseSpec,
+)
+from recluster.api.redb import KIND as REDB_KIND
+
+# The rigger names a database's Services "<redb>", "<redb>-headless" and "<redb>-load-balancer".
+MAX_REDB_NAME_LENGTH = 63 - len("-load-balancer")
+
+# --- REDB ------------------------------------------------------------------------------------
+
+
+def parse_redb(body: Mapping[str, Any]) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
+    return parse_body(body, RedisEnterpriseDatabase, RedisEnterpriseDatabaseSpec)
+
+
+def validate_redb(
+    new: Mapping[str, Any],
+    old: Mapping[str, Any] | None = None,
+    *,
+    cluster_exists: bool,
+    ports_in_use: Iterable[int] = (),
+) -> list[FieldError]:
+    """Every broken rule of a REDB. `cluster_exists`: the REC it names (or the namespace's REC) exists;
+    `ports_in_use`: the ports of the *other* databases of that cluster."""
+    return _validate_redb(new, old, cluster_exists, ports_in_use)[1]
+
+
+def check_redb(
+    new: Mapping[str, Any],
+    old: Mapping[str, Any] | None = None,
+    *,
+    cluster_exists: bool,
+    ports_in_use: Iterable[int] = (),
+) -> RedisEnterpriseDatabase:
+    """The REDB model of a valid body; raises SpecInvalid with every error otherwise."""
+    redb, errors = _validate_redb(new, old, cluster_exists, ports_in_use)
+    if errors or redb is None:
+        raise SpecInvalid(errors)
+    return redb
+
+
+def _validate_redb(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None, cluster_exists: bool, ports_in_use: Iterable[int]
+) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
+    errors = name_errors(plain(new).get("metadata", {}).get("name"), MAX_REDB_NAME_LENGTH, "database")
+    errors += field_review(REDB_KIND, new, old)[0]
+    redb, schema_errors = parse_redb(new)
+    errors += schema_errors
+    if redb is None:
+        return None, errors
+    spec = redb.spec
+    if not cluster_exists:
+        errors.append(
+            FieldError(
+                "spec.redisEnterpriseCluster.name",
+                "cluster-exists",
+                f"no RedisEnterpriseCluster {redb.cluster_name!r} in namespace {redb.metadata.namespace!r}"
+                if redb.cluster_name
+                else f"no RedisEnterpriseCluster in namespace {redb.metadata.namespace!r}",
+            )
+        )
+    try:
+        if parse_memory_size(spec.memory_size) < parse_memory_size(MIN_MEMORY_SIZE):
+            errors.append(
+                FieldError(
+                    "spec.memorySize", "memory-size", f"{spec.memory_size} is below the minimum of 100MB"
+                )
+            )
+    except QuantityError as error:
+        errors.append(FieldError("spec.memorySize", "memory-size", str(error)))
+    if spec.shard_count != MAX_SHARD_COUNT:
+        errors.append(
+            FieldError(
+                "spec.shardCount",
+                "shard-count",
+                f"only 1 shard per database is supported (got {spec.shard_count}); use replication for a "
+                "second copy",
+            )
+        )
+    errors += _port_errors(redb, old, set(ports_in_use))
+    if spec.database_service_port is not None and not 1 <= spec.database_service_port <= 65535:
+        errors.append(
+            FieldError("spec.databaseServicePort", "port-range", "must be a TCP port between 1 and 65535")
+        )
+    secret = spec.database_secret_name
+    if secret is not None and (len(secret) > 253 or not DNS1123_SUBDOMAIN.match(secret)):
+        errors.append(FieldError("spec.databaseSecretName", "name", f"{secret!r} is not a valid Secret name"))
+    return redb, errors
+
+
+def _assigned_port(old: Mapping[str, Any] | None) -> int | None:
+    """The port the database had: its spec's, else the one the cluster assigned (status)."""
+    if old is None:
+        return None
+    previous, _ = parse_redb(old)
+    if previous is None:
+        return None
+    if previous.spec.database_port is not None:
+        return previous.spec.database_port
+    for endpoint in (previous.status.internal_endpoints or []) if previous.status else []:
+        if endpoint.port is not None:
+            return endpoint.port
+    return None
+
+
+def _port_errors(
+    redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None, in_use: set[int]
+) -> list[FieldError]:
+    port = redb.spec.database_port
+    if port is None:
+        return []
+    errors: list[FieldError] = []
+    if port not in DATABASE_PORT_RANGE:
+        errors.append(
+            FieldError(
+                "spec.databasePort",
+                "port-range",
+                f"{port} is outside the database port range "
+                f"{DATABASE_PORT_RANGE.start}-{DATABASE_PORT_RANGE.stop - 1}",
+            )
+        )
+    elif port in in_use:
+        errors.append(
+            FieldError("spec.databasePort", "port-unique", f"{port} is already used by another database")
+        )
+    assigned = _assigned_port(old)
+    if assigned is not None and port != assigned:
+        errors.append(
+            FieldError(
+                "spec.databasePort",
+                "immutable",
+                f"cannot change after creation (the database listens on {assigned}): clients and Services "
+                "depend on it; create a new database instead",
+            )
+        )
+    return errors
+
+

@@ -189,46 +189,6 @@ class LocalCluster:
         argv = [str(kubectl), "--kubeconfig", str(self.kubeconfig_path), *args]
         return run(argv, input=input, timeout=timeout).stdout
 
-    def resolve(self, name: str, timeout: float = 3) -> list[str]:
-        """The IPv4 addresses of a cluster name, asked of kube-dns from the host."""
-        import dns.exception
-        import dns.resolver
-
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [self.layout.dns_service_ip]
-        try:
-            answer = resolver.resolve(name, "A", lifetime=timeout, search=False)
-        except dns.resolver.NXDOMAIN as exc:
-            raise CommandError(f"{name}: no such name in the cluster") from exc
-        except (dns.resolver.NoAnswer, dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
-            raise CommandError(
-                f"{name}: no answer from kube-dns at {self.layout.dns_service_ip}: {exc}"
-            ) from exc
-        return sorted(str(record) for record in answer)
-
-    def _up_dns(self, console: Console, timeout: float) -> None:
-        from recluster.local import coredns
-
-        objects = {
-            "apiVersion": "v1",
-            "kind": "List",
-            "items": coredns.manifests(self.layout, coredns.image_name()),
-        }
-        apply = ["apply", "--server-side", "--force-conflicts", "--field-manager=recluster-local", "-f", "-"]
-        self.kubectl(*apply, input=json.dumps(objects))
-        console.print(
-            f"  cluster DNS: CoreDNS {coredns.coredns_version()}, kube-dns at {self.layout.dns_service_ip}"
-        )
-        rollout = [
-            "-n",
-            coredns.NAMESPACE,
-            "rollout",
-            "status",
-            "deployment/coredns",
-            f"--timeout={int(timeout)}s",
-        ]
-        self.kubectl(*rollout, timeout=timeout + 10)
-
     def _up_addons(self, console: Console) -> None:
         record = processes.read("addons", self.paths.run)
         if record is None or not record.alive():
@@ -283,7 +243,9 @@ class LocalCluster:
                 console.print(f"  {node.name}: Ready")
         self._up_addons(console)
         self.route_services()
-        self._up_dns(console, timeout)
+        from recluster.local import coredns
+
+        coredns.deploy(self.layout, self.kubectl, console, timeout)
 
     def _remove_nodes_beyond(self, count: int, console: Console) -> None:
         for node in self.nodes[count:]:

@@ -5,7 +5,9 @@ nothing is forwarded off the machine."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from recluster.local.binimage import binary_image
 from recluster.local.kubebuild import module_binary
 from recluster.local.layout import CLUSTER_DOMAIN, Layout
 from recluster.local.paths import repo_dir
+from recluster.local.run import CommandError
 
 NAMESPACE = "kube-system"
 LABELS = {"k8s-app": "kube-dns"}
@@ -202,3 +205,29 @@ def manifests(layout: Layout, image: str) -> list[dict[str, Any]]:
             },
         },
     ]
+
+
+def deploy(layout: Layout, kubectl: Callable[..., str], console: Console, timeout: float) -> None:
+    """Apply CoreDNS (its ConfigMap, Deployment and the kube-dns Service) and wait for its rollout."""
+    objects = {"apiVersion": "v1", "kind": "List", "items": manifests(layout, image_name())}
+    apply = ["apply", "--server-side", "--force-conflicts", "--field-manager=recluster-local", "-f", "-"]
+    kubectl(*apply, input=json.dumps(objects))
+    console.print(f"  cluster DNS: CoreDNS {coredns_version()}, kube-dns at {layout.dns_service_ip}")
+    rollout = ["-n", NAMESPACE, "rollout", "status", "deployment/coredns", f"--timeout={int(timeout)}s"]
+    kubectl(*rollout, timeout=timeout + 10)
+
+
+def resolve(layout: Layout, name: str, timeout: float = 3) -> list[str]:
+    """The IPv4 addresses of a cluster name, asked of kube-dns from the host."""
+    import dns.exception
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [layout.dns_service_ip]
+    try:
+        answer = resolver.resolve(name, "A", lifetime=timeout, search=False)
+    except dns.resolver.NXDOMAIN as exc:
+        raise CommandError(f"{name}: no such name in the cluster") from exc
+    except (dns.resolver.NoAnswer, dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+        raise CommandError(f"{name}: no answer from kube-dns at {layout.dns_service_ip}: {exc}") from exc
+    return sorted(str(record) for record in answer)

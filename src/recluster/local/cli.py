@@ -202,9 +202,7 @@ def resolve(state_dir: Path | None, name: str, dns_name: str) -> None:
     """Resolve a cluster name (e.g. rec.default.svc.cluster.local) through the cluster's DNS."""
     cluster = _existing(state_dir, name)
     with _reported("resolve"):
-        from recluster.local import coredns
-
-        for address in coredns.resolve(cluster.layout, dns_name):
+        for address in cluster.resolve(dns_name):
             click.echo(address)
 
 

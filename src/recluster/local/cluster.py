@@ -189,6 +189,12 @@ class LocalCluster:
         argv = [str(kubectl), "--kubeconfig", str(self.kubeconfig_path), *args]
         return run(argv, input=input, timeout=timeout).stdout
 
+    def resolve(self, name: str, timeout: float = 3) -> list[str]:
+        """The IPv4 addresses of a cluster name, asked of kube-dns from the host."""
+        from recluster.local import coredns
+
+        return coredns.resolve(self.layout, name, timeout)
+
     def _up_addons(self, console: Console) -> None:
         record = processes.read("addons", self.paths.run)
         if record is None or not record.alive():

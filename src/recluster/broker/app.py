@@ -3,8 +3,6 @@ body, load the records, let `decisions` pick the answer, write it, start the wor
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -47,6 +45,7 @@ from recluster.broker.models import BindRequest, Instance, ProvisionRequest, Upd
 from recluster.broker.operations import Worker
 from recluster.broker.store import Store
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
+from recluster.http_auth import parse_basic
 from recluster.http_limits import RequestLimits, json_problem, loads
 
 log = logging.getLogger("recluster.broker")
@@ -142,14 +141,8 @@ def check_request(request: Request) -> None:
 
 
 def _authenticated(header: str | None, expected: BasicCredentials) -> bool:
-    if not header or not header.lower().startswith("basic "):
-        return False
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    username, sep, password = decoded.partition(":")
-    return bool(sep) and expected.matches(username, password)
+    credentials = parse_basic(header)
+    return credentials is not None and expected.matches(*credentials)
 
 
 async def parse_body(request: Request, model: type[M]) -> M:

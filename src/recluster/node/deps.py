@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from recluster.http_auth import parse_basic
 from recluster.node.daemon import NodeDaemon
 from recluster.node.errors import ApiError
 
@@ -20,17 +19,6 @@ def get_daemon(request: Request) -> NodeDaemon:
 class Unauthorized(ApiError):
     def __init__(self, message: str) -> None:
         super().__init__(401, "unauthorized", message)
-
-
-def parse_basic(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
 
 
 async def check_credentials(daemon: NodeDaemon, header: str | None) -> None:

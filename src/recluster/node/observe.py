@@ -22,6 +22,8 @@ from recluster.node.runtime import NodeRuntime
 from recluster.node.sentinel import failover_armed
 from recluster.node.shards import memory_settings
 
+PROBES_IN_FLIGHT = 16
+
 
 class Observer:
     def __init__(self, rt: NodeRuntime) -> None:
@@ -132,7 +134,15 @@ class Observer:
             except (RedisError, OSError):
                 alive[shard_uid] = False
 
-        await asyncio.gather(*(probe_shard(uid) for uid in list(state.shards)))
+        # PROBES_IN_FLIGHT at a time: 200 replies landing at once queued every REST request of the
+        # moment behind their parsing (GET /v1/bdbs/<uid> p99 25 ms at 100 databases, 9 ms at one)
+        limit = asyncio.Semaphore(PROBES_IN_FLIGHT)
+
+        async def bounded(shard_uid: int) -> None:
+            async with limit:
+                await probe_shard(shard_uid)
+
+        await asyncio.gather(*(bounded(uid) for uid in list(state.shards)))
         return alive, in_sync, config_ok
 
     async def _confirmed_addresses(

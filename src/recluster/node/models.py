@@ -275,6 +275,15 @@ class ClusterState(_Record):
     def shards_of(self, bdb_uid: int) -> list[ShardRecord]:
         return sorted((s for s in self.shards.values() if s.bdb_uid == bdb_uid), key=lambda s: s.uid)
 
+    def shards_by_bdb(self) -> dict[int, list[ShardRecord]]:
+        """Every database's shards (as `shards_of` gives them), in one pass over the shards: for
+        loops over all databases, which asking `shards_of` each made quadratic (100 databases, 200
+        shards: 20,000 steps a leader pass). A snapshot: it does not follow later changes."""
+        found: dict[int, list[ShardRecord]] = {}
+        for shard in sorted(self.shards.values(), key=lambda s: s.uid):
+            found.setdefault(shard.bdb_uid, []).append(shard)
+        return found
+
     def shards_on(self, node_uid: int) -> list[ShardRecord]:
         return sorted((s for s in self.shards.values() if s.node_uid == node_uid), key=lambda s: s.uid)
 

@@ -33,6 +33,7 @@ class Observation:
 def sync_roles(state: ClusterState, obs: Observation) -> list[str]:
     """Record the masters Sentinel reports (after a failover) as shard roles."""
     changes = []
+    by_bdb = state.shards_by_bdb()
     for bdb in state.bdbs.values():
         addr = obs.sentinel_masters.get(bdb.name)
         if addr is None or addr[1] != bdb.port:
@@ -40,7 +41,7 @@ def sync_roles(state: ClusterState, obs: Observation) -> list[str]:
         node = state.node_by_name(addr[0])
         if node is None:
             continue
-        own = state.shards_of(bdb.uid)
+        own = by_bdb.get(bdb.uid, [])
         if not any(s.node_uid == node.uid for s in own):
             continue
         for shard in own:
@@ -85,8 +86,9 @@ def min_replicas(state: ClusterState, obs: Observation) -> list[str]:
     it is seen replicating from the new master (in sync) it is fenced by that and goes back to 0:
     kept at 1, a later promotion of it would refuse writes until the leader noticed."""
     changes = []
+    by_bdb = state.shards_by_bdb()
     for bdb in state.bdbs.values():
-        own = state.shards_of(bdb.uid)
+        own = by_bdb.get(bdb.uid, [])
         healthy = any(s.role != "master" and s.node_uid in obs.up and s.uid in obs.shard_in_sync
                       for s in own)
         for shard in own:
@@ -104,8 +106,9 @@ def min_replicas(state: ClusterState, obs: Observation) -> list[str]:
 
 def bdb_status(state: ClusterState, obs: Observation) -> list[str]:
     changes = []
+    by_bdb = state.shards_by_bdb()
     for bdb in list(state.bdbs.values()):
-        own = state.shards_of(bdb.uid)
+        own = by_bdb.get(bdb.uid, [])
         if bdb.status == "delete-pending":
             if not own and obs.port_closed_everywhere.get(bdb.uid):
                 del state.bdbs[bdb.uid]

@@ -15,6 +15,12 @@ APP = "redis-enterprise"
 CLUSTER_LABEL = "redis.io/cluster"
 ROLE_LABEL = "redis.io/role"
 NODE_ROLE = "node"
+# the label the rigger puts on the node pod holding a database's master: redis.io/bdb-<uid>
+BDB_LABEL_PREFIX = "redis.io/bdb-"
+
+
+def bdb_label(uid: int | str) -> str:
+    return f"{BDB_LABEL_PREFIX}{uid}"
 
 # databaseServiceType: which Services each database gets
 CLUSTER_IP, HEADLESS, LOAD_BALANCER = "cluster_ip", "headless", "load_balancer"

@@ -26,7 +26,7 @@ import yaml
 
 from recluster.api import rec, redb
 from recluster.api.common import GROUP
-from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
+from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL, bdb_label
 from recluster.local.cluster import LocalCluster
 from recluster.local.paths import repo_dir
 
@@ -175,7 +175,7 @@ def labelled_pods(cluster: LocalCluster, namespace: str, uid: str) -> list[dict[
     return [
         p
         for p in node_pods(cluster, namespace)
-        if (p["metadata"].get("labels") or {}).get(f"redis.io/bdb-{uid}") == uid
+        if (p["metadata"].get("labels") or {}).get(bdb_label(uid)) == uid
         and not p["metadata"].get("deletionTimestamp")
     ]
 

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
+from recluster.api.redb import DATABASE_PORT_RANGE
 
 BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
-DB_PORT_MIN = 10000
-DB_PORT_MAX = 19999
+DB_PORT_MIN = DATABASE_PORT_RANGE.start
+DB_PORT_MAX = DATABASE_PORT_RANGE.stop - 1
 RESERVED_NAMES = frozenset({"ccs"})  # the configuration store's sentinel name
 MAX_INT64 = 2**63 - 1  # memory sizes and uids: what a signed 64-bit integer (Redis, Go, Kubernetes) holds
 MAX_INT32 = 2**31 - 1  # snapshot rules: Redis keeps a rule's write count in a C int

@@ -12,16 +12,17 @@ from typing import Any
 from recluster.api.naming import (
     APP,
     APP_LABEL,
+    BDB_LABEL_PREFIX,
     BDB_NAME,
     CLUSTER_LABEL,
     DEFAULT_SERVICE_TYPES,
     HEADLESS,
     LOAD_BALANCER,
+    bdb_label,
     service_name,
     service_names,
 )
 
-BDB_LABEL_PREFIX = "redis.io/bdb-"
 # on every Service the rigger makes: how it finds its own Services again
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "recluster-services-rigger"
@@ -31,10 +32,6 @@ BDB_UID_LABEL = "redis.io/bdb-uid"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 HEADLESS_LABEL = "service.kubernetes.io/headless"  # kube-proxy skips slices of headless Services
-
-
-def bdb_label(uid: int) -> str:
-    return f"{BDB_LABEL_PREFIX}{uid}"
 
 
 def is_bdb_label(key: str) -> bool:

@@ -24,7 +24,8 @@ def operator(log_format: str | None, verbose: bool) -> None:
     # kopf imports kubernetes_asyncio's generated client (some 60 MiB of models: most of the
     # operator's memory) when it is installed, only to recognise that client's objects and to log in
     # with it. The operator hands kopf neither (its login is runner.py's, from the same credentials
-    # as the Kubernetes adapter): keep the package out of this process.
+    # as the Kubernetes adapter): keep the package out of this process. The image does not install it
+    # (a test-only dependency); the development virtualenv does, for the tests.
     sys.modules.setdefault("kubernetes_asyncio", None)  # type: ignore[arg-type]
     import kopf
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+# the labels every part reads, stated in api/naming.py (re-exported for the builders)
+from recluster.api.naming import APP as APP
+from recluster.api.naming import APP_LABEL as APP_LABEL
+from recluster.api.naming import CLUSTER_LABEL as CLUSTER_LABEL
+from recluster.api.naming import NODE_ROLE as NODE_ROLE
+from recluster.api.naming import ROLE_LABEL as ROLE_LABEL
 from recluster.api.rec import RedisEnterpriseCluster
 
-APP_LABEL = "app"
-APP = "redis-enterprise"
-CLUSTER_LABEL = "redis.io/cluster"
-ROLE_LABEL = "redis.io/role"
 SERVICE_LABEL = "redis.io/service"
 
-NODE_ROLE = "node"
 RIGGER_ROLE = "services-rigger"
 BROKER_ROLE = "service-broker"
 

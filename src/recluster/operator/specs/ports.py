@@ -1,7 +1,11 @@
-"""The node ports (the contract's §3; the node daemon listens on the same)."""
+"""The ports the operator's objects expose: the node ports (stated once in recluster.api.ports) and
+the service broker's."""
 
-API_PORT = 9443  # REST API, HTTPS
-SENTINEL_PORT = 8001  # Sentinel-compatible discovery
-METRICS_PORT = 8070  # Prometheus metrics
-UI_PORT = 8443  # web console, HTTPS
-BROKER_PORT = 8080  # Open Service Broker API
+from __future__ import annotations
+
+from recluster.api.ports import API_PORT, METRICS_PORT, SENTINEL_PORT
+from recluster.api.ports import CONSOLE_PORT as UI_PORT
+
+BROKER_PORT = 8080  # Open Service Broker API (the broker's --port default)
+
+__all__ = ["API_PORT", "BROKER_PORT", "METRICS_PORT", "SENTINEL_PORT", "UI_PORT"]

@@ -309,21 +309,24 @@ def test_in_cluster_config_is_denied_what_its_role_does_not_allow(cluster: Local
             },
         )
         eventually("the client pod to run", lambda: ready_pods(cluster, namespace, "app=client"))
+        # the project's own adapter (what the operator and the rigger use), with the pod's
+        # service account: its in-cluster credentials, refused what the Role does not grant
         script = (
             "import asyncio, json\n"
-            "from kubernetes_asyncio import client, config\n"
+            "from recluster.clients.kubernetes import Kube, KubeError\n"
             "async def main():\n"
-            "    config.load_incluster_config()\n"
-            "    async with client.ApiClient() as api:\n"
-            "        core = client.CoreV1Api(api)\n"
-            f"        pods = await core.list_namespaced_pod({namespace!r})\n"
-            "        result = {'pods': [p.metadata.name for p in pods.items]}\n"
+            "    kube = await Kube.connect('e2e')\n"
+            "    try:\n"
+            f"        pods = await kube.list('v1', 'Pod', {namespace!r})\n"
+            "        result = {'pods': [p['metadata']['name'] for p in pods]}\n"
             "        try:\n"
-            f"            await core.list_namespaced_secret({namespace!r})\n"
+            f"            await kube.list('v1', 'Secret', {namespace!r})\n"
             "            result['secrets'] = 'allowed'\n"
-            "        except client.exceptions.ApiException as exc:\n"
+            "        except KubeError as exc:\n"
             "            result['secrets'] = exc.status\n"
             "        print(json.dumps(result))\n"
+            "    finally:\n"
+            "        await kube.close()\n"
             "asyncio.run(main())\n"
         )
         out = kubectl(

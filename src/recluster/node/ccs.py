@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,16 +30,20 @@ from recluster.node.sentinel import command
 log = logging.getLogger(__name__)
 
 STATE_KEY = "recluster:state"
+# a digest of the document under STATE_KEY, set with it by the same script: a reader learns whether
+# the state changed without fetching the document (90 KiB at 100 databases, on every REST read)
+DIGEST_KEY = "recluster:state-digest"
 # node uid -> the address the node says it has now (written by the node on the leader's CCS, read by
 # the leader, which checks it before recording it: see addresses.AddressWatch)
 ADDRESS_KEY = "recluster:addresses"
 RESTART_KEY = "recluster:restarting"  # node uid -> when (unix time) it announced a planned restart
 RESTART_WAIT_MS = 500  # the announcement's acknowledgement: brief, the hand-off has its own deadline
-# The state replaced only if it is still what the change was computed from (ARGV[1]); atomic, and
-# on the connection the WAIT that follows counts from
+# The state replaced only if it is still what the change was computed from (ARGV[1]), its digest
+# with it (ARGV[3]); atomic, and on the connection the WAIT that follows counts from
 COMPARE_AND_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
 return 1
 """
 # written (and acknowledged by a majority) before the leader acts outside the store: see
@@ -125,9 +130,10 @@ class CcsStore:
         # loop acts on that one until a majority acknowledges again (see `read`)
         self._unconfirmed_from: int | None = None
         self._confirmed_raw: bytes | str | None = None
-        # the last document read and its parsed state: a read of the same revision (every REST
-        # read, every loop pass at rest) parses nothing. Readers must not change what they get.
-        self._parsed: tuple[bytes | str, ClusterState] | None = None
+        # the last document read, its digest and its parsed state: a read of the same revision
+        # (every REST read, every loop pass at rest) fetches and parses nothing. Readers must not
+        # change what they get.
+        self._parsed: tuple[bytes | str, str, ClusterState] | None = None
 
     async def close(self) -> None:
         await self.local.aclose()
@@ -175,16 +181,16 @@ class CcsStore:
                 addr = await self.leader_addr()
                 if addr is not None and addr[0] not in (self.cfg.addr, self.cfg.node_name):
                     self._unconfirmed_from = None  # not the leader (any more): nothing of ours pending
-                    raw = await self._master_client(addr).get(STATE_KEY)
+                    raw = await self._fetch(self._master_client(addr))
                     if raw is None:
-                        raw = await self.local.get(STATE_KEY)
+                        raw = await self._fetch(self.local)
                 else:
-                    raw = self._confirmed(await self.local.get(STATE_KEY))
+                    raw = self._confirmed(await self._fetch(self.local))
             except (RedisError, OSError, KeyError):
                 raw = None
         if raw is None:
             try:
-                raw = await self.local.get(STATE_KEY)
+                raw = await self._fetch(self.local)
             except RedisError:
                 return self.last_state
         if raw is None:
@@ -194,12 +200,19 @@ class CcsStore:
         self.node_count = len(state.nodes)
         return state
 
+    async def _fetch(self, client: aioredis.Redis) -> bytes | str | None:
+        """The stored document: the one parsed last when the store's digest says it is unchanged (a
+        short GET), else fetched. A store written before digests existed has none: fetched."""
+        if self._parsed is not None and await client.get(DIGEST_KEY) == self._parsed[1]:
+            return self._parsed[0]
+        return await client.get(STATE_KEY)
+
     def parse(self, raw: bytes | str) -> ClusterState:
         """The state of a stored document, parsed once per revision (shared: read-only)."""
         if self._parsed is not None and self._parsed[0] == raw:
-            return self._parsed[1]
+            return self._parsed[2]
         state = ClusterState.model_validate_json(raw)
-        self._parsed = (raw, state)
+        self._parsed = (raw, state_digest(raw), state)
         return state
 
     async def _leader_client(self) -> aioredis.Redis:
@@ -278,7 +291,8 @@ class CcsStore:
     async def initialize(self, state: ClusterState) -> None:
         """The first write of a new cluster (one node: nothing to wait for)."""
         state.version = 1
-        await self.local.set(STATE_KEY, state.model_dump_json())
+        raw = state.model_dump_json()
+        await self.local.mset({STATE_KEY: raw, DIGEST_KEY: state_digest(raw)})
 
     async def write(self, change: Callable[[ClusterState], T], what: str) -> T:
         """Apply `change` to a copy of the state and store it, acknowledged by a majority of nodes;
@@ -305,9 +319,10 @@ class CcsStore:
             first_unconfirmed = self._unconfirmed_from is None
             if first_unconfirmed:
                 self._unconfirmed_from, self._confirmed_raw = state.version, raw
+            new_raw = state.model_dump_json()
             try:
-                swapped = await self._writer.eval(COMPARE_AND_SET, 1, STATE_KEY, raw,
-                                                  state.model_dump_json())
+                swapped = await self._writer.eval(COMPARE_AND_SET, 2, STATE_KEY, DIGEST_KEY, raw, new_raw,
+                                                  state_digest(new_raw))
             except ResponseError as exc:
                 if first_unconfirmed:
                     self._unconfirmed_from = None  # nothing was written
@@ -326,6 +341,7 @@ class CcsStore:
                         f"cannot confirm '{what}': only {acked + 1} of {members} nodes acknowledged "
                         f"within {WAIT_TIMEOUT_MS} ms ({needed + 1} needed); the change may be lost")
             self._unconfirmed_from = None  # acknowledged: so is every earlier write
+            self._parsed = (new_raw, state_digest(new_raw), state)
             self.last_state = state
             self.node_count = len(state.nodes)
             return result
@@ -355,6 +371,13 @@ class CcsStore:
 
     async def set_min_replicas(self, count: int) -> None:
         await self.local.config_set("min-replicas-to-write", count)
+
+
+def state_digest(raw: bytes | str) -> str:
+    """What identifies a stored document: two stores with the same version number may hold different
+    states (a leader's unconfirmed write, replaced after a failover), never the same digest."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def utcnow() -> str:

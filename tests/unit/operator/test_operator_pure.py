@@ -11,6 +11,7 @@ from cryptography import x509
 
 from recluster.api import check_rec
 from recluster.api.rec import DEFAULT_SLAVE_HA_GRACE_PERIOD_S, ClusterState
+from recluster.certificates import certificate_names
 from recluster.clients.lease import LeaderLease
 from recluster.operator.accepted import accepted_body
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
@@ -18,7 +19,7 @@ from recluster.operator.rec.status import Observed, invalid_status, valid_status
 from recluster.operator.rec.steps import next_to_restart, outdated_pods
 from recluster.operator.specs.names import tls_names
 from recluster.operator.startup import Settings
-from recluster.operator.tls import certificate_names, issue_server_certificate
+from recluster.operator.tls import issue_server_certificate
 from recluster.operator.webhook import Verdict, rec_admission
 
 pytestmark = pytest.mark.unit

@@ -1,19 +1,162 @@
 """Child processes (redis-server, redis-sentinel) started by the daemon and stopped by the pid it
 recorded, never by name. A daemon restarted after SIGKILL finds its surviving children through their
 pid files and checks /proc/<pid>/cmdline before adopting (a recycled pid is never signalled).
+
+A child's output (stdout and stderr) goes through a pipe to one forwarding thread, which writes each
+line to the daemon's stdout as `[<name>] <line>`, so `kubectl logs` shows every process of the node
+and no file on the volume grows. The child's end of the pipe is non-blocking: a child whose reader
+falls behind (the daemon's stdout stuck) loses lines instead of stalling on a write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
+import re
+import selectors
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# The longest line forwarded, prefix included (a longer one is cut): a write of at most PIPE_BUF
+# (4096) bytes to a pipe is atomic, so lines of two children never interleave on the daemon's stdout.
+MAX_LINE = 4000
+READ_SIZE = 65536
+CUT = b" [...]"
+# Secrets a child may print. redis-server and redis-sentinel show the line of their configuration file
+# they refuse (`>>> 'requirepass "..."'`); Sentinel masks auth-pass in its own `+set` events, but not
+# every version did.
+ECHOED_SECRET = re.compile(
+    rb"(?i)^(>>> ')\s*(requirepass|masterauth|masteruser|user|sentinel\s+auth-pass|sentinel\s+auth-user|"
+    rb"sentinel\s+sentinel-pass|sentinel\s+sentinel-user|tls-key-file-pass|tls-client-key-file-pass)\b.*$")
+AUTH_PASS = re.compile(rb"(?i)\b(auth-pass|sentinel-pass)(\s+)(?!\*+(\s|$)|<redacted>)\S+")
+
+
+def redact(line: bytes) -> bytes:
+    """`line` with any secret it shows replaced by `<redacted>` (pure)."""
+    line = ECHOED_SECRET.sub(rb"\1\2 <redacted>'", line)
+    return AUTH_PASS.sub(rb"\1\2<redacted>", line)
+
+
+def write_stdout(data: bytes) -> None:
+    """All of `data` to the daemon's stdout (fd 1), one write(2) for a line; dropped if it fails."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(1, view):]
+    except OSError:
+        pass  # no stdout (closed, a full non-blocking pipe): the line is lost, the child goes on
+
+
+class _Stream:
+    """One child's pipe and the partial line read from it so far (never more than a line)."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.prefix = f"[{name}] ".encode(errors="replace")
+        self.room = MAX_LINE - len(self.prefix) - 1  # the line's own bytes, before its newline
+        self.partial = b""
+        self.cutting = False  # a line too long was forwarded cut: the rest of it is dropped
+
+    def lines(self, data: bytes) -> list[bytes]:
+        """The complete lines that `data` ends, each ready to write."""
+        out = []
+        *complete, self.partial = (self.partial + data).split(b"\n")
+        for text in complete:
+            if not self.cutting:
+                out.append(self.line(text))
+            self.cutting = False
+        if len(self.partial) > self.room:
+            if not self.cutting:
+                out.append(self.line(self.partial))
+                self.cutting = True
+            self.partial = b""
+        return out
+
+    def rest(self) -> list[bytes]:
+        """At end of file: the last line, when it had no newline."""
+        return [self.line(self.partial)] if self.partial and not self.cutting else []
+
+    def line(self, text: bytes) -> bytes:
+        text = redact(text.rstrip(b"\r"))
+        if len(text) > self.room:
+            text = text[: self.room - len(CUT)] + CUT
+        return self.prefix + text + b"\n"
+
+
+class OutputForwarder:
+    """One thread for every child's output: waits on all their pipes at once and writes their lines,
+    prefixed with the child's name, through `sink` (the daemon's stdout). It never holds more than a
+    line per child, and the event loop never waits on it."""
+
+    def __init__(self, sink: Callable[[bytes], None] = write_stdout) -> None:
+        self.sink = sink
+        self._lock = threading.Lock()
+        self._added: list[_Stream] = []
+        self._thread: threading.Thread | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._wake: tuple[int, int] | None = None
+
+    def add(self, fd: int, name: str) -> None:
+        """Forward the lines read from `fd` (the forwarder owns it now and closes it at end of file)."""
+        os.set_blocking(fd, False)
+        with self._lock:
+            if self._thread is None:
+                self._selector = selectors.DefaultSelector()
+                self._wake = os.pipe()
+                os.set_blocking(self._wake[0], False)
+                os.set_blocking(self._wake[1], False)
+                self._selector.register(self._wake[0], selectors.EVENT_READ, None)
+                self._thread = threading.Thread(target=self._run, name="child-output", daemon=True)
+                self._thread.start()
+            self._added.append(_Stream(fd, name))
+            wake = self._wake
+        assert wake is not None
+        with contextlib.suppress(BlockingIOError):  # a full wake-up pipe: a wake-up is pending anyway
+            os.write(wake[1], b"x")
+
+    def _run(self) -> None:
+        selector, wake = self._selector, self._wake
+        assert selector is not None and wake is not None
+        while True:
+            try:
+                for key, _ in selector.select():
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(wake[0], 4096)
+                        with self._lock:
+                            added, self._added = self._added, []
+                        for stream in added:
+                            selector.register(stream.fd, selectors.EVENT_READ, stream)
+                    else:
+                        self._read(selector, key.data)
+            except Exception:  # a bug here must not silence every child for the daemon's lifetime
+                log.exception("forwarding the children's output")
+                time.sleep(1.0)
+
+    def _read(self, selector: selectors.BaseSelector, stream: _Stream) -> None:
+        try:
+            data = os.read(stream.fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        lines = stream.lines(data) if data else stream.rest()
+        for line in lines:
+            self.sink(line)
+        if not data:  # end of file: the child (and anything it started) is gone
+            selector.unregister(stream.fd)
+            os.close(stream.fd)
+
+
+FORWARDER = OutputForwarder()
 
 
 def cmdline(pid: int) -> str:
@@ -42,12 +185,15 @@ class ManagedProcess:
     redis-server rewrites its process title; the config sets `proc-title-template` to include
     `{config-file}` so the marker stays visible."""
 
-    def __init__(self, name: str, argv: list[str], pid_file: Path, marker: str, log_file: Path) -> None:
+    def __init__(self, name: str, argv: list[str], pid_file: Path, marker: str, log_file: Path,
+                 forwarder: OutputForwarder | None = None) -> None:
         self.name = name
         self.argv = argv
         self.pid_file = pid_file
         self.marker = marker
+        # where earlier versions appended the child's output without bound: removed at the next start
         self.log_file = log_file
+        self.forwarder = forwarder or FORWARDER  # the child's lines, as `[name] line`, on our stdout
         self._popen: subprocess.Popen[bytes] | None = None
 
     def recorded_pid(self) -> int | None:
@@ -79,15 +225,32 @@ class ManagedProcess:
         if existing is not None:
             return existing
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as out:
+        self._forget_log_file()
+        read_end, write_end = os.pipe()
+        # the child's end never blocks: with the reader behind, its log lines are lost, not its time
+        fcntl.fcntl(write_end, fcntl.F_SETFL, fcntl.fcntl(write_end, fcntl.F_GETFL) | os.O_NONBLOCK)
+        try:
             # own session: a Ctrl-C meant for the daemon's terminal does not reach the children
-            self._popen = subprocess.Popen(self.argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                           start_new_session=True, close_fds=True)
+            self._popen = subprocess.Popen(self.argv, stdout=write_end, stderr=write_end,
+                                           stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self.forwarder.add(read_end, self.name)
         tmp = self.pid_file.with_suffix(".tmp")
         tmp.write_text(str(self._popen.pid))
         tmp.replace(self.pid_file)
         log.info("started %s pid %d", self.name, self._popen.pid)
         return self._popen.pid
+
+    def _forget_log_file(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            size = self.log_file.stat().st_size
+            self.log_file.unlink()
+            log.info("%s: removed %s (%d bytes), written by an earlier version; the output now goes to "
+                     "the daemon's stdout", self.name, self.log_file, size)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; only the pid recorded and verified."""

@@ -13,6 +13,7 @@ from recluster.api.common import GROUP
 FIELD_MANAGER = "redis-enterprise-operator"
 ANNOTATION_PREFIX = GROUP
 DEFAULT_IMAGE = f"docker.io/library/recluster:{__version__}"
+PULL_POLICIES = ("IfNotPresent", "Always", "Never")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class Settings:
     pod_namespace: str  # where the Lease lives
     identity: str  # POD_NAME: who holds the Lease
     operator_name: str = "redis-enterprise-operator"
+    # the image and pull policy of every pod the operator creates whose REC names none (the chart
+    # passes its own `image`, so the node, rigger and broker pods run what the operator runs)
     image: str = DEFAULT_IMAGE
+    image_pull_policy: str = "IfNotPresent"
     cluster_domain: str = "cluster.local"
     resync_seconds: float = 30.0  # a reconcile at least this often, changes or not
     # a settled REDB's resync reads only what can have moved (redb/settled.py); a full pass anyway
@@ -56,7 +60,8 @@ class Settings:
             pod_namespace=pod_namespace,
             identity=env.get("POD_NAME") or f"{os.uname().nodename}-{os.getpid()}",
             operator_name=env.get("OPERATOR_NAME", "redis-enterprise-operator"),
-            image=env.get("OPERATOR_DEFAULT_IMAGE", DEFAULT_IMAGE),
+            image=env.get("OPERATOR_DEFAULT_IMAGE") or DEFAULT_IMAGE,
+            image_pull_policy=_pull_policy(env.get("OPERATOR_DEFAULT_IMAGE_PULL_POLICY") or "IfNotPresent"),
             cluster_domain=env.get("OPERATOR_CLUSTER_DOMAIN", "cluster.local"),
             resync_seconds=float(env.get("OPERATOR_RESYNC_SECONDS", "30")),
             full_resync_seconds=float(env.get("OPERATOR_FULL_RESYNC_SECONDS", "300")),
@@ -78,6 +83,13 @@ class Settings:
             json_logs=env.get("OPERATOR_LOG_FORMAT", "").lower() == "json",
             kubeconfig=env.get("KUBECONFIG") or None,
         )
+
+
+def _pull_policy(value: str) -> str:
+    if value not in PULL_POLICIES:
+        choices = ", ".join(PULL_POLICIES)
+        raise ValueError(f"OPERATOR_DEFAULT_IMAGE_PULL_POLICY={value!r}: must be one of {choices}")
+    return value
 
 
 def _own_namespace() -> str | None:

@@ -15,7 +15,10 @@ import pytest
 import yaml
 from rich.console import Console
 
+from recluster.api import check_rec
 from recluster.local.helm import ensure_helm, helm_version
+from recluster.operator.specs import build_rec_children
+from recluster.operator.startup import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -475,3 +478,31 @@ def test_operator_environment_makes_the_config_map(helm: list[str], tmp_path: Pa
     assert (
         annotations["checksum/operator-environment"] != changed_annotations["checksum/operator-environment"]
     )
+
+
+# --- the image of the pods the operator creates ------------------------------------------------
+
+
+def test_image_values_reach_every_pod_the_operator_creates(helm: list[str], tmp_path: Path) -> None:
+    """The chart's image is the operator's default (OPERATOR_DEFAULT_IMAGE and its pull policy): the
+    node StatefulSet, the services rigger and the service broker the operator builds from it run it."""
+    values = {"image": {"repository": "registry.example/recluster", "tag": "9.9.9", "pullPolicy": "Always"}}
+    objects = render(helm, tmp_path, values)
+    env = env_of(objects)
+    image = "registry.example/recluster:9.9.9"
+    assert env["OPERATOR_DEFAULT_IMAGE"] == operator_container(objects)["image"] == image
+    assert env["OPERATOR_DEFAULT_IMAGE_PULL_POLICY"] == "Always"
+    settings = Settings.from_environment({k: v for k, v in env.items() if isinstance(v, str)})
+    rec = check_rec({"apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",
+                     "metadata": {"name": "rec", "namespace": NAMESPACE, "uid": "u", "generation": 1},
+                     "spec": {"nodes": 3, "serviceBrokerSpec": {"enabled": True}}})
+    children = build_rec_children(rec, image=settings.image, pull_policy=settings.image_pull_policy,
+                                  password_secret_exists=True, tls_secret_exists=True)
+    pods = {(obj["kind"], obj["metadata"]["name"]): obj["spec"]["template"]["spec"]["containers"][0]
+            for obj in children if obj["kind"] in ("StatefulSet", "Deployment")}
+    assert set(pods) == {("StatefulSet", "rec"), ("Deployment", "rec-services-rigger"),
+                         ("Deployment", "rec-service-broker")}
+    for container in pods.values():
+        assert (container["image"], container["imagePullPolicy"]) == (image, "Always")
+    default_tag = render(helm, tmp_path, {"image": {"repository": "mirror.example/recluster"}})
+    assert env_of(default_tag)["OPERATOR_DEFAULT_IMAGE"] == "mirror.example/recluster:0.1.0"

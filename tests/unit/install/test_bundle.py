@@ -19,6 +19,7 @@ from recluster.install.bundle import (
     bundle_text,
     render_bundle,
 )
+from recluster.operator.startup import DEFAULT_IMAGE
 
 pytestmark = pytest.mark.unit
 
@@ -70,6 +71,14 @@ def test_operator_deployment_is_the_contracts() -> None:
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_the_pods_the_operator_creates_default_to_its_own_image() -> None:
+    deployment = documents((DEPLOY / "bundle.yaml").read_text())[-1]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OPERATOR_DEFAULT_IMAGE"] == container["image"] == DEFAULT_IMAGE
+    assert env["OPERATOR_DEFAULT_IMAGE_PULL_POLICY"] == container["imagePullPolicy"]
 
 
 def test_a_part_naming_the_namespace_placeholder_is_refused() -> None:

@@ -125,6 +125,7 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
     children = build_rec_children(
         rec,
         image=settings.image,
+        pull_policy=settings.image_pull_policy,
         password_secret_exists=creds_secret is not None,
         tls_secret_exists=tls_secret is not None,
         password=password,

@@ -10,6 +10,7 @@ from typing import Any
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.operator.specs.broker import build_broker_deployment, build_broker_pvc, build_broker_service
 from recluster.operator.specs.pdb import build_pod_disruption_budget
+from recluster.operator.specs.pod import DEFAULT_PULL_POLICY
 from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
 from recluster.operator.specs.rigger import build_rigger_deployment
 from recluster.operator.specs.secrets import TlsMaterial, build_credentials_secret, build_tls_secret
@@ -47,11 +48,13 @@ def build_rec_children(
     tls: TlsMaterial | None = None,
     replicas: int | None = None,
     cluster_domain: str = "cluster.local",
+    pull_policy: str = DEFAULT_PULL_POLICY,
 ) -> list[dict[str, Any]]:
     """Every object the REC should own, in apply order (identities and secrets before the pods that
     use them).
 
-    - image: the default image (`recluster:<version>`); the spec's image specs override it.
+    - image, pull_policy: the default image and pull policy (the operator's settings: the chart's
+      `image`, else `recluster:<version>` and IfNotPresent); the spec's image specs override them.
     - password_secret_exists: the credentials Secret is already there (made earlier, or by the user):
       it is then left out, never overwritten. Otherwise `password` is required.
     - tls_secret_exists: the `<rec>-tls` Secret is already there; otherwise `tls` (the nodes'
@@ -76,15 +79,17 @@ def build_rec_children(
         build_nodes_service(rec),
         build_ui_service(rec),
         build_prom_service(rec),
-        build_statefulset(rec, image=image, replicas=replicas, cluster_domain=cluster_domain),
+        build_statefulset(
+            rec, image=image, replicas=replicas, cluster_domain=cluster_domain, pull_policy=pull_policy
+        ),
         build_pod_disruption_budget(rec),
-        build_rigger_deployment(rec, image=image, cluster_domain=cluster_domain),
+        build_rigger_deployment(rec, image=image, cluster_domain=cluster_domain, pull_policy=pull_policy),
     ]
     broker = rec.spec.service_broker_spec
     if broker is not None and broker.enabled:
         children += [
             build_broker_pvc(rec),
-            build_broker_deployment(rec, image=image, cluster_domain=cluster_domain),
+            build_broker_deployment(rec, image=image, cluster_domain=cluster_domain, pull_policy=pull_policy),
             build_broker_service(rec),
         ]
     return children

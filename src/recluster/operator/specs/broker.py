@@ -21,6 +21,7 @@ from recluster.operator.specs.names import (
 from recluster.operator.specs.pod import (
     CA_FILE,
     CREDENTIALS_DIR,
+    DEFAULT_PULL_POLICY,
     ca_mount,
     ca_volume,
     container_security_context,
@@ -64,14 +65,18 @@ def build_broker_pvc(rec: RedisEnterpriseCluster) -> dict[str, Any]:
 
 
 def build_broker_deployment(
-    rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local"
+    rec: RedisEnterpriseCluster,
+    *,
+    image: str,
+    cluster_domain: str = "cluster.local",
+    pull_policy: str = DEFAULT_PULL_POLICY,
 ) -> dict[str, Any]:
     """One replica, Recreate: its volume is ReadWriteOnce."""
     broker_spec = rec.spec.service_broker_spec
     resources = broker_spec.resources if broker_spec else None
     container = {
         "name": BROKER_CONTAINER,
-        **image_fields(broker_spec.image_spec if broker_spec else None, image),
+        **image_fields(broker_spec.image_spec if broker_spec else None, image, pull_policy),
         "command": ["recluster", "broker"],
         "env": [
             field_env("POD_NAMESPACE", "metadata.namespace"),

@@ -33,13 +33,19 @@ def container_security_context() -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def image_fields(image_spec: ImageSpec | None, default_image: str) -> dict[str, str]:
-    """image and imagePullPolicy. IfNotPresent unless the spec says otherwise: a `latest` tag would
-    otherwise mean Always, and locally imported images cannot be pulled."""
+DEFAULT_PULL_POLICY = "IfNotPresent"
+
+
+def image_fields(
+    image_spec: ImageSpec | None, default_image: str, default_pull_policy: str = DEFAULT_PULL_POLICY
+) -> dict[str, str]:
+    """image and imagePullPolicy: the spec's, what it leaves out from the operator's defaults (its
+    settings: the chart's image). The policy is always set: a `latest` tag would otherwise mean
+    Always, and locally imported images cannot be pulled."""
     spec = image_spec or ImageSpec()
     return {
         "image": spec.image(default_image),
-        "imagePullPolicy": str(spec.image_pull_policy or "IfNotPresent"),
+        "imagePullPolicy": str(spec.image_pull_policy or default_pull_policy),
     }
 
 

@@ -19,6 +19,7 @@ from recluster.operator.specs.names import (
 from recluster.operator.specs.pod import (
     CA_FILE,
     CREDENTIALS_DIR,
+    DEFAULT_PULL_POLICY,
     ca_mount,
     ca_volume,
     container_security_context,
@@ -107,7 +108,11 @@ def rigger_anti_affinity(rec: RedisEnterpriseCluster) -> dict[str, Any]:
 
 
 def build_rigger_deployment(
-    rec: RedisEnterpriseCluster, *, image: str, cluster_domain: str = "cluster.local"
+    rec: RedisEnterpriseCluster,
+    *,
+    image: str,
+    cluster_domain: str = "cluster.local",
+    pull_policy: str = DEFAULT_PULL_POLICY,
 ) -> dict[str, Any]:
     """Two replicas on different nodes (preferred), one leading through a Lease: a database's
     Service follows a failover only while a rigger acts, so the loss of one node must not take the
@@ -120,7 +125,7 @@ def build_rigger_deployment(
         template_metadata["annotations"] = dict(rigger_spec.pod_annotations)
     container = {
         "name": RIGGER_CONTAINER,
-        **image_fields(spec.redis_enterprise_services_rigger_image_spec, image),
+        **image_fields(spec.redis_enterprise_services_rigger_image_spec, image, pull_policy),
         "command": ["recluster", "rigger"],
         "env": rigger_environment(rec, cluster_domain),
         "resources": resources.manifest()

@@ -31,6 +31,7 @@ from recluster.operator.specs.names import (
 )
 from recluster.operator.specs.pod import (
     CREDENTIALS_DIR,
+    DEFAULT_PULL_POLICY,
     SECRET_FILE_MODE,
     container_security_context,
     credentials_mount,
@@ -84,10 +85,12 @@ def _https_probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def node_container(rec: RedisEnterpriseCluster, image: str, cluster_domain: str) -> dict[str, Any]:
+def node_container(
+    rec: RedisEnterpriseCluster, image: str, cluster_domain: str, pull_policy: str = DEFAULT_PULL_POLICY
+) -> dict[str, Any]:
     return {
         "name": NODE_CONTAINER,
-        **image_fields(rec.spec.redis_enterprise_image_spec, image),
+        **image_fields(rec.spec.redis_enterprise_image_spec, image, pull_policy),
         "command": ["recluster", "node"],
         "env": node_environment(rec, cluster_domain),
         "ports": [
@@ -184,8 +187,10 @@ def build_statefulset(
     image: str,
     replicas: int | None = None,
     cluster_domain: str = "cluster.local",
+    pull_policy: str = DEFAULT_PULL_POLICY,
 ) -> dict[str, Any]:
-    """`replicas`: statefulset_replicas' answer (None: a StatefulSet not made yet, the spec's nodes)."""
+    """`replicas`: statefulset_replicas' answer (None: a StatefulSet not made yet, the spec's nodes);
+    `image`, `pull_policy`: the defaults of what the REC's image spec leaves out."""
     spec = rec.spec
     pod_spec: dict[str, Any] = {
         "serviceAccountName": service_account_name(rec),
@@ -200,7 +205,7 @@ def build_statefulset(
         "dnsConfig": copy.deepcopy(NODE_DNS_CONFIG),
         **scheduling(rec),
         "containers": [
-            node_container(rec, image, cluster_domain),
+            node_container(rec, image, cluster_domain, pull_policy),
             *copy.deepcopy(spec.side_containers_spec or []),
         ],
         "volumes": _volumes(rec),

@@ -99,3 +99,12 @@ admission
 {{- define "recluster.webhookCertDir" -}}
 /etc/recluster/webhook
 {{- end }}
+
+{{/* The operator's metrics Service, and the label a ServiceMonitor selects it by (as in deploy/) */}}
+{{- define "recluster.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "recluster.operatorName" .) }}
+{{- end }}
+
+{{- define "recluster.metricsSelectorLabels" -}}
+name: {{ include "recluster.metricsServiceName" . }}
+{{- end }}

@@ -19,7 +19,7 @@ from recluster.install.bundle import BUNDLE_FILE, bundle_text
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the bundle is missing or stale.")
 def bundle(deploy_dir: Path, check: bool) -> None:
-    """Generate deploy/bundle.yaml (CRDs, RBAC, admission Service, operator Deployment)."""
+    """Generate deploy/bundle.yaml (CRDs, RBAC, admission and metrics Services, operator Deployment)."""
     target = deploy_dir / BUNDLE_FILE
     text = bundle_text(deploy_dir)
     if check:

@@ -163,8 +163,9 @@ def test_helm_is_the_pinned_release(helm: list[str], tmp_path: Path) -> None:
         {"webhook": {"certificate": {"mode": "certManager"}}},
         {"webhook": {"enabled": False}},
         {"watchNamespaces": ["a", "b"], "operatorEnvironment": {"OPERATOR_LOG_FORMAT": "json"}},
+        {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}}},
     ],
-    ids=["defaults", "secret", "certManager", "no-webhook", "namespaces"],
+    ids=["defaults", "secret", "certManager", "no-webhook", "namespaces", "serviceMonitor"],
 )
 def test_lint_strict_passes(helm: list[str], tmp_path: Path, values: Obj | None) -> None:
     result = run_helm(helm, tmp_path, "lint", "--strict", str(CHART), "--namespace", NAMESPACE, values=values)
@@ -182,6 +183,8 @@ def test_lint_strict_passes(helm: list[str], tmp_path: Path, values: Obj | None)
         ("image.pullPolicy=Sometimes", "/image/pullPolicy", "must be one of"),
         ("webhook.enabled=maybe", "/webhook/enabled", "want boolean"),
         ("webhok.enabled=false", "additional properties 'webhok' not allowed", ""),
+        ("metrics.serviceMonitor.enabled=yes", "/metrics/serviceMonitor/enabled", "want boolean"),
+        ("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval", "does not match"),
     ],
 )
 def test_bad_values_fail_naming_the_value(
@@ -268,7 +271,8 @@ def test_rbac_service_and_webhook_match_deploy(defaults: list[Obj]) -> None:
             {"kind": "ServiceAccount", "name": "redis-enterprise-operator", "namespace": NAMESPACE}
         ]
         assert [{**s, "namespace": NAMESPACE} for s in plain_binding["subjects"]] == chart_binding["subjects"]
-    assert one(defaults, "Service", "admission")["spec"] == one(plain, "Service", "admission")["spec"]
+    for service in ("admission", "redis-enterprise-operator-metrics"):
+        assert one(defaults, "Service", service)["spec"] == one(plain, "Service", service)["spec"], service
     chart_hooks = one(defaults, "ValidatingWebhookConfiguration")["webhooks"]
     assert without_ca_bundle(chart_hooks) == without_ca_bundle(
         one(plain, "ValidatingWebhookConfiguration")["webhooks"]
@@ -408,7 +412,9 @@ def test_no_webhook_objects_when_disabled(helm: list[str], tmp_path: Path) -> No
     for mode in ("operator", "secret", "certManager"):
         values = {"webhook": {"enabled": False, "certificate": {"mode": mode}}}
         objects = render(helm, tmp_path, values)
-        assert {obj["kind"] for obj in objects} == {"ServiceAccount", "Role", "RoleBinding", "Deployment"}
+        kinds = {obj["kind"] for obj in objects}
+        assert kinds == {"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"}
+        assert one(objects, "Service")["metadata"]["name"] == "redis-enterprise-operator-metrics"
         assert not [name for name in env_of(objects) if name.startswith("OPERATOR_WEBHOOK")]
         assert [port["name"] for port in operator_container(objects)["ports"]] == ["http"]
         assert certificate_volume(objects) is None
@@ -480,7 +486,7 @@ def test_operator_environment_makes_the_config_map(helm: list[str], tmp_path: Pa
     )
 
 
-# --- the image of the pods the operator creates ------------------------------------------------
+# --- the image of the pods the operator creates; the metrics Service and its ServiceMonitor -------
 
 
 def test_image_values_reach_every_pod_the_operator_creates(helm: list[str], tmp_path: Path) -> None:
@@ -506,3 +512,37 @@ def test_image_values_reach_every_pod_the_operator_creates(helm: list[str], tmp_
         assert (container["image"], container["imagePullPolicy"]) == (image, "Always")
     default_tag = render(helm, tmp_path, {"image": {"repository": "mirror.example/recluster"}})
     assert env_of(default_tag)["OPERATOR_DEFAULT_IMAGE"] == "mirror.example/recluster:0.1.0"
+
+
+def test_metrics_service_selects_the_operator_and_no_service_monitor_by_default(defaults: list[Obj]) -> None:
+    service = one(defaults, "Service", "redis-enterprise-operator-metrics")
+    pod = one(defaults, "Deployment")["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (port,) = service["spec"]["ports"]
+    (target,) = [p for p in operator_container(defaults)["ports"] if p["name"] == port["targetPort"]]
+    assert (port["name"], target["containerPort"]) == ("metrics", 8080)
+    assert not find(defaults, "ServiceMonitor")
+
+
+def test_service_monitor_on_a_value(helm: list[str], tmp_path: Path) -> None:
+    values = {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"},
+                                             "interval": "15s", "scrapeTimeout": "5s"}}}
+    objects = render(helm, tmp_path, values)
+    monitor = one(objects, "ServiceMonitor", "redis-enterprise-operator", NAMESPACE)
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["metadata"]["labels"]["app"] == "redis-enterprise"
+    service = one(objects, "Service", "redis-enterprise-operator-metrics")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    # it selects the metrics Service only (not the admission Service, which carries the same app label)
+    assert not monitor["spec"]["selector"]["matchLabels"].items() <= one(objects, "Service", "admission")[
+        "metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "scheme": "http", "interval": "15s", "scrapeTimeout": "5s"}
+    ]
+    assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
+    plain = render(helm, tmp_path, {"metrics": {"serviceMonitor": {"enabled": True}}})
+    assert one(plain, "ServiceMonitor")["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "scheme": "http", "interval": "30s"}
+    ]

@@ -19,7 +19,7 @@ from recluster.install.bundle import (
     bundle_text,
     render_bundle,
 )
-from recluster.operator.startup import DEFAULT_IMAGE
+from recluster.operator.startup import DEFAULT_IMAGE, Settings
 
 pytestmark = pytest.mark.unit
 
@@ -48,9 +48,33 @@ def test_bundle_objects_in_install_order_and_namespace_free() -> None:
         ("Role", "redis-enterprise-operator"),
         ("RoleBinding", "redis-enterprise-operator"),
         ("Service", "admission"),
+        ("Service", "redis-enterprise-operator-metrics"),
         ("Deployment", "redis-enterprise-operator"),
     ]
     assert all("namespace" not in o["metadata"] for o in objects)  # `kubectl apply -n` decides
+
+
+def test_the_metrics_service_reaches_the_operators_metrics_port() -> None:
+    objects = documents((DEPLOY / "bundle.yaml").read_text())
+    (service,) = [o for o in objects if o["metadata"]["name"] == "redis-enterprise-operator-metrics"]
+    deployment = objects[-1]
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (port,) = service["spec"]["ports"]
+    assert port["name"] == "metrics"
+    (container,) = pod["spec"]["containers"]
+    (target,) = [p for p in container["ports"] if p["name"] == port["targetPort"]]
+    assert target["containerPort"] == Settings.from_environment({"POD_NAMESPACE": "x"}).http_port == 8080
+    # the label a ServiceMonitor selects it by
+    assert service["metadata"]["labels"]["name"] == "redis-enterprise-operator-metrics"
+
+
+def test_the_pods_the_operator_creates_default_to_its_own_image() -> None:
+    deployment = documents((DEPLOY / "bundle.yaml").read_text())[-1]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OPERATOR_DEFAULT_IMAGE"] == container["image"] == DEFAULT_IMAGE
+    assert env["OPERATOR_DEFAULT_IMAGE_PULL_POLICY"] == container["imagePullPolicy"]
 
 
 def test_operator_deployment_is_the_contracts() -> None:
@@ -71,14 +95,6 @@ def test_operator_deployment_is_the_contracts() -> None:
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
-
-
-def test_the_pods_the_operator_creates_default_to_its_own_image() -> None:
-    deployment = documents((DEPLOY / "bundle.yaml").read_text())[-1]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["OPERATOR_DEFAULT_IMAGE"] == container["image"] == DEFAULT_IMAGE
-    assert env["OPERATOR_DEFAULT_IMAGE_PULL_POLICY"] == container["imagePullPolicy"]
 
 
 def test_a_part_naming_the_namespace_placeholder_is_refused() -> None:

@@ -22,7 +22,17 @@ from fastapi.staticfiles import StaticFiles
 from recluster.api.ports import METRICS_PORT
 from recluster.console import views
 from recluster.console.history import EventLog, StatsHistory
-from recluster.console.sessions import COOKIE, LoginThrottle, Session, SessionStore, csrf_ok, same_origin
+from recluster.console.sessions import (
+    COOKIE,
+    IDLE_S,
+    LoginThrottle,
+    NoSessionKey,
+    RevocationUnavailable,
+    Session,
+    SessionTokens,
+    csrf_ok,
+    same_origin,
+)
 from recluster.http_limits import RequestLimits, json_problem, loads
 
 log = logging.getLogger(__name__)
@@ -58,11 +68,13 @@ class Console:
 
     def __init__(self, api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
                  clock: Callable[[], float] = time.time,
-                 metrics_http: httpx.AsyncClient | None = None, sample_every_s: float | None = None) -> None:
+                 metrics_http: httpx.AsyncClient | None = None, sample_every_s: float | None = None,
+                 tokens: SessionTokens | None = None) -> None:
         self.api = api
         self.metrics_url = metrics or default_metrics_url
         self.clock = clock
-        self.sessions = SessionStore()
+        self.tokens = tokens or SessionTokens.local(clock)
+        self._active: tuple[Session, float] | None = None  # the session of the last request, and when
         self.throttle = LoginThrottle()
         self.history = StatsHistory(size=200, every_s=1.5)
         self.sample_every_s = sample_every_s
@@ -141,18 +153,41 @@ class Console:
             self._snapshot = (now, result)
             return result
 
+    def seen(self, session: Session) -> None:
+        """A request of `session` came to this node: the sampler may use its credentials."""
+        self._active = (session, self.clock())
+
+    def forget(self, sid: str) -> None:
+        if self._active is not None and self._active[0].sid == sid:
+            self._active = None
+
+    async def _sampling_session(self) -> Session | None:
+        """The session of this node's last request, while it is live (not idle, not logged out on any
+        node); None stops the sampler until the next request."""
+        if self._active is None or self.clock() - self._active[1] > IDLE_S:
+            self._active = None
+            return None
+        session = self._active[0]
+        try:
+            if await self.tokens.revocations.revoked(session.sid):
+                self.forget(session.sid)
+                return None
+        except RevocationUnavailable:
+            return None
+        return session
+
     def ensure_sampler(self) -> None:
-        """Keep sampling (charts, events) every `sample_every_s` while someone is logged in, so a
-        database page opened later shows the minutes before it too."""
+        """Keep sampling (charts, events) every `sample_every_s` while someone logged in uses this
+        node's console, so a database page opened later shows the minutes before it too."""
         if self.sample_every_s and (self._sampler is None or self._sampler.done()):
             self._sampler = asyncio.create_task(self._sample_loop(self.sample_every_s))
 
     async def _sample_loop(self, every_s: float) -> None:
         while True:
             await asyncio.sleep(every_s)
-            session = self.sessions.newest(self.clock())
+            session = await self._sampling_session()
             if session is None:
-                return  # starts again at the next login
+                return  # starts again at the next request of a session
             try:
                 await self.snapshot(session)
             except Exception as exc:  # the page reports errors; the sampler only tries again
@@ -171,14 +206,22 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
 
 
+def set_session_cookie(response: Response, token: str) -> None:
+    """The session cookie: for this origin only (`__Host-`, Path=/), never to scripts, never over
+    plain HTTP, never on a cross-site request; gone when the browser closes."""
+    response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="strict", path="/")
+
+
 def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
                        metrics_http: httpx.AsyncClient | None = None,
-                       sample_every_s: float | None = None) -> FastAPI:
+                       sample_every_s: float | None = None, tokens: SessionTokens | None = None) -> FastAPI:
     """`api`: an HTTP client whose base URL is the node's REST API (in the node: an in-process ASGI
     transport to the API app); `metrics_http`: the client that reads the nodes' metrics endpoints
     (in the node: one that checks their certificates as the node checks its peers', server.py);
-    `sample_every_s`: sample in the background while someone is logged in (None: only when polled)."""
-    console = Console(api, metrics, metrics_http=metrics_http, sample_every_s=sample_every_s)
+    `sample_every_s`: sample in the background while someone is logged in (None: only when polled);
+    `tokens`: the sessions (in the node: valid on every node of its cluster, server.py; None: valid
+    in this process only)."""
+    console = Console(api, metrics, metrics_http=metrics_http, sample_every_s=sample_every_s, tokens=tokens)
     app = FastAPI(title="recluster console", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.console = console
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -191,13 +234,25 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
         response: Response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
+        refreshed = getattr(request.state, "session_cookie", None)
+        if refreshed:  # an active session's cookie, its idle clock started again
+            set_session_cookie(response, refreshed)
         return response
 
-    def session_of(request: Request) -> Session | None:
-        return console.sessions.get(request.cookies.get(COOKIE), console.clock())
+    async def session_of(request: Request) -> Session | None:
+        """The request's live session (RevocationUnavailable: the cluster's logouts cannot be read)."""
+        session = await console.tokens.verify(request.cookies.get(COOKIE), console.clock())
+        if session is not None:
+            console.seen(session)
+            console.ensure_sampler()
+            request.state.session_cookie = console.tokens.refreshed(session, console.clock())
+        return session
 
-    def checked(request: Request) -> Session | JSONResponse:
-        session = session_of(request)
+    async def checked(request: Request) -> Session | JSONResponse:
+        try:
+            session = await session_of(request)
+        except RevocationUnavailable as exc:
+            return _json({"message": f"the session cannot be checked now: {exc}"}, 503)
         if session is None:
             return _json({"message": "not logged in", "login": True}, 401)
         if request.method != "GET" and not csrf_ok(session, request.headers.get("x-csrf-token")):
@@ -206,8 +261,11 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
 
     @app.get("/", include_in_schema=False)
     async def index(request: Request) -> Response:
-        if session_of(request) is None:
-            return RedirectResponse("/login", status_code=303)
+        try:
+            if await session_of(request) is None:
+                return RedirectResponse("/login", status_code=303)
+        except RevocationUnavailable:
+            pass  # the page shows what /api/session answers
         return _page("index.html")
 
     @app.get("/login", include_in_schema=False)
@@ -242,49 +300,67 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
             body = response.json() if response.content else {}
             return _json({"message": f"cannot log in: {body.get('message', response.status_code)}"}, 503)
         console.throttle.succeeded(client)
-        sid, _ = console.sessions.create(username, password, console.clock())
+        try:
+            token, session = console.tokens.issue(username, password, console.clock())
+        except NoSessionKey as exc:
+            return _json({"message": f"cannot log in: {exc}"}, 503)
+        except ValueError as exc:
+            return _json({"message": f"cannot log in: {exc}"}, 400)
+        console.seen(session)
         console.ensure_sampler()
         answer = _json({"ok": True})
-        answer.set_cookie(COOKIE, sid, httponly=True, secure=True, samesite="strict", path="/")
+        set_session_cookie(answer, token)
         log.info("console: %s logged in", username)
         return answer
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
-        checked_session = checked(request)
-        if isinstance(checked_session, JSONResponse):
-            return checked_session
-        console.sessions.drop(request.cookies.get(COOKIE))
+        session = await checked(request)
+        if isinstance(session, JSONResponse):
+            return session
+        request.state.session_cookie = None
+        try:
+            await console.tokens.end(session)
+        except RevocationUnavailable as exc:
+            log.warning("console: the logout of %s could not be recorded: %s", session.username, exc)
+            return _json({"message": f"the cluster could not record the logout ({exc}); the session stays "
+                                     f"valid until it expires: try again"}, 503)
+        console.forget(session.sid)
+        log.info("console: %s logged out", session.username)
         answer = _json({"ok": True})
         answer.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return answer
 
     @app.get("/api/session")
     async def whoami(request: Request) -> Response:
-        session = checked(request)
+        session = await checked(request)
         if isinstance(session, JSONResponse):
             return session
         return _json({"username": session.username, "csrf": session.csrf})
 
     @app.get("/api/snapshot")
     async def snapshot(request: Request) -> Response:
-        session = checked(request)
+        session = await checked(request)
         if isinstance(session, JSONResponse):
             return session
         try:
             return _json(await console.snapshot(session))
         except ApiUnavailable as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
-            if exc.status == 401:
-                console.sessions.drop(request.cookies.get(COOKIE))
-                return _json({"message": "the cluster refused the session's credentials", "login": True}, 401)
+            if exc.status == 401:  # the credentials changed since the login
+                console.forget(session.sid)
+                request.state.session_cookie = None
+                refused = {"message": "the cluster refused the session's credentials", "login": True}
+                answer = _json(refused, 401)
+                answer.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+                return answer
             reason = body.get("message", exc.status)
             return _json({"message": f"cannot read the cluster's state: {reason}"}, 503)
         except httpx.HTTPError as exc:
             return _json({"message": f"the node's REST API does not answer ({type(exc).__name__})"}, 503)
 
     async def write(request: Request, method: str, path: str, creating: bool | None) -> Response:
-        session = checked(request)
+        session = await checked(request)
         if isinstance(session, JSONResponse):
             return session
         body: dict[str, Any] | None = None

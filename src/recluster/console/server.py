@@ -15,6 +15,8 @@ import httpx
 from recluster.api.ports import CONSOLE_PORT
 from recluster.clients.peer_tls import peer_verification
 from recluster.console.app import METRICS_TIMEOUT, create_console_app
+from recluster.console.cluster_sessions import CcsRevocations, ClusterSecret
+from recluster.console.sessions import SessionTokens
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +25,28 @@ IN_PROCESS = "https://node-api.in-process"  # base URL of the console's calls in
 
 
 class ServingNode(Protocol):
-    """What the console needs of the node that serves it (the node daemon's NodeConfig has it)."""
+    """What the console needs of the node that serves it (the node daemon's NodeConfig has it): its
+    address, its certificates, and where its membership file (the cluster's shared secret) and its
+    copy of the CCS (the cluster's logouts) are."""
 
     @property
     def addr(self) -> str: ...
 
     @property
     def cert_dir(self) -> Path: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def ccs_port(self) -> int: ...
+
+
+def cluster_sessions(cfg: ServingNode) -> SessionTokens:
+    """Sessions every node of this node's cluster honours: keys from the secret the nodes share,
+    logouts in the CCS (cluster_sessions.py)."""
+    secret = ClusterSecret(cfg.data_dir)
+    return SessionTokens(secret.keys, CcsRevocations(cfg.addr, cfg.ccs_port, secret))
 
 
 class QuietConsoleCalls(logging.Filter):
@@ -79,5 +96,6 @@ def with_console(api_app: Any, cfg: ServingNode) -> tuple[Any, socket.socket | N
     metrics_http = httpx.AsyncClient(verify=peer_verification(cfg.cert_dir), timeout=METRICS_TIMEOUT)
     logging.getLogger("httpx").addFilter(QuietConsoleCalls())
     log.info("web console: https://%s:%d", cfg.addr, port)
-    console = create_console_app(client, metrics_http=metrics_http, sample_every_s=2.0)
+    console = create_console_app(client, metrics_http=metrics_http, sample_every_s=2.0,
+                                 tokens=cluster_sessions(cfg))
     return PortDispatch(api_app, console, port), sock

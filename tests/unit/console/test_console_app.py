@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
@@ -12,7 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recluster.console.app import create_console_app
-from recluster.console.sessions import COOKIE
+from recluster.console.sessions import (
+    COOKIE,
+    IDLE_S,
+    REFRESH_S,
+    LocalRevocations,
+    RevocationUnavailable,
+    SessionKeys,
+    SessionTokens,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -161,3 +170,73 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     answer = client.post("/logout", headers={"origin": ORIGIN, "x-csrf-token": csrf})
     assert answer.status_code == 200
     assert client.get("/api/session").status_code == 401
+
+
+def two_nodes(fake: FakeApi, tokens: SessionTokens) -> tuple[TestClient, TestClient]:
+    """Two consoles of one cluster: the same session keys and record of logouts, each its own app."""
+    def app() -> TestClient:
+        api = httpx.AsyncClient(transport=httpx.MockTransport(fake), base_url="https://node:9443")
+        metrics = httpx.AsyncClient(transport=httpx.MockTransport(metrics_endpoint))
+        return TestClient(create_console_app(api, metrics_http=metrics, tokens=tokens), base_url=ORIGIN)
+    return app(), app()
+
+
+def test_a_session_is_valid_on_every_node_and_a_logout_ends_it_on_all(fake: FakeApi) -> None:
+    keys = SessionKeys(b"shared-ccs-password", b"cluster.local")
+    a, b = two_nodes(fake, SessionTokens(lambda: keys, LocalRevocations(time.time)))
+    csrf = log_in(a)
+    token = a.cookies[COOKIE]
+    assert PASSWORD not in token and USER not in token
+    b.cookies.set(COOKIE, token)
+    assert b.get("/api/session").json() == {"username": USER, "csrf": csrf}
+    assert b.get("/api/snapshot").status_code == 200
+    form = {"name": "cache", "memory_mb": "1"}
+    assert b.post("/api/bdbs", json=form, headers={"origin": ORIGIN, "x-csrf-token": csrf}).status_code == 200
+    assert b.post("/logout", headers={"origin": ORIGIN, "x-csrf-token": csrf}).status_code == 200
+    for node in (a, b):
+        node.cookies.set(COOKIE, token)
+        assert node.get("/api/session").status_code == 401
+        assert node.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_an_active_sessions_cookie_is_renewed_and_an_idle_one_expires(fake: FakeApi) -> None:
+    now = [1_000_000.0]
+    keys = SessionKeys(b"shared-ccs-password")
+    tokens = SessionTokens(lambda: keys, LocalRevocations(lambda: now[0]))
+    client, _ = two_nodes(fake, tokens)
+    client.app.state.console.clock = lambda: now[0]  # type: ignore[attr-defined]
+    log_in(client)
+    first = client.cookies[COOKIE]
+    now[0] += REFRESH_S - 1
+    assert COOKIE not in client.get("/api/session").headers.get("set-cookie", "")
+    now[0] += 2
+    answer = client.get("/api/session")
+    renewed = answer.headers["set-cookie"]
+    assert renewed.startswith(COOKIE + "=")
+    flags = {flag.strip() for flag in renewed.lower().split(";")}
+    assert {"httponly", "secure", "samesite=strict", "path=/"} <= flags
+    assert client.cookies[COOKIE] != first
+    now[0] += IDLE_S - 1
+    assert client.get("/api/session").status_code == 200  # the renewed cookie's idle clock
+    client.cookies.set(COOKIE, first)
+    assert client.get("/api/session").status_code == 401  # the first one is idle for longer
+
+
+def test_a_logout_the_cluster_cannot_record_is_refused_and_the_session_kept(fake: FakeApi) -> None:
+    class Unrecordable(LocalRevocations):
+        async def revoke(self, sid: str, until: float) -> None:
+            raise RevocationUnavailable("only 0 of the 1 nodes the cluster needs acknowledged it")
+
+    keys = SessionKeys(b"shared-ccs-password")
+    client, _ = two_nodes(fake, SessionTokens(lambda: keys, Unrecordable(time.time)))
+    csrf = log_in(client)
+    answer = client.post("/logout", headers={"origin": ORIGIN, "x-csrf-token": csrf})
+    assert answer.status_code == 503 and "try again" in answer.json()["message"]
+    assert "set-cookie" not in answer.headers
+    assert client.get("/api/session").status_code == 200
+
+
+def test_no_login_before_the_node_is_in_a_cluster(fake: FakeApi) -> None:
+    client, _ = two_nodes(fake, SessionTokens(lambda: None, LocalRevocations(time.time)))
+    answer = client.post("/login", json={"username": USER, "password": PASSWORD}, headers={"origin": ORIGIN})
+    assert answer.status_code == 503 and "not in a cluster" in answer.json()["message"]

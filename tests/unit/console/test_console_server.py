@@ -15,7 +15,10 @@ from prometheus_client import Gauge
 from prometheus_client.registry import CollectorRegistry
 
 from recluster.console import server
+from recluster.console.cluster_sessions import MEMBERSHIP_FILE, ClusterSecret
+from recluster.console.sessions import Session, SessionKeys
 from recluster.node.config import NodeConfig
+from recluster.node.identity import Membership
 from recluster.node.metrics_server import start_metrics_server
 from recluster.node.tls import ensure_certificate
 
@@ -121,3 +124,22 @@ def test_the_consoles_own_requests_are_not_logged_line_by_line() -> None:
     assert not quiet.filter(record(server.IN_PROCESS + "/v1/cluster"))
     assert not quiet.filter(record("https://127.0.0.12:8070/metrics"))
     assert quiet.filter(record("https://127.0.0.12:9443/v1/internal/join"))
+
+
+def test_session_keys_come_from_the_nodes_membership_file(tmp_path: Path) -> None:
+    """The console reads the CCS password and cluster name where the node keeps them
+    (identity.Membership), derives its keys from them, and follows the file when it changes."""
+    secret = ClusterSecret(tmp_path)
+    assert secret.keys() is None and secret.ccs_password() is None  # in no cluster yet
+    Membership(1, "cluster.local", "ccs-password-1", []).save(tmp_path)
+    assert Membership.path(tmp_path) == tmp_path / MEMBERSHIP_FILE
+    keys = secret.keys()
+    assert keys is not None and secret.ccs_password() == "ccs-password-1"
+    token = keys.seal(Session("sid", "admin", "pw"))
+    assert SessionKeys(b"ccs-password-1", b"cluster.local").open(token) is not None
+    assert SessionKeys(b"ccs-password-1", b"other.local").open(token) is None
+    Membership(1, "cluster.local", "ccs-password-2", []).save(tmp_path)  # joined another cluster
+    renewed = secret.keys()
+    assert renewed is not None and renewed.open(token) is None
+    Membership.forget(tmp_path)
+    assert secret.keys() is None

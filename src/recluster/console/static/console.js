@@ -404,14 +404,25 @@ async function poll() {
 async function start() {
   const who = await call("GET", "/api/session");
   if (!who.ok) {
-    window.location.assign("/login");
+    if (who.status === 401) {
+      window.location.assign("/login");
+    } else {  // the session cannot be checked now (e.g. the node's cluster store restarts): retry
+      banner(who.data.message || `the console cannot check the session (HTTP ${who.status}); retrying`);
+      window.setTimeout(start, POLL_MS);
+    }
     return;
   }
+  banner("");
   state.csrf = who.data.csrf;
   document.getElementById("user").textContent = who.data.username;
   document.getElementById("logout").addEventListener("click", async () => {
-    await call("POST", "/logout");
-    window.location.assign("/login");
+    const answer = await call("POST", "/logout");
+    if (answer.ok || answer.status === 401) {
+      window.location.assign("/login");
+    } else {  // the cluster could not record it: still logged in, say so
+      banner(answer.data.message || `the logout failed (HTTP ${answer.status}); try again`);
+      announce(answer.data.message || "the logout failed");
+    }
   });
   window.addEventListener("hashchange", onRoute);
   onRoute();

@@ -82,6 +82,10 @@ class ClusterApi:
         result: dict[str, Any] = await self.request("GET", "/v1/cluster")
         return result
 
+    async def certificates(self) -> dict[str, Any]:
+        """The cluster's public certificates (`proxy_cert`: the CA TLS database clients trust)."""
+        return dict(await self.request("GET", "/v1/cluster/certificates"))
+
     async def nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.request("GET", "/v1/nodes")
         return result

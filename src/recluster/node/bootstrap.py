@@ -20,6 +20,7 @@ from recluster.api.quorum import majority
 from recluster.node.auth import hash_password
 from recluster.node.ccs import CcsStore, utcnow
 from recluster.node.config import read_credentials_file
+from recluster.node.database_tls import new_ca
 from recluster.node.errors import ApiError
 from recluster.node.identity import Membership, Peer
 from recluster.node.models import (
@@ -32,7 +33,7 @@ from recluster.node.models import (
 )
 from recluster.node.probes import one_off, port_closed
 from recluster.node.runtime import BootstrapStatus, NodeRuntime, wait_for
-from recluster.node.sentinel import CCS_NAME, Monitor, SentinelControl, command
+from recluster.node.sentinel import CCS_NAME, Monitor, command
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class Bootstrap:
 
     def _me_as_peer(self) -> Peer:
         return Peer(self.cfg.node_name, self.cfg.ccs_port, self.cfg.sentinel_port, self.cfg.api_port,
-                    self.cfg.addr)
+                    self.cfg.addr, self.cfg.sentinel_tls_port)
 
     async def _create(self, request: BootstrapRequest) -> None:
         credentials = request.credentials
@@ -121,13 +122,17 @@ class Bootstrap:
         await wait_for("the configuration store to start", store.local.ping, 30)
         await self.rt.start_sentinel()
         await self.rt.sentinel.ensure([Monitor(CCS_NAME, self.cfg.addr, self.cfg.ccs_port, 1, password)])
+        ca = new_ca(name)
         state = ClusterState(cluster=ClusterRecord(
             name=name, created_time=utcnow(), username=credentials.username,
             password_hash=hash_password(credentials.password), license=request.license or "",
-            license_updated=utcnow() if request.license else ""))
+            license_updated=utcnow() if request.license else "",
+            database_ca_cert=ca.certificate, database_ca_key=ca.key))
         state.nodes[1] = NodeRecord(uid=1, name=self.cfg.node_name, addr=self.cfg.addr,
                                     api_port=self.cfg.api_port, ccs_port=self.cfg.ccs_port,
-                                    sentinel_port=self.cfg.sentinel_port, metrics_port=self.cfg.metrics_port,
+                                    sentinel_port=self.cfg.sentinel_port,
+                                    sentinel_tls_port=self.cfg.sentinel_tls_port,
+                                    metrics_port=self.cfg.metrics_port,
                                     total_memory=total_memory(), cores=os.cpu_count() or 1,
                                     joined_time=utcnow())
         state.next_uid["node"] = 2
@@ -139,8 +144,8 @@ class Bootstrap:
     async def _join(self, request: BootstrapRequest) -> None:
         body = JoinRequest(name=self.cfg.node_name, addr=self.cfg.addr, api_port=self.cfg.api_port,
                            ccs_port=self.cfg.ccs_port, sentinel_port=self.cfg.sentinel_port,
-                           metrics_port=self.cfg.metrics_port, total_memory=total_memory(),
-                           cores=os.cpu_count() or 1)
+                           sentinel_tls_port=self.cfg.sentinel_tls_port, metrics_port=self.cfg.metrics_port,
+                           total_memory=total_memory(), cores=os.cpu_count() or 1)
         assert request.credentials is not None  # filled in by begin
         auth = (request.credentials.username, request.credentials.password)
         answer: dict[str, Any] | None = None
@@ -285,9 +290,10 @@ class Bootstrap:
         rt = self.rt
         await asyncio.to_thread(rt.shards.stop_all)
         await asyncio.to_thread(rt.sentinel_server.process.stop)
+        await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
         await asyncio.to_thread(rt.ccs_server.process.stop)
         Membership.forget(self.cfg.data_dir)
-        for sub in ("sentinel", "ccs"):
+        for sub in ("sentinel", "sentinel-tls", "tls-databases", "ccs"):
             path = self.cfg.data_dir / sub
             for child in sorted(path.glob("**/*"), reverse=True) if path.exists() else []:
                 with contextlib.suppress(OSError):
@@ -296,11 +302,12 @@ class Bootstrap:
             await rt.store.close()
         rt.membership, rt.store = None, None
         rt.bootstrap = BootstrapStatus("idle")
-        rt.sentinel = SentinelControl(self.cfg, rt.hurry)
+        rt.sentinel = rt.make_sentinels()
 
 
 def peer_of(node: NodeRecord) -> Peer:
-    return Peer(node.name, node.ccs_port, node.sentinel_port, node.api_port, node.addr)
+    return Peer(node.name, node.ccs_port, node.sentinel_port, node.api_port, node.addr,
+                node.sentinel_tls_port)
 
 
 def total_memory() -> int:

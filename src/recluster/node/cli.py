@@ -30,6 +30,9 @@ ENV = "RECLUSTER_NODE_"
 @click.option("--ccs-port", type=int, default=DEFAULT_CCS_PORT, envvar=ENV + "CCS_PORT")
 @click.option("--tls-dir", type=click.Path(path_type=Path), default=None, envvar=ENV + "TLS_DIR",
               help="directory with cert.pem and key.pem (generated in DATA_DIR/tls when unset)")
+@click.option("--service-domain", default="", envvar=ENV + "SERVICE_DOMAIN",
+              help="DNS domain of the database Services (Kubernetes: <namespace>.svc.<cluster domain>); "
+              "the database certificates carry those names")
 @click.option("--credentials-file", type=click.Path(path_type=Path), default=None,
               envvar=ENV + "CREDENTIALS_FILE", help="directory with username/password files, or JSON")
 @click.option("--down-after-ms", type=click.IntRange(min=500), default=DEFAULT_DOWN_AFTER_MS,
@@ -50,7 +53,8 @@ ENV = "RECLUSTER_NODE_"
 @click.option("--redis-sentinel", default="/usr/bin/redis-sentinel", envvar=ENV + "REDIS_SENTINEL")
 @click.option("--log-level", default="INFO", envvar=ENV + "LOG_LEVEL")
 def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int, metrics_port: int,
-         ccs_port: int, tls_dir: Path | None, credentials_file: Path | None, down_after_ms: int,
+         ccs_port: int, tls_dir: Path | None, service_domain: str, credentials_file: Path | None,
+         down_after_ms: int,
          replica_move_grace: float, restart_grace: float, handoff_timeout: float, redis_server: str,
          redis_sentinel: str, log_level: str) -> None:
     """Run a cluster node: REST API (HTTPS), configuration store, sentinel, shards, metrics."""
@@ -59,7 +63,8 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = NodeConfig(addr=addr, name=name, data_dir=data_dir.resolve(), api_port=api_port,
                      sentinel_port=sentinel_port, metrics_port=metrics_port, ccs_port=ccs_port,
-                     tls_dir=tls_dir.resolve() if tls_dir else None, credentials_file=credentials_file,
+                     tls_dir=tls_dir.resolve() if tls_dir else None, service_domain=service_domain,
+                     credentials_file=credentials_file,
                      down_after_ms=down_after_ms, replica_move_grace_s=replica_move_grace,
                      restart_grace_s=restart_grace,
                      redis_server=redis_server, redis_sentinel=redis_sentinel)

@@ -10,6 +10,7 @@ from recluster.api.ports import API_PORT as DEFAULT_API_PORT
 from recluster.api.ports import CCS_PORT as DEFAULT_CCS_PORT
 from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
 from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
+from recluster.api.ports import SENTINEL_TLS_PORT as DEFAULT_SENTINEL_TLS_PORT
 from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
 
 DEFAULT_DOWN_AFTER_MS = 2500  # a crashed node's masters fail over in ~4.5 s on the local cluster
@@ -22,9 +23,13 @@ class NodeConfig:
     name: str = ""  # stable host name other nodes and clients use; defaults to addr
     api_port: int = DEFAULT_API_PORT
     sentinel_port: int = DEFAULT_SENTINEL_PORT
+    sentinel_tls_port: int = DEFAULT_SENTINEL_TLS_PORT
     metrics_port: int = DEFAULT_METRICS_PORT
     ccs_port: int = DEFAULT_CCS_PORT
     tls_dir: Path | None = None  # holds cert.pem/key.pem; generated into data_dir/tls when unset
+    # the DNS domain of the database Services (in Kubernetes `<namespace>.svc.<cluster domain>`): the
+    # database certificates carry `<db>.<namespace>` and the longer forms; empty outside Kubernetes
+    service_domain: str = ""
     credentials_file: Path | None = None
     # Sentinel's down-after-milliseconds for every database (the CCS: one second more). The trade-off
     # (docs/node-daemon.md, "Failure detection"): shorter detects a crashed node sooner, but a shard

@@ -57,7 +57,8 @@ class NodeDaemon:
         self.membership_ops = Bootstrap(self.rt, self._http)
         self.node_loop = NodeLoop(self.rt, self.membership_ops)
         self.leader_loop = LeaderLoop(self.rt)
-        self.failover_watch = FailoverWatch(cfg, self.rt.hurry)
+        self.failover_watch = FailoverWatch(cfg, self.rt.hurry, self.rt.tls_names,
+                                            self.rt.database_tls.client_kwargs())
         self.credentials = CredentialCheck()
         self.bdb_list = RenderedList(lambda state: [
             bdb_view(state, bdb, engine_version(cfg.redis_server))
@@ -95,8 +96,12 @@ class NodeDaemon:
                 log.info("sentinel event %s %s", channel, data)
                 self.rt.wake.set()
 
-        await follow_events(self.cfg.addr, self.cfg.sentinel_port, SENTINEL_EVENTS,
-                            lambda: self.rt.sentinel.forget_masters(), on_event)
+        await asyncio.gather(
+            follow_events(self.cfg.addr, self.cfg.sentinel_port, SENTINEL_EVENTS,
+                          lambda: self.rt.sentinel.forget_masters(), on_event),
+            follow_events(self.cfg.addr, self.cfg.sentinel_tls_port, SENTINEL_EVENTS,
+                          lambda: self.rt.sentinel.forget_masters(), on_event,
+                          tls=self.rt.database_tls.client_kwargs()))
 
     async def stop(self, handoff_timeout: float) -> None:
         rt = self.rt

@@ -23,6 +23,7 @@ from recluster.api.ports import API_PORT as DEFAULT_API_PORT
 from recluster.api.ports import CCS_PORT as DEFAULT_CCS_PORT
 from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
 from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
+from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.clients.cluster_api import ClusterApi
 from recluster.node.processes import alive, kill_recorded, signal_recorded
 
@@ -55,9 +56,10 @@ class LoopbackNode:
 
     def child_pid_files(self) -> list[tuple[Path, str]]:
         """(pid file, marker) of the node's redis-server and redis-sentinel children."""
-        ccs, sentinel = self.data_dir / "ccs", self.data_dir / "sentinel"
+        ccs, sentinel, tls = self.data_dir / "ccs", self.data_dir / "sentinel", self.data_dir / "sentinel-tls"
         found = [(ccs / "ccs.pid", str(ccs / "ccs.conf")),
-                 (sentinel / "sentinel.pid", str(sentinel / "sentinel.conf"))]
+                 (sentinel / "sentinel.pid", str(sentinel / "sentinel.conf")),
+                 (tls / "sentinel.pid", str(tls / "sentinel.conf"))]
         shards = self.data_dir / "shards"
         if shards.exists():
             for shard_dir in shards.iterdir():
@@ -109,6 +111,11 @@ class LoopbackCluster:
     def sentinels(self, indexes: list[int] | None = None) -> list[tuple[str, int]]:
         chosen = range(self.size) if indexes is None else indexes
         return [(self.nodes[i].addr, self.sentinel_port) for i in chosen]
+
+    def sentinels_tls(self, indexes: list[int] | None = None) -> list[tuple[str, int]]:
+        """The TLS sentinels (discovery of the TLS databases)."""
+        chosen = range(self.size) if indexes is None else indexes
+        return [(self.nodes[i].addr, SENTINEL_TLS_PORT) for i in chosen]
 
     def start_node(self, index: int) -> None:
         node = self.nodes[index]

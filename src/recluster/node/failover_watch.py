@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -23,7 +24,8 @@ from recluster.node.config import NodeConfig
 from recluster.node.failover_decision import MasterView, masters_to_fail_over, suspects
 from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import ClusterState
-from recluster.node.sentinel import Hurry, SentinelControl, command, follow_events, masters_by_name
+from recluster.node.sentinel import Hurry, command, follow_events, masters_by_name
+from recluster.node.sentinels import Sentinels, TlsNames
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,18 @@ STOP_TIMEOUT_S = 5.0
 # The cluster state the node loop last read and this node's uid, None before the node is a member:
 # read from the watch's thread (a reference read: the store replaces its last state, never changes it)
 StateSource = Callable[[], tuple[ClusterState, int] | None]
+# a peer node's sentinels: (address, plaintext sentinel port, TLS sentinel port)
+PeerSentinels = tuple[str, int, int]
 
 
 class FailoverWatch:
-    def __init__(self, cfg: NodeConfig, hurry: Hurry) -> None:
+    def __init__(self, cfg: NodeConfig, hurry: Hurry, tls_names: TlsNames, tls: dict[str, Any]) -> None:
         self.cfg = cfg
         self.hurry = hurry
+        self.tls_names = tls_names  # the names the TLS sentinels monitor (the node loop keeps it)
+        self.tls = tls  # redis-py arguments of a connection to a TLS sentinel
         # made in the watch's thread: asyncio objects and clients belong to the loop that uses them
-        self.sentinel: SentinelControl | None = None
+        self.sentinel: Sentinels | None = None
         self.wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -94,7 +100,7 @@ class FailoverWatch:
     async def _main(self, state: StateSource, started: threading.Event) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         self.wake = asyncio.Event()
-        self.sentinel = SentinelControl(self.cfg, self.hurry)
+        self.sentinel = Sentinels(self.cfg, self.hurry, self.tls_names, self.tls)
         started.set()
         events = asyncio.create_task(self._events())
         try:
@@ -112,8 +118,13 @@ class FailoverWatch:
         right after each subscription (events before it were missed)."""
         wake = self.wake
         assert wake is not None
-        await follow_events(self.cfg.addr, self.cfg.sentinel_port, EVENTS, wake.set,
-                            lambda _channel, _data: wake.set())
+        await asyncio.gather(
+            follow_events(self.cfg.addr, self.cfg.sentinel_port, EVENTS, wake.set,
+                          lambda _channel, _data: wake.set()),
+            # the TLS sentinel's (it runs while the cluster has a TLS database; until then the
+            # subscription fails and is tried again every second)
+            follow_events(self.cfg.addr, self.cfg.sentinel_tls_port, EVENTS, wake.set,
+                          lambda _channel, _data: wake.set(), tls=self.tls))
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -152,7 +163,7 @@ class FailoverWatch:
         if not suspected:
             return []
         self._suspected = True
-        peers = [(n.addr, n.sentinel_port) for n in state.nodes.values() if n.uid != me]
+        peers = [(n.addr, n.sentinel_port, n.sentinel_tls_port) for n in state.nodes.values() if n.uid != me]
         step = time.monotonic()
         decided, answers = await self._agreed(suspected, own, peers, state.majority())
         now = time.monotonic()
@@ -166,12 +177,13 @@ class FailoverWatch:
         return decided
 
     async def _agreed(
-        self, suspected: list[str], own: Mapping[str, MasterView], peers: list[tuple[str, int]], majority: int
-    ) -> tuple[list[str], dict[tuple[str, int], dict[str, MasterView]]]:
+        self, suspected: list[str], own: Mapping[str, MasterView], peers: list[PeerSentinels], majority: int
+    ) -> tuple[list[str], dict[PeerSentinels, dict[str, MasterView]]]:
         """The suspects a majority agrees on, as soon as the answers in hand show it (the peer on the
         lost node never answers), and the peers' answers."""
-        tasks = {asyncio.create_task(self._peer_view(host, port)): (host, port) for host, port in peers}
-        answered: dict[tuple[str, int], dict[str, MasterView]] = {}
+        tls = any(name in self.tls_names for name in suspected)
+        tasks = {asyncio.create_task(self._peer_view(peer, tls)): peer for peer in peers}
+        answered: dict[PeerSentinels, dict[str, MasterView]] = {}
         decided: list[str] = masters_to_fail_over(suspected, own, [], majority)
         deadline = time.monotonic() + PEER_TIMEOUT_S
         pending = set(tasks)
@@ -188,23 +200,34 @@ class FailoverWatch:
                 task.cancel()
         return decided, answered
 
-    def _peer(self, host: str, port: int) -> aioredis.Redis:
+    def _peer(self, host: str, port: int, tls: bool = False) -> aioredis.Redis:
         client = self._peers.get((host, port))
         if client is None:
             client = aioredis.Redis(host=host, port=port, socket_timeout=PEER_TIMEOUT_S,
                                     socket_connect_timeout=PEER_TIMEOUT_S, decode_responses=True,
-                                    retry=no_retry())
+                                    retry=no_retry(), **(self.tls if tls else {}))
             self._peers[(host, port)] = client
         return client
 
-    async def _peer_view(self, host: str, port: int) -> dict[str, MasterView] | None:
+    def _peer_for(self, peer: PeerSentinels, name: str) -> aioredis.Redis:
+        """The peer's sentinel that monitors `name`."""
+        tls = name in self.tls_names
+        return self._peer(peer[0], peer[2] if tls else peer[1], tls)
+
+    async def _peer_view(self, peer: PeerSentinels, tls: bool) -> dict[str, MasterView] | None:
+        """What the peer's sentinels see: the plaintext one's masters, and the TLS one's when a TLS
+        database is suspected."""
         try:
-            return views(masters_by_name(await command(self._peer(host, port), "SENTINEL", "MASTERS")))
+            seen = views(masters_by_name(await command(self._peer(peer[0], peer[1]), "SENTINEL", "MASTERS")))
+            if tls:
+                seen.update(views(masters_by_name(
+                    await command(self._peer(peer[0], peer[2], True), "SENTINEL", "MASTERS"))))
+            return seen
         except (RedisError, OSError):
             return None
 
     async def _fail_over(self, name: str, view: MasterView,
-                         answers: Mapping[tuple[str, int], Mapping[str, MasterView]]) -> None:
+                         answers: Mapping[PeerSentinels, Mapping[str, MasterView]]) -> None:
         """Ask this node's sentinel; when it knows no good replica (a sentinel learns replicas only
         from the master's INFO, so one restarted shortly before the crash may not know this node's
         replica at its new address), ask, one at a time, the peers' sentinels that see the master down
@@ -222,12 +245,13 @@ class FailoverWatch:
             log.warning("the master of %s at %s:%d is down for a majority of the sentinels: this node's "
                         "sentinel fails it over", name, view.ip, view.port)
             return
-        for (host, port), seen in answers.items():
+        for peer_sentinels, seen in answers.items():
+            host = peer_sentinels[0]
             peer = seen.get(name)
             if peer is None or not peer.down or peer.address != view.address:
                 continue
             try:
-                await command(self._peer(host, port), "SENTINEL", "FAILOVER", name)
+                await command(self._peer_for(peer_sentinels, name), "SENTINEL", "FAILOVER", name)
             except (RedisError, OSError) as exc:
                 self._refused(name, view, f"the sentinel at {host}", exc)
                 continue

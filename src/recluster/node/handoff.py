@@ -82,8 +82,10 @@ async def hand_over(rt: NodeRuntime) -> None:
             if local is None or local[0] in mine:
                 return False
             agree = 0
+            tls = name in rt.tls_names
             for peer in others:
-                client = one_off(peer.host, peer.sentinel_port)
+                client = one_off(peer.host, peer.sentinel(tls),
+                                 rt.database_tls.client_kwargs() if tls else None)
                 try:
                     reply = await command(client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
                     agree += bool(reply) and str(reply[0]) not in mine

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.node.processes import write_private
 
 
@@ -18,6 +19,10 @@ class Peer:
     sentinel_port: int
     api_port: int
     addr: str = ""  # the peer's last known address (Redis and Sentinel traffic goes there, not via DNS)
+    sentinel_tls_port: int = SENTINEL_TLS_PORT
+
+    def sentinel(self, tls: bool) -> int:
+        return self.sentinel_tls_port if tls else self.sentinel_port
 
     @property
     def host(self) -> str:

@@ -12,6 +12,7 @@ import time
 from redis.exceptions import RedisError
 
 from recluster.node.ccs import CcsStore
+from recluster.node.database_tls import new_ca
 from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import ClusterState
 from recluster.node.observe import Observer
@@ -63,6 +64,9 @@ class LeaderLoop:
         state = await store.read_local()
         if state is None:
             return
+        if not state.cluster.database_ca_cert:
+            await self._create_database_ca(store, state)
+            return
         obs = await self.observer.observe(store, state)
         me = membership.node_uid
 
@@ -105,6 +109,18 @@ class LeaderLoop:
         if handover:
             await self._request_failover(CCS_NAME)
 
+    @staticmethod
+    async def _create_database_ca(store: CcsStore, state: ClusterState) -> None:
+        """A cluster made before database TLS gets its CA (a new cluster has it from the start)."""
+        ca = new_ca(state.cluster.name)
+
+        def add(st: ClusterState) -> None:
+            if not st.cluster.database_ca_cert:
+                st.cluster.database_ca_cert, st.cluster.database_ca_key = ca.certificate, ca.key
+
+        await store.write(add, "create the cluster's database CA")
+        log.info("leader: created the cluster's database CA")
+
     async def _lower_min_replicas(self, store: CcsStore, shard_uids: list[int]) -> None:
         """Apply a lowered min-replicas-to-write at once (the owning node would within a tick) so a
         database whose replica died is writable again as soon as the majority decided it."""
@@ -119,7 +135,7 @@ class LeaderLoop:
             if bdb is None or node is None:
                 continue
             with contextlib.suppress(RedisError, OSError):
-                await self.rt.probes.client(node.addr, bdb.port, bdb.authentication_redis_pass).config_set(
+                await self.rt.probes.shard(node.addr, bdb).config_set(
                     "min-replicas-to-write", shard.min_replicas_to_write)
 
     async def _request_failover(self, name: str) -> None:

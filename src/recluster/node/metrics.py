@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from recluster.clients.redis_retry import no_retry_sync
 from recluster.node.ccs import STATE_KEY
 from recluster.node.config import NodeConfig
+from recluster.node.database_tls import node_client_tls
 from recluster.node.identity import Membership
 from recluster.node.models import ClusterState
 from recluster.node.stats import keyspace
@@ -111,7 +112,8 @@ class ClusterCollector(Collector):
             labels = [cluster, str(bdb.uid), node_uid, shard.role, str(shard.uid)]
             client = redis.Redis(host=self.cfg.addr, port=bdb.port, password=bdb.authentication_redis_pass,
                                  socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
-                                 retry=no_retry_sync())
+                                 retry=no_retry_sync(),
+                                 **(node_client_tls(self.cfg.data_dir) if bdb.tls() else {}))
             try:
                 info: dict[str, Any] = client.info("all")
             except RedisError:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
-from recluster.api.redb import DATABASE_PORT_RANGE
+from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
+from recluster.certificates import Pem
 
 BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
 DB_PORT_MIN = DATABASE_PORT_RANGE.start
@@ -35,6 +38,29 @@ EvictionPolicy = Literal[
 DataPersistence = Literal["disabled", "aof", "snapshot"]
 AofPolicy = Literal["appendfsync-every-sec", "appendfsync-always"]
 BdbStatus = Literal["pending", "active", "active-change-pending", "delete-pending", "creation-failed"]
+TlsMode = Literal["disabled", "enabled"]
+Switch = Literal["enabled", "disabled"]
+MAX_CLIENT_CERTS = 100
+
+
+def _tls_mode(value: object) -> object:
+    if value == "replica_ssl":
+        raise ValueError(REPLICA_SSL_REFUSED)
+    return value
+
+
+def _client_certs(value: object) -> object:
+    """Each listed client certificate parses as one PEM X.509 certificate (the error names which)."""
+    if isinstance(value, list):
+        for index, entry in enumerate(value):
+            text = entry.client_cert if isinstance(entry, ClientCert) else None
+            if text is None:
+                continue
+            try:
+                load_pem_x509_certificate(text.encode())
+            except ValueError:
+                raise ValueError(f"[{index}].client_cert is not a PEM X.509 certificate") from None
+    return value
 
 
 class _Strict(BaseModel):
@@ -58,6 +84,12 @@ class SnapshotRule(_Strict):
     writes: int = Field(ge=1, le=MAX_INT32)
 
 
+class ClientCert(_Strict):
+    """One entry of a bdb's `authentication_ssl_client_certs` (the public shape)."""
+
+    client_cert: str = Field(min_length=1, max_length=16384, description="PEM certificate")
+
+
 class BdbCreate(_Strict):
     """Body of POST /v1/bdbs."""
 
@@ -75,6 +107,16 @@ class BdbCreate(_Strict):
     snapshot_policy: list[SnapshotRule] = Field(default_factory=list)
     eviction_policy: EvictionPolicy = "volatile-lru"
     authentication_redis_pass: str | None = None
+    tls_mode: TlsMode = Field(default="disabled", description="enabled: the database's port speaks TLS "
+                              "only, and its shards replicate over TLS")
+    enforce_client_authentication: Switch = Field(
+        default="enabled", description="with tls_mode enabled and client certificates listed: clients must "
+        "present one of them (or one signed by a listed CA)")
+    authentication_ssl_client_certs: list[ClientCert] = Field(default_factory=list,
+                                                              max_length=MAX_CLIENT_CERTS)
+
+    _tls = field_validator("tls_mode", mode="before")(_tls_mode)
+    _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
 
     @field_validator("name")
     @classmethod
@@ -106,6 +148,13 @@ class BdbUpdate(_Strict):
     snapshot_policy: list[SnapshotRule] | None = None
     eviction_policy: EvictionPolicy | None = None
     authentication_redis_pass: str | None = None
+    tls_mode: TlsMode | None = None
+    enforce_client_authentication: Switch | None = None
+    authentication_ssl_client_certs: list[ClientCert] | None = Field(default=None,
+                                                                     max_length=MAX_CLIENT_CERTS)
+
+    _tls = field_validator("tls_mode", mode="before")(_tls_mode)
+    _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
 
 
 class Credentials(_Strict):
@@ -165,6 +214,7 @@ class JoinRequest(_Strict):
     api_port: int
     ccs_port: int
     sentinel_port: int
+    sentinel_tls_port: int = SENTINEL_TLS_PORT
     metrics_port: int
     total_memory: int = 0
     cores: int = 1
@@ -184,6 +234,7 @@ class NodeRecord(_Record):
     api_port: int
     ccs_port: int
     sentinel_port: int
+    sentinel_tls_port: int = SENTINEL_TLS_PORT
     metrics_port: int
     status: Literal["active", "decommissioning"] = "active"
     reachable: bool = True  # the leader's last probe of the node's CCS answered
@@ -205,11 +256,25 @@ class BdbRecord(_Record):
     snapshot_policy: list[SnapshotRule]
     eviction_policy: EvictionPolicy
     authentication_redis_pass: str | None = None
+    tls_mode: TlsMode = "disabled"
+    enforce_client_authentication: Switch = "enabled"
+    authentication_ssl_client_certs: list[ClientCert] = Field(default_factory=list)
     status: BdbStatus = "pending"
     action_uid: str = ""
     created_time: str = ""
     last_changed_time: str = ""
     generation: int = 1
+
+    def tls(self) -> bool:
+        return self.tls_mode == "enabled"
+
+    def client_certificates(self) -> list[str]:
+        return [entry.client_cert for entry in self.authentication_ssl_client_certs]
+
+    def client_auth(self) -> bool:
+        """Clients must present a certificate: TLS on, enforcement on, and certificates listed."""
+        return self.tls() and self.enforce_client_authentication == "enabled" and bool(
+            self.authentication_ssl_client_certs)
 
 
 class ShardRecord(_Record):
@@ -247,6 +312,14 @@ class ClusterRecord(_Record):
     # None = the node daemon's --replica-move-grace
     slave_ha: bool = True
     slave_ha_grace_period: int | None = None
+    # the CA that signs the database certificates (node/database_tls.py); the key never leaves the
+    # cluster state and the nodes' volumes. Empty in a state written before database TLS: the leader
+    # creates one
+    database_ca_cert: str = ""
+    database_ca_key: str = ""
+
+    def database_ca(self) -> Pem | None:
+        return Pem(self.database_ca_cert, self.database_ca_key) if self.database_ca_cert else None
 
     def grace_period_s(self, default_s: float) -> float:
         """The policy's grace, or the daemon's `--replica-move-grace` when the policy never set one."""

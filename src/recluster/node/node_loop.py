@@ -64,11 +64,13 @@ class NodeLoop:
             rt.sentinel_server.start()
             rt.sentinel.forget_masters()
             await wait_for("the sentinel to start", rt.sentinel.client.ping, 30)
-        await rt.tune_sentinel()
+            await rt.tune_sentinel()
         await self.bootstrap.ensure_ccs_running()
         state = await store.read()
         if state is None:
             return
+        await self._follow_database_tls(state)
+        await rt.tune_sentinel()
         me = state.nodes.get(membership.node_uid)
         if me is None or me.name != self.cfg.node_name:
             if await store.in_sync() and state.version > 1:
@@ -133,6 +135,20 @@ class NodeLoop:
         if not held and not self._replica_unknown_since:
             self._acted_on = (state, known, leader)
             self._placed = [bdb.uid for _, bdb, _ in wanted]
+
+    async def _follow_database_tls(self, state: ClusterState) -> None:
+        """While the cluster has a TLS database: this node's certificate is current (renewed before
+        it expires, reissued for a new CA) and its TLS sentinel runs, restarted to serve a
+        reissued certificate (its monitors are in its config file and come back with it)."""
+        rt = self.rt
+        rt.tls_names.follow(state)
+        ca = state.cluster.database_ca()
+        if not rt.tls_names.any or ca is None:
+            return
+        if rt.database_tls.ensure_node(ca) and rt.sentinel_tls_server.process.running():
+            log.info("this node's database certificate was reissued: restarting the TLS sentinel")
+            await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
+        await rt.ensure_tls_sentinel()
 
     def _unchanged(self, state: ClusterState, known: object, leader: object) -> bool:
         """Whether this pass would do what the last full one did: the same state revision (the

@@ -20,6 +20,7 @@ from recluster.node.probes import port_closed
 from recluster.node.reconcile import Observation
 from recluster.node.runtime import NodeRuntime
 from recluster.node.sentinel import failover_armed
+from recluster.node.sentinels import peer_sentinel_port
 from recluster.node.shards import memory_settings
 
 PROBES_IN_FLIGHT = 16
@@ -115,7 +116,7 @@ class Observer:
             if bdb is None or node is None or node.uid not in up:
                 alive[shard_uid] = False
                 return
-            client = self.rt.probes.client(node.addr, bdb.port, bdb.authentication_redis_pass)
+            client = self.rt.probes.shard(node.addr, bdb)
             expected = memory_settings(bdb)
             try:
                 if bdb.status == "active":
@@ -177,8 +178,8 @@ class Observer:
                 continue
             try:
                 answers = await asyncio.gather(*(
-                    failover_armed(self.rt.probes.client(n.addr, n.sentinel_port, None), bdb.name,
-                                   len(live) - 1)
+                    failover_armed(self.rt.probes.client(n.addr, peer_sentinel_port(n, bdb.tls()), None,
+                                                         bdb.tls()), bdb.name, len(live) - 1)
                     for n in live))
             except (RedisError, OSError):
                 continue

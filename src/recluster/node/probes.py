@@ -5,27 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from recluster.clients.redis_retry import no_retry
+from recluster.node.models import BdbRecord
 
 
 class Probes:
     """Clients with short timeouts and no retry: a probe that fails is an observation, not an error.
     One per loop (each runs on its own event loop or task set); closed with `close`."""
 
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, int], aioredis.Redis] = {}
+    def __init__(self, tls: dict[str, Any] | None = None) -> None:
+        self._clients: dict[tuple[str, int, bool], aioredis.Redis] = {}
+        self._tls = tls or {}  # redis-py arguments of a TLS connection (database_tls.client_kwargs)
 
-    def client(self, host: str, port: int, password: str | None) -> aioredis.Redis:
-        key = (host, port)
+    def client(self, host: str, port: int, password: str | None, tls: bool = False) -> aioredis.Redis:
+        """A client of a plaintext port, or with `tls` of a TLS database's shard or sentinel."""
+        key = (host, port, tls)
         client = self._clients.get(key)
         if client is None or client.connection_pool.connection_kwargs.get("password") != password:
             client = aioredis.Redis(host=host, port=port, password=password, socket_timeout=1,
-                                    socket_connect_timeout=1, decode_responses=True, retry=no_retry())
+                                    socket_connect_timeout=1, decode_responses=True, retry=no_retry(),
+                                    **(self._tls if tls else {}))
             self._clients[key] = client
         return client
+
+    def shard(self, host: str, bdb: BdbRecord) -> aioredis.Redis:
+        """A client of `bdb`'s shard on the node at `host` (TLS when the database speaks TLS)."""
+        return self.client(host, bdb.port, bdb.authentication_redis_pass, bdb.tls())
 
     async def close(self) -> None:
         for client in self._clients.values():
@@ -33,10 +42,11 @@ class Probes:
         self._clients.clear()
 
 
-def one_off(host: str, port: int) -> aioredis.Redis:
-    """A client for a single call to a peer's sentinel (the caller closes it)."""
+def one_off(host: str, port: int, tls: dict[str, Any] | None = None) -> aioredis.Redis:
+    """A client for a single call to a peer's sentinel (the caller closes it); `tls`: the TLS
+    sentinel's connection arguments."""
     return aioredis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1,
-                          decode_responses=True, retry=no_retry())
+                          decode_responses=True, retry=no_retry(), **(tls or {}))
 
 
 async def port_closed(host: str, port: int) -> bool:

@@ -58,7 +58,7 @@ class RestartHold:
                 if since == now:
                     log.info("shard of %s stopped while master: %s before restarting it", bdb.name,
                              decision.reason)
-                await self._promote_replica(bdb.name)
+                await self._promote_replica(bdb)
                 held.add(bdb.uid)
                 plan.append((shard, bdb, master))
                 continue
@@ -66,7 +66,7 @@ class RestartHold:
             if decision.action == "take_over" and decision.peer is not None:
                 log.warning("shard of %s: %s", bdb.name, decision.reason)
                 try:
-                    peer = self.rt.probes.client(decision.peer, bdb.port, bdb.authentication_redis_pass)
+                    peer = self.rt.probes.shard(decision.peer, bdb)
                     await command(peer, "REPLICAOF", "NO", "ONE")
                 except (RedisError, OSError) as exc:
                     log.warning("shard of %s: promoting %s failed (%s); trying again", bdb.name,
@@ -96,8 +96,7 @@ class RestartHold:
             if other.node_uid == me or node is None:
                 continue
             try:
-                info = await self.rt.probes.client(node.addr, bdb.port, bdb.authentication_redis_pass).info(
-                    "replication")
+                info = await self.rt.probes.shard(node.addr, bdb).info("replication")
             except (RedisError, OSError):
                 silent.append(node.addr)
                 continue
@@ -109,19 +108,19 @@ class RestartHold:
             ))
         return peers, silent
 
-    async def _promote_replica(self, name: str) -> None:
+    async def _promote_replica(self, bdb: BdbRecord) -> None:
         """SENTINEL FAILOVER on this node's sentinel, else on a peer's (ours may have just restarted
         and not reached the replica yet); at most every RESTART_FAILOVER_RETRY_S."""
-        now = time.monotonic()
+        now, name, tls = time.monotonic(), bdb.name, bdb.tls()
         if now - self._promotion_requested.get(name, -RESTART_FAILOVER_RETRY_S) < RESTART_FAILOVER_RETRY_S:
             return
         self._promotion_requested[name] = now
         mine = self.rt.names
-        targets = [(self.rt.cfg.addr, self.rt.cfg.sentinel_port)]
+        targets = [(self.rt.cfg.addr, self.rt.cfg.sentinel_tls_port if tls else self.rt.cfg.sentinel_port)]
         peers = self.rt.membership.peers if self.rt.membership else []
-        targets += [(p.host, p.sentinel_port) for p in peers if p.name not in mine and p.host not in mine]
+        targets += [(p.host, p.sentinel(tls)) for p in peers if p.name not in mine and p.host not in mine]
         for host, port in targets:
-            client = one_off(host, port)
+            client = one_off(host, port, self.rt.database_tls.client_kwargs() if tls else None)
             try:
                 await command(client, "SENTINEL", "FAILOVER", name)
                 log.info("asked the sentinel at %s to promote the replica of %s", host, name)

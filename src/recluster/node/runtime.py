@@ -17,9 +17,11 @@ from redis.exceptions import RedisError
 
 from recluster.node.ccs import CcsServer, CcsStore
 from recluster.node.config import NodeConfig
+from recluster.node.database_tls import DatabaseTls, sentinel_directives
 from recluster.node.identity import Membership
 from recluster.node.probes import Probes
-from recluster.node.sentinel import Hurry, SentinelControl, SentinelServer
+from recluster.node.sentinel import Hurry, SentinelServer
+from recluster.node.sentinels import Sentinels, TlsNames
 from recluster.node.shards import ShardSupervisor
 
 
@@ -50,13 +52,17 @@ class NodeRuntime:
         self.bootstrap = BootstrapStatus("completed" if self.membership else "idle")
         self.store: CcsStore | None = CcsStore(cfg, self.membership.ccs_password) if self.membership else None
         self.ccs_server = CcsServer(cfg)
+        self.database_tls = DatabaseTls(cfg.data_dir, cfg.node_name, cfg.addr, cfg.service_domain)
         self.sentinel_server = SentinelServer(cfg)
+        self.sentinel_tls_server = SentinelServer(
+            cfg, lambda: sentinel_directives(self.database_tls.node, cfg.sentinel_tls_port))
         self.hurry = Hurry()  # shared with the failover watch's own SentinelControl (its thread)
-        self.sentinel = SentinelControl(cfg, self.hurry)
-        self.shards = ShardSupervisor(cfg)
-        self.probes = Probes()  # the node and leader loops' (one event loop)
+        self.tls_names = TlsNames()  # shared with the failover watch too
+        self.sentinel = self.make_sentinels()
+        self.shards = ShardSupervisor(cfg, self.database_tls)
+        self.probes = Probes(self.database_tls.client_kwargs())  # the node and leader loops' (one event loop)
         self.wake = asyncio.Event()  # the leader loop looks at once
-        self._tuned_sentinel: int | None = None
+        self._tuned_sentinel: dict[int, int] = {}  # sentinel port -> the process pid tuned
 
     @property
     def names(self) -> tuple[str, str]:
@@ -69,21 +75,35 @@ class NodeRuntime:
             return None
         return self.membership, self.store
 
+    def make_sentinels(self) -> Sentinels:
+        return Sentinels(self.cfg, self.hurry, self.tls_names, self.database_tls.client_kwargs())
+
     async def start_sentinel(self) -> None:
         self.sentinel_server.start()
         await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
         await self.tune_sentinel()
 
+    async def ensure_tls_sentinel(self) -> None:
+        """The TLS sentinel runs (with the node's current certificate) while the cluster has a TLS
+        database."""
+        if not self.sentinel_tls_server.process.running():
+            self.sentinel_tls_server.start()
+            self.sentinel.forget_masters()
+            await wait_for("the TLS sentinel to start", self.sentinel.tls.client.ping, 30)
+
     async def tune_sentinel(self) -> None:
-        """The sentinel's run-time settings, once per sentinel process."""
-        pid = self.sentinel_server.process.pid()
-        if pid is not None and pid != self._tuned_sentinel:
-            await self.sentinel.tune()
-            self._tuned_sentinel = pid
+        """Each sentinel's run-time settings, once per sentinel process."""
+        for server, control in ((self.sentinel_server, self.sentinel.plain),
+                                (self.sentinel_tls_server, self.sentinel.tls)):
+            pid = server.process.pid()
+            if pid is not None and pid != self._tuned_sentinel.get(server.port):
+                await control.tune()
+                self._tuned_sentinel[server.port] = pid
 
     async def stop_processes(self) -> None:
         await asyncio.gather(asyncio.to_thread(self.shards.stop_all),
                              asyncio.to_thread(self.sentinel_server.process.stop),
+                             asyncio.to_thread(self.sentinel_tls_server.process.stop),
                              asyncio.to_thread(self.ccs_server.process.stop))
 
     async def close(self) -> None:

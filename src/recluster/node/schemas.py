@@ -13,7 +13,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recluster.http_limits import MAX_BODY_BYTES
-from recluster.node.models import AofPolicy, BdbStatus, DataPersistence, EvictionPolicy, SnapshotRule
+from recluster.node.models import (
+    AofPolicy,
+    BdbStatus,
+    DataPersistence,
+    EvictionPolicy,
+    SnapshotRule,
+    Switch,
+    TlsMode,
+)
 
 
 class _Answer(BaseModel):
@@ -105,6 +113,10 @@ class Bdb(_Answer):
     snapshot_policy: list[SnapshotRule]
     eviction_policy: EvictionPolicy
     authentication_redis_pass: str | None
+    tls_mode: TlsMode
+    enforce_client_authentication: Switch
+    authentication_ssl_client_certs: list[dict[str, str]]
+    ssl: bool
     status: BdbStatus
     action_uid: str
     created_time: str
@@ -175,6 +187,11 @@ class Cluster(_Answer):
     bdbs_count: int
     software_version: str
     state_version: int
+
+
+class Certificates(_Answer):
+    proxy_cert: str = Field(description="PEM: the CA a client of a TLS database trusts (it signs the "
+                            "certificate of every database shard); empty until the cluster has made it")
 
 
 class License(_Answer):

@@ -102,19 +102,30 @@ def stale(entry: dict[str, str], wanted: Monitor, addresses: set[str] | None) ->
 
 
 class SentinelServer:
-    def __init__(self, cfg: NodeConfig) -> None:
+    """A sentinel process of this node: the plaintext one (the CCS and plaintext databases, 8001) or,
+    given `tls_directives`, the TLS one (TLS databases, 8002): a sentinel speaks TLS to every
+    instance it monitors or to none."""
+
+    def __init__(self, cfg: NodeConfig, tls_directives: Callable[[], list[str]] | None = None) -> None:
         self.cfg = cfg
-        self.dir = cfg.data_dir / "sentinel"
+        self.tls_directives = tls_directives
+        kind = "sentinel-tls" if tls_directives else "sentinel"
+        self.dir = cfg.data_dir / kind
         self.conf = self.dir / "sentinel.conf"
-        self.process = ManagedProcess("sentinel", [cfg.redis_sentinel, str(self.conf)],
+        self.process = ManagedProcess(kind, [cfg.redis_sentinel, str(self.conf)],
                                       self.dir / "sentinel.pid", str(self.conf), self.dir / "sentinel.log")
+
+    @property
+    def port(self) -> int:
+        return self.cfg.sentinel_tls_port if self.tls_directives else self.cfg.sentinel_port
 
     def start(self) -> None:
         if self.process.running():
             return
         self.dir.mkdir(parents=True, exist_ok=True)
+        listeners = self.tls_directives() if self.tls_directives else [f"port {self.port}"]
         own = {
-            "port": f"port {self.cfg.sentinel_port}",
+            **{" ".join(line.split()[:1]): line for line in listeners},
             "bind": f"bind {self.cfg.addr}",
             "dir": f"dir {self.dir}",
             "sentinel announce-ip": f"sentinel announce-ip {self.cfg.addr}",
@@ -125,7 +136,7 @@ class SentinelServer:
         }
         if not self.conf.exists():
             write_private(self.conf, "\n".join([
-                own["port"],
+                *listeners,
                 own["bind"],
                 "daemonize no",
                 "protected-mode no",
@@ -200,10 +211,12 @@ class SentinelControl:
     """Runtime configuration of the local sentinel. One per event loop (its client is bound to the
     loop that first used it)."""
 
-    def __init__(self, cfg: NodeConfig, hurry: Hurry | None = None) -> None:
+    def __init__(self, cfg: NodeConfig, hurry: Hurry | None = None, port: int | None = None,
+                 tls: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
-        self.client = aioredis.Redis(host=cfg.addr, port=cfg.sentinel_port, socket_timeout=2,
-                                     socket_connect_timeout=1, decode_responses=True, retry=no_retry())
+        self.client = aioredis.Redis(host=cfg.addr, port=port or cfg.sentinel_port, socket_timeout=2,
+                                     socket_connect_timeout=1, decode_responses=True, retry=no_retry(),
+                                     **(tls or {}))
         self._applied: dict[str, Monitor] = {}
         self._info_period = INFO_PERIOD_MS
         self._monitors = 0
@@ -337,13 +350,13 @@ class SentinelControl:
 
 async def follow_events(host: str, port: int, channels: tuple[str, ...],
                         on_subscribed: Callable[[], None],
-                        on_message: Callable[[str, str], None]) -> None:
+                        on_message: Callable[[str, str], None], tls: dict[str, Any] | None = None) -> None:
     """Subscribe to a sentinel's event `channels` for ever, reconnecting a second after a failure.
     `on_subscribed` runs after each (re)subscription (events before it were missed), `on_message`
     with (channel, data) for every event."""
     while True:
         client = aioredis.Redis(host=host, port=port, socket_connect_timeout=1, decode_responses=True,
-                                retry=no_retry())
+                                retry=no_retry(), **(tls or {}))
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(*channels)

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
+from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
 
@@ -70,9 +71,10 @@ def conf_quote(value: str) -> str:
 
 def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: dict[str, str],
                   master: tuple[str, int] | None) -> str:
+    listeners = shard_directives(bdb, shard_dir) if bdb.tls() else [f"port {bdb.port}"]
     lines = [
         f"bind {cfg.addr}",
-        f"port {bdb.port}",
+        *listeners,
         "protected-mode no",
         "daemonize no",
         f"dir {shard_dir}",
@@ -101,11 +103,13 @@ class LocalShard:
     process: ManagedProcess
     applied: dict[str, str] | None = None
     client: aioredis.Redis | None = None
+    uses_tls: bool = False
 
 
 class ShardSupervisor:
-    def __init__(self, cfg: NodeConfig) -> None:
+    def __init__(self, cfg: NodeConfig, tls: DatabaseTls) -> None:
         self.cfg = cfg
+        self.tls = tls
         self.root = cfg.data_dir / "shards"
         self.local: dict[int, LocalShard] = {}  # by bdb uid (one shard per database per node)
         self.answering: set[int] = set()  # bdb uids whose shard answered in the last `ensure`
@@ -134,7 +138,8 @@ class ShardSupervisor:
         if handle.client is None:
             handle.client = aioredis.Redis(host=self.cfg.addr, port=handle.port, password=password or None,
                                            socket_timeout=2, socket_connect_timeout=1, decode_responses=True,
-                                           retry=no_retry())
+                                           retry=no_retry(),
+                                           **(self.tls.client_kwargs() if handle.uses_tls else {}))
         return handle.client
 
     async def _drop_client(self, handle: LocalShard) -> None:
@@ -191,8 +196,9 @@ class ShardSupervisor:
         if handle.shard_uid != shard.uid and handle.shard_uid and handle.process.running():
             await self.remove(bdb.uid)  # another shard of this database was here before
             handle = self._handle(bdb.uid)
-        handle.shard_uid, handle.port = shard.uid, bdb.port
+        handle.shard_uid, handle.port, handle.uses_tls = shard.uid, bdb.port, bdb.tls()
         settings = runtime_settings(bdb, shard)
+        reissued = bdb.tls() and self._ensure_certificate(bdb, handle.directory)
         if not handle.process.running():
             await self._drop_client(handle)
             handle.directory.mkdir(parents=True, exist_ok=True)
@@ -216,7 +222,27 @@ class ShardSupervisor:
                         client = self.client(handle, value or None)
             handle.applied = settings
             await self._drop_client(handle)
+        if reissued:
+            await self._reload_tls(handle, bdb)
         return False
+
+    def _ensure_certificate(self, bdb: BdbRecord, directory: Path) -> bool:
+        """The shard's certificate is current (issued by this node from the cluster's database CA);
+        True when it was (re)issued and a running shard must load it."""
+        if self.tls.ca is None:
+            raise RuntimeError(f"bdb {bdb.uid} asks for TLS and the cluster state has no database CA yet")
+        return self.tls.ensure_shard(self.tls.ca, bdb, directory)
+
+    async def _reload_tls(self, handle: LocalShard, bdb: BdbRecord) -> None:
+        """A running shard loads its renewed certificate and trust list: setting a TLS file reloads
+        the TLS configuration (new connections use it, open ones are kept); client authentication
+        follows the database's setting."""
+        client = self.client(handle, bdb.authentication_redis_pass or None)
+        files = shard_files(handle.directory)
+        await client.config_set("tls-auth-clients", "yes" if bdb.client_auth() else "no")
+        await client.config_set("tls-ca-cert-file", str(files.ca))
+        await client.config_set("tls-cert-file", str(files.cert))
+        log.info("shard of %s: TLS certificate or trust list renewed", bdb.name)
 
     async def _check(self, bdb: BdbRecord, master: tuple[str, int] | None, current: set[str] | None) -> None:
         """One INFO a shard a pass: whether it answers (`answering`), and whether a replica follows

@@ -60,7 +60,9 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
         replication=req.replication, shards_count=req.shards_count,
         data_persistence=req.data_persistence, aof_policy=req.aof_policy,
         snapshot_policy=req.snapshot_policy, eviction_policy=req.eviction_policy,
-        authentication_redis_pass=req.authentication_redis_pass,
+        authentication_redis_pass=req.authentication_redis_pass, tls_mode=req.tls_mode,
+        enforce_client_authentication=req.enforce_client_authentication,
+        authentication_ssl_client_certs=req.authentication_ssl_client_certs,
         status="pending", created_time=now, last_changed_time=now,
     )
 
@@ -75,10 +77,18 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
                        "master name clients use)", "name")
     if req.port is not None and req.port != current.port:
         raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
+    if req.tls_mode is not None and req.tls_mode != current.tls_mode:
+        # the shards would change listeners and the database its sentinel (TLS databases have their
+        # own): not built for a live database yet
+        raise ApiError(406, "invalid_parameter", f"'tls_mode': cannot be changed on an existing database "
+                       f"(it is '{current.tls_mode}'); create a new database with the mode you want",
+                       "tls_mode")
     changes = req.model_dump(exclude_unset=True, exclude={"name", "port"})
     merged = current.model_copy(update=changes)
     if req.snapshot_policy is not None:
         merged.snapshot_policy = req.snapshot_policy
+    if req.authentication_ssl_client_certs is not None:
+        merged.authentication_ssl_client_certs = req.authentication_ssl_client_certs
     _check_common(state, merged.replication, merged.shards_count, current.uid)
     if merged == current:
         return current

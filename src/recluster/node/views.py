@@ -63,6 +63,7 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]
     out["wait_command"] = True
     out["proxy_policy"] = "single"
     out["default_user"] = DEFAULT_USER_ON
+    out["ssl"] = bdb.client_auth()  # the public API's older name for "clients present certificates"
     master = next((s for s in shards if s.role == "master"), None)
     node = state.nodes.get(master.node_uid) if master else None
     out["endpoints"] = []
@@ -106,7 +107,8 @@ def node_view(state: ClusterState, node: NodeRecord, leader_name: str | None) ->
         "role": "master" if leader_name in (node.name, node.addr) else "slave",
         "software_version": __version__, "total_memory": node.total_memory, "cores": node.cores,
         "rack_id": "", "joined_time": node.joined_time,
-        "ports": {"api": node.api_port, "sentinel": node.sentinel_port, "metrics": node.metrics_port,
+        "ports": {"api": node.api_port, "sentinel": node.sentinel_port,
+                  "sentinel_tls": node.sentinel_tls_port, "metrics": node.metrics_port,
                   "ccs": node.ccs_port},
     }
 
@@ -125,6 +127,12 @@ def cluster_view(state: ClusterState, leader_name: str | None) -> dict[str, Any]
         "quorum": state.majority(), "bdbs_count": len(state.bdbs), "rack_aware": False,
         "software_version": __version__, "state_version": state.version,
     }
+
+
+def certificates_view(state: ClusterState) -> dict[str, Any]:
+    """The cluster's public certificates. `proxy_cert` is what a client of a TLS database trusts, as
+    in Redis Enterprise: here the CA that signs every shard's certificate (never its key)."""
+    return {"proxy_cert": state.cluster.database_ca_cert}
 
 
 def license_view(state: ClusterState) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends
 from recluster.node import operations
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.models import LicenseUpdate, PolicyUpdate
-from recluster.node.schemas import AUTHENTICATED, Cluster, License, Policy, doc
-from recluster.node.views import cluster_view, license_view, policy_view
+from recluster.node.schemas import AUTHENTICATED, Certificates, Cluster, License, Policy, doc
+from recluster.node.views import certificates_view, cluster_view, license_view, policy_view
 
 router = APIRouter(tags=["cluster"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
@@ -30,6 +30,11 @@ async def get_policy(daemon: Daemon) -> dict[str, Any]:
 @router.put("/v1/cluster/policy", **doc(Policy, 400))
 async def put_policy(body: PolicyUpdate, daemon: Daemon) -> dict[str, Any]:
     return await operations.put_policy(daemon, body)
+
+
+@router.get("/v1/cluster/certificates", **doc(Certificates))
+async def get_certificates(daemon: Daemon) -> dict[str, Any]:
+    return certificates_view(await daemon.state())
 
 
 @router.get("/v1/license", **doc(License))

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from recluster.clients.redis_retry import no_retry
 from recluster.node.daemon import NodeDaemon
+from recluster.node.database_tls import node_client_tls
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.errors import ApiError
 from recluster.node.schemas import AUTHENTICATED, Stats, StatsValues, doc
@@ -31,7 +32,8 @@ async def _master_info(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
     if node is None:
         raise ApiError(503, "no_master", f"database {uid} has no master shard right now")
     client = aioredis.Redis(host=node.addr, port=bdb.port, password=bdb.authentication_redis_pass,
-                            socket_timeout=2, socket_connect_timeout=1, retry=no_retry())
+                            socket_timeout=2, socket_connect_timeout=1, retry=no_retry(),
+                            **(node_client_tls(daemon.cfg.data_dir) if bdb.tls() else {}))
     try:
         info: dict[str, Any] = await client.info("all")
         return info

@@ -1,0 +1,193 @@
+"""Database TLS on a node: the certificates its TLS shards and its TLS sentinel serve, and how the
+node itself connects to them.
+
+The cluster has one CA for its databases, created with the cluster and kept in the cluster state (so
+every node can sign; GET /v1/cluster/certificates publishes its certificate as `proxy_cert`, what
+clients trust). Each node signs, for each TLS shard it runs, a certificate for every name a client
+may use for that database (its Services in every naming and type, short and namespace-qualified, and
+the node's name and address), and one for itself: its TLS sentinel serves it, and the node, its
+sentinel and its replica shards present it as clients (mutual TLS databases trust the cluster CA
+beside the certificates their users listed). Certificates are renewed well before they expire and
+reissued when their names change (a pod back at a new address)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recluster.api.naming import BDB_NAME, REDIS_PORT, SERVICE_TYPES, service_name
+from recluster.certificates import Authority, Pem, certificate_names, not_after
+from recluster.node.models import BdbRecord
+from recluster.node.processes import write_private
+
+CA_DAYS = 3650
+LEAF_DAYS = 365
+RENEW_WITHIN = dt.timedelta(days=30)
+# how long a certificate found current is not looked at again for the same names and trust (the node
+# loop asks every pass; reading and parsing the files each time would be most of its work at rest)
+RECHECK_S = 60.0
+TLS_PROTOCOLS = "TLSv1.2 TLSv1.3"
+
+
+def new_ca(cluster_name: str, now: dt.datetime | None = None) -> Pem:
+    return Authority.create(f"{cluster_name} databases CA", days=CA_DAYS, now=now).pem()
+
+
+def domain_suffixes(domain: str) -> list[str]:
+    """`ns.svc.cluster.local` -> [`ns`, `ns.svc`, `ns.svc.cluster.local`]: the forms a Kubernetes
+    client may append to a Service name (pure)."""
+    labels = [label for label in domain.strip(".").split(".") if label]
+    if not labels:
+        return []
+    forms = [labels[0]]
+    if len(labels) > 1:
+        forms.append(".".join(labels[:2]))
+    if len(labels) > 2:
+        forms.append(".".join(labels))
+    return forms
+
+
+def database_names(bdb: BdbRecord, node_name: str, node_addr: str, domain: str) -> list[str]:
+    """Every name a client may reach a shard of `bdb` by (pure): its Services under either naming and
+    of every type, short and in each namespace form, and the node's own name and address (Sentinel
+    discovery answers with the address)."""
+    services = [service_name(bdb.name, bdb.port, kind, naming)
+                for naming in (BDB_NAME, REDIS_PORT) for kind in SERVICE_TYPES]
+    names = [*services, *(f"{s}.{suffix}" for suffix in domain_suffixes(domain) for s in services)]
+    return list(dict.fromkeys([*names, node_name, node_addr]))
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    ca: Path  # the certificates this process trusts (as a server: its clients; as a client: servers)
+
+
+def _due(cert_path: Path, names: Sequence[str], ca_pem: str, ca_path: Path, now: dt.datetime) -> bool:
+    """Whether a certificate must be (re)issued: missing, for other names, from another CA, or
+    expiring within RENEW_WITHIN."""
+    if not cert_path.exists() or not ca_path.exists() or ca_path.read_text() != ca_pem:
+        return True
+    text = cert_path.read_text()
+    return sorted(certificate_names(text)) != sorted(set(names)) or not_after(text) - now < RENEW_WITHIN
+
+
+class DatabaseTls:
+    """The node's database certificates on its volume. Made once per node runtime."""
+
+    def __init__(self, data_dir: Path, node_name: str, node_addr: str, domain: str) -> None:
+        self.data_dir = data_dir
+        self.node_name, self.node_addr, self.domain = node_name, node_addr, domain
+        self.node = node_files(data_dir)
+        self.ca: Pem | None = None  # the cluster's database CA, from the last state the node loop read
+        self._current: dict[Path, tuple[object, float]] = {}  # cert path -> (what it was checked for, when)
+
+    def ensure_node(self, ca: Pem, now: dt.datetime | None = None) -> bool:
+        """The node's own certificate (its TLS sentinel's, and its identity as a client) is current;
+        True when it was (re)issued."""
+        now = now or dt.datetime.now(dt.UTC)
+        self.ca = ca
+        names = [self.node_name, self.node_addr]
+        if not self._due(self.node, names, ca.certificate, now):
+            return False
+        self._issue(ca, self.node, names, now)
+        return True
+
+    def ensure_shard(self, ca: Pem, bdb: BdbRecord, shard_dir: Path, now: dt.datetime | None = None) -> bool:
+        """The certificate of this node's shard of `bdb` is current (in the shard's directory); True
+        when it was (re)issued. Its trust list: the cluster CA, and for mutual TLS the clients'
+        certificates the database lists."""
+        now = now or dt.datetime.now(dt.UTC)
+        files = shard_files(shard_dir)
+        names = database_names(bdb, self.node_name, self.node_addr, self.domain)
+        trusted = trust_bundle(ca.certificate, bdb)
+        if not self._due(files, names, trusted, now):
+            return False
+        self._issue(ca, files, names, now, trusted)
+        return True
+
+    def _due(self, files: TlsFiles, names: list[str], trusted: str, now: dt.datetime) -> bool:
+        wanted = (tuple(names), trusted)
+        seen = self._current.get(files.cert)
+        if seen is not None and seen[0] == wanted and 0 <= now.timestamp() - seen[1] < RECHECK_S:
+            return False
+        if _due(files.cert, names, trusted, files.ca, now):
+            return True
+        self._current[files.cert] = (wanted, now.timestamp())
+        return False
+
+    def _issue(self, ca: Pem, files: TlsFiles, names: list[str], now: dt.datetime,
+               trusted: str | None = None) -> None:
+        leaf = Authority.from_pem(ca).issue(names[0], names, days=LEAF_DAYS, server=True, client=True,
+                                            now=now)
+        write_private(files.key, leaf.key)
+        files.cert.write_text(leaf.certificate)
+        files.ca.write_text(trusted if trusted is not None else ca.certificate)
+        self._current[files.cert] = ((tuple(names), trusted if trusted is not None else ca.certificate),
+                                     now.timestamp())
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return node_client_tls(self.data_dir)
+
+
+def node_files(data_dir: Path) -> TlsFiles:
+    directory = data_dir / "tls-databases"
+    return TlsFiles(directory / "node.pem", directory / "node-key.pem", directory / "ca.pem")
+
+
+def node_client_tls(data_dir: Path) -> dict[str, Any]:
+    """redis-py arguments for the node's connections to TLS shards and sentinels: the server is
+    checked against the cluster CA (which signs only this cluster's nodes and shards, so the chain is
+    the identity; a pod back at a new address would fail a name check until its certificates are
+    reissued), and the node presents its own certificate (mutual TLS)."""
+    files = node_files(data_dir)
+    return {"ssl": True, "ssl_ca_certs": str(files.ca), "ssl_certfile": str(files.cert),
+            "ssl_keyfile": str(files.key), "ssl_check_hostname": False}
+
+
+def shard_files(shard_dir: Path) -> TlsFiles:
+    tls = shard_dir / "tls"
+    return TlsFiles(tls / "cert.pem", tls / "key.pem", tls / "ca.pem")
+
+
+def trust_bundle(ca_pem: str, bdb: BdbRecord) -> str:
+    """What a shard of `bdb` trusts: the cluster CA (its replicas, sentinels and nodes), and with
+    client authentication the certificates the database lists (each a trust anchor: a client's own
+    self-signed certificate, or the CA that signs its clients)."""
+    listed = [c.strip() + "\n" for c in bdb.client_certificates()] if bdb.client_auth() else []
+    return "".join([ca_pem.strip() + "\n", *listed])
+
+
+def shard_directives(bdb: BdbRecord, shard_dir: Path) -> list[str]:
+    """redis.conf lines of a TLS shard: TLS only on the database's port, replication over TLS,
+    client certificates required when the database enforces them (pure)."""
+    files = shard_files(shard_dir)
+    return [
+        "port 0",
+        f"tls-port {bdb.port}",
+        f"tls-cert-file {files.cert}",
+        f"tls-key-file {files.key}",
+        f"tls-ca-cert-file {files.ca}",
+        f"tls-auth-clients {'yes' if bdb.client_auth() else 'no'}",
+        "tls-replication yes",
+        f'tls-protocols "{TLS_PROTOCOLS}"',
+    ]
+
+
+def sentinel_directives(files: TlsFiles, port: int) -> list[str]:
+    """sentinel.conf lines of the node's TLS sentinel: TLS to clients, to its peers and to every
+    instance it monitors; discovery clients need no certificate of their own (as on 8001)."""
+    return [
+        "port 0",
+        f"tls-port {port}",
+        f"tls-cert-file {files.cert}",
+        f"tls-key-file {files.key}",
+        f"tls-ca-cert-file {files.ca}",
+        "tls-auth-clients no",
+        "tls-replication yes",
+        f'tls-protocols "{TLS_PROTOCOLS}"',
+    ]

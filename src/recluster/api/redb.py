@@ -62,6 +62,17 @@ def persistence_fields(persistence: Persistence) -> dict[str, Any]:
     return {"data_persistence": "snapshot", "snapshot_policy": [{"secs": hours * 3600, "writes": 1}]}
 
 
+class TlsMode(StrEnum):
+    DISABLED = "disabled"
+    ENABLED = "enabled"
+    REPLICA_SSL = "replica_ssl"  # in the public contract; refused (recluster has no Replica Of syncs)
+
+
+# why `replica_ssl` is refused (by the REDB validator and by the REST API)
+REPLICA_SSL_REFUSED = ("replica_ssl encrypts the syncs of Replica Of and Active-Active, which recluster "
+                       "does not build: use enabled (TLS for clients and between the shards) or disabled")
+
+
 class EvictionPolicy(StrEnum):
     """Redis's eight maxmemory policies."""
 
@@ -114,6 +125,21 @@ class RedisEnterpriseDatabaseSpec(OpenApiModel):
     database_service_port: int | None = Field(default=None, description="Port of the database's Services.")
     default_user: bool = Field(
         default=True, description="Password-protect the default user (false: no secret)."
+    )
+    tls_mode: TlsMode = Field(
+        default=TlsMode.DISABLED,
+        description="enabled: the database's port speaks TLS only and its shards replicate over TLS; the "
+        "CA clients trust is published in the database secret (`ca.crt`). Set at creation.",
+    )
+    client_authentication_certificates: list[str] | None = Field(
+        default=None,
+        description="Secrets, each with a `cert` key holding a PEM certificate (a client's own, or the CA "
+        "that signs the clients): with tlsMode enabled only clients presenting one connect.",
+    )
+    enforce_client_authentication: bool = Field(
+        default=True,
+        description="false: the listed client certificates are not required (TLS without client "
+        "authentication).",
     )
 
 

@@ -22,8 +22,10 @@ from recluster.api.redb import (
     DATABASE_PORT_RANGE,
     MAX_SHARD_COUNT,
     MIN_MEMORY_SIZE,
+    REPLICA_SSL_REFUSED,
     RedisEnterpriseDatabase,
     RedisEnterpriseDatabaseSpec,
+    TlsMode,
 )
 from recluster.api.redb import KIND as REDB_KIND
 
@@ -102,6 +104,7 @@ def _validate_redb(
             )
         )
     errors += _port_errors(redb, old, set(ports_in_use))
+    errors += _tls_errors(redb, old)
     if spec.database_service_port is not None and not 1 <= spec.database_service_port <= 65535:
         errors.append(
             FieldError("spec.databaseServicePort", "port-range", "must be a TCP port between 1 and 65535")
@@ -110,6 +113,29 @@ def _validate_redb(
     if secret is not None and (len(secret) > 253 or not DNS1123_SUBDOMAIN.match(secret)):
         errors.append(FieldError("spec.databaseSecretName", "name", f"{secret!r} is not a valid Secret name"))
     return redb, errors
+
+
+def _tls_errors(redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None) -> list[FieldError]:
+    spec = redb.spec
+    errors: list[FieldError] = []
+    if spec.tls_mode == TlsMode.REPLICA_SSL:
+        errors.append(FieldError("spec.tlsMode", "tls-mode", REPLICA_SSL_REFUSED))
+    previous = parse_redb(old)[0] if old is not None else None
+    if previous is not None and previous.spec.tls_mode != spec.tls_mode:
+        errors.append(FieldError(
+            "spec.tlsMode", "immutable", f"cannot change after creation (the database was made with "
+            f"{previous.spec.tls_mode}): create a new database with the mode you want"))
+    names = spec.client_authentication_certificates or []
+    if names and spec.tls_mode != TlsMode.ENABLED:
+        errors.append(FieldError(
+            "spec.clientAuthenticationCertificates", "needs-tls",
+            "client certificates are checked only in a TLS handshake: set tlsMode: enabled or remove the "
+            "list"))
+    for index, name in enumerate(names):
+        if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
+            errors.append(FieldError(f"spec.clientAuthenticationCertificates[{index}]", "name",
+                                     f"{name!r} is not a valid Secret name"))
+    return errors
 
 
 def _assigned_port(old: Mapping[str, Any] | None) -> int | None:

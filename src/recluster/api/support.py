@@ -154,12 +154,8 @@ REC_FIELDS: tuple[SpecField, ...] = (
 REDB_FIELDS: tuple[SpecField, ...] = (
     *_implemented(
         "redisEnterpriseCluster", "memorySize", "shardCount", "replication", "persistence",
-        "evictionPolicy", "databaseSecretName", "databasePort", "databaseServicePort",
-    ),
-    _refused(
-        "tlsMode",
-        "database TLS is not built and the database would serve plaintext: set disabled or leave it out",
-        _is("disabled"),
+        "evictionPolicy", "databaseSecretName", "databasePort", "databaseServicePort", "tlsMode",
+        "clientAuthenticationCertificates", "enforceClientAuthentication",
     ),
     _refused(
         "defaultUser",
@@ -169,10 +165,6 @@ REDB_FIELDS: tuple[SpecField, ...] = (
     ),
     _refused("type", "only Redis databases exist (no memcached): set redis or leave it out", _is("redis")),
     _refused("rolesPermissions", "ACL roles are not built (only the default user exists): remove the list"),
-    _refused(
-        "clientAuthenticationCertificates",
-        "client certificates need database TLS, which is not built: remove the list",
-    ),
     _refused("replicaSources", "Replica Of (replicating from another database) is not built: remove it"),
     _refused("backup", "the operator makes no backups: remove the block"),
     _refused("activeActive", "Active-Active databases are not built: remove the block"),
@@ -192,7 +184,6 @@ REDB_FIELDS: tuple[SpecField, ...] = (
         "shard placement does not read racks (with the REC's rackAwarenessNodeLabel every node is in a "
         "rack of its own, so a replica is always in another rack): remove it or set false",
     ),
-    *_ignored("only meaningful with database TLS, which is not built", "enforceClientAuthentication"),
     *_ignored("no alerts are raised", "alertSettings"),
     *_ignored("there is no OSS Cluster API (one shard per database)", "ossCluster"),
     *_ignored("clients connect to the master shard directly, there is no proxy", "proxyPolicy"),

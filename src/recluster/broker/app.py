@@ -117,12 +117,14 @@ class Broker:
             bdb = await self.api.bdb(uid)
             nodes = await self.api.nodes()
             shards = await self.api.shards(uid)
+            ca = str((await self.api.certificates()).get("proxy_cert") or "") \
+                if bdb.get("tls_mode") == "enabled" else ""
         except ClusterApiError as exc:
             raise errors.BrokerError(503, f"cannot read the database from the cluster API "
                                      f"({exc.status} {exc.error_code})") from exc
         except httpx.HTTPError as exc:
             raise errors.BrokerError(503, f"the cluster API is unreachable ({type(exc).__name__})") from exc
-        credentials = credentials_for(bdb, nodes)
+        credentials = credentials_for(bdb, nodes, ca)
         return {"credentials": credentials,
                 "endpoints": binding_endpoints(credentials, shard_hosts(shards, nodes))}
 

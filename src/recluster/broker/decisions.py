@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from recluster.api.ports import SENTINEL_PORT
+from recluster.api.ports import SENTINEL_PORT, SENTINEL_TLS_PORT
 from recluster.broker import errors
 from recluster.broker.catalog import Catalog, Plan, database_name, validate_parameters
 from recluster.broker.models import (
@@ -328,10 +328,12 @@ SHARED_PASSWORD_NOTE = (
     "the database password, shared by every binding of the instance; unbinding does not revoke it.")
 
 
-def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]:
+def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]], ca: str = "") -> dict[str, Any]:
     """The binding's credentials from the REST API's bdb and nodes: the master endpoint, the
     Sentinel addresses (clients that follow failover use these with the database name), a redis://
-    URI. No user of its own (the API has no ACL support), and it says so."""
+    URI (rediss:// for a TLS database, with the CA to verify it, `ca`, and the TLS sentinels). No
+    user of its own (the API has no ACL support), and it says so."""
+    tls = bdb.get("tls_mode") == "enabled"
     endpoints = bdb.get("endpoints") or []
     if not endpoints:
         raise errors.BrokerError(503, "the database has no endpoint yet; retry shortly")
@@ -339,8 +341,9 @@ def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[st
     host = str(endpoint.get("dns_name") or (endpoint.get("addr") or [""])[0])
     port = int(endpoint.get("port") or bdb["port"])
     password = bdb.get("authentication_redis_pass") or ""
+    key, default = ("sentinel_tls", SENTINEL_TLS_PORT) if tls else ("sentinel", SENTINEL_PORT)
     sentinels: list[dict[str, Any]] = [{"host": str(n.get("name") or n["addr"]),
-                                        "port": int(n.get("ports", {}).get("sentinel", SENTINEL_PORT))}
+                                        "port": int(n.get("ports", {}).get(key, default))}
                                        for n in sorted(nodes, key=lambda n: int(n.get("uid", 0)))
                                        if n.get("status") != "decommissioning"]
     auth = f":{quote(password, safe='')}@" if password else ""
@@ -349,11 +352,12 @@ def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[st
         "port": port,
         "password": password,
         "name": bdb["name"],
-        "uri": f"redis://{auth}{_uri_host(host)}:{port}",
+        "uri": f"{'rediss' if tls else 'redis'}://{auth}{_uri_host(host)}:{port}",
         "sentinel_master_name": bdb["name"],
         "sentinels": sentinels,
         "sentinel_addresses": [f"{_uri_host(s['host'])}:{s['port']}" for s in sentinels],
-        "tls": False,
+        "tls": tls,
+        **({"ca_certificate": ca} if tls else {}),
         "username": "default",
         "binding_user": False,
         "shared_password": True,

@@ -72,8 +72,10 @@ class Rigger:
         self.passes += 1
         pods = await self.reader.node_pods()
         self.pods = pods
-        self.sentinels.follow({p.ip for p in pods if p.ip})
+        ips = {p.ip for p in pods if p.ip}
+        self.sentinels.follow(ips, self.reader.database_ca)
         bdbs = await self.reader.databases_from_api(pods)
+        self.sentinels.follow(ips, self.reader.database_ca)  # the CA is known once a TLS database is
         if bdbs is None:
             log.warning(
                 "no node of cluster %s answers its REST API; keeping Services as they are",

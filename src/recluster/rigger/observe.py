@@ -62,6 +62,9 @@ class ClusterReader:
     def __init__(self, config: RiggerConfig, kube: Kube) -> None:
         self.config = config
         self.kube = kube
+        # the CA of the cluster's TLS databases (REST `proxy_cert`), read once a TLS database exists:
+        # the TLS sentinels are verified against it
+        self.database_ca: str | None = None
 
     async def node_pods(self) -> list[NodePod]:
         selector = f"{APP_LABEL}={APP},{CLUSTER_LABEL}={self.config.cluster},{ROLE_LABEL}={NODE_ROLE}"
@@ -88,6 +91,8 @@ class ClusterReader:
             try:
                 async with node_api(pod.ip, server_name, ca_pem, username, password, timeout=5.0) as api:
                     bdbs: list[dict[str, Any]] = await api.bdbs()
+                    if self.database_ca is None and any(b.get("tls_mode") == "enabled" for b in bdbs):
+                        self.database_ca = str((await api.certificates()).get("proxy_cert") or "") or None
                     return bdbs
             except (httpx.HTTPError, ClusterApiError, OSError) as exc:
                 log.debug("REST API of %s does not answer: %s", pod.name, type(exc).__name__)

@@ -58,16 +58,29 @@ def fields(errors: list[Any]) -> set[str]:
     return {error.field for error in errors}
 
 
-def test_the_manifest_of_issue_17_is_refused_naming_both_fields() -> None:
+def test_the_manifest_of_issue_17_is_refused_for_what_is_not_built_and_tls_is_accepted() -> None:
     body = redb(memorySize="100MB", tlsMode="enabled", defaultUser=False)
     errors = validate_redb(body, cluster_exists=True)
-    assert fields(errors) == {"spec.tlsMode", "spec.defaultUser"}
+    assert fields(errors) == {"spec.defaultUser"}
     assert {error.rule for error in errors} == {"not-implemented"}
-    message = describe(errors)
-    assert "spec.tlsMode: enabled is not implemented yet" in message
-    assert "spec.defaultUser: false is not implemented yet" in message
+    assert "spec.defaultUser: false is not implemented yet" in describe(errors)
     with pytest.raises(SpecInvalid):
         check_redb(body, cluster_exists=True)
+    assert validate_redb(redb(memorySize="100MB", tlsMode="enabled"), cluster_exists=True) == []
+
+
+def test_tls_rules_name_the_field() -> None:
+    errors = validate_redb(redb(tlsMode="replica_ssl"), cluster_exists=True)
+    assert fields(errors) == {"spec.tlsMode"} and "Replica Of" in describe(errors)
+    errors = validate_redb(redb(clientAuthenticationCertificates=["client-ca"]), cluster_exists=True)
+    assert fields(errors) == {"spec.clientAuthenticationCertificates"}
+    assert "tlsMode: enabled" in describe(errors)
+    errors = validate_redb(redb(tlsMode="enabled", clientAuthenticationCertificates=["Bad_Name"]),
+                           cluster_exists=True)
+    assert fields(errors) == {"spec.clientAuthenticationCertificates[0]"}
+    # fixed at creation: the accepted spec had another mode
+    errors = validate_redb(redb(tlsMode="enabled"), redb(tlsMode="disabled"), cluster_exists=True)
+    assert fields(errors) == {"spec.tlsMode"} and "cannot change after creation" in describe(errors)
 
 
 @pytest.mark.parametrize(

@@ -374,3 +374,16 @@ def test_credentials_from_the_rest_api() -> None:
         {"host": "node-2.rec", "ports": ["12000"], "protocol": "tcp"},
         {"host": "node-1.rec", "ports": ["8001"], "protocol": "tcp"},
         {"host": "node-2.rec", "ports": ["8001"], "protocol": "tcp"}]
+
+
+def test_credentials_of_a_tls_database_say_tls_and_carry_the_ca_and_the_tls_sentinels() -> None:
+    bdb = {"uid": 3, "name": "osb-i2", "port": 12001, "authentication_redis_pass": "pw",
+           "tls_mode": "enabled",
+           "endpoints": [{"dns_name": "node-1.rec", "addr": ["198.18.8.1"], "port": 12001}]}
+    nodes = [{"uid": 1, "name": "node-1.rec", "addr": "198.18.8.1",
+              "ports": {"sentinel": 8001, "sentinel_tls": 8002}}]
+    creds = credentials_for(bdb, nodes, "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n")
+    assert creds["tls"] is True and creds["uri"] == "rediss://:pw@node-1.rec:12001"
+    assert creds["sentinel_addresses"] == ["node-1.rec:8002"]
+    assert "BEGIN CERTIFICATE" in creds["ca_certificate"]
+    assert "ca_certificate" not in credentials_for({**bdb, "tls_mode": "disabled"}, nodes)

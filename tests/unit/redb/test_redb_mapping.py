@@ -57,7 +57,24 @@ def test_defaults_map_to_the_cluster_defaults() -> None:
         "eviction_policy": "volatile-lru",
         "data_persistence": "disabled",
         "authentication_redis_pass": PASSWORD,
+        "tls_mode": "disabled",
+        "enforce_client_authentication": "enabled",
+        "authentication_ssl_client_certs": [],
     }
+
+
+def test_tls_maps_to_the_bdb_and_client_certificates_follow_the_spec() -> None:
+    secure = model(tlsMode="enabled", clientAuthenticationCertificates=["app-ca"])
+    created = bdb_create_body(secure, PASSWORD, ["PEM-A"])
+    assert created["tls_mode"] == "enabled"
+    assert created["authentication_ssl_client_certs"] == [{"client_cert": "PEM-A"}]
+    bdb = {**created, "uid": 1}
+    assert bdb_update_body(secure, bdb, None, ["PEM-A"]) == {}
+    assert bdb_update_body(secure, bdb, None, ["PEM-B"]) == {
+        "authentication_ssl_client_certs": [{"client_cert": "PEM-B"}]}
+    relaxed = model(tlsMode="enabled", clientAuthenticationCertificates=["app-ca"],
+                    enforceClientAuthentication=False)
+    assert bdb_update_body(relaxed, bdb, None, ["PEM-A"]) == {"enforce_client_authentication": "disabled"}
 
 
 def test_every_field_of_the_reference() -> None:

@@ -1,6 +1,6 @@
 """REDB spec -> bdb body of the cluster's REST API, and the partial update that brings a bdb in line
-with the spec. Pure: no I/O, no clock; the password is an argument (it comes from the database
-secret) and never appears in anything but the body sent to the cluster."""
+with the spec. Pure: no I/O, no clock; the password and the client certificates are arguments (they
+come from Secrets) and the password never appears in anything but the body sent to the cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from typing import Any
 
 from recluster.api.quantity import parse_memory_size
 from recluster.api.redb import AOF_EVERY_SECOND as _AOF_EVERY_SECOND
-from recluster.api.redb import EvictionPolicy, Persistence, RedisEnterpriseDatabase, persistence_fields
+from recluster.api.redb import (
+    EvictionPolicy,
+    Persistence,
+    RedisEnterpriseDatabase,
+    TlsMode,
+    persistence_fields,
+)
 
 
 def desired_settings(redb: RedisEnterpriseDatabase) -> dict[str, Any]:
@@ -23,9 +29,23 @@ def desired_settings(redb: RedisEnterpriseDatabase) -> dict[str, Any]:
     }
 
 
-def bdb_create_body(redb: RedisEnterpriseDatabase, password: str | None) -> dict[str, Any]:
+def tls_settings(redb: RedisEnterpriseDatabase, client_certs: list[str]) -> dict[str, Any]:
+    """The bdb's TLS fields: the mode, and the client certificates (read from the Secrets the spec
+    lists) with whether they are required."""
+    spec = redb.spec
+    return {
+        "tls_mode": str(TlsMode.ENABLED if spec.tls_mode == TlsMode.ENABLED else TlsMode.DISABLED),
+        "enforce_client_authentication": "enabled" if spec.enforce_client_authentication else "disabled",
+        "authentication_ssl_client_certs": [{"client_cert": cert} for cert in client_certs],
+    }
+
+
+def bdb_create_body(
+    redb: RedisEnterpriseDatabase, password: str | None, client_certs: list[str] | None = None
+) -> dict[str, Any]:
     """POST /v1/bdbs. `password`: the default user's password (None or "": no authentication)."""
-    body: dict[str, Any] = {"name": redb.metadata.name, "type": "redis", **desired_settings(redb)}
+    body: dict[str, Any] = {"name": redb.metadata.name, "type": "redis", **desired_settings(redb),
+                            **tls_settings(redb, client_certs or [])}
     if redb.spec.database_port is not None:
         body["port"] = redb.spec.database_port
     if redb.spec.default_user and password:
@@ -43,11 +63,13 @@ def _persistence_of(bdb: dict[str, Any]) -> dict[str, Any]:
 
 
 def bdb_update_body(
-    redb: RedisEnterpriseDatabase, bdb: dict[str, Any], password: str | None = None
+    redb: RedisEnterpriseDatabase, bdb: dict[str, Any], password: str | None = None,
+    client_certs: list[str] | None = None,
 ) -> dict[str, Any]:
     """PUT /v1/bdbs/{uid}: only the fields that differ ({} when the bdb is in line with the spec).
     `password` is compared only when given (the API does not show it back reliably); pass it when
-    the secret changed."""
+    the secret changed. The TLS mode is fixed at creation (the validator refuses a change); the
+    client certificates and their enforcement follow the spec."""
     desired = desired_settings(redb)
     changes: dict[str, Any] = {}
     for key in ("memory_size", "replication", "shards_count", "eviction_policy"):
@@ -58,6 +80,11 @@ def bdb_update_body(
         changes.update(wanted)
     if password is not None and redb.spec.default_user and bdb.get("authentication_redis_pass") != password:
         changes["authentication_redis_pass"] = password
+    if client_certs is not None:
+        tls = tls_settings(redb, client_certs)
+        for key in ("enforce_client_authentication", "authentication_ssl_client_certs"):
+            if key in bdb and bdb.get(key) != tls[key]:
+                changes[key] = tls[key]
     return changes
 
 

@@ -10,12 +10,13 @@ is gone; they are also owned by the REDB)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from typing import Any
 
 from recluster.api.naming import parse_service_types, service_names
-from recluster.api.redb import API_VERSION, FINALIZER, KIND, RedisEnterpriseDatabase
+from recluster.api.redb import API_VERSION, FINALIZER, KIND, RedisEnterpriseDatabase, TlsMode
 from recluster.api.validation import (
     SpecInvalid,
     check_redb,
@@ -40,7 +41,14 @@ from recluster.operator.redb.cluster import (
     rec_model,
 )
 from recluster.operator.redb.mapping import bdb_create_body, bdb_update_body, changed_fields
-from recluster.operator.redb.secret import build_new_secret, created_by_operator, port_patch, secret_value
+from recluster.operator.redb.secret import (
+    CLIENT_CERT_KEY,
+    build_new_secret,
+    ca_patch,
+    created_by_operator,
+    port_patch,
+    secret_value,
+)
 from recluster.operator.redb.settled import Settled, fingerprint, settled
 from recluster.operator.redb.status import DatabaseView, database_status, status_changes
 from recluster.operator.status import now_rfc3339, post_event, report_invalid, unchanged, write_status
@@ -174,18 +182,22 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     password, secret = await _ensure_secret(kube, redb)
     if password is None and redb.spec.default_user:
         return BUSY_SECONDS  # a secret we just created is read back on the next pass
+    client_certs, missing = await _client_certificates(kube, redb)
     busy = False
-    message = ""
+    message = missing
     try:
-        if bdb is None:
-            created = await cluster.call(lambda api: api.create_bdb(bdb_create_body(redb, password)))
+        if missing:
+            busy = True  # nothing is created or changed without the certificates it must trust
+        elif bdb is None:
+            new_body = bdb_create_body(redb, password, client_certs)
+            created = await cluster.call(lambda api: api.create_bdb(new_body))
             bdb = created
             await post_event(
                 kube, body, "Normal", "Created", f"database {name} created (uid {created.get('uid')})"
             )
             busy = True
         elif bdb.get("status") == "active":
-            changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None)
+            changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs)
             if changes:
                 uid = int(bdb["uid"])
                 bdb = await cluster.call(lambda api: api.update_bdb(uid, changes))
@@ -216,6 +228,12 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
             pass
         port = bdb.get("port")
         patch = port_patch(secret, int(port)) if redb.spec.default_user and port else None
+        if secret is not None and redb.spec.tls_mode == TlsMode.ENABLED:
+            with contextlib.suppress(ClusterApiError, ClusterUnreachable):
+                ca = await cluster.call(lambda api: api.certificates())
+                published = ca_patch(secret, str(ca.get("proxy_cert") or ""))
+                if published is not None:
+                    patch = {"data": {**(patch or {}).get("data", {}), **published["data"]}}
         if secret is not None and patch is not None:
             await kube.merge_patch("v1", "Secret", namespace, redb.secret_name, patch)
             wrote_secret = True
@@ -293,6 +311,21 @@ async def _ensure_secret(
         created = await kube.apply(build_new_secret(redb, secrets.token_urlsafe(PASSWORD_BYTES)))
         return secret_value(created, "password"), created
     return secret_value(secret, "password") or "", secret
+
+
+async def _client_certificates(kube: Kube, redb: RedisEnterpriseDatabase) -> tuple[list[str], str]:
+    """The PEM certificates of the Secrets `clientAuthenticationCertificates` names (key `cert`), and
+    what is missing ("" when nothing is)."""
+    certs: list[str] = []
+    for name in redb.spec.client_authentication_certificates or []:
+        secret = await kube.get("v1", "Secret", redb.metadata.namespace, name)
+        cert = secret_value(secret, CLIENT_CERT_KEY) if secret is not None else None
+        if not cert:
+            where = "does not exist" if secret is None else f"has no '{CLIENT_CERT_KEY}' key"
+            return [], (f"waiting for the client certificate: Secret {name} {where} "
+                        "(clientAuthenticationCertificates)")
+        certs.append(cert)
+    return certs, ""
 
 
 async def _delete(ctx: Context, body: dict[str, Any]) -> bool:

@@ -1,10 +1,12 @@
 """The database secret (`redb-<name>` or `databaseSecretName`): `password`, `port`,
-`service_names`. Pure builders; the reconciler decides when to apply them.
+`service_names`, and for a TLS database `ca.crt`. Pure builders; the reconciler decides when to apply
+them.
 
 Ownership of the keys (no two writers for one key):
 - `password`: the operator generates it once, only when the secret does not exist; a secret the
   user created first is honoured and never rewritten;
 - `port`: the operator, once the cluster has assigned one;
+- `ca.crt`: the operator, for a TLS database, from the cluster (GET /v1/cluster/certificates);
 - `service_names`: the services rigger (it knows which Services exist).
 
 A secret the operator created carries an owner reference to the REDB and the annotation
@@ -65,6 +67,17 @@ def build_new_secret(redb: RedisEnterpriseDatabase, password: str) -> dict[str, 
         },
         "data": {"password": _b64(password)},
     }
+
+
+CLIENT_CERT_KEY = "cert"  # a clientAuthenticationCertificates Secret's key (the public contract)
+CA_KEY = "ca.crt"  # the CA a client of a TLS database trusts (the cluster's `proxy_cert`)
+
+
+def ca_patch(secret: dict[str, Any] | None, ca_pem: str | None) -> dict[str, Any] | None:
+    """A merge patch that publishes the database CA, or None when already published."""
+    if not ca_pem or secret_value(secret, CA_KEY) == ca_pem:
+        return None
+    return {"data": {CA_KEY: _b64(ca_pem)}}
 
 
 def port_patch(secret: dict[str, Any] | None, port: int | None) -> dict[str, Any] | None:

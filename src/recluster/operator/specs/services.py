@@ -14,7 +14,7 @@ from recluster.operator.specs.names import (
     prom_service_name,
     ui_service_name,
 )
-from recluster.operator.specs.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, UI_PORT
+from recluster.operator.specs.ports import API_PORT, METRICS_PORT, SENTINEL_PORT, SENTINEL_TLS_PORT, UI_PORT
 
 
 def _port(name: str, port: int, target: str) -> dict[str, Any]:
@@ -33,7 +33,11 @@ def build_nodes_service(rec: RedisEnterpriseCluster) -> dict[str, Any]:
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
             "selector": node_selector_labels(rec),
-            "ports": [_port("api", API_PORT, "api"), _port("sentinel", SENTINEL_PORT, "sentinel")],
+            # the TLS databases' sentinel has no named container port (adding one would restart
+            # every node pod of an existing cluster for nothing): its number
+            "ports": [_port("api", API_PORT, "api"), _port("sentinel", SENTINEL_PORT, "sentinel"),
+                      {"name": "sentinel-tls", "port": SENTINEL_TLS_PORT, "targetPort": SENTINEL_TLS_PORT,
+                       "protocol": "TCP"}],
         },
     }
 

@@ -69,6 +69,8 @@ def node_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list[d
         {"name": "RECLUSTER_NODE_DATA_DIR", "value": DATA_DIR},
         {"name": "RECLUSTER_NODE_TLS_DIR", "value": TLS_DIR},
         {"name": "RECLUSTER_NODE_CREDENTIALS_FILE", "value": CREDENTIALS_DIR},
+        # the database certificates name the Services in this namespace (`<db>.<ns>.svc...`)
+        {"name": "RECLUSTER_NODE_SERVICE_DOMAIN", "value": f"{rec.namespace}.svc.{cluster_domain}"},
     ]
     if rec.spec.enforce_ipv4:
         env.append({"name": "ENFORCE_IPV4", "value": "true"})

@@ -177,6 +177,16 @@ class ClusterApi:
         result: list[dict[str, Any]] = await self.request("GET", path)
         return result
 
+    async def fail_over_shard(self, shard_uid: int | str) -> dict[str, Any]:
+        """A planned failover of a master shard (its database's replica takes over)."""
+        result: dict[str, Any] = await self.request("POST", f"/v1/shards/{shard_uid}/actions/failover")
+        return result
+
+    async def fail_over_bdb(self, bdb_uid: int) -> dict[str, Any]:
+        """A planned failover of the database's master shard."""
+        master = next(s for s in await self.shards(bdb_uid) if s.get("role") == "master")
+        return await self.fail_over_shard(master["uid"])
+
     async def bdb_stats(self, uid: int) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", f"/v1/bdbs/stats/last/{uid}")
         return result

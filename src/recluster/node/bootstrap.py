@@ -117,6 +117,7 @@ class Bootstrap:
         assert credentials is not None  # filled in by begin
         password = secrets.token_hex(24)
         name = request.cluster.name or "cluster.local"
+        self.rt.sentinel_access.use(password)
         self.rt.ccs_server.start(password, None, 0)
         store = CcsStore(self.cfg, password)
         await wait_for("the configuration store to start", store.local.ping, 30)
@@ -173,6 +174,7 @@ class Bootstrap:
                                 str(answer["ccs_password"]), peers)
         membership.save(self.cfg.data_dir)
         leader = (str(answer["leader"]), int(answer["leader_ccs_port"]))
+        self.rt.sentinel_access.use(membership.ccs_password)
         store = CcsStore(self.cfg, membership.ccs_password)
         self.rt.ccs_server.start(membership.ccs_password, leader, majority(len(peers)) - 1)
         await self.rt.start_sentinel()
@@ -301,6 +303,7 @@ class Bootstrap:
         if rt.store is not None:
             await rt.store.close()
         rt.membership, rt.store = None, None
+        rt.sentinel_access.use(None)
         rt.bootstrap = BootstrapStatus("idle")
         rt.sentinel = rt.make_sentinels()
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from recluster.clients.peer_tls import peer_verification
 from recluster.node.auth import CredentialCheck
@@ -57,7 +57,7 @@ class NodeDaemon:
         self.membership_ops = Bootstrap(self.rt, self._http)
         self.node_loop = NodeLoop(self.rt, self.membership_ops)
         self.leader_loop = LeaderLoop(self.rt)
-        self.failover_watch = FailoverWatch(cfg, self.rt.hurry, self.rt.tls_names,
+        self.failover_watch = FailoverWatch(cfg, self.rt.sentinel_access, self.rt.hurry, self.rt.tls_names,
                                             self.rt.database_tls.client_kwargs())
         self.credentials = CredentialCheck()
         self.bdb_list = RenderedList(lambda state: [
@@ -178,6 +178,23 @@ class NodeDaemon:
         result = await self._store().write(change, what)
         self.rt.wake.set()
         return result
+
+    async def fail_over(self, name: str, members: int) -> None:
+        """A planned failover of database `name` (leader only: forwarded like every write): asked of
+        the database's sentinel once a majority of the `members` nodes confirms this leader, as the
+        leader's own planned failovers are."""
+        if not await self._store().confirm_majority(members):
+            raise ApiError(503, "cluster_no_quorum", f"cannot fail '{name}' over: a majority of the nodes "
+                           "does not confirm this leader now; nothing was changed")
+        try:
+            await self.rt.sentinel.failover(name)
+        except ResponseError as exc:
+            busy = "INPROG" in str(exc)
+            raise ApiError(409, "failover_in_progress" if busy else "no_replica_in_sync",
+                           f"cannot fail '{name}' over now: a failover of it runs already" if busy else
+                           f"cannot fail '{name}' over now: no replica is in sync and known to the "
+                           "sentinels yet; retry") from exc
+        self.rt.wake.set()
 
     async def leader_addr(self) -> tuple[str, int] | None:
         """The CCS address of the leader (None before bootstrap)."""

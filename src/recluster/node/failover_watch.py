@@ -25,6 +25,7 @@ from recluster.node.failover_decision import MasterView, masters_to_fail_over, s
 from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import ClusterState
 from recluster.node.sentinel import Hurry, command, follow_events, masters_by_name
+from recluster.node.sentinel_access import SentinelAccess
 from recluster.node.sentinels import Sentinels, TlsNames
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,10 @@ PeerSentinels = tuple[str, int, int]
 
 
 class FailoverWatch:
-    def __init__(self, cfg: NodeConfig, hurry: Hurry, tls_names: TlsNames, tls: dict[str, Any]) -> None:
+    def __init__(self, cfg: NodeConfig, access: SentinelAccess, hurry: Hurry, tls_names: TlsNames,
+                 tls: dict[str, Any]) -> None:
         self.cfg = cfg
+        self.access = access  # its requests to the peers' sentinels log in as their admin
         self.hurry = hurry
         self.tls_names = tls_names  # the names the TLS sentinels monitor (the node loop keeps it)
         self.tls = tls  # redis-py arguments of a connection to a TLS sentinel
@@ -100,7 +103,7 @@ class FailoverWatch:
     async def _main(self, state: StateSource, started: threading.Event) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         self.wake = asyncio.Event()
-        self.sentinel = Sentinels(self.cfg, self.hurry, self.tls_names, self.tls)
+        self.sentinel = Sentinels(self.cfg, self.access, self.hurry, self.tls_names, self.tls)
         started.set()
         events = asyncio.create_task(self._events())
         try:
@@ -205,7 +208,8 @@ class FailoverWatch:
         if client is None:
             client = aioredis.Redis(host=host, port=port, socket_timeout=PEER_TIMEOUT_S,
                                     socket_connect_timeout=PEER_TIMEOUT_S, decode_responses=True,
-                                    retry=no_retry(), **(self.tls if tls else {}))
+                                    retry=no_retry(), credential_provider=self.access,
+                                    **(self.tls if tls else {}))
             self._peers[(host, port)] = client
         return client
 

@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.credentials import CredentialProvider
 
 from recluster.clients.redis_retry import no_retry
 from recluster.node.models import BdbRecord
@@ -42,11 +43,13 @@ class Probes:
         self._clients.clear()
 
 
-def one_off(host: str, port: int, tls: dict[str, Any] | None = None) -> aioredis.Redis:
+def one_off(host: str, port: int, tls: dict[str, Any] | None = None,
+            admin: CredentialProvider | None = None) -> aioredis.Redis:
     """A client for a single call to a peer's sentinel (the caller closes it); `tls`: the TLS
-    sentinel's connection arguments."""
+    sentinel's connection arguments; `admin`: the sentinels' admin credentials, for a call that
+    changes something (see sentinel_access)."""
     return aioredis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1,
-                          decode_responses=True, retry=no_retry(), **(tls or {}))
+                          decode_responses=True, retry=no_retry(), credential_provider=admin, **(tls or {}))
 
 
 async def port_closed(host: str, port: int) -> bool:

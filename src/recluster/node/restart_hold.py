@@ -120,7 +120,8 @@ class RestartHold:
         peers = self.rt.membership.peers if self.rt.membership else []
         targets += [(p.host, p.sentinel(tls)) for p in peers if p.name not in mine and p.host not in mine]
         for host, port in targets:
-            client = one_off(host, port, self.rt.database_tls.client_kwargs() if tls else None)
+            client = one_off(host, port, self.rt.database_tls.client_kwargs() if tls else None,
+                             admin=self.rt.sentinel_access)
             try:
                 await command(client, "SENTINEL", "FAILOVER", name)
                 log.info("asked the sentinel at %s to promote the replica of %s", host, name)

@@ -21,6 +21,7 @@ from recluster.node.database_tls import DatabaseTls, sentinel_directives
 from recluster.node.identity import Membership
 from recluster.node.probes import Probes
 from recluster.node.sentinel import Hurry, SentinelServer
+from recluster.node.sentinel_access import SentinelAccess
 from recluster.node.sentinels import Sentinels, TlsNames
 from recluster.node.shards import ShardSupervisor
 
@@ -53,9 +54,12 @@ class NodeRuntime:
         self.store: CcsStore | None = CcsStore(cfg, self.membership.ccs_password) if self.membership else None
         self.ccs_server = CcsServer(cfg)
         self.database_tls = DatabaseTls(cfg.data_dir, cfg.node_name, cfg.addr, cfg.service_domain)
-        self.sentinel_server = SentinelServer(cfg)
+        # who may change the sentinels: known with the cluster's secret (shared with the failover watch)
+        self.sentinel_access = SentinelAccess(self.membership.ccs_password if self.membership else None)
+        self.sentinel_server = SentinelServer(cfg, self.sentinel_access)
         self.sentinel_tls_server = SentinelServer(
-            cfg, lambda: sentinel_directives(self.database_tls.node, cfg.sentinel_tls_port))
+            cfg, self.sentinel_access,
+            lambda: sentinel_directives(self.database_tls.node, cfg.sentinel_tls_port))
         self.hurry = Hurry()  # shared with the failover watch's own SentinelControl (its thread)
         self.tls_names = TlsNames()  # shared with the failover watch too
         self.sentinel = self.make_sentinels()
@@ -76,7 +80,8 @@ class NodeRuntime:
         return self.membership, self.store
 
     def make_sentinels(self) -> Sentinels:
-        return Sentinels(self.cfg, self.hurry, self.tls_names, self.database_tls.client_kwargs())
+        return Sentinels(self.cfg, self.sentinel_access, self.hurry, self.tls_names,
+                         self.database_tls.client_kwargs())
 
     async def start_sentinel(self) -> None:
         self.sentinel_server.start()

@@ -189,6 +189,12 @@ class Cluster(_Answer):
     state_version: int
 
 
+class ShardFailover(_Answer):
+    shard_uid: str
+    bdb_uid: int
+    status: Literal["failover requested"]
+
+
 class Certificates(_Answer):
     proxy_cert: str = Field(description="PEM: the CA a client of a TLS database trusts (it signs the "
                             "certificate of every database shard); empty until the cluster has made it")

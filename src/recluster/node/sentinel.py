@@ -21,6 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.sentinel_access import SentinelAccess
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ class SentinelServer:
     given `tls_directives`, the TLS one (TLS databases, 8002): a sentinel speaks TLS to every
     instance it monitors or to none."""
 
-    def __init__(self, cfg: NodeConfig, tls_directives: Callable[[], list[str]] | None = None) -> None:
+    def __init__(self, cfg: NodeConfig, access: SentinelAccess,
+                 tls_directives: Callable[[], list[str]] | None = None) -> None:
         self.cfg = cfg
+        self.access = access
         self.tls_directives = tls_directives
         kind = "sentinel-tls" if tls_directives else "sentinel"
         self.dir = cfg.data_dir / kind
@@ -133,6 +136,7 @@ class SentinelServer:
             # server sits on a dead node its lookups hang, the sentinel goes into TILT and fails
             # nothing over (see docs/node-daemon.md); addresses come from the cluster state instead
             "sentinel announce-hostnames": "sentinel announce-hostnames no",
+            **self.access.directives(),
         }
         if not self.conf.exists():
             write_private(self.conf, "\n".join([
@@ -147,6 +151,7 @@ class SentinelServer:
                 "sentinel resolve-hostnames yes",
                 own["sentinel announce-hostnames"],
                 own["sentinel announce-ip"],
+                *self.access.directives().values(),
                 "sentinel deny-scripts-reconfig yes",
             ]) + "\n")
         else:
@@ -211,12 +216,13 @@ class SentinelControl:
     """Runtime configuration of the local sentinel. One per event loop (its client is bound to the
     loop that first used it)."""
 
-    def __init__(self, cfg: NodeConfig, hurry: Hurry | None = None, port: int | None = None,
-                 tls: dict[str, Any] | None = None) -> None:
+    def __init__(self, cfg: NodeConfig, access: SentinelAccess, hurry: Hurry | None = None,
+                 port: int | None = None, tls: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
+        # the node's own control: as the sentinel's admin (sentinel_access)
         self.client = aioredis.Redis(host=cfg.addr, port=port or cfg.sentinel_port, socket_timeout=2,
                                      socket_connect_timeout=1, decode_responses=True, retry=no_retry(),
-                                     **(tls or {}))
+                                     credential_provider=access, **(tls or {}))
         self._applied: dict[str, Monitor] = {}
         self._info_period = INFO_PERIOD_MS
         self._monitors = 0

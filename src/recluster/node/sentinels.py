@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from recluster.node.config import NodeConfig
 from recluster.node.models import ClusterState, NodeRecord
 from recluster.node.sentinel import Hurry, Monitor, SentinelControl
+from recluster.node.sentinel_access import SentinelAccess
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,10 @@ class Sentinels:
     """The runtime control of both sentinels, with SentinelControl's interface: a call about one name
     goes to that name's sentinel, a reading of all masters merges both. One per event loop."""
 
-    def __init__(self, cfg: NodeConfig, hurry: Hurry, tls_names: TlsNames,
+    def __init__(self, cfg: NodeConfig, access: SentinelAccess, hurry: Hurry, tls_names: TlsNames,
                  tls_client: dict[str, Any]) -> None:
-        self.plain = SentinelControl(cfg, hurry)
-        self.tls = SentinelControl(cfg, hurry, port=cfg.sentinel_tls_port, tls=tls_client)
+        self.plain = SentinelControl(cfg, access, hurry)
+        self.tls = SentinelControl(cfg, access, hurry, port=cfg.sentinel_tls_port, tls=tls_client)
         self.tls_names = tls_names
         self.client = self.plain.client  # the plaintext sentinel's: bootstrap and start-up checks
         self._merged: tuple[object, object, dict[str, dict[str, str]]] | None = None

@@ -17,6 +17,7 @@ import redis
 from redis.sentinel import Sentinel
 from tests.integration.node.support import write_confirmed
 
+from recluster.clients.cluster_api import ClusterApiError
 from recluster.node.devcluster import LoopbackCluster, LoopbackNode
 from recluster.node.processes import kill_recorded
 from recluster.node.sentinel import CCS_NAME
@@ -91,17 +92,19 @@ async def test_killed_master_shard_comes_back_as_replica_and_confirmed_writes_su
     await _confirmed_writes_kept_and_old_master_replicates(sentinel, client, confirmed, node.addr, port)
 
 
-async def _move_master_off(sentinel: Sentinel, host: str) -> str:
-    """Fail the database over (SENTINEL FAILOVER) until its master is not on `host`; the new host."""
+async def _move_master_off(cluster: LoopbackCluster, sentinel: Sentinel, uid: int, host: str) -> str:
+    """Fail the database over (the REST API's planned failover) until its master is not on `host`;
+    the new host."""
     deadline = time.monotonic() + 60
-    while True:
-        current, _ = await asyncio.to_thread(sentinel.discover_master, DB)
-        if current != host:
-            return str(current)
-        with contextlib.suppress(redis.RedisError):
-            await asyncio.to_thread(sentinel.sentinels[0].execute_command, "SENTINEL", "FAILOVER", DB)
-        assert time.monotonic() < deadline, f"the master of {DB} did not leave {host} within 60 s"
-        await asyncio.sleep(1)
+    async with cluster.api(0) as api:
+        while True:
+            current, _ = await asyncio.to_thread(sentinel.discover_master, DB)
+            if current != host:
+                return str(current)
+            with contextlib.suppress(ClusterApiError):  # no replica known to the sentinels yet: again
+                await api.fail_over_bdb(uid)
+            assert time.monotonic() < deadline, f"the master of {DB} did not leave {host} within 60 s"
+            await asyncio.sleep(1)
 
 
 async def test_master_node_back_on_an_empty_volume_does_not_wipe_the_replica(make_cluster) -> None:  # type: ignore[no-untyped-def]
@@ -109,10 +112,10 @@ async def test_master_node_back_on_an_empty_volume_does_not_wipe_the_replica(mak
     # the race a pod restart wins against Sentinel; the master is kept off the CCS leader so that the
     # node rejoins at once.
     cluster: LoopbackCluster = await make_cluster(3, down_after_ms=20000)
-    sentinel, client, confirmed, node, _, port = await _database_with_confirmed_writes(cluster)
+    sentinel, client, confirmed, node, uid, port = await _database_with_confirmed_writes(cluster)
     leader, _ = await asyncio.to_thread(sentinel.discover_master, CCS_NAME)
     if node.addr == leader:
-        moved_to = await _move_master_off(sentinel, leader)
+        moved_to = await _move_master_off(cluster, sentinel, uid, leader)
         node = next(n for n in cluster.nodes if n.addr == moved_to)
         await write_confirmed(client, 10)  # the old master has synced from the new one
     cluster.kill_node(node.index)

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from redis.exceptions import ResponseError
 from tests.integration.security.support import DB_NAME, SecuredCluster
 
+from recluster.clients.cluster_api import ClusterApiError
 from recluster.node.devcluster import LoopbackCluster
 
 # Files of a node's data directory that hold a secret by construction (relative glob, what).
@@ -72,20 +72,22 @@ def _open_directories(path: Path, top: Path) -> list[str]:
 
 
 async def _sentinel_failover(cluster: LoopbackCluster, name: str, timeout_s: float = 60.0) -> None:
-    """Ask a sentinel for a planned failover of `name` and wait until another address is master."""
+    """Ask the REST API for a planned failover of `name` and wait until another address is master."""
     host, port = cluster.sentinels()[0]
     sentinel = aioredis.Redis(host=host, port=port, socket_timeout=2, decode_responses=True)
     try:
         before = await sentinel.sentinel_get_master_addr_by_name(name)
         deadline = time.monotonic() + timeout_s
-        while True:  # a sentinel knows the replica only after its next INFO of the master
-            try:
-                await sentinel.sentinel_failover(name)
-                break
-            except ResponseError as exc:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"SENTINEL FAILOVER {name} refused: {exc}") from exc
-                await asyncio.sleep(0.5)
+        async with cluster.api(0) as api:
+            uid = next(int(b["uid"]) for b in await api.bdbs() if b["name"] == name)
+            while True:  # the sentinels know the replica only after their next INFO of the master
+                try:
+                    await api.fail_over_bdb(uid)
+                    break
+                except ClusterApiError as exc:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"the failover of {name} was refused: {exc}") from exc
+                    await asyncio.sleep(0.5)
         while await sentinel.sentinel_get_master_addr_by_name(name) == before:
             assert time.monotonic() < deadline, f"{name}: no failover after {timeout_s:.0f}s"
             await asyncio.sleep(0.2)

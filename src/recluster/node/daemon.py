@@ -101,7 +101,7 @@ class NodeDaemon:
                           lambda: self.rt.sentinel.forget_masters(), on_event),
             follow_events(self.cfg.addr, self.cfg.sentinel_tls_port, SENTINEL_EVENTS,
                           lambda: self.rt.sentinel.forget_masters(), on_event,
-                          tls=self.rt.database_tls.client_kwargs()))
+                          tls=self.rt.database_tls.client_kwargs(), wanted=lambda: self.rt.tls_names.any))
 
     async def stop(self, handoff_timeout: float) -> None:
         rt = self.rt

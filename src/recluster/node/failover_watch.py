@@ -124,10 +124,10 @@ class FailoverWatch:
         await asyncio.gather(
             follow_events(self.cfg.addr, self.cfg.sentinel_port, EVENTS, wake.set,
                           lambda _channel, _data: wake.set()),
-            # the TLS sentinel's (it runs while the cluster has a TLS database; until then the
-            # subscription fails and is tried again every second)
+            # the TLS sentinel's, which runs while the cluster has a TLS database
             follow_events(self.cfg.addr, self.cfg.sentinel_tls_port, EVENTS, wake.set,
-                          lambda _channel, _data: wake.set(), tls=self.tls))
+                          lambda _channel, _data: wake.set(), tls=self.tls,
+                          wanted=lambda: self.tls_names.any))
 
     # ---- the loop -------------------------------------------------------------------------------
 

@@ -356,11 +356,17 @@ class SentinelControl:
 
 async def follow_events(host: str, port: int, channels: tuple[str, ...],
                         on_subscribed: Callable[[], None],
-                        on_message: Callable[[str, str], None], tls: dict[str, Any] | None = None) -> None:
+                        on_message: Callable[[str, str], None], tls: dict[str, Any] | None = None,
+                        wanted: Callable[[], bool] = lambda: True) -> None:
     """Subscribe to a sentinel's event `channels` for ever, reconnecting a second after a failure.
     `on_subscribed` runs after each (re)subscription (events before it were missed), `on_message`
-    with (channel, data) for every event."""
+    with (channel, data) for every event. While `wanted()` is false (the TLS sentinel of a cluster
+    without TLS databases does not run) nothing is tried: a TLS connection attempt costs ~40 ms of
+    CPU in loading the system's CA store, and trying one every second was a daemon's main cost at rest."""
     while True:
+        if not wanted():
+            await asyncio.sleep(1)
+            continue
         client = aioredis.Redis(host=host, port=port, socket_connect_timeout=1, decode_responses=True,
                                 retry=no_retry(), **(tls or {}))
         try:

@@ -94,6 +94,11 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
     return "\n".join(lines) + "\n"
 
 
+def shard_dir(data_dir: Path, bdb_uid: int) -> Path:
+    """Where this node keeps its shard of a database: config, data, TLS files."""
+    return data_dir / "shards" / str(bdb_uid)
+
+
 @dataclass
 class LocalShard:
     shard_uid: int
@@ -115,7 +120,7 @@ class ShardSupervisor:
         self.answering: set[int] = set()  # bdb uids whose shard answered in the last `ensure`
 
     def shard_dir(self, bdb_uid: int) -> Path:
-        return self.root / str(bdb_uid)
+        return shard_dir(self.cfg.data_dir, bdb_uid)
 
     def _handle(self, bdb_uid: int) -> LocalShard:
         existing = self.local.get(bdb_uid)

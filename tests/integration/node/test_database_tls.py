@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from redis.sentinel import Sentinel
@@ -93,6 +95,16 @@ async def test_tls_database_end_to_end_with_failover_and_client_certificates(  #
     other_ca.write_text(Authority.create("not the cluster", days=1).pem().certificate)
     with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
         await asyncio.to_thread(ping, master_host, master_port, **tls_args(other_ca))
+
+    # the served certificate's remaining life is a metric (a year, renewed 30 days before)
+    node = next(n for n in cluster.nodes if n.addr == master_host)
+    own_cert = ssl.create_default_context(cafile=str(node.data_dir / "tls" / "cert.pem"))
+    async with httpx.AsyncClient(verify=own_cert) as http:
+        text = (await http.get(f"https://{master_host}:{cluster.metrics_port}/metrics")).text
+    lines = [line for line in text.splitlines() if line.startswith("redis_tls_cert_expiration_seconds{")
+             and f'bdb="{secure["uid"]}"' in line and 'role="master"' in line]
+    assert len(lines) == 1, "no certificate expiry metric for the TLS database's master"
+    assert 364 * 86400 < float(lines[0].rsplit(" ", 1)[1]) <= 365 * 86400
 
     # redis-cli --tls, as a user would (the password from the environment, not argv)
     cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"

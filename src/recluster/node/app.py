@@ -142,9 +142,14 @@ async def _forward(daemon: NodeDaemon, request: Request) -> Response:
                        "cluster may have lost its majority; nothing was changed")
     headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_HEADERS}
     headers[FORWARDED_BY] = daemon.cfg.node_name
-    url = leader + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    # the path as the client sent it, still percent-encoded: decoded, a control character in a path
+    # parameter made an invalid URL (a 500 instead of the leader's 400/404)
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    url = leader + raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
     try:
         answer = await daemon.forward(request.method, url, await request.body(), headers)
+    except httpx.InvalidURL as exc:
+        raise ApiError(400, "invalid_parameter", "the request's path is not a valid URL path") from exc
     except httpx.HTTPError as exc:
         raise ApiError(503, "cluster_no_quorum",
                        f"the cluster's leader ({leader.split('//')[1]}) does not answer "

@@ -360,6 +360,10 @@ async def test_unicode_and_control_characters_in_names_are_refused(servers: Serv
                      "/v1/nodes/%F0%9F%98%80", "/v1/bdbs/%ff"):
             answer = await api.get(path)
             assert answer.status_code in (400, 404), (path, answer.text)
+        # ... also in a write this follower forwards to the leader (the path is passed on encoded)
+        for path in ("/v1/shards/%0C%C2%BE/actions/failover", "/v1/nodes/%0A/actions/remove"):
+            answer = await api.post(path)
+            assert answer.status_code in (400, 404), (path, answer.text)
 
 
 async def test_unicode_and_control_characters_in_broker_ids(servers: Servers, catalog_ids: Ids) -> None:

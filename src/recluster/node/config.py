@@ -52,6 +52,10 @@ class NodeConfig:
     def node_name(self) -> str:
         return self.name or self.addr
 
+    def sentinel(self, tls: bool) -> int:
+        """The port of this node's sentinel for TLS (or plaintext) databases."""
+        return self.sentinel_tls_port if tls else self.sentinel_port
+
     @property
     def cert_dir(self) -> Path:
         return self.tls_dir or self.data_dir / "tls"

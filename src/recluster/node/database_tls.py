@@ -67,10 +67,10 @@ class TlsFiles:
     ca: Path  # the certificates this process trusts (as a server: its clients; as a client: servers)
 
 
-def _due(cert_path: Path, names: Sequence[str], ca_pem: str, ca_path: Path, now: dt.datetime) -> bool:
-    """Whether a certificate must be (re)issued: missing, for other names, from another CA, or
-    expiring within RENEW_WITHIN."""
-    if not cert_path.exists() or not ca_path.exists() or ca_path.read_text() != ca_pem:
+def _stale(cert_path: Path, names: Sequence[str], trusted: str, ca_path: Path, now: dt.datetime) -> bool:
+    """Whether a certificate must be (re)issued: missing, for other names, with another trust list
+    (another CA), or expiring within RENEW_WITHIN."""
+    if not cert_path.exists() or not ca_path.exists() or ca_path.read_text() != trusted:
         return True
     text = cert_path.read_text()
     return sorted(certificate_names(text)) != sorted(set(names)) or not_after(text) - now < RENEW_WITHIN
@@ -89,46 +89,34 @@ class DatabaseTls:
     def ensure_node(self, ca: Pem, now: dt.datetime | None = None) -> bool:
         """The node's own certificate (its TLS sentinel's, and its identity as a client) is current;
         True when it was (re)issued."""
-        now = now or dt.datetime.now(dt.UTC)
         self.ca = ca
-        names = [self.node_name, self.node_addr]
-        if not self._due(self.node, names, ca.certificate, now):
-            return False
-        self._issue(ca, self.node, names, now)
-        return True
+        return self._ensure(ca, self.node, [self.node_name, self.node_addr], ca.certificate, now)
 
     def ensure_shard(self, ca: Pem, bdb: BdbRecord, shard_dir: Path, now: dt.datetime | None = None) -> bool:
         """The certificate of this node's shard of `bdb` is current (in the shard's directory); True
         when it was (re)issued. Its trust list: the cluster CA, and for mutual TLS the clients'
         certificates the database lists."""
-        now = now or dt.datetime.now(dt.UTC)
-        files = shard_files(shard_dir)
         names = database_names(bdb, self.node_name, self.node_addr, self.domain)
-        trusted = trust_bundle(ca.certificate, bdb)
-        if not self._due(files, names, trusted, now):
-            return False
-        self._issue(ca, files, names, now, trusted)
-        return True
+        return self._ensure(ca, shard_files(shard_dir), names, trust_bundle(ca.certificate, bdb), now)
 
-    def _due(self, files: TlsFiles, names: list[str], trusted: str, now: dt.datetime) -> bool:
+    def _ensure(self, ca: Pem, files: TlsFiles, names: list[str], trusted: str,
+                now: dt.datetime | None) -> bool:
+        """Issue `files` for `names` with the trust list `trusted` unless they are current; whether
+        they were issued. Found current, they are not read again for RECHECK_S."""
+        now = now or dt.datetime.now(dt.UTC)
         wanted = (tuple(names), trusted)
         seen = self._current.get(files.cert)
         if seen is not None and seen[0] == wanted and 0 <= now.timestamp() - seen[1] < RECHECK_S:
             return False
-        if _due(files.cert, names, trusted, files.ca, now):
-            return True
+        issued = _stale(files.cert, names, trusted, files.ca, now)
+        if issued:
+            leaf = Authority.from_pem(ca).issue(names[0], names, days=LEAF_DAYS, server=True, client=True,
+                                                now=now)
+            write_private(files.key, leaf.key)
+            files.cert.write_text(leaf.certificate)
+            files.ca.write_text(trusted)
         self._current[files.cert] = (wanted, now.timestamp())
-        return False
-
-    def _issue(self, ca: Pem, files: TlsFiles, names: list[str], now: dt.datetime,
-               trusted: str | None = None) -> None:
-        leaf = Authority.from_pem(ca).issue(names[0], names, days=LEAF_DAYS, server=True, client=True,
-                                            now=now)
-        write_private(files.key, leaf.key)
-        files.cert.write_text(leaf.certificate)
-        files.ca.write_text(trusted if trusted is not None else ca.certificate)
-        self._current[files.cert] = ((tuple(names), trusted if trusted is not None else ca.certificate),
-                                     now.timestamp())
+        return issued
 
     def client_kwargs(self) -> dict[str, Any]:
         return node_client_tls(self.data_dir)

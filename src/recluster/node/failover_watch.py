@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -50,8 +50,15 @@ STOP_TIMEOUT_S = 5.0
 # The cluster state the node loop last read and this node's uid, None before the node is a member:
 # read from the watch's thread (a reference read: the store replaces its last state, never changes it)
 StateSource = Callable[[], tuple[ClusterState, int] | None]
-# a peer node's sentinels: (address, plaintext sentinel port, TLS sentinel port)
-PeerSentinels = tuple[str, int, int]
+class PeerSentinels(NamedTuple):
+    """A peer node's two sentinels (hashable: the peers' answers are kept by it)."""
+
+    addr: str
+    plain: int
+    tls: int
+
+    def port(self, tls: bool) -> int:
+        return self.tls if tls else self.plain
 
 
 class FailoverWatch:
@@ -166,7 +173,8 @@ class FailoverWatch:
         if not suspected:
             return []
         self._suspected = True
-        peers = [(n.addr, n.sentinel_port, n.sentinel_tls_port) for n in state.nodes.values() if n.uid != me]
+        peers = [PeerSentinels(n.addr, n.sentinel_port, n.sentinel_tls_port)
+                 for n in state.nodes.values() if n.uid != me]
         step = time.monotonic()
         decided, answers = await self._agreed(suspected, own, peers, state.majority())
         now = time.monotonic()
@@ -216,16 +224,16 @@ class FailoverWatch:
     def _peer_for(self, peer: PeerSentinels, name: str) -> aioredis.Redis:
         """The peer's sentinel that monitors `name`."""
         tls = name in self.tls_names
-        return self._peer(peer[0], peer[2] if tls else peer[1], tls)
+        return self._peer(peer.addr, peer.port(tls), tls)
 
     async def _peer_view(self, peer: PeerSentinels, tls: bool) -> dict[str, MasterView] | None:
         """What the peer's sentinels see: the plaintext one's masters, and the TLS one's when a TLS
         database is suspected."""
         try:
-            seen = views(masters_by_name(await command(self._peer(peer[0], peer[1]), "SENTINEL", "MASTERS")))
-            if tls:
-                seen.update(views(masters_by_name(
-                    await command(self._peer(peer[0], peer[2], True), "SENTINEL", "MASTERS"))))
+            seen: dict[str, MasterView] = {}
+            for kind in (False, True) if tls else (False,):
+                reply = await command(self._peer(peer.addr, peer.port(kind), kind), "SENTINEL", "MASTERS")
+                seen.update(views(masters_by_name(reply)))
             return seen
         except (RedisError, OSError):
             return None
@@ -250,7 +258,7 @@ class FailoverWatch:
                         "sentinel fails it over", name, view.ip, view.port)
             return
         for peer_sentinels, seen in answers.items():
-            host = peer_sentinels[0]
+            host = peer_sentinels.addr
             peer = seen.get(name)
             if peer is None or not peer.down or peer.address != view.address:
                 continue

@@ -242,6 +242,10 @@ class NodeRecord(_Record):
     cores: int = 1
     joined_time: str = ""
 
+    def sentinel(self, tls: bool) -> int:
+        """The port of the node's sentinel for TLS (or plaintext) databases."""
+        return self.sentinel_tls_port if tls else self.sentinel_port
+
 
 class BdbRecord(_Record):
     uid: int

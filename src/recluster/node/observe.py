@@ -20,7 +20,6 @@ from recluster.node.probes import port_closed
 from recluster.node.reconcile import Observation
 from recluster.node.runtime import NodeRuntime
 from recluster.node.sentinel import failover_armed
-from recluster.node.sentinels import peer_sentinel_port
 from recluster.node.shards import memory_settings
 
 PROBES_IN_FLIGHT = 16
@@ -178,8 +177,8 @@ class Observer:
                 continue
             try:
                 answers = await asyncio.gather(*(
-                    failover_armed(self.rt.probes.client(n.addr, peer_sentinel_port(n, bdb.tls()), None,
-                                                         bdb.tls()), bdb.name, len(live) - 1)
+                    failover_armed(self.rt.probes.client(n.addr, n.sentinel(bdb.tls()), None, bdb.tls()),
+                                   bdb.name, len(live) - 1)
                     for n in live))
             except (RedisError, OSError):
                 continue

@@ -116,7 +116,7 @@ class RestartHold:
             return
         self._promotion_requested[name] = now
         mine = self.rt.names
-        targets = [(self.rt.cfg.addr, self.rt.cfg.sentinel_tls_port if tls else self.rt.cfg.sentinel_port)]
+        targets = [(self.rt.cfg.addr, self.rt.cfg.sentinel(tls))]
         peers = self.rt.membership.peers if self.rt.membership else []
         targets += [(p.host, p.sentinel(tls)) for p in peers if p.name not in mine and p.host not in mine]
         for host, port in targets:

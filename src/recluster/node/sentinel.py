@@ -120,7 +120,7 @@ class SentinelServer:
 
     @property
     def port(self) -> int:
-        return self.cfg.sentinel_tls_port if self.tls_directives else self.cfg.sentinel_port
+        return self.cfg.sentinel(self.tls_directives is not None)
 
     def start(self) -> None:
         if self.process.running():
@@ -128,7 +128,7 @@ class SentinelServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         listeners = self.tls_directives() if self.tls_directives else [f"port {self.port}"]
         own = {
-            **{" ".join(line.split()[:1]): line for line in listeners},
+            **{line.split()[0]: line for line in listeners},
             "bind": f"bind {self.cfg.addr}",
             "dir": f"dir {self.dir}",
             "sentinel announce-ip": f"sentinel announce-ip {self.cfg.addr}",

@@ -15,7 +15,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from recluster.node.config import NodeConfig
-from recluster.node.models import ClusterState, NodeRecord
+from recluster.node.models import ClusterState
 from recluster.node.sentinel import Hurry, Monitor, SentinelControl
 from recluster.node.sentinel_access import SentinelAccess
 
@@ -38,20 +38,12 @@ class TlsNames:
         with self._lock:
             self._names, self._state = names, state
 
-    @property
-    def names(self) -> frozenset[str]:
-        return self._names
-
     def __contains__(self, name: object) -> bool:
         return name in self._names
 
     @property
     def any(self) -> bool:
         return bool(self._names)
-
-
-def peer_sentinel_port(node: NodeRecord, tls: bool) -> int:
-    return node.sentinel_tls_port if tls else node.sentinel_port
 
 
 class Sentinels:

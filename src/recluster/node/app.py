@@ -4,7 +4,7 @@ leader. A console router can be mounted on the same app later (`create_app(..., 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recluster import __version__
-from recluster.http_limits import RequestLimits
+from recluster.http_limits import App, Receive, RequestLimits, Scope, Send
 from recluster.node.daemon import NodeDaemon
 from recluster.node.deps import authenticated, check_credentials
 from recluster.node.errors import ApiError, from_problems
@@ -82,28 +82,11 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(ApiError(500, "internal_error", f"unexpected {type(exc).__name__}; see the node's log"))
 
-    @app.middleware("http")
-    async def forward_writes(request: Request,
-                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """A node that is not the leader forwards writes to it; the leader runs them."""
-        path = request.url.path
-        if (request.method in WRITE_METHODS and path.startswith("/v1/")
-                and not path.startswith("/v1/bootstrap") and daemon.bootstrapped
-                and not await daemon.is_leader()):
-            try:
-                await check_credentials(daemon, request.headers.get("authorization"))
-                if request.headers.get(FORWARDED_BY):
-                    # forwarded to a node that is no longer the leader: do not bounce it further
-                    raise ApiError(503, "leader_changing", "the cluster's leader is changing; retry")
-                return await _forward(daemon, request)
-            except ApiError as exc:
-                return _error(exc)
-        return await call_next(request)
-
     routers = (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
                shards.router, nodes.router, actions.router, cluster.router, *extra_routers)
     for router in routers:
         app.include_router(router)
+    app.add_middleware(ForwardWrites, daemon=daemon)
     app.add_middleware(RequestLimits)  # outermost of ours: bounds the body before anything reads it
     app.openapi = lambda: _document(app, routers)  # type: ignore[method-assign]
     return app
@@ -133,6 +116,35 @@ def _document(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
                                                "description": "the cluster's admin credentials"}}
     app.openapi_schema = document
     return document
+
+
+class ForwardWrites:
+    """A node that is not the leader forwards writes to it; the leader runs them. Plain ASGI so that
+    a read passes straight through: Starlette's `@app.middleware` ran every request, reads included,
+    in a task of its own behind memory streams, a few event-loop turns each, which is where a read
+    waited while the node's loops had the loop (GET /v1/bdbs/<uid> p99)."""
+
+    def __init__(self, app: App, daemon: NodeDaemon) -> None:
+        self.app = app
+        self.daemon = daemon
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        daemon = self.daemon
+        path: str = scope.get("path", "")
+        if (scope["type"] != "http" or scope["method"] not in WRITE_METHODS or not path.startswith("/v1/")
+                or path.startswith("/v1/bootstrap") or not daemon.bootstrapped or await daemon.is_leader()):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            await check_credentials(daemon, request.headers.get("authorization"))
+            if request.headers.get(FORWARDED_BY):
+                # forwarded to a node that is no longer the leader: do not bounce it further
+                raise ApiError(503, "leader_changing", "the cluster's leader is changing; retry")
+            response = await _forward(daemon, request)
+        except ApiError as exc:
+            response = _error(exc)
+        await response(scope, receive, send)
 
 
 async def _forward(daemon: NodeDaemon, request: Request) -> Response:

@@ -11,7 +11,9 @@ from recluster.node.daemon import NodeDaemon
 from recluster.node.errors import ApiError
 
 
-def get_daemon(request: Request) -> NodeDaemon:
+async def get_daemon(request: Request) -> NodeDaemon:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop (and
+    the GIL taken back from the node's loops) on every request."""
     daemon: NodeDaemon = request.app.state.daemon
     return daemon
 
@@ -31,7 +33,7 @@ async def check_credentials(daemon: NodeDaemon, header: str | None) -> None:
 
 
 async def authenticated(request: Request) -> None:
-    await check_credentials(get_daemon(request), request.headers.get("authorization"))
+    await check_credentials(await get_daemon(request), request.headers.get("authorization"))
 
 
 Daemon = Annotated[NodeDaemon, Depends(get_daemon)]

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "broker": "recluster.broker.cli:broker",
     "crds": "recluster.api.cli:crds",
     "bundle": "recluster.install.cli:bundle",
+    "admin": "recluster.admin.cli:admin",  # also the kubectl plugin `kubectl recluster`
 }
 
 

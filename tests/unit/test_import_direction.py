@@ -1,8 +1,8 @@
 """Imports point down (docs/architecture.md, "Layers"): `api/` (pure models, validation, names) imports
 only the standard library, pydantic and itself; `clients/` (I/O adapters) and `http_limits` may import
-`api/`; each part (node, console, rigger, broker, operator, local, install) imports only those and
-itself, never another part, except the node (it serves the console in-process) and `local` (its sample
-comes from `install`). CLI modules (`cli.py`, `__main__.py`) wire everything and may import anything.
+`api/`; each part (node, console, rigger, broker, operator, local, install, admin) imports only those
+and itself, never another part, except the node (it serves the console in-process) and `local` (its
+sample comes from `install`). CLI modules (`cli.py`, `__main__.py`) wire everything and may import anything.
 Every import counts, also those inside functions and under TYPE_CHECKING."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 BOTTOM = {"api", "clients", "http_limits", "http_auth", "certificates"}
-PARTS = {"node", "console", "rigger", "broker", "operator", "local", "install"}
+PARTS = {"node", "console", "rigger", "broker", "operator", "local", "install", "admin"}
 # what each layer may import of recluster, besides itself
 ALLOWED: dict[str, set[str]] = {
     "api": set(),

@@ -15,8 +15,13 @@ APP = "redis-enterprise"
 CLUSTER_LABEL = "redis.io/cluster"
 ROLE_LABEL = "redis.io/role"
 NODE_ROLE = "node"
+NODE_CONTAINER = "redis-enterprise-node"  # the node pod's container: the node daemon and its processes
 # the label the rigger puts on the node pod holding a database's master: redis.io/bdb-<uid>
 BDB_LABEL_PREFIX = "redis.io/bdb-"
+
+
+# on every Service and EndpointSlice the rigger makes for a database: the database's uid
+BDB_UID_LABEL = "redis.io/bdb-uid"
 
 
 def bdb_label(uid: int | str) -> str:

@@ -258,3 +258,13 @@ class RedisEnterpriseCluster(BaseModel):
     @property
     def namespace(self) -> str:
         return self.metadata.namespace
+
+    @property
+    def credentials_secret_name(self) -> str:
+        """The Secret with the cluster's `username` and `password` (the REC's name by default)."""
+        return self.spec.cluster_credential_secret_name or self.name
+
+    @property
+    def tls_secret_name(self) -> str:
+        """The Secret with the cluster's CA (`ca.crt`) and the nodes' certificate."""
+        return f"{self.name}-tls"

@@ -6,7 +6,11 @@ operator does not load kubernetes_asyncio's generated client (some 60 MiB of mod
 Supported: the in-cluster service account (its token file is read again every minute: bound tokens
 rotate), and kubeconfig clusters with `server`, `certificate-authority(-data)`,
 `insecure-skip-tls-verify`, users with `client-certificate(-data)`/`client-key(-data)` or `token`/
-`tokenFile`. Exec and auth-provider plugins are not (the project's clusters never use them)."""
+`tokenFile`. Exec and auth-provider plugins are not (the project's clusters never use them).
+
+The admin CLI (`kubectl recluster`) reads it as kubectl does (`for_user`): `--kubeconfig`, else every
+file of KUBECONFIG merged (the first to set a name or the current context wins), else
+~/.kube/config; `--context` instead of the current one; the context's namespace is kept."""
 
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ class KubeConfig:
     key_file: str | None = None
     token: str | None = None
     token_file: str | None = None
+    namespace: str | None = None  # the context's namespace (None: none set)
     _token_read_at: float = field(default=0.0, repr=False)
 
     def __repr__(self) -> str:  # never print a token
@@ -61,32 +66,74 @@ class KubeConfig:
             return None
         host = f"[{host}]" if ":" in host else host
         ca = SERVICE_ACCOUNT / "ca.crt"
-        return cls(f"https://{host}:{port}", ca_file=str(ca) if ca.exists() else None, token_file=str(token))
+        namespace_file = SERVICE_ACCOUNT / "namespace"
+        namespace = namespace_file.read_text().strip() if namespace_file.exists() else None
+        return cls(f"https://{host}:{port}", ca_file=str(ca) if ca.exists() else None, token_file=str(token),
+                   namespace=namespace or None)
 
     @classmethod
-    def from_file(cls, path: Path) -> KubeConfig:
-        try:
-            config: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise KubeConfigError(f"no service account and no kubeconfig ({exc})") from None
-        base = path.parent
-        contexts = {c["name"]: c.get("context") or {} for c in config.get("contexts") or []}
-        clusters = {c["name"]: c.get("cluster") or {} for c in config.get("clusters") or []}
-        users = {u["name"]: u.get("user") or {} for u in config.get("users") or []}
-        context = contexts.get(config.get("current-context") or "")
+    def from_file(cls, path: Path, context: str | None = None) -> KubeConfig:
+        return cls.from_files([path], context)
+
+    @classmethod
+    def for_user(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeConfig:
+        """As kubectl finds it: the given file, else the files of KUBECONFIG (merged), else
+        ~/.kube/config; in a pod without any of those, its service account (a `context` then is an
+        error: there is none to choose)."""
+        if kubeconfig:
+            return cls.from_files([Path(kubeconfig).expanduser()], context)
+        listed = [Path(p).expanduser() for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        if listed:
+            present = [p for p in listed if p.exists()]
+            if not present:
+                raise KubeConfigError(f"KUBECONFIG names no readable file ({', '.join(map(str, listed))})")
+            return cls.from_files(present, context)
+        default = Path("~/.kube/config").expanduser()
+        found = None if default.exists() or context else cls.in_cluster()
+        return found if found is not None else cls.from_files([default], context)
+
+    @classmethod
+    def from_files(cls, paths: list[Path], context_name: str | None = None) -> KubeConfig:
+        """The files merged as kubectl merges KUBECONFIG: the first file to name a context, cluster
+        or user (or to set the current context) wins; relative paths are relative to their file."""
+        contexts: dict[str, dict[str, Any]] = {}
+        clusters: dict[str, tuple[Path, dict[str, Any]]] = {}
+        users: dict[str, tuple[Path, dict[str, Any]]] = {}
+        current = ""
+        for path in paths:
+            try:
+                config: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+            except OSError as exc:
+                raise KubeConfigError(f"no service account and no kubeconfig ({exc})") from None
+            for c in config.get("contexts") or []:
+                contexts.setdefault(c["name"], c.get("context") or {})
+            for c in config.get("clusters") or []:
+                clusters.setdefault(c["name"], (path.parent, c.get("cluster") or {}))
+            for u in config.get("users") or []:
+                users.setdefault(u["name"], (path.parent, u.get("user") or {}))
+            current = current or config.get("current-context") or ""
+        where = ", ".join(map(str, paths))
+        name = context_name or current
+        context = contexts.get(name)
         if context is None:
-            raise KubeConfigError(f"{path}: no current context")
-        cluster, user = clusters.get(context.get("cluster"), {}), users.get(context.get("user"), {})
+            if context_name:
+                known = ", ".join(sorted(contexts)) or "none"
+                raise KubeConfigError(
+                    f"--context {context_name}: no such context in {where} (known: {known})")
+            raise KubeConfigError(f"{where}: no current context")
+        cluster_base, cluster = clusters.get(context.get("cluster") or "", (paths[0].parent, {}))
+        user_base, user = users.get(context.get("user") or "", (paths[0].parent, {}))
         if not cluster.get("server"):
-            raise KubeConfigError(f"{path}: the current context's cluster has no server")
+            raise KubeConfigError(f"{where}: the cluster of context {name!r} has no server")
         return cls(
             str(cluster["server"]).rstrip("/"),
-            ca_file=_file(base, cluster, "certificate-authority"),
+            ca_file=_file(cluster_base, cluster, "certificate-authority"),
             insecure=bool(cluster.get("insecure-skip-tls-verify")),
-            cert_file=_file(base, user, "client-certificate"),
-            key_file=_file(base, user, "client-key"),
+            cert_file=_file(user_base, user, "client-certificate"),
+            key_file=_file(user_base, user, "client-key"),
             token=user.get("token"),
-            token_file=_path(base, user.get("tokenFile")),
+            token_file=_path(user_base, user.get("tokenFile")),
+            namespace=context.get("namespace") or None,
         )
 
     def ssl_context(self) -> ssl.SSLContext:

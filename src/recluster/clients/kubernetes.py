@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -70,6 +71,11 @@ class Kube:
         """In-cluster credentials in a pod; otherwise the kubeconfig (KUBECONFIG or the given file)."""
         return cls(KubeConfig.load(kubeconfig), field_manager)
 
+    @classmethod
+    def for_user(cls, field_manager: str, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+        """With the credentials kubectl would use (KubeConfig.for_user): the admin CLI's."""
+        return cls(KubeConfig.for_user(kubeconfig, context), field_manager)
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context())
@@ -90,10 +96,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        headers = {"Accept": "application/json"}
-        token = self.config.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = self._headers("application/json")
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -105,6 +108,41 @@ class Kube:
             if response.status >= 400:
                 raise KubeError(response.status, _reason(text, response.reason), f"{method} {path}")
         return json.loads(text) if text else None
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        token = self.config.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    async def text(self, path: str, query: list[tuple[str, Any]] | None = None) -> str:
+        """A GET whose answer is text, not JSON (a container's log)."""
+        params = [(key, str(value)) for key, value in query or []]
+        url = self.config.server + path
+        async with self._http().get(url, params=params, headers=self._headers("*/*")) as response:
+            text = await response.text(errors="replace")
+            if response.status >= 400:
+                raise KubeError(response.status, _reason(text, response.reason), f"GET {path}")
+        return text
+
+    async def lines(self, path: str, query: list[tuple[str, Any]] | None = None) -> AsyncIterator[str]:
+        """The lines of a streamed GET (a followed log), as they come, for as long as it lasts: no
+        overall timeout, only for connecting."""
+        params = [(key, str(value)) for key, value in query or []]
+        url = self.config.server + path
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S)
+        async with self._http().get(
+            url, params=params, headers=self._headers("*/*"), timeout=timeout
+        ) as response:
+            if response.status >= 400:
+                text = await response.text(errors="replace")
+                raise KubeError(response.status, _reason(text, response.reason), f"GET {path}")
+            while True:
+                line = await response.content.readline()
+                if not line:
+                    return
+                yield line.decode(errors="replace").rstrip("\n")
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with our field manager, forcing conflicts: the operator owns the fields

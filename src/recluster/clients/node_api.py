@@ -43,9 +43,11 @@ def node_api(
     username: str | None,
     password: str | None,
     timeout: float = 10.0,
+    port: int = API_PORT,
 ) -> ClusterApi:
+    """`address`:`port` (a pod's IP, or the local end of a port-forward), checked for `server_name`."""
     context = ca_context(ca_pem)
     transport = _NamedServerTransport(server_name, verify=context, retries=0)
     host = f"[{address}]" if ":" in address else address
     # `verify` is ignored when a transport is given: the transport carries the CA context.
-    return ClusterApi(f"https://{host}:{API_PORT}", username, password, timeout=timeout, transport=transport)
+    return ClusterApi(f"https://{host}:{port}", username, password, timeout=timeout, transport=transport)

@@ -14,6 +14,7 @@ from recluster.api.naming import (
     APP_LABEL,
     BDB_LABEL_PREFIX,
     BDB_NAME,
+    BDB_UID_LABEL,
     CLUSTER_LABEL,
     DEFAULT_SERVICE_TYPES,
     HEADLESS,
@@ -26,7 +27,6 @@ from recluster.api.naming import (
 # on every Service the rigger makes: how it finds its own Services again
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "recluster-services-rigger"
-BDB_UID_LABEL = "redis.io/bdb-uid"
 # EndpointSlices: the rigger writes those of its Services itself (they have no selector), so a
 # failover moves them at the rigger's pace, not at kube-controller-manager's 20 requests/s
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

@@ -97,3 +97,67 @@ def test_kubeconfig_files_relative_to_it_inline_data_and_token_file(tmp_path: Pa
     assert loaded.bearer() == "from-file" and "from-file" not in repr(loaded)
     with pytest.raises(KubeConfigError):
         KubeConfig.from_file(tmp_path / "absent")
+
+
+def _config(path: Path, current: str, contexts: dict[str, dict[str, str]], clusters: dict[str, str]) -> Path:
+    path.write_text(json.dumps({
+        "current-context": current,
+        "contexts": [{"name": n, "context": c} for n, c in contexts.items()],
+        "clusters": [{"name": n, "cluster": {"server": s}} for n, s in clusters.items()],
+        "users": [{"name": "u", "user": {"token": f"token-of-{path.name}"}}],
+    }))
+    return path
+
+
+def test_for_user_reads_as_kubectl_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--kubeconfig, else KUBECONFIG's files merged (the first to name a thing wins), the context's
+    namespace, and --context instead of the current one."""
+    first = _config(tmp_path / "first", "a", {"a": {"cluster": "one", "user": "u", "namespace": "team"}},
+                    {"one": "https://one:6443"})
+    second = _config(tmp_path / "second", "b",
+                     {"b": {"cluster": "two", "user": "u"}, "a": {"cluster": "two"}},
+                     {"two": "https://two:6443", "one": "https://not-this:6443"})
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'absent'}:{first}:{second}")
+    merged = KubeConfig.for_user()
+    assert (merged.server, merged.namespace) == ("https://one:6443", "team")
+    assert merged.bearer() == "token-of-first"
+    other = KubeConfig.for_user(context="b")
+    assert (other.server, other.namespace) == ("https://two:6443", None)
+    assert KubeConfig.for_user(str(second)).server == "https://two:6443"
+    with pytest.raises(KubeConfigError, match=r"--context c: no such context .*\(known: a, b\)"):
+        KubeConfig.for_user(context="c")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(KubeConfigError, match="KUBECONFIG names no readable file"):
+        KubeConfig.for_user()
+
+
+async def test_text_and_streamed_lines(unused_tcp_port: int) -> None:
+    async def log(request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/missing/log"):
+            return web.json_response({"kind": "Status", "message": "pods \"missing\" not found"}, status=404)
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for line in ("[ccs] one", "two", "[sentinel] three"):
+            await response.write(f"{line}\n".encode())
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", log)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    kube = Kube(KubeConfig(f"http://127.0.0.1:{unused_tcp_port}"), "tests")
+    try:
+        path = "/api/v1/namespaces/ns/pods/rec-0/log"
+        assert await kube.text(path, [("container", "node")]) == "[ccs] one\ntwo\n[sentinel] three\n"
+        assert [line async for line in kube.lines(path, [("follow", "true")])] == ["[ccs] one", "two",
+                                                                                  "[sentinel] three"]
+        with pytest.raises(KubeError, match='pods "missing" not found'):
+            await kube.text("/api/v1/namespaces/ns/pods/missing/log")
+        with pytest.raises(KubeError, match="HTTP 404"):
+            async for _ in kube.lines("/api/v1/namespaces/ns/pods/missing/log"):
+                pass
+    finally:
+        await kube.close()
+        await runner.cleanup()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from recluster.api.naming import APP as APP
 from recluster.api.naming import APP_LABEL as APP_LABEL
 from recluster.api.naming import CLUSTER_LABEL as CLUSTER_LABEL
+from recluster.api.naming import NODE_CONTAINER as NODE_CONTAINER
 from recluster.api.naming import NODE_ROLE as NODE_ROLE
 from recluster.api.naming import ROLE_LABEL as ROLE_LABEL
 from recluster.api.rec import RedisEnterpriseCluster
@@ -15,7 +16,6 @@ SERVICE_LABEL = "redis.io/service"
 RIGGER_ROLE = "services-rigger"
 BROKER_ROLE = "service-broker"
 
-NODE_CONTAINER = "redis-enterprise-node"
 RIGGER_CONTAINER = "services-rigger"
 BROKER_CONTAINER = "service-broker"
 VOLUME_CLAIM_TEMPLATE = "redis-enterprise-storage"
@@ -48,11 +48,11 @@ def broker_name(rec: RedisEnterpriseCluster) -> str:
 
 
 def credentials_secret_name(rec: RedisEnterpriseCluster) -> str:
-    return rec.spec.cluster_credential_secret_name or rec.name
+    return rec.credentials_secret_name
 
 
 def tls_secret_name(rec: RedisEnterpriseCluster) -> str:
-    return f"{rec.name}-tls"
+    return rec.tls_secret_name
 
 
 def service_account_name(rec: RedisEnterpriseCluster) -> str:

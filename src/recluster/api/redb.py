@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,6 +101,15 @@ class ClusterReference(ApiModel):
     name: str = Field(description="The REC this database lives in (same namespace).")
 
 
+class RolePermission(ApiModel):
+    """One entry of `rolesPermissions` (the public shape): the cluster role's users get the Redis ACL
+    on this database. Both are named as the cluster's REST API knows them (/v1/roles, /v1/redis_acls)."""
+
+    type: Literal["redis-enterprise"] = Field(description="Always redis-enterprise (a cluster role).")
+    role: str = Field(min_length=1, description="The name of a role of the cluster.")
+    acl: str = Field(min_length=1, description="The name of a Redis ACL of the cluster, e.g. 'Read Only'.")
+
+
 class RedisEnterpriseDatabaseSpec(OpenApiModel):
     """The REDB spec. Unknown keys are kept; recluster.api.support classifies them, as for the REC."""
 
@@ -140,6 +149,11 @@ class RedisEnterpriseDatabaseSpec(OpenApiModel):
         default=True,
         description="false: the listed client certificates are not required (TLS without client "
         "authentication).",
+    )
+    roles_permissions: list[RolePermission] | None = Field(
+        default=None,
+        description="Which cluster roles' users may use this database, and with which Redis ACL; each "
+        "such user connects with its own name and password (AUTH <user> <password>).",
     )
 
 

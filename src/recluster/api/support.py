@@ -155,7 +155,7 @@ REDB_FIELDS: tuple[SpecField, ...] = (
     *_implemented(
         "redisEnterpriseCluster", "memorySize", "shardCount", "replication", "persistence",
         "evictionPolicy", "databaseSecretName", "databasePort", "databaseServicePort", "tlsMode",
-        "clientAuthenticationCertificates", "enforceClientAuthentication",
+        "clientAuthenticationCertificates", "enforceClientAuthentication", "rolesPermissions",
     ),
     _refused(
         "defaultUser",
@@ -164,7 +164,6 @@ REDB_FIELDS: tuple[SpecField, ...] = (
         _is(True),
     ),
     _refused("type", "only Redis databases exist (no memcached): set redis or leave it out", _is("redis")),
-    _refused("rolesPermissions", "ACL roles are not built (only the default user exists): remove the list"),
     _refused("replicaSources", "Replica Of (replicating from another database) is not built: remove it"),
     _refused("backup", "the operator makes no backups: remove the block"),
     _refused("activeActive", "Active-Active databases are not built: remove the block"),

@@ -190,3 +190,20 @@ class ClusterApi:
     async def bdb_stats(self, uid: int) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", f"/v1/bdbs/stats/last/{uid}")
         return result
+
+    # users, roles and Redis ACLs: one shape for the three collections
+    async def objects(self, kind: str) -> list[dict[str, Any]]:
+        """`kind`: users, roles or redis_acls."""
+        result: list[dict[str, Any]] = await self.request("GET", f"/v1/{kind}")
+        return result
+
+    async def create_object(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", f"/v1/{kind}", body)
+        return result
+
+    async def update_object(self, kind: str, uid: int, changes: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("PUT", f"/v1/{kind}/{uid}", changes)
+        return result
+
+    async def delete_object(self, kind: str, uid: int) -> None:
+        await self.request("DELETE", f"/v1/{kind}/{uid}")

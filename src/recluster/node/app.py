@@ -20,7 +20,18 @@ from recluster.http_limits import App, Receive, RequestLimits, Scope, Send
 from recluster.node.daemon import NodeDaemon
 from recluster.node.deps import authenticated, check_credentials
 from recluster.node.errors import ApiError, from_problems
-from recluster.node.routers import actions, bdbs, bootstrap, cluster, health, internal, nodes, shards, stats
+from recluster.node.routers import (
+    access,
+    actions,
+    bdbs,
+    bootstrap,
+    cluster,
+    health,
+    internal,
+    nodes,
+    shards,
+    stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +94,7 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
         return _error(ApiError(500, "internal_error", f"unexpected {type(exc).__name__}; see the node's log"))
 
     routers = (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
-               shards.router, nodes.router, actions.router, cluster.router, *extra_routers)
+               shards.router, nodes.router, actions.router, cluster.router, access.router, *extra_routers)
     for router in routers:
         app.include_router(router)
     app.add_middleware(ForwardWrites, daemon=daemon)

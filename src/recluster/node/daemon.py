@@ -24,6 +24,7 @@ import httpx
 from redis.exceptions import RedisError, ResponseError
 
 from recluster.clients.peer_tls import peer_verification
+from recluster.node.acl_secrets import AclSecrets
 from recluster.node.auth import CredentialCheck
 from recluster.node.bootstrap import Bootstrap
 from recluster.node.ccs import CcsStore
@@ -148,6 +149,9 @@ class NodeDaemon:
 
     def begin_bootstrap(self, action: str, request: BootstrapRequest) -> None:
         self.membership_ops.begin(action, request)
+
+    def acl_secrets(self) -> AclSecrets:
+        return self.rt.acl_secrets()
 
     async def admit(self, request: JoinRequest) -> dict[str, Any]:
         return await self.membership_ops.admit(request)

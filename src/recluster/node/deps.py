@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from recluster.http_auth import parse_basic
+from recluster.node.access import may_call
 from recluster.node.daemon import NodeDaemon
 from recluster.node.errors import ApiError
 
@@ -23,17 +24,34 @@ class Unauthorized(ApiError):
         super().__init__(401, "unauthorized", message)
 
 
-async def check_credentials(daemon: NodeDaemon, header: str | None) -> None:
+async def check_credentials(daemon: NodeDaemon, header: str | None) -> str:
+    """The caller's management level (see recluster.node.access); 401 for wrong credentials."""
     creds = parse_basic(header)
     if creds is None:
         raise Unauthorized("this call needs HTTP Basic credentials of the cluster")
     state = await daemon.recent_state()
-    if not daemon.credentials.check(creds[0], creds[1], state.cluster.username, state.cluster.password_hash):
+    level = await daemon.credentials.management(creds[0], creds[1], state)
+    if level is None:
         raise Unauthorized("wrong username or password")
+    return level
 
 
 async def authenticated(request: Request) -> None:
-    await check_credentials(await get_daemon(request), request.headers.get("authorization"))
+    """The credentials are the admin's or a user's whose roles allow this call (403 otherwise);
+    the level is kept in `request.state.management` for the views."""
+    level = await check_credentials(await get_daemon(request), request.headers.get("authorization"))
+    if not may_call(level, request.method, request.url.path):
+        raise ApiError(403, "insufficient_permissions",
+                       f"the user's role ({level}) does not allow {request.method} {request.url.path}")
+    request.state.management = level
+
+
+async def management(request: Request) -> str:
+    """The caller's management level, set by `authenticated` (async: see `get_daemon`)."""
+    return str(getattr(request.state, "management", "none"))
+
+
+Level = Annotated[str, Depends(management)]
 
 
 Daemon = Annotated[NodeDaemon, Depends(get_daemon)]

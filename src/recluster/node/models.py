@@ -7,6 +7,7 @@ before anything is changed; rules that need the cluster's state live in `validat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from cryptography.x509 import load_pem_x509_certificate
@@ -17,6 +18,8 @@ from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
 from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
 from recluster.certificates import Pem
+from recluster.node.model_base import Record, Strict
+from recluster.node.users import RedisAclRecord, RolePermission, RoleRecord, UserRecord, builtin_acls
 
 BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
 DB_PORT_MIN = DATABASE_PORT_RANGE.start
@@ -41,6 +44,7 @@ BdbStatus = Literal["pending", "active", "active-change-pending", "delete-pendin
 TlsMode = Literal["disabled", "enabled"]
 Switch = Literal["enabled", "disabled"]
 MAX_CLIENT_CERTS = 100
+MAX_ROLE_PERMISSIONS = 256
 
 
 def _tls_mode(value: object) -> object:
@@ -63,34 +67,18 @@ def _client_certs(value: object) -> object:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    @field_validator("*")
-    @classmethod
-    def _unicode_text(cls, value: object) -> object:
-        # JSON may carry an unpaired UTF-16 surrogate ("\ud800"); such a string cannot be stored
-        # (the state is UTF-8 JSON), so it is refused here, naming the field
-        if isinstance(value, str):
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                raise ValueError("must be Unicode text (it holds an unpaired surrogate)") from None
-        return value
-
-
-class SnapshotRule(_Strict):
+class SnapshotRule(Strict):
     secs: int = Field(ge=1, le=MAX_INT32)
     writes: int = Field(ge=1, le=MAX_INT32)
 
 
-class ClientCert(_Strict):
+class ClientCert(Strict):
     """One entry of a bdb's `authentication_ssl_client_certs` (the public shape)."""
 
     client_cert: str = Field(min_length=1, max_length=16384, description="PEM certificate")
 
 
-class BdbCreate(_Strict):
+class BdbCreate(Strict):
     """Body of POST /v1/bdbs."""
 
     # the rules are checked by the validators below (for their messages) and documented in the schema
@@ -114,6 +102,9 @@ class BdbCreate(_Strict):
         "present one of them (or one signed by a listed CA)")
     authentication_ssl_client_certs: list[ClientCert] = Field(default_factory=list,
                                                               max_length=MAX_CLIENT_CERTS)
+    default_user: bool = Field(default=True, description="false: the default user is off, only the "
+                               "users of roles_permissions connect")
+    roles_permissions: list[RolePermission] = Field(default_factory=list, max_length=MAX_ROLE_PERMISSIONS)
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
@@ -135,7 +126,7 @@ class BdbCreate(_Strict):
         return value
 
 
-class BdbUpdate(_Strict):
+class BdbUpdate(Strict):
     """Body of PUT /v1/bdbs/{uid}: a partial bdb. `name` and `port` may be sent but not changed."""
 
     name: str | None = None
@@ -152,12 +143,14 @@ class BdbUpdate(_Strict):
     enforce_client_authentication: Switch | None = None
     authentication_ssl_client_certs: list[ClientCert] | None = Field(default=None,
                                                                      max_length=MAX_CLIENT_CERTS)
+    default_user: bool | None = None
+    roles_permissions: list[RolePermission] | None = Field(default=None, max_length=MAX_ROLE_PERMISSIONS)
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
 
 
-class Credentials(_Strict):
+class Credentials(Strict):
     username: str = Field(min_length=1)
     password: str = Field(min_length=1)
 
@@ -194,11 +187,11 @@ class BootstrapRequest(BaseModel):
     dns_suffixes: list[str] | None = None
 
 
-class LicenseUpdate(_Strict):
+class LicenseUpdate(Strict):
     license: str
 
 
-class PolicyUpdate(_Strict):
+class PolicyUpdate(Strict):
     """PUT /v1/cluster/policy: the cluster policy settings recluster acts on (Redis Enterprise's names);
     any other setting is refused by name."""
 
@@ -206,7 +199,7 @@ class PolicyUpdate(_Strict):
     slave_ha_grace_period: int | None = Field(default=None, ge=0, le=MAX_SLAVE_HA_GRACE_PERIOD_S)
 
 
-class JoinRequest(_Strict):
+class JoinRequest(Strict):
     """Internal: a node asks the leader to admit it."""
 
     name: str = Field(min_length=1)
@@ -223,11 +216,7 @@ class JoinRequest(_Strict):
 # ---- records kept in the configuration store -------------------------------------------------
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class NodeRecord(_Record):
+class NodeRecord(Record):
     uid: int
     name: str
     addr: str
@@ -247,7 +236,7 @@ class NodeRecord(_Record):
         return self.sentinel_tls_port if tls else self.sentinel_port
 
 
-class BdbRecord(_Record):
+class BdbRecord(Record):
     uid: int
     name: str
     type: str = "redis"
@@ -263,6 +252,8 @@ class BdbRecord(_Record):
     tls_mode: TlsMode = "disabled"
     enforce_client_authentication: Switch = "enabled"
     authentication_ssl_client_certs: list[ClientCert] = Field(default_factory=list)
+    default_user: bool = True
+    roles_permissions: list[RolePermission] = Field(default_factory=list)
     status: BdbStatus = "pending"
     action_uid: str = ""
     created_time: str = ""
@@ -281,7 +272,7 @@ class BdbRecord(_Record):
             self.authentication_ssl_client_certs)
 
 
-class ShardRecord(_Record):
+class ShardRecord(Record):
     uid: int
     bdb_uid: int
     node_uid: int
@@ -291,7 +282,7 @@ class ShardRecord(_Record):
     min_replicas_to_write: int = 0
 
 
-class ActionRecord(_Record):
+class ActionRecord(Record):
     action_uid: str
     name: str
     object_name: str = ""
@@ -305,7 +296,7 @@ class ActionRecord(_Record):
     initial_shards: int = 0
 
 
-class ClusterRecord(_Record):
+class ClusterRecord(Record):
     name: str
     created_time: str
     username: str
@@ -334,7 +325,7 @@ class ClusterRecord(_Record):
         return self.grace_period_s(default_s) if self.slave_ha else None
 
 
-class ClusterState(_Record):
+class ClusterState(Record):
     """The whole cluster state: one versioned document, written only by the leader."""
 
     version: int = 0
@@ -343,10 +334,14 @@ class ClusterState(_Record):
     bdbs: dict[int, BdbRecord] = Field(default_factory=dict)
     shards: dict[int, ShardRecord] = Field(default_factory=dict)
     actions: dict[str, ActionRecord] = Field(default_factory=dict)
+    users: dict[int, UserRecord] = Field(default_factory=dict)
+    roles: dict[int, RoleRecord] = Field(default_factory=dict)
+    redis_acls: dict[int, RedisAclRecord] = Field(default_factory=builtin_acls)
     next_uid: dict[str, int] = Field(default_factory=dict)
 
-    def allocate(self, kind: str) -> int:
-        uid = self.next_uid.get(kind, 1)
+    def allocate(self, kind: str, taken: Iterable[int] = ()) -> int:
+        """A new uid of `kind`, above every uid in `taken` (the predefined ones)."""
+        uid = max(self.next_uid.get(kind, 1), max(taken, default=0) + 1)
         self.next_uid[kind] = uid + 1
         return uid
 

@@ -12,18 +12,44 @@ import time
 
 from redis.exceptions import RedisError, ResponseError
 
+from recluster.node.access import database_users
+from recluster.node.acl_secrets import AclSecrets
 from recluster.node.bootstrap import Bootstrap
 from recluster.node.ccs import CcsStore
 from recluster.node.failover_decision import database_quorum, follow_named_ccs_master
 from recluster.node.loops import one_pass
-from recluster.node.models import ClusterState
+from recluster.node.models import BdbRecord, ClusterState
 from recluster.node.restart_hold import RestartHold, WantedShard
 from recluster.node.runtime import NodeRuntime, wait_for
 from recluster.node.sentinel import CCS_NAME, Hurry, Monitor, healthy
+from recluster.node.shards import AclUser
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_REPLICA_HURRY_S = 30.0  # see NodeLoop._hurry_until_replicas_known
+
+
+class DatabaseUsers:
+    """The ACL users of each database's shards in one state (recluster.node.access decides who),
+    with their password hashes opened."""
+
+    def __init__(self, state: ClusterState, secrets: AclSecrets, warned: set[str]) -> None:
+        self.state = state
+        self.secrets = secrets
+        self.warned = warned  # users already logged as unusable
+
+    def of(self, bdb: BdbRecord) -> tuple[AclUser, ...]:
+        users = []
+        for user in database_users(self.state, bdb):
+            opened = self.secrets.open(user.sealed_password)
+            if opened is None:  # sealed with another secret: cannot be given to Redis
+                if user.name not in self.warned:
+                    self.warned.add(user.name)
+                    log.warning("user %s: its password hash cannot be opened with this cluster's secret; "
+                                "set its password again", user.name)
+                continue
+            users.append(AclUser(user.name, opened, user.permissions))
+        return tuple(users)
 
 
 class NodeLoop:
@@ -35,6 +61,7 @@ class NodeLoop:
         self.shards_ready = False
         self._shards_checked = (-1, 0.0)  # (state version, monotonic time) of the last shard check
         self._last_members: int | None = None
+        self._unsealable: set[str] = set()
         self._ccs_min_replicas: int | None = None
         # this node's replicas (db, master ip, master port) its sentinel lists / does not list yet
         self._replicas_listed: set[tuple[str, str, str]] = set()
@@ -128,7 +155,8 @@ class NodeLoop:
         wanted, held = await self.restart_hold.plan(state, me.uid, wanted)
         # Every shard is asked (one INFO each) on a change, while not all answer, and otherwise every
         # settled period: at 100 databases asking twice a second was a fifth of a daemon's CPU
-        await rt.shards.ensure(wanted, hold=held, current=current, check=check)
+        users = DatabaseUsers(state, rt.acl_secrets(), self._unsealable)
+        await rt.shards.ensure(wanted, hold=held, current=current, check=check, users=users.of)
         if check:
             self._shards_checked = (state.version, now)
         self.shards_ready = all(bdb.uid in rt.shards.answering for _, bdb, _ in wanted)

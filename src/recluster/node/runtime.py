@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from recluster.node.acl_secrets import AclSecrets
 from recluster.node.ccs import CcsServer, CcsStore
 from recluster.node.config import NodeConfig
 from recluster.node.database_tls import DatabaseTls, sentinel_directives
@@ -67,11 +68,20 @@ class NodeRuntime:
         self.probes = Probes(self.database_tls.client_kwargs())  # the node and leader loops' (one event loop)
         self.wake = asyncio.Event()  # the leader loop looks at once
         self._tuned_sentinel: dict[int, int] = {}  # sentinel port -> the process pid tuned
+        self._acl_secrets: tuple[str, AclSecrets] | None = None
 
     @property
     def names(self) -> tuple[str, str]:
         """What this node is called in addresses: its name and its current IP."""
         return (self.cfg.node_name, self.cfg.addr)
+
+    def acl_secrets(self) -> AclSecrets:
+        """The sealing of the users' database password hashes (needs the cluster's secret)."""
+        if self.membership is None:
+            raise RuntimeError("not a member of a cluster: no cluster secret to seal with")
+        if self._acl_secrets is None or self._acl_secrets[0] != self.membership.ccs_password:
+            self._acl_secrets = (self.membership.ccs_password, AclSecrets(self.membership.ccs_password))
+        return self._acl_secrets[1]
 
     def member(self) -> tuple[Membership, CcsStore] | None:
         """The cluster this node belongs to, once its bootstrap completed."""

@@ -40,6 +40,7 @@ ERRORS: dict[int, str] = {
     400: "Bad input: a wrong type, a value outside its rule, an unknown field or malformed JSON. "
          "`field` names the field.",
     401: "Missing or wrong Basic credentials.",
+    403: "The user's role does not allow this call.",
     404: "No such object.",
     406: "A rule of the cluster refuses it (e.g. `invalid_sharding`), or this node is not in a cluster.",
     409: "A conflict with existing state (`name_exists`, `port_unavailable`), or the object is busy.",
@@ -59,7 +60,7 @@ def doc(model: Any, *codes: int) -> dict[str, Any]:
     return {"response_model": None, "responses": responses}
 
 
-AUTHENTICATED = doc(None, 401, 406, 503)["responses"]  # every call that needs the cluster's credentials
+AUTHENTICATED = doc(None, 401, 403, 406, 503)["responses"]  # every call that needs the cluster's credentials
 
 
 class Empty(_Answer):

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,22 @@ def conf_quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+@dataclass(frozen=True)
+class AclUser:
+    """An ACL user of a shard as the node applies it: name, the SHA-256 of its password, its
+    permission arguments (recluster.node.access.database_users, opened)."""
+
+    name: str
+    password_sha256: str
+    permissions: tuple[str, ...]
+
+    def setuser_args(self) -> list[str]:
+        # `reset` first: the user is exactly this, whatever an older rule or password gave it
+        return ["reset", "on", f"#{self.password_sha256}", *self.permissions]
+
+
 def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: dict[str, str],
-                  master: tuple[str, int] | None) -> str:
+                  master: tuple[str, int] | None, users: tuple[AclUser, ...] = ()) -> str:
     listeners = shard_directives(bdb, shard_dir) if bdb.tls() else [f"port {bdb.port}"]
     lines = [
         f"bind {cfg.addr}",
@@ -89,6 +104,8 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
         if key in ("requirepass", "masterauth") and not value:
             continue
         lines.append(f"{key} {conf_quote(value)}")
+    for user in users:  # present from the first command: no window without them after a restart
+        lines.append(" ".join(["user", conf_quote(user.name), *map(conf_quote, user.setuser_args())]))
     if master is not None:
         lines.append(f"replicaof {master[0]} {master[1]}")
     return "\n".join(lines) + "\n"
@@ -107,6 +124,7 @@ class LocalShard:
     directory: Path
     process: ManagedProcess
     applied: dict[str, str] | None = None
+    users: tuple[AclUser, ...] | None = None  # the ACL users applied (None: not known)
     client: aioredis.Redis | None = None
     uses_tls: bool = False
 
@@ -169,13 +187,15 @@ class ShardSupervisor:
 
     async def ensure(self, wanted: list[tuple[ShardRecord, BdbRecord, tuple[str, int] | None]],
                      hold: set[int] | None = None, current: set[str] | None = None,
-                     check: bool = True) -> None:
+                     check: bool = True,
+                     users: Callable[[BdbRecord], tuple[AclUser, ...]] = lambda bdb: ()) -> None:
         """Run exactly the shards in `wanted`: (shard, its database, the master to follow or None to
         start as master). A stopped shard whose database is in `hold` is kept but not started yet.
         A running replica that follows an address no node has (`current`: the nodes' addresses now)
         is re-pointed at its master: Sentinel never sees such a replica, so it would never fix it.
         `check`: ask every shard (one INFO each) whether it answers and whom it follows; without it
-        `answering` keeps the last answers, minus shards that are not running any more."""
+        `answering` keeps the last answers, minus shards that are not running any more. `users`: the
+        ACL users of a database's shards."""
         wanted_bdbs = {bdb.uid for _, bdb, _ in wanted}
         for bdb_uid in set(self.known_dirs()) | set(self.local):
             if bdb_uid not in wanted_bdbs:
@@ -187,7 +207,7 @@ class ShardSupervisor:
                 self.answering.discard(bdb.uid)
                 continue
             try:
-                started = await self._ensure_one(shard, bdb, master)
+                started = await self._ensure_one(shard, bdb, master, users(bdb))
                 if started or not self.process_running(bdb.uid):
                     self.answering.discard(bdb.uid)
                 elif check:
@@ -195,7 +215,8 @@ class ShardSupervisor:
             except (RedisError, OSError) as exc:
                 log.warning("shard %d of bdb %d: %s", shard.uid, bdb.uid, type(exc).__name__)
 
-    async def _ensure_one(self, shard: ShardRecord, bdb: BdbRecord, master: tuple[str, int] | None) -> bool:
+    async def _ensure_one(self, shard: ShardRecord, bdb: BdbRecord, master: tuple[str, int] | None,
+                          users: tuple[AclUser, ...]) -> bool:
         """Start the shard or apply changed settings; whether it was (re)started."""
         handle = self._handle(bdb.uid)
         if handle.shard_uid != shard.uid and handle.shard_uid and handle.process.running():
@@ -208,9 +229,9 @@ class ShardSupervisor:
             await self._drop_client(handle)
             handle.directory.mkdir(parents=True, exist_ok=True)
             write_private(handle.directory / "redis.conf",
-                          render_config(self.cfg, handle.directory, bdb, settings, master))
+                          render_config(self.cfg, handle.directory, bdb, settings, master, users))
             handle.process.start()
-            handle.applied = settings
+            handle.applied, handle.users = settings, users
             return True
         if handle.applied != settings:
             client = self.client(handle, (handle.applied or {}).get("requirepass") or None)
@@ -227,9 +248,28 @@ class ShardSupervisor:
                         client = self.client(handle, value or None)
             handle.applied = settings
             await self._drop_client(handle)
+        if handle.users != users:
+            await self._apply_users(handle, bdb, users)
         if reissued:
             await self._reload_tls(handle, bdb)
         return False
+
+    async def _apply_users(self, handle: LocalShard, bdb: BdbRecord, users: tuple[AclUser, ...]) -> None:
+        """The running shard's ACL users become exactly `users` (and `default`): a changed rule or
+        password is set, a user no longer given the database is deleted, which also closes its open
+        connections (Redis does on ACL DELUSER)."""
+        client = self.client(handle, bdb.authentication_redis_pass or None)
+        wanted = {user.name for user in users}
+        for user in users:
+            if handle.users is None or user not in handle.users:
+                # the rules as Redis parses them (redis-py's acl_setuser rebuilds them from keywords)
+                await client.execute_command(  # type: ignore[no-untyped-call]
+                    "ACL", "SETUSER", user.name, *user.setuser_args())
+        gone = [str(name) for name in await client.acl_users() if name != "default" and name not in wanted]
+        if gone:
+            await client.acl_deluser(*gone)
+        handle.users = users
+        log.info("shard of %s: ACL users now %s", bdb.name, ", ".join(sorted(wanted)) or "none but default")
 
     def _ensure_certificate(self, bdb: BdbRecord, directory: Path) -> bool:
         """The shard's certificate is current (issued by this node from the cluster's database CA);

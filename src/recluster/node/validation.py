@@ -14,6 +14,7 @@ from recluster.node.models import (
     BdbUpdate,
     ClusterState,
 )
+from recluster.node.users import RolePermission
 
 
 def _check_common(state: ClusterState, replication: bool, shards_count: int, skip_uid: int | None) -> None:
@@ -26,6 +27,23 @@ def _check_common(state: ClusterState, replication: bool, shards_count: int, ski
             raise ApiError(406, "replication_node_violation",
                            "'replication': a replica needs a second node, and the cluster has "
                            f"{len(usable)} active node(s)", "replication")
+
+
+def check_roles_permissions(state: ClusterState, permissions: list[RolePermission]) -> None:
+    """A bdb's `roles_permissions` name existing roles and Redis ACLs, each role at most once."""
+    seen: set[int] = set()
+    for index, permission in enumerate(permissions):
+        field = f"roles_permissions[{index}]"
+        if permission.role_uid not in state.roles:
+            raise ApiError(400, "role_not_exist", f"{field}.role_uid: no role has uid {permission.role_uid}",
+                           field)
+        if permission.redis_acl_uid not in state.redis_acls:
+            raise ApiError(400, "redis_acl_not_exist",
+                           f"{field}.redis_acl_uid: no Redis ACL has uid {permission.redis_acl_uid}", field)
+        if permission.role_uid in seen:
+            raise ApiError(400, "invalid_parameter", f"{field}.role_uid: role {permission.role_uid} is "
+                           "listed twice (one Redis ACL per role and database)", field)
+        seen.add(permission.role_uid)
 
 
 def free_port(state: ClusterState, skip_uid: int | None = None) -> int | None:
@@ -50,6 +68,11 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
                 raise ApiError(409, "port_unavailable",
                                f"'port': {req.port} is used by database uid {bdb.uid}", "port")
     _check_common(state, req.replication, req.shards_count, None)
+    if not req.default_user:
+        raise ApiError(406, "invalid_parameter", "'default_user': false is not built yet (the cluster's own "
+                       "connections to the shards use the default user): leave it true and give "
+                       "applications users through roles_permissions", "default_user")
+    check_roles_permissions(state, req.roles_permissions)
     port = req.port if req.port is not None else free_port(state)
     if port is None:
         raise ApiError(406, "port_unavailable",
@@ -63,6 +86,7 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
         authentication_redis_pass=req.authentication_redis_pass, tls_mode=req.tls_mode,
         enforce_client_authentication=req.enforce_client_authentication,
         authentication_ssl_client_certs=req.authentication_ssl_client_certs,
+        default_user=req.default_user, roles_permissions=req.roles_permissions,
         status="pending", created_time=now, last_changed_time=now,
     )
 
@@ -83,12 +107,22 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
         raise ApiError(406, "invalid_parameter", f"'tls_mode': cannot be changed on an existing database "
                        f"(it is '{current.tls_mode}'); create a new database with the mode you want",
                        "tls_mode")
+    if req.default_user is not None and req.default_user != current.default_user:
+        # the cluster's own clients of the shards (replication, probes, Sentinel) would change user
+        # on a live database: not built yet
+        raise ApiError(406, "invalid_parameter", f"'default_user': cannot be changed on an existing "
+                       f"database (it is {str(current.default_user).lower()}); create a new database "
+                       "with the setting you want", "default_user")
+    if req.roles_permissions is not None:
+        check_roles_permissions(state, req.roles_permissions)
     changes = req.model_dump(exclude_unset=True, exclude={"name", "port"})
     merged = current.model_copy(update=changes)
     if req.snapshot_policy is not None:
         merged.snapshot_policy = req.snapshot_policy
     if req.authentication_ssl_client_certs is not None:
         merged.authentication_ssl_client_certs = req.authentication_ssl_client_certs
+    if req.roles_permissions is not None:
+        merged.roles_permissions = req.roles_permissions
     _check_common(state, merged.replication, merged.shards_count, current.uid)
     if merged == current:
         return current

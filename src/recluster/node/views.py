@@ -13,10 +13,6 @@ from typing import Any
 from recluster import __version__
 from recluster.node.models import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
 
-# The shards never turn Redis's `default` user off (their config sets at most `requirepass`): it is
-# always on, with the database's password, or with none when authentication_redis_pass is empty.
-DEFAULT_USER_ON = True
-
 
 class RenderedList:
     """A list view of one parsed state, rendered and serialised once: the store hands out one state
@@ -62,7 +58,6 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]
     out["version"] = engine
     out["wait_command"] = True
     out["proxy_policy"] = "single"
-    out["default_user"] = DEFAULT_USER_ON
     out["ssl"] = bdb.client_auth()  # the public API's older name for "clients present certificates"
     master = next((s for s in shards if s.role == "master"), None)
     node = state.nodes.get(master.node_uid) if master else None
@@ -77,6 +72,11 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]
         out["endpoint_node"] = node.uid
         out["endpoint_ip"] = [node.addr]
     return out
+
+
+def without_secrets(view: dict[str, Any]) -> dict[str, Any]:
+    """A bdb view for a caller whose role may not read database passwords."""
+    return {k: v for k, v in view.items() if k != "authentication_redis_pass"}
 
 
 def shard_view(state: ClusterState, shard: ShardRecord) -> dict[str, Any]:

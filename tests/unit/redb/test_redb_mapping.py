@@ -17,6 +17,7 @@ from recluster.operator.redb.mapping import (
     bdb_create_body,
     bdb_update_body,
     changed_fields,
+    resolve_roles_permissions,
 )
 from recluster.operator.redb.secret import (
     CREATED_BY_ANNOTATION,
@@ -225,3 +226,38 @@ def test_invalid_status_and_events() -> None:
         ("StatusChange", "database status pending -> active")
     ]
     assert status_changes({"status": "active"}, {"status": "active"}) == []
+
+
+ROLES = [{"uid": 4, "name": "app-readers", "management": "none"},
+         {"uid": 5, "name": "ops", "management": "admin"}]
+ACLS = [{"uid": 1, "name": "Full Access", "acl": "+@all ~*"},
+        {"uid": 2, "name": "Read Only", "acl": "+@read ~*"}]
+
+
+def test_roles_permissions_are_resolved_by_name_and_sent_as_the_cluster_uids() -> None:
+    redb = model(rolesPermissions=[{"type": "redis-enterprise", "role": "app-readers", "acl": "Read Only"},
+                                   {"type": "redis-enterprise", "role": "ops", "acl": "Full Access"}])
+    resolved, unknown = resolve_roles_permissions(redb, ROLES, ACLS)
+    assert unknown == []
+    assert resolved == [{"role_uid": 4, "redis_acl_uid": 2}, {"role_uid": 5, "redis_acl_uid": 1}]
+    assert bdb_create_body(redb, PASSWORD, None, resolved)["roles_permissions"] == resolved
+    BdbCreate.model_validate(bdb_create_body(redb, PASSWORD, None, resolved))  # the API accepts it
+    bdb = {"roles_permissions": [{"role_uid": 4, "redis_acl_uid": 2}]}
+    assert bdb_update_body(redb, bdb, roles_permissions=resolved)["roles_permissions"] == resolved
+    assert "roles_permissions" not in bdb_update_body(redb, {"roles_permissions": resolved},
+                                                      roles_permissions=resolved)
+
+
+def test_an_unknown_role_or_acl_is_named_with_its_place_in_the_list() -> None:
+    redb = model(rolesPermissions=[{"type": "redis-enterprise", "role": "app-readers", "acl": "Read Only"},
+                                   {"type": "redis-enterprise", "role": "nobody", "acl": "No Such ACL"}])
+    resolved, unknown = resolve_roles_permissions(redb, ROLES, ACLS)
+    assert resolved == [{"role_uid": 4, "redis_acl_uid": 2}]
+    assert unknown == ["rolesPermissions[1].role: the cluster has no role named 'nobody'",
+                       "rolesPermissions[1].acl: the cluster has no Redis ACL named 'No Such ACL'"]
+
+
+def test_roles_permissions_of_another_type_are_refused_by_the_validator() -> None:
+    with pytest.raises(Exception, match="redis-enterprise"):
+        check_redb(body(rolesPermissions=[{"type": "ldap", "role": "r", "acl": "a"}]), None,
+                   cluster_exists=True)

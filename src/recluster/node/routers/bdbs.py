@@ -8,31 +8,35 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from recluster.node import operations
-from recluster.node.deps import Daemon, authenticated
+from recluster.node.access import sees_secrets
+from recluster.node.deps import Daemon, Level, authenticated
 from recluster.node.errors import ApiError
 from recluster.node.models import BdbCreate, BdbUpdate
 from recluster.node.schemas import AUTHENTICATED, Bdb, BdbDeleted, BdbFields, Shard, doc
-from recluster.node.views import bdb_view, engine_version, shard_view
+from recluster.node.views import bdb_view, engine_version, shard_view, without_secrets
 
 router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
 
 @router.get("/v1/bdbs", **doc(list[BdbFields]))
-async def list_bdbs(daemon: Daemon, fields: str | None = Query(default=None)) -> Response:
+async def list_bdbs(daemon: Daemon, level: Level, fields: str | None = Query(default=None)) -> Response:
     views, body = daemon.bdb_list.of(await daemon.state())
-    if fields:
-        wanted = {f.strip() for f in fields.split(",")}
-        return JSONResponse([{k: v for k, v in view.items() if k in wanted} for view in views])
+    secrets = sees_secrets(level)
+    if fields or not secrets:
+        wanted = {f.strip() for f in fields.split(",")} if fields else None
+        return JSONResponse([{k: v for k, v in (view if secrets else without_secrets(view)).items()
+                              if wanted is None or k in wanted} for view in views])
     return Response(body, media_type="application/json")
 
 
 @router.get("/v1/bdbs/{uid}", **doc(Bdb, 400, 404))
-async def get_bdb(uid: int, daemon: Daemon) -> dict[str, Any]:
+async def get_bdb(uid: int, daemon: Daemon, level: Level) -> dict[str, Any]:
     state = await daemon.state()
     bdb = state.bdbs.get(uid)
     if bdb is None:
         raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
-    return bdb_view(state, bdb, engine_version(daemon.cfg.redis_server))
+    view = bdb_view(state, bdb, engine_version(daemon.cfg.redis_server))
+    return view if sees_secrets(level) else without_secrets(view)
 
 
 @router.post("/v1/bdbs", **doc(Bdb, 400, 409, 413))

@@ -40,12 +40,36 @@ def tls_settings(redb: RedisEnterpriseDatabase, client_certs: list[str]) -> dict
     }
 
 
+def resolve_roles_permissions(
+    redb: RedisEnterpriseDatabase, roles: list[dict[str, Any]], acls: list[dict[str, Any]]
+) -> tuple[list[dict[str, int]], list[str]]:
+    """The bdb's `roles_permissions` from the spec's names and the cluster's roles and Redis ACLs
+    (GET /v1/roles, /v1/redis_acls), and what names no role or ACL (empty when every name does)."""
+    role_uids = {str(r.get("name")): int(r["uid"]) for r in roles if "uid" in r}
+    acl_uids = {str(a.get("name")): int(a["uid"]) for a in acls if "uid" in a}
+    resolved: list[dict[str, int]] = []
+    unknown: list[str] = []
+    for index, entry in enumerate(redb.spec.roles_permissions or []):
+        role, acl = role_uids.get(entry.role), acl_uids.get(entry.acl)
+        if role is None:
+            unknown.append(f"rolesPermissions[{index}].role: the cluster has no role named '{entry.role}'")
+        if acl is None:
+            unknown.append(f"rolesPermissions[{index}].acl: the cluster has no Redis ACL named '{entry.acl}'")
+        if role is not None and acl is not None:
+            resolved.append({"role_uid": role, "redis_acl_uid": acl})
+    return resolved, unknown
+
+
 def bdb_create_body(
-    redb: RedisEnterpriseDatabase, password: str | None, client_certs: list[str] | None = None
+    redb: RedisEnterpriseDatabase, password: str | None, client_certs: list[str] | None = None,
+    roles_permissions: list[dict[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """POST /v1/bdbs. `password`: the default user's password (None or "": no authentication)."""
+    """POST /v1/bdbs. `password`: the default user's password (None or "": no authentication);
+    `roles_permissions`: resolved by `resolve_roles_permissions`."""
     body: dict[str, Any] = {"name": redb.metadata.name, "type": "redis", **desired_settings(redb),
                             **tls_settings(redb, client_certs or [])}
+    if roles_permissions:
+        body["roles_permissions"] = roles_permissions
     if redb.spec.database_port is not None:
         body["port"] = redb.spec.database_port
     if redb.spec.default_user and password:
@@ -64,7 +88,7 @@ def _persistence_of(bdb: dict[str, Any]) -> dict[str, Any]:
 
 def bdb_update_body(
     redb: RedisEnterpriseDatabase, bdb: dict[str, Any], password: str | None = None,
-    client_certs: list[str] | None = None,
+    client_certs: list[str] | None = None, roles_permissions: list[dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """PUT /v1/bdbs/{uid}: only the fields that differ ({} when the bdb is in line with the spec).
     `password` is compared only when given (the API does not show it back reliably); pass it when
@@ -80,6 +104,8 @@ def bdb_update_body(
         changes.update(wanted)
     if password is not None and redb.spec.default_user and bdb.get("authentication_redis_pass") != password:
         changes["authentication_redis_pass"] = password
+    if roles_permissions is not None and list(bdb.get("roles_permissions") or []) != roles_permissions:
+        changes["roles_permissions"] = roles_permissions
     if client_certs is not None:
         tls = tls_settings(redb, client_certs)
         for key in ("enforce_client_authentication", "authentication_ssl_client_certs"):

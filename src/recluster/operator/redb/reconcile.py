@@ -40,7 +40,12 @@ from recluster.operator.redb.cluster import (
     other_ports,
     rec_model,
 )
-from recluster.operator.redb.mapping import bdb_create_body, bdb_update_body, changed_fields
+from recluster.operator.redb.mapping import (
+    bdb_create_body,
+    bdb_update_body,
+    changed_fields,
+    resolve_roles_permissions,
+)
 from recluster.operator.redb.secret import (
     CLIENT_CERT_KEY,
     build_new_secret,
@@ -184,12 +189,14 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
         return BUSY_SECONDS  # a secret we just created is read back on the next pass
     client_certs, missing = await _client_certificates(kube, redb)
     busy = False
-    message = missing
     try:
+        permissions, unknown = await _roles_permissions(cluster, redb)
+        missing = "; ".join([m for m in (missing, *unknown) if m])
+        message = missing
         if missing:
-            busy = True  # nothing is created or changed without the certificates it must trust
+            busy = True  # nothing is created or changed without the certificates or users it names
         elif bdb is None:
-            new_body = bdb_create_body(redb, password, client_certs)
+            new_body = bdb_create_body(redb, password, client_certs, permissions)
             created = await cluster.call(lambda api: api.create_bdb(new_body))
             bdb = created
             await post_event(
@@ -197,7 +204,8 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
             )
             busy = True
         elif bdb.get("status") == "active":
-            changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs)
+            changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs,
+                                      permissions)
             if changes:
                 uid = int(bdb["uid"])
                 bdb = await cluster.call(lambda api: api.update_bdb(uid, changes))
@@ -311,6 +319,18 @@ async def _ensure_secret(
         created = await kube.apply(build_new_secret(redb, secrets.token_urlsafe(PASSWORD_BYTES)))
         return secret_value(created, "password"), created
     return secret_value(secret, "password") or "", secret
+
+
+async def _roles_permissions(
+    cluster: DatabaseCluster, redb: RedisEnterpriseDatabase
+) -> tuple[list[dict[str, int]], list[str]]:
+    """The spec's `rolesPermissions` as the cluster's uids, and the names it does not know (asked
+    only of a database that lists any)."""
+    if not redb.spec.roles_permissions:
+        return [], []
+    roles = await cluster.call(lambda api: api.objects("roles"))
+    acls = await cluster.call(lambda api: api.objects("redis_acls"))
+    return resolve_roles_permissions(redb, roles, acls)
 
 
 async def _client_certificates(kube: Kube, redb: RedisEnterpriseDatabase) -> tuple[list[str], str]:

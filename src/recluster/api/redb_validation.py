@@ -125,6 +125,10 @@ def _tls_errors(redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None) ->
         errors.append(FieldError(
             "spec.tlsMode", "immutable", f"cannot change after creation (the database was made with "
             f"{previous.spec.tls_mode}): create a new database with the mode you want"))
+    if previous is not None and previous.spec.default_user != spec.default_user:
+        errors.append(FieldError(
+            "spec.defaultUser", "immutable", f"cannot change after creation (the database was made with "
+            f"{str(previous.spec.default_user).lower()}): create a new database with the setting you want"))
     names = spec.client_authentication_certificates or []
     if names and spec.tls_mode != TlsMode.ENABLED:
         errors.append(FieldError(

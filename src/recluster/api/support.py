@@ -156,12 +156,7 @@ REDB_FIELDS: tuple[SpecField, ...] = (
         "redisEnterpriseCluster", "memorySize", "shardCount", "replication", "persistence",
         "evictionPolicy", "databaseSecretName", "databasePort", "databaseServicePort", "tlsMode",
         "clientAuthenticationCertificates", "enforceClientAuthentication", "rolesPermissions",
-    ),
-    _refused(
         "defaultUser",
-        "without ACL users, false would turn authentication off (anyone could connect without a "
-        "password): leave it out (true) until ACL users exist",
-        _is(True),
     ),
     _refused("type", "only Redis databases exist (no memcached): set redis or leave it out", _is("redis")),
     _refused("replicaSources", "Replica Of (replicating from another database) is not built: remove it"),

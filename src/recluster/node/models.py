@@ -19,7 +19,14 @@ from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
 from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
 from recluster.certificates import Pem
 from recluster.node.model_base import Record, Strict
-from recluster.node.users import RedisAclRecord, RolePermission, RoleRecord, UserRecord, builtin_acls
+from recluster.node.users import (
+    INTERNAL_SHARD_USER,
+    RedisAclRecord,
+    RolePermission,
+    RoleRecord,
+    UserRecord,
+    builtin_acls,
+)
 
 BDB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")  # fullmatch: `$` would let "name\n" through
 DB_PORT_MIN = DATABASE_PORT_RANGE.start
@@ -262,6 +269,11 @@ class BdbRecord(Record):
 
     def tls(self) -> bool:
         return self.tls_mode == "enabled"
+
+    def shard_user(self) -> str | None:
+        """Who the cluster's own connections to the shards log in as, with the database password:
+        Redis's default user (None), or the internal user when the default user is off."""
+        return None if self.default_user else INTERNAL_SHARD_USER
 
     def client_certificates(self) -> list[str]:
         return [entry.client_cert for entry in self.authentication_ssl_client_certs]

@@ -136,7 +136,7 @@ class NodeLoop:
             if node is not None:
                 addr = self.cfg.addr if node.uid == me.uid else node.addr
                 monitors.append(Monitor(bdb.name, addr, bdb.port, database_quorum(len(state.nodes)),
-                                        bdb.authentication_redis_pass))
+                                        bdb.authentication_redis_pass, bdb.shard_user()))
         await self._hurry_until_replicas_known(state, me.uid, known)
         await rt.sentinel.ensure(monitors, known, current)
         if self._last_members is not None and len(state.nodes) < self._last_members:

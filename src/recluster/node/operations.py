@@ -3,6 +3,7 @@ input changes nothing)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,6 +40,9 @@ def _new_action(state: ClusterState, name: str, object_name: str,
 
 
 async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
+    if not request.default_user:
+        # the cluster's own connections (BdbRecord.shard_user) use a password only the cluster knows
+        request = request.model_copy(update={"authentication_redis_pass": secrets.token_urlsafe(24)})
 
     def change(state: ClusterState) -> dict[str, Any]:
         bdb = new_bdb(state, request, utcnow())

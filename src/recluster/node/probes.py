@@ -22,12 +22,15 @@ class Probes:
         self._clients: dict[tuple[str, int, bool], aioredis.Redis] = {}
         self._tls = tls or {}  # redis-py arguments of a TLS connection (database_tls.client_kwargs)
 
-    def client(self, host: str, port: int, password: str | None, tls: bool = False) -> aioredis.Redis:
+    def client(self, host: str, port: int, password: str | None, tls: bool = False,
+               username: str | None = None) -> aioredis.Redis:
         """A client of a plaintext port, or with `tls` of a TLS database's shard or sentinel."""
         key = (host, port, tls)
         client = self._clients.get(key)
-        if client is None or client.connection_pool.connection_kwargs.get("password") != password:
-            client = aioredis.Redis(host=host, port=port, password=password, socket_timeout=1,
+        kwargs = client.connection_pool.connection_kwargs if client is not None else {}
+        if client is None or kwargs.get("password") != password or kwargs.get("username") != username:
+            client = aioredis.Redis(host=host, port=port, username=username, password=password,
+                                    socket_timeout=1,
                                     socket_connect_timeout=1, decode_responses=True, retry=no_retry(),
                                     **(self._tls if tls else {}))
             self._clients[key] = client
@@ -35,7 +38,7 @@ class Probes:
 
     def shard(self, host: str, bdb: BdbRecord) -> aioredis.Redis:
         """A client of `bdb`'s shard on the node at `host` (TLS when the database speaks TLS)."""
-        return self.client(host, bdb.port, bdb.authentication_redis_pass, bdb.tls())
+        return self.client(host, bdb.port, bdb.authentication_redis_pass, bdb.tls(), bdb.shard_user())
 
     async def close(self) -> None:
         for client in self._clients.values():

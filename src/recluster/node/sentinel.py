@@ -91,6 +91,7 @@ class Monitor:
     port: int
     quorum: int
     password: str | None
+    user: str | None = None  # with the password: the user Sentinel logs in to the shards as
 
 
 def stale(entry: dict[str, str], wanted: Monitor, addresses: set[str] | None) -> bool:
@@ -307,6 +308,8 @@ class SentinelControl:
             ]
             if mon.password:
                 args += ["auth-pass", mon.password]
+            if mon.user:
+                args += ["auth-user", mon.user]
             await self._change("SENTINEL", "SET", mon.name, *args)
             self._applied[mon.name] = mon
         self._monitors = len(wanted)

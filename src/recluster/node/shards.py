@@ -9,6 +9,7 @@ is never changed here, so the daemon does not fight a failover.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import shutil
 import threading
@@ -24,6 +25,7 @@ from recluster.node.config import NodeConfig
 from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.users import INTERNAL_SHARD_USER
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
         "save": save,
         "requirepass": bdb.authentication_redis_pass or "",
         "masterauth": bdb.authentication_redis_pass or "",
+        **({"masteruser": user} if (user := bdb.shard_user()) else {}),
         "min-replicas-to-write": str(shard.min_replicas_to_write),
         "min-replicas-max-lag": str(REPLICA_MAX_LAG_S),
     }
@@ -84,6 +87,13 @@ class AclUser:
         return ["reset", "on", f"#{self.password_sha256}", *self.permissions]
 
 
+def internal_user_args(bdb: BdbRecord) -> list[str]:
+    """The internal user of a database whose default user is off: every command (it replicates,
+    probes, fails over, reconfigures), with the database password."""
+    password = hashlib.sha256((bdb.authentication_redis_pass or "").encode()).hexdigest()
+    return [INTERNAL_SHARD_USER, "reset", "on", f"#{password}", "~*", "&*", "+@all"]
+
+
 def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: dict[str, str],
                   master: tuple[str, int] | None, users: tuple[AclUser, ...] = ()) -> str:
     listeners = shard_directives(bdb, shard_dir) if bdb.tls() else [f"port {bdb.port}"]
@@ -104,6 +114,9 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
         if key in ("requirepass", "masterauth") and not value:
             continue
         lines.append(f"{key} {conf_quote(value)}")
+    if not bdb.default_user:  # only the cluster's internal user and the database's users log in
+        lines.append("user default off")
+        lines.append(" ".join(["user", *map(conf_quote, internal_user_args(bdb))]))
     for user in users:  # present from the first command: no window without them after a restart
         lines.append(" ".join(["user", conf_quote(user.name), *map(conf_quote, user.setuser_args())]))
     if master is not None:
@@ -125,6 +138,7 @@ class LocalShard:
     process: ManagedProcess
     applied: dict[str, str] | None = None
     users: tuple[AclUser, ...] | None = None  # the ACL users applied (None: not known)
+    user: str | None = None  # who the node's own client logs in as (BdbRecord.shard_user)
     client: aioredis.Redis | None = None
     uses_tls: bool = False
 
@@ -159,7 +173,8 @@ class ShardSupervisor:
 
     def client(self, handle: LocalShard, password: str | None) -> aioredis.Redis:
         if handle.client is None:
-            handle.client = aioredis.Redis(host=self.cfg.addr, port=handle.port, password=password or None,
+            handle.client = aioredis.Redis(host=self.cfg.addr, port=handle.port, username=handle.user,
+                                           password=password or None,
                                            socket_timeout=2, socket_connect_timeout=1, decode_responses=True,
                                            retry=no_retry(),
                                            **(self.tls.client_kwargs() if handle.uses_tls else {}))
@@ -223,6 +238,7 @@ class ShardSupervisor:
             await self.remove(bdb.uid)  # another shard of this database was here before
             handle = self._handle(bdb.uid)
         handle.shard_uid, handle.port, handle.uses_tls = shard.uid, bdb.port, bdb.tls()
+        handle.user = bdb.shard_user()
         settings = runtime_settings(bdb, shard)
         reissued = bdb.tls() and self._ensure_certificate(bdb, handle.directory)
         if not handle.process.running():
@@ -265,7 +281,8 @@ class ShardSupervisor:
                 # the rules as Redis parses them (redis-py's acl_setuser rebuilds them from keywords)
                 await client.execute_command(  # type: ignore[no-untyped-call]
                     "ACL", "SETUSER", user.name, *user.setuser_args())
-        gone = [str(name) for name in await client.acl_users() if name != "default" and name not in wanted]
+        gone = [str(name) for name in await client.acl_users()
+                if name not in ("default", INTERNAL_SHARD_USER) and name not in wanted]
         if gone:
             await client.acl_deluser(*gone)
         handle.users = users

@@ -22,7 +22,10 @@ MANAGEMENT_LEVELS: tuple[str, ...] = ("none", "db_viewer", "cluster_viewer", "db
 # A user's name is its Redis ACL username on the databases: what `AUTH <name> <password>` accepts
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 # Names a user cannot take: Redis's own user and the cluster's internal users on shards and sentinels
-RESERVED_USER_NAMES = frozenset({"default", "recluster", "recluster-internal"})
+# The cluster's own connections to a database whose default user is off (replication, the node's
+# probes, Sentinel) log in as this user
+INTERNAL_SHARD_USER = "recluster-internal"
+RESERVED_USER_NAMES = frozenset({"default", "recluster", INTERNAL_SHARD_USER})
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 512
 MAX_NAME_LENGTH = 64

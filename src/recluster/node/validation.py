@@ -68,10 +68,6 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
                 raise ApiError(409, "port_unavailable",
                                f"'port': {req.port} is used by database uid {bdb.uid}", "port")
     _check_common(state, req.replication, req.shards_count, None)
-    if not req.default_user:
-        raise ApiError(406, "invalid_parameter", "'default_user': false is not built yet (the cluster's own "
-                       "connections to the shards use the default user): leave it true and give "
-                       "applications users through roles_permissions", "default_user")
     check_roles_permissions(state, req.roles_permissions)
     port = req.port if req.port is not None else free_port(state)
     if port is None:
@@ -113,6 +109,11 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
         raise ApiError(406, "invalid_parameter", f"'default_user': cannot be changed on an existing "
                        f"database (it is {str(current.default_user).lower()}); create a new database "
                        "with the setting you want", "default_user")
+    if (not current.default_user and req.authentication_redis_pass is not None
+            and req.authentication_redis_pass != current.authentication_redis_pass):
+        raise ApiError(406, "invalid_parameter", "'authentication_redis_pass': this database's default "
+                       "user is off; its password is the cluster's own and cannot be set",
+                       "authentication_redis_pass")
     if req.roles_permissions is not None:
         check_roles_permissions(state, req.roles_permissions)
     changes = req.model_dump(exclude_unset=True, exclude={"name", "port"})

@@ -146,3 +146,45 @@ async def test_users_roles_and_acls_reach_every_shard_and_follow_changes(cluster
     assert await denied(lambda: carol.get("cache:1"), redis.exceptions.AuthenticationError)
     async with cluster3.api(0) as api:
         await api.delete_bdb(bdb["uid"])
+
+
+async def test_a_database_without_its_default_user_lets_in_only_its_users_and_still_fails_over(
+        cluster3: LoopbackCluster) -> None:
+    async with cluster3.api(0) as api:
+        role = await api.create_object("roles", {"name": "private-app", "management": "none"})
+        await api.create_object("users", {"name": "erin", "password": "erin-password-5",
+                                          "role_uids": [role["uid"]]})
+        bdb = await api.create_bdb({
+            "name": "private-db", "memory_size": 32 * 1024 * 1024, "replication": True, "default_user": False,
+            "roles_permissions": [{"role_uid": role["uid"], "redis_acl_uid": 1}]})
+        # active means the cluster's own connections (probes, replication, Sentinel) work without it
+        bdb = await api.wait_bdb_status(bdb["uid"], timeout_s=120)
+        with pytest.raises(ClusterApiError) as refused:
+            await api.update_bdb(bdb["uid"], {"authentication_redis_pass": "let-me-in"})
+        assert refused.value.status == 406 and "authentication_redis_pass" in str(refused.value.body)
+    assert bdb["default_user"] is False and "authentication_redis_pass" not in bdb
+
+    sentinel = Sentinel(cluster3.sentinels(), socket_timeout=1.0)
+    host, port = await run(lambda: sentinel.discover_master("private-db"))
+    anonymous = redis.Redis(host, port, socket_timeout=2.0)
+    assert await denied(lambda: anonymous.set("k", "v"), redis.exceptions.AuthenticationError)
+    assert await denied(lambda: anonymous.execute_command("AUTH", "default", "anything"),
+                        redis.exceptions.AuthenticationError)
+    erin = sentinel.master_for("private-db", username="erin", password="erin-password-5", socket_timeout=2.0)
+    await eventually("erin writes", lambda: run(lambda: erin.set("k", "v") is True))
+    assert await run(lambda: erin.execute_command("WAIT", 1, 5000)) == 1  # the replica replicates
+
+    async with cluster3.api(0) as api:
+        await api.fail_over_bdb(bdb["uid"])
+
+    async def moved() -> bool:
+        return (await run(lambda: sentinel.discover_master("private-db")))[0] != host
+
+    await eventually("the master moved", moved, 60)
+    await eventually("erin writes on the new master", lambda: run(lambda: erin.set("k2", "v") is True), 30)
+    assert await run(lambda: erin.get("k")) == b"v"
+    new_host, new_port = await run(lambda: sentinel.discover_master("private-db"))
+    anonymous = redis.Redis(new_host, new_port, socket_timeout=2.0)
+    assert await denied(lambda: anonymous.get("k"), redis.exceptions.AuthenticationError)
+    async with cluster3.api(0) as api:
+        await api.delete_bdb(bdb["uid"])

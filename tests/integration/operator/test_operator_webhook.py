@@ -145,7 +145,7 @@ def test_refused_and_ignored_fields_are_named_at_apply(
     control_plane: LocalCluster, namespace: str, tmp_path: Path
 ) -> None:
     # stored before any webhook refused it, as by an older operator
-    assert _apply(control_plane, namespace, _redb("legacy", defaultUser=False)) == ""
+    assert _apply(control_plane, namespace, _redb("legacy", type="memcached")) == ""
     try:
         with webhook_operator(control_plane, namespace, tmp_path, SUPPORT_CONFIGURATION) as (operator, _):
             # the apiserver may take a moment to call the webhook with the operator's CA
@@ -174,12 +174,10 @@ def test_refused_and_ignored_fields_are_named_at_apply(
             )
             assert warned[0]["type"] == "Warning" and "spec.nodess" in warned[0]["message"]
 
-            # the manifest of issue 17 is refused for the field not built yet (TLS is built)
-            refused = _applied(control_plane, namespace, ISSUE_17_MANIFEST)
-            assert refused.returncode != 0 and "denied" in refused.stderr
-            assert "spec.defaultUser: false is not implemented yet" in refused.stderr
-            assert "spec.tlsMode" not in refused.stderr
-            assert not exists(control_plane, namespace, "redb", "tlsdb")
+            # the manifest of issue 17 is accepted without a warning (TLS and defaultUser: false are built)
+            accepted = _applied(control_plane, namespace, ISSUE_17_MANIFEST)
+            assert accepted.returncode == 0 and "Warning" not in accepted.stderr, accepted.stderr
+            assert exists(control_plane, namespace, "redb", "tlsdb")
 
             # an ignored and a misspelt REDB field: stored, warned, named in the status
             applied = _applied(control_plane, namespace, _redb("plain", ossCluster=True, memroySize="1GB"))
@@ -193,19 +191,19 @@ def test_refused_and_ignored_fields_are_named_at_apply(
             assert "spec.memroySize" in condition["message"]
 
             # what was stored before is kept on update (with a warning) ...
-            kept = _applied(control_plane, namespace, _redb("legacy", defaultUser=False, memorySize="200MB"))
+            kept = _applied(control_plane, namespace, _redb("legacy", type="memcached", memorySize="200MB"))
             assert kept.returncode == 0, kept.stderr
-            assert "Warning: spec.defaultUser: false is not implemented yet (kept because" in kept.stderr
+            assert "Warning: spec.type: memcached is not implemented yet (kept because" in kept.stderr
             # ... but a newly set refused value is not
             changed = _applied(
-                control_plane, namespace, _redb("legacy", defaultUser=False, tlsMode="enabled")
+                control_plane, namespace, _redb("legacy", type="memcached", tlsMode="enabled")
             )
             assert changed.returncode != 0 and "spec.tlsMode" in changed.stderr
-            assert "spec.defaultUser" not in changed.stderr.split("denied", 1)[-1]
+            assert "spec.type" not in changed.stderr.split("denied", 1)[-1]
             assert "Forbidden" not in operator.log()
     finally:
         # REDB finalizers wait for a cluster that never ran; without the operator they go by hand
-        for name in ("legacy", "plain"):
+        for name in ("legacy", "plain", "tlsdb"):
             eventually(
                 f"REDB {name}'s finalizer removed",
                 lambda name=name: _drop_finalizers(control_plane, namespace, name),

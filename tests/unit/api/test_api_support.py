@@ -58,15 +58,21 @@ def fields(errors: list[Any]) -> set[str]:
     return {error.field for error in errors}
 
 
-def test_the_manifest_of_issue_17_is_refused_for_what_is_not_built_and_tls_is_accepted() -> None:
-    body = redb(memorySize="100MB", tlsMode="enabled", defaultUser=False)
+def test_the_manifest_of_issue_17_is_accepted_and_a_field_not_built_is_refused() -> None:
+    issue_17 = redb(memorySize="100MB", tlsMode="enabled", defaultUser=False)
+    assert validate_redb(issue_17, cluster_exists=True) == []
+    body = redb(memorySize="100MB", tlsMode="enabled", type="memcached")
     errors = validate_redb(body, cluster_exists=True)
-    assert fields(errors) == {"spec.defaultUser"}
+    assert fields(errors) == {"spec.type"}
     assert {error.rule for error in errors} == {"not-implemented"}
-    assert "spec.defaultUser: false is not implemented yet" in describe(errors)
+    assert "spec.type: memcached is not implemented yet" in describe(errors)
     with pytest.raises(SpecInvalid):
         check_redb(body, cluster_exists=True)
-    assert validate_redb(redb(memorySize="100MB", tlsMode="enabled"), cluster_exists=True) == []
+
+
+def test_default_user_cannot_change_after_creation() -> None:
+    errors = validate_redb(redb(defaultUser=False), redb(), cluster_exists=True)
+    assert fields(errors) == {"spec.defaultUser"} and {e.rule for e in errors} == {"immutable"}
 
 
 def test_tls_rules_name_the_field() -> None:

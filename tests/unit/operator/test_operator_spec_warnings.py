@@ -85,14 +85,14 @@ def test_redb_status_with_warnings() -> None:
 
 
 def test_redb_old_body_keeps_what_was_accepted() -> None:
-    legacy = redb(defaultUser=False)
+    legacy = redb(type="memcached")
     # never accepted, no database: a new object, refusals apply
     assert old_body(legacy, None) is None
     # a database made by an older operator: its spec was accepted as it is
     old = old_body(legacy, {"port": 12000})
-    assert old is not None and old["spec"] == {"defaultUser": False, "databasePort": 12000}
-    assert check_redb(legacy, old, cluster_exists=True).spec.default_user is False
-    assert [w.field for w in redb_warnings(legacy, old)] == ["spec.defaultUser"]
+    assert old is not None and old["spec"] == {"type": "memcached", "databasePort": 12000}
+    assert check_redb(legacy, old, cluster_exists=True).metadata.name
+    assert [w.field for w in redb_warnings(legacy, old)] == ["spec.type"]
     # the accepted annotation wins over the current spec: a newly set refused value is refused
     annotated = redb({ACCEPTED_SPEC_ANNOTATION: json.dumps({"memorySize": "100MB"})}, tlsMode="enabled")
     old = old_body(annotated, {"port": 12000})

@@ -70,6 +70,8 @@ def bdb_create_body(
                             **tls_settings(redb, client_certs or [])}
     if roles_permissions:
         body["roles_permissions"] = roles_permissions
+    if not redb.spec.default_user:  # only the users of rolesPermissions log in
+        body["default_user"] = False
     if redb.spec.database_port is not None:
         body["port"] = redb.spec.database_port
     if redb.spec.default_user and password:

@@ -245,6 +245,9 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
         if secret is not None and patch is not None:
             await kube.merge_patch("v1", "Secret", namespace, redb.secret_name, patch)
             wrote_secret = True
+    if bdb is not None and not redb.spec.default_user and bdb.get("default_user", True) and not message:
+        message = ("this database was made before defaultUser: false was built: its default user is on "
+                   "without a password; recreate the database to turn it off")
     port = int(bdb["port"]) if bdb and bdb.get("port") else None
     view = DatabaseView(
         bdb=bdb,

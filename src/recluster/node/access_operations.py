@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from recluster.api.access import BUILTIN_REDIS_ACLS
 from recluster.node.acl_secrets import AclSecrets
 from recluster.node.auth import acl_password, hash_password
 from recluster.node.ccs import utcnow
 from recluster.node.errors import ApiError
 from recluster.node.models import ClusterState
 from recluster.node.users import (
-    BUILTIN_REDIS_ACLS,
     PasswordChange,
     RedisAclCreate,
     RedisAclRecord,

@@ -13,6 +13,7 @@ from typing import Literal
 from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recluster.api.access import INTERNAL_SHARD_USER
 from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
@@ -20,7 +21,6 @@ from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
 from recluster.certificates import Pem
 from recluster.node.model_base import Record, Strict
 from recluster.node.users import (
-    INTERNAL_SHARD_USER,
     RedisAclRecord,
     RolePermission,
     RoleRecord,

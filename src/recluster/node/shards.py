@@ -20,12 +20,12 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from recluster.api.access import INTERNAL_SHARD_USER
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
-from recluster.node.users import INTERNAL_SHARD_USER
 
 log = logging.getLogger(__name__)
 

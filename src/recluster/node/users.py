@@ -8,64 +8,40 @@ database's shards). A user has roles (`role_uids`) or, in the older shape, one m
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, field_validator
 
+from recluster.api.access import (
+    BUILTIN_REDIS_ACLS,
+    MANAGEMENT_LEVELS,
+    Management,
+    name_problem,
+    password_problem,
+    user_name_problem,
+)
+from recluster.api.access import USER_NAME_RE as USER_NAME_RE  # where the broker's tests look for it
 from recluster.api.acl_rules import rule_problem
 from recluster.node.model_base import Record, Strict
 
-Management = Literal["admin", "cluster_member", "cluster_viewer", "db_member", "db_viewer", "none"]
-MANAGEMENT_LEVELS: tuple[str, ...] = ("none", "db_viewer", "cluster_viewer", "db_member", "cluster_member",
-                                      "admin")  # weakest first
-# A user's name is its Redis ACL username on the databases: what `AUTH <name> <password>` accepts
-USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
-# Names a user cannot take: Redis's own user and the cluster's internal users on shards and sentinels
-# The cluster's own connections to a database whose default user is off (replication, the node's
-# probes, Sentinel) log in as this user
-INTERNAL_SHARD_USER = "recluster-internal"
-RESERVED_USER_NAMES = frozenset({"default", "recluster", INTERNAL_SHARD_USER})
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 512
-MAX_NAME_LENGTH = 64
 
-# Redis Enterprise's predefined Redis ACLs, present in every cluster with these uids
-BUILTIN_REDIS_ACLS: dict[int, tuple[str, str]] = {
-    1: ("Full Access", "+@all ~*"),
-    2: ("Read Only", "+@read ~*"),
-    3: ("Not Dangerous", "+@all -@dangerous ~*"),
-}
-
-
-def _name(value: str | None) -> str | None:
-    if value is not None and not 1 <= len(value.strip()) <= MAX_NAME_LENGTH:
-        raise ValueError(f"must be 1-{MAX_NAME_LENGTH} characters, not only spaces")
-    return value
-
-
-def _user_name(value: str | None) -> str | None:
-    if value is None:
+def _check(problem: Callable[[str], str | None]) -> Callable[[str | None], str | None]:
+    def check(value: str | None) -> str | None:
+        found = problem(value) if value is not None else None
+        if found:
+            raise ValueError(found)
         return value
-    if not USER_NAME_RE.fullmatch(value):
-        raise ValueError("must be 1-64 characters of A-Z a-z 0-9 . _ @ + - starting with a letter or digit "
-                         "(it is the user's name on the databases)")
-    if value.lower() in RESERVED_USER_NAMES:
-        raise ValueError(f"'{value}' is reserved for the cluster's own use")
-    return value
+
+    return check
 
 
-def _password(value: str | None) -> str | None:
-    if value is not None and not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
-        raise ValueError(f"must be {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters")
-    return value
+_name = _check(name_problem)
+_user_name = _check(user_name_problem)
+_password = _check(password_problem)
 
 
-def _acl(value: str | None) -> str | None:
-    problem = rule_problem(value) if value is not None else None
-    if problem:
-        raise ValueError(problem)
-    return value
+_acl = _check(rule_problem)
 
 
 class RedisAclCreate(Strict):

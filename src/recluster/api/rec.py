@@ -21,6 +21,7 @@ from recluster.api.common import (
     ServiceType,
     SpecStatus,
 )
+from recluster.api.managed_access import ManagedAccess
 from recluster.api.quantity import quantity_bytes
 
 KIND = "RedisEnterpriseCluster"
@@ -195,6 +196,9 @@ class RedisEnterpriseClusterSpec(OpenApiModel):
     )
     service_broker_spec: ServiceBrokerSpec | None = None
     slave_ha: SlaveHaSpec | None = Field(default=None, alias="slaveHA")
+    managed: ManagedAccess | None = Field(
+        default=None, description="recluster: users, roles and Redis ACLs kept in the cluster by the "
+        "operator (passwords from Secrets); see docs/users.md.")
 
     def slave_ha_grace_period_s(self) -> int:
         grace = self.slave_ha.slave_ha_grace_period if self.slave_ha else None

@@ -72,7 +72,7 @@ _NOT_ON_PODS = "not applied to the pods"
 
 REC_FIELDS: tuple[SpecField, ...] = (
     *_implemented(
-        "nodes", "redisEnterpriseNodeResources", "persistentSpec", "redisEnterpriseImageSpec",
+        "nodes", "managed", "redisEnterpriseNodeResources", "persistentSpec", "redisEnterpriseImageSpec",
         "redisEnterpriseServicesRiggerImageSpec", "redisEnterpriseServicesRiggerResources", "pullSecrets",
         "uiServiceType", "uiAnnotations", "servicesRiggerSpec", "servicesRiggerSpec.databaseServiceType",
         "servicesRiggerSpec.serviceNaming", "servicesRiggerSpec.extraEnvVars",

@@ -6,6 +6,7 @@ built."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import uuid
@@ -49,6 +50,14 @@ class KubeError(Exception):
         super().__init__(f"{what}: HTTP {status} {reason}")
         self.status = status
         self.reason = reason
+
+
+def secret_value(secret: dict[str, Any] | None, key: str) -> str | None:
+    """The decoded value of `key` in a Secret as read from the apiserver (None: no such key)."""
+    data = (secret or {}).get("data") or {}
+    if key not in data:
+        return None
+    return base64.b64decode(data[key]).decode()
 
 
 def resource_path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:

@@ -23,3 +23,16 @@ async def write_confirmed(client: redis.Redis, count: int, timeout_s: float = 60
         except redis.RedisError:
             await asyncio.sleep(0.2)
     return confirmed
+
+
+def closed_by_server(connection: redis.Connection) -> bool:
+    """Whether the server closed this one connection (a PING on it fails without a new connection
+    being made: a deleted ACL user's open connection, for example)."""
+    try:
+        connection.send_command("PING")
+        connection.read_response()
+    except redis.exceptions.AuthenticationError:
+        raise
+    except (redis.exceptions.ConnectionError, OSError):
+        return True
+    return False

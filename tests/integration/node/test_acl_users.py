@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 from redis.sentinel import Sentinel
+from tests.integration.node.support import closed_by_server
 
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
 from recluster.node.devcluster import LoopbackCluster
@@ -117,14 +118,16 @@ async def test_users_roles_and_acls_reach_every_shard_and_follow_changes(cluster
     assert await denied(lambda: alice.set("other", "1"), redis.exceptions.NoPermissionError)
 
     # a deleted user's open connection and new connections fail
-    held = redis.Redis(*await run(lambda: sentinel.discover_master("acl-db")), username="bob",
-                       password=PASSWORDS["bob"], socket_timeout=2.0)
-    assert await run(held.ping)
+    master = await run(lambda: sentinel.discover_master("acl-db"))
+    held = redis.Connection(host=master[0], port=master[1], username="bob", password=PASSWORDS["bob"],
+                            socket_timeout=2.0)
+    await run(held.connect)
+    assert not await run(lambda: closed_by_server(held))
     async with cluster3.api(0) as api:
         await api.delete_object("users", users["bob"]["uid"])
 
     async def bob_gone() -> bool:
-        return await denied(held.ping, redis.exceptions.ConnectionError)
+        return await run(lambda: closed_by_server(held))
 
     await eventually("bob's open connection is closed", bob_gone)
     fresh = client_of(sentinel, "bob")

@@ -136,6 +136,7 @@ class ClusterClient:
             cluster_domain,
         )
         self._apis: dict[tuple[str, str], ClusterApi] = {}
+        self.verified_at: dict[str, float] = {}  # managed user -> when its password was last tried
         self.pods: list[NodePod] = []  # the node pods as last listed (by either controller)
 
     @property

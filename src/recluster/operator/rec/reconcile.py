@@ -9,7 +9,6 @@ the StatefulSet's replicas decided once (rec/steps.py scale_step) -> one step of
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import secrets
 from typing import Any
@@ -20,11 +19,12 @@ from recluster.api.quantity import format_bytes
 from recluster.api.rec import API_VERSION, FINALIZER, KIND, RedisEnterpriseCluster
 from recluster.api.validation import SpecInvalid, check_rec, describe, rec_warnings
 from recluster.clients.cluster_api import ClusterApiError
-from recluster.clients.kubernetes import Kube, KubeError
+from recluster.clients.kubernetes import Kube, KubeError, secret_value
 from recluster.operator import metrics
 from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.context import Context
 from recluster.operator.finalizers import hold
+from recluster.operator.rec.access import keep_access
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
 from recluster.operator.rec.delete import delete_step
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes, valid_status
@@ -73,8 +73,7 @@ def _selector(labels: dict[str, str]) -> str:
 
 
 def _secret_value(secret: dict[str, Any] | None, key: str) -> str:
-    data = (secret or {}).get("data") or {}
-    return base64.b64decode(data[key]).decode() if key in data else ""
+    return secret_value(secret, key) or ""
 
 
 async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None:
@@ -132,6 +131,7 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
         tls=tls,
         replicas=replicas,
         cluster_domain=settings.cluster_domain,
+        log_format=settings.pods_log_format,
     )
     for child in children:
         if (
@@ -154,7 +154,10 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
     license_text = credentials.license if credentials else ""
     observed = await cluster_step(kube, rec, body, view, client, statefulset, scale_note, license_text)
     await _keep_policy(kube, body, rec, view, client)
+    managed = await keep_access(kube, body, rec, view, client)
     status = valid_status(body, observed, describe(rec_warnings(body, accepted)))
+    if managed is not None:
+        status["managed"] = managed
     await write_status(kube, body, status, state_changes)
     metrics.REC_READY_NODES.labels(namespace, name).set(observed.ready_nodes)
     return settings.busy_resync_seconds if observed.converging else settings.resync_seconds

@@ -19,6 +19,7 @@ from typing import Any
 
 from recluster.api.common import GROUP
 from recluster.api.redb import API_VERSION, KIND, RedisEnterpriseDatabase
+from recluster.clients.kubernetes import secret_value as secret_value  # shared with the REC controller
 
 CREATED_BY_ANNOTATION = f"{GROUP}/created-by"
 CREATED_BY = "redis-enterprise-operator"
@@ -27,13 +28,6 @@ REDB_LABEL = "redis.io/redb"
 
 def _b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
-
-
-def secret_value(secret: dict[str, Any] | None, key: str) -> str | None:
-    data = (secret or {}).get("data") or {}
-    if key not in data:
-        return None
-    return base64.b64decode(data[key]).decode()
 
 
 def owner_reference(redb: RedisEnterpriseDatabase) -> dict[str, Any]:

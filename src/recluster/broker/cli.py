@@ -16,6 +16,7 @@ import yaml
 from recluster.broker.app import BasicCredentials, BrokerSettings, create_app
 from recluster.broker.catalog import CatalogError, build_catalog
 from recluster.http_limits import uvicorn_limits
+from recluster.logs import FORMATS, LOG_FORMAT_ENV, AccessLog, configure_logging
 
 
 class EscapeControlCharacters(logging.Filter):
@@ -96,16 +97,16 @@ def load_catalog_config(path: Path | None) -> dict[str, Any] | None:
               help="Seconds between two looks at a database the worker waits for.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", type=click.Choice(FORMATS), default="plain", show_default=True,
+              envvar=LOG_FORMAT_ENV, help="plain lines, or one JSON object per line")
 def broker(host: str, port: int, api_url: str, credentials_dir: Path, auth_dir: Path | None, data_dir: Path,
            cluster: str, namespace: str, catalog_file: Path | None, tls_cert: Path | None,
            tls_key: Path | None, api_ca: Path | None, operation_timeout: float, poll_interval: float,
-           log_level: str) -> None:
+           log_level: str, log_format: str) -> None:
     """Serve the Open Service Broker API v2.17 over the cluster's databases."""
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(EscapeControlCharacters())
+    configure_logging(log_level, log_format).addFilter(EscapeControlCharacters())
     try:
         catalog = build_catalog(load_catalog_config(catalog_file), cluster=cluster, namespace=namespace)
     except CatalogError as exc:
@@ -118,6 +119,9 @@ def broker(host: str, port: int, api_url: str, credentials_dir: Path, auth_dir: 
         poll_s=poll_interval)
     click.echo(f"recluster broker on {'https' if tls_cert else 'http'}://{host}:{port} for {api_url} "
                f"({len(catalog.plans)} plans, state in {data_dir})", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
+    # uvicorn's own lines through the root logger (log_config None); the access log is ours (no query
+    # string, no header: recluster.logs)
+    uvicorn.run(AccessLog(create_app(settings), "broker"), host=host, port=port, log_level=log_level,
+                log_config=None, access_log=False,
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None, **uvicorn_limits())

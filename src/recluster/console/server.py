@@ -17,6 +17,7 @@ from recluster.clients.peer_tls import peer_verification
 from recluster.console.app import METRICS_TIMEOUT, create_console_app
 from recluster.console.cluster_sessions import CcsRevocations, ClusterSecret
 from recluster.console.sessions import SessionTokens
+from recluster.logs import AccessLog
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,18 @@ def console_port() -> int:
 
 def with_console(api_app: Any, cfg: ServingNode) -> tuple[Any, socket.socket | None]:
     """(the ASGI app to serve, the console's bound socket); the API app alone and None when the console
-    is off or its port cannot be bound (logged: the REST API must not fail because of the console)."""
+    is off or its port cannot be bound (logged: the REST API must not fail because of the console).
+    The REST API and the console each write an access log (recluster.logs.AccessLog); the console's
+    own calls into the REST API, in-process, are not access-logged."""
     port = console_port()
+    served_api = AccessLog(api_app, "api")
     if port == 0:
-        return api_app, None
+        return served_api, None
     try:
         sock = socket.create_server((cfg.addr, port))
     except OSError as exc:
         log.warning("web console not started: cannot listen on %s:%d (%s)", cfg.addr, port, exc)
-        return api_app, None
+        return served_api, None
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url=IN_PROCESS, timeout=30.0)
     # The nodes' metrics endpoints (HTTPS, by node name) are checked the way a node checks the node it
     # joins: against the cluster CA when the node has one. Without one (a standalone node with its
@@ -98,4 +102,4 @@ def with_console(api_app: Any, cfg: ServingNode) -> tuple[Any, socket.socket | N
     log.info("web console: https://%s:%d", cfg.addr, port)
     console = create_console_app(client, metrics_http=metrics_http, sample_every_s=2.0,
                                  tokens=cluster_sessions(cfg))
-    return PortDispatch(api_app, console, port), sock
+    return PortDispatch(served_api, AccessLog(console, "console"), port), sock

@@ -57,9 +57,9 @@ def fmt_number(value: float | None) -> str:
 # ---- node metrics (the node's Prometheus endpoint) ------------------------------------------------
 
 def node_metrics_from_text(text: str) -> dict[str, float]:
-    """free/available memory and uptime from a node's /metrics text (node_* families)."""
+    """free/available memory and uptime from a node's /metrics text (docs/monitoring.md)."""
     wanted = {"node_free_memory": "free_memory", "node_available_memory": "available_memory",
-              "node_uptime_seconds": "uptime"}
+              "recluster_node_uptime_seconds": "uptime"}
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         key = wanted.get(family.name)

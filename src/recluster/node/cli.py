@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from recluster.api.ports import CCS_PORT as DEFAULT_CCS_PORT
 from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
 from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
 from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
+from recluster.logs import FORMATS, LOG_FORMAT_ENV, configure_logging
 from recluster.node.config import DEFAULT_DOWN_AFTER_MS, NodeConfig
 
 ENV = "RECLUSTER_NODE_"
@@ -52,15 +52,19 @@ ENV = "RECLUSTER_NODE_"
 @click.option("--redis-server", default="/usr/bin/redis-server", envvar=ENV + "REDIS_SERVER")
 @click.option("--redis-sentinel", default="/usr/bin/redis-sentinel", envvar=ENV + "REDIS_SENTINEL")
 @click.option("--log-level", default="INFO", envvar=ENV + "LOG_LEVEL")
+@click.option("--log-format", type=click.Choice(FORMATS), default="plain", envvar=LOG_FORMAT_ENV,
+              help="plain lines, or one JSON object per line (the children's output lines too)")
 def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int, metrics_port: int,
          ccs_port: int, tls_dir: Path | None, service_domain: str, credentials_file: Path | None,
          down_after_ms: int,
          replica_move_grace: float, restart_grace: float, handoff_timeout: float, redis_server: str,
-         redis_sentinel: str, log_level: str) -> None:
+         redis_sentinel: str, log_level: str, log_format: str) -> None:
     """Run a cluster node: REST API (HTTPS), configuration store, sentinel, shards, metrics."""
+    from recluster.node.processes import FORWARDER
     from recluster.node.runner import run_node
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, log_format)
+    FORWARDER.json_lines = log_format == "json"
     cfg = NodeConfig(addr=addr, name=name, data_dir=data_dir.resolve(), api_port=api_port,
                      sentinel_port=sentinel_port, metrics_port=metrics_port, ccs_port=ccs_port,
                      tls_dir=tls_dir.resolve() if tls_dir else None, service_domain=service_domain,

@@ -70,7 +70,8 @@ def start_metrics_server(registry: Collector, addr: str, port: int, cert: Path, 
     """Serve `registry` on https://addr:port/metrics from a daemon thread. The socket is bound and
     the certificate loaded here, so a port in use or a bad key stops the node's start, as before."""
     config = uvicorn.Config(MetricsApp(registry), host=addr, port=port, ssl_certfile=str(cert),
-                            ssl_keyfile=str(key), log_level="warning", lifespan="off", ws="none",
+                            ssl_keyfile=str(key), log_level="warning", log_config=None, access_log=False,
+                            lifespan="off", ws="none",
                             timeout_graceful_shutdown=2, **uvicorn_limits())
     config.load()
     sock = config.bind_socket()

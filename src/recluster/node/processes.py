@@ -3,8 +3,9 @@ recorded, never by name. A daemon restarted after SIGKILL finds its surviving ch
 pid files and checks /proc/<pid>/cmdline before adopting (a recycled pid is never signalled).
 
 A child's output (stdout and stderr) goes through a pipe to one forwarding thread, which writes each
-line to the daemon's stdout as `[<name>] <line>`, so `kubectl logs` shows every process of the node
-and no file on the volume grows. The child's end of the pipe is non-blocking: a child whose reader
+line to the daemon's stdout as `[<name>] <line>` (with `--log-format json`, a JSON log line whose
+`process` is the name), so `kubectl logs` shows every process of the node and no file on the volume
+grows. The child's end of the pipe is non-blocking: a child whose reader
 falls behind (the daemon's stdout stuck) loses lines instead of stalling on a write.
 """
 
@@ -22,6 +23,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from recluster.logs import json_line
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,28 @@ def write_stdout(data: bytes) -> None:
         pass  # no stdout (closed, a full non-blocking pipe): the line is lost, the child goes on
 
 
+CHILD_LOGGER = "recluster.node.child"
+
+
+def json_child_line(name: str, text: bytes) -> bytes:
+    """A child's output line as a JSON log line (recluster.logs), at most MAX_LINE bytes with its
+    newline: the text is cut further when escaping made it longer."""
+    message = text.decode("utf-8", errors="replace")
+    while True:
+        line = (json_line(message, logger=CHILD_LOGGER, process=name) + "\n").encode()
+        if len(line) <= MAX_LINE:
+            return line
+        over = len(line) - MAX_LINE
+        message = message[: max(0, len(message) - max(over, len(CUT)) - len(CUT))] + CUT.decode()
+
+
 class _Stream:
     """One child's pipe and the partial line read from it so far (never more than a line)."""
 
-    def __init__(self, fd: int, name: str) -> None:
+    def __init__(self, fd: int, name: str, json_lines: bool = False) -> None:
         self.fd = fd
+        self.name = name
+        self.json_lines = json_lines
         self.prefix = f"[{name}] ".encode(errors="replace")
         self.room = MAX_LINE - len(self.prefix) - 1  # the line's own bytes, before its newline
         self.partial = b""
@@ -88,6 +108,8 @@ class _Stream:
         text = redact(text.rstrip(b"\r"))
         if len(text) > self.room:
             text = text[: self.room - len(CUT)] + CUT
+        if self.json_lines:
+            return json_child_line(self.name, text)
         return self.prefix + text + b"\n"
 
 
@@ -96,8 +118,9 @@ class OutputForwarder:
     prefixed with the child's name, through `sink` (the daemon's stdout). It never holds more than a
     line per child, and the event loop never waits on it."""
 
-    def __init__(self, sink: Callable[[bytes], None] = write_stdout) -> None:
+    def __init__(self, sink: Callable[[bytes], None] = write_stdout, json_lines: bool = False) -> None:
         self.sink = sink
+        self.json_lines = json_lines  # JSON log lines (`--log-format json`) instead of `[name] line`
         self._lock = threading.Lock()
         self._added: list[_Stream] = []
         self._thread: threading.Thread | None = None
@@ -116,7 +139,7 @@ class OutputForwarder:
                 self._selector.register(self._wake[0], selectors.EVENT_READ, None)
                 self._thread = threading.Thread(target=self._run, name="child-output", daemon=True)
                 self._thread.start()
-            self._added.append(_Stream(fd, name))
+            self._added.append(_Stream(fd, name, self.json_lines))
             wake = self._wake
         assert wake is not None
         with contextlib.suppress(BlockingIOError):  # a full wake-up pipe: a wake-up is pending anyway

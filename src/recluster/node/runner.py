@@ -36,10 +36,13 @@ def run_node(cfg: NodeConfig, handoff_timeout: float = 30.0) -> None:
     start_metrics_server(registry, cfg.addr, cfg.metrics_port, cert, key)  # same certificate as the API
     daemon = NodeDaemon(cfg)
     app = create_app(daemon, handoff_timeout=handoff_timeout)
-    app, console_socket = with_console(app, cfg)  # the web console (recluster.console) on its own port
+    # the web console (recluster.console) on its own port; each with its access log (recluster.logs)
+    app, console_socket = with_console(app, cfg)
+    # log_config None: uvicorn's own lines go through the root logger (plain or JSON, recluster.logs);
+    # its access log is off, ours leaves the query string out
     config = uvicorn.Config(app, host=cfg.addr, port=cfg.api_port, ssl_certfile=str(cert),
-                            ssl_keyfile=str(key), log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2, **uvicorn_limits())
+                            ssl_keyfile=str(key), log_level="warning", log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=2, **uvicorn_limits())
     server = uvicorn.Server(config)
     log.info("node %s: REST API https://%s:%d, sentinel %d, metrics %d, CCS %d, data %s", cfg.node_name,
              cfg.addr, cfg.api_port, cfg.sentinel_port, cfg.metrics_port, cfg.ccs_port, cfg.data_dir)

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from recluster.logs import configure_logging
 from recluster.operator.startup import Settings
 
 
@@ -16,7 +17,8 @@ from recluster.operator.startup import Settings
     "--log-format",
     type=click.Choice(["plain", "full", "json"]),
     default=None,
-    help="log format (default: OPERATOR_LOG_FORMAT, else plain)",
+    help="the operator's log format (default: OPERATOR_LOG_FORMAT, else RECLUSTER_LOG_FORMAT, else plain); "
+    "json: one JSON object per line, as every part writes them",
 )
 @click.option("--verbose", is_flag=True, help="debug logging")
 def operator(log_format: str | None, verbose: bool) -> None:
@@ -31,11 +33,15 @@ def operator(log_format: str | None, verbose: bool) -> None:
 
     settings = Settings.from_environment()
     chosen = log_format or ("json" if settings.json_logs else "plain")
-    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[chosen.upper()])
     # One line per watch event or HTTP request drowns what matters; --verbose brings them back.
-    if not verbose:
-        for noisy in ("httpx", "httpcore", "kopf.objects", "aiohttp.access"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    noisy = () if verbose else ("httpx", "httpcore", "kopf.objects", "aiohttp.access")
+    if chosen == "json":  # the JSON lines of every part (recluster.logs): kopf's object as `object`
+        configure_logging(logging.DEBUG if verbose else logging.INFO, "json", quiet=noisy)
+        logging.getLogger("asyncio").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    else:
+        kopf.configure(verbose=verbose, log_format=kopf.LogFormat[chosen.upper()])
+        for name in noisy:
+            logging.getLogger(name).setLevel(logging.WARNING)
     from recluster.operator.runner import run
 
     raise SystemExit(asyncio.run(run(settings)))

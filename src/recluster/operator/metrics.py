@@ -31,3 +31,17 @@ REC_READY_NODES = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+
+# the samples a family of each type exposes besides (or instead of) its name
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def exposed_names() -> set[str]:
+    """Every sample name /metrics may expose (what dashboards and rules may query), also of the
+    labelled families that have no sample yet. prometheus_client's `_created` samples are left out:
+    nothing should query them."""
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        for suffix in _SUFFIXES.get(family.type, ("",))
+    }

@@ -21,7 +21,7 @@ from recluster.clients.lease import LeaderLease, LeaseLost
 from recluster.operator import metrics
 from recluster.operator.context import Context, Services, services
 from recluster.operator.finalizers import KOPF_FINALIZER
-from recluster.operator.http import start_http
+from recluster.operator.http import Readiness, start_http
 from recluster.operator.loops import Loops
 from recluster.operator.rec import handlers as rec_handlers
 from recluster.operator.rec.reconcile import reconcile_rec
@@ -86,7 +86,15 @@ def make_services(settings: Settings, kube: Kube) -> Services:
 
 async def run(settings: Settings) -> int:
     kube = await Kube.connect(FIELD_MANAGER, settings.kubeconfig)
-    http = await start_http(settings.http_host, settings.http_port)
+    # ready once leading and, with the webhook, serving it (http.py): the admission Service then
+    # never sends a webhook call to a standby replica, which does not listen
+    readiness = Readiness(leading=not settings.leader_election, webhook=bool(settings.webhook_port))
+    http = await start_http(settings.http_host, settings.http_port, readiness)
+
+    def leading(now: bool) -> None:
+        readiness.leading = now
+        metrics.LEADER.set(1 if now else 0)
+
     lease = (
         LeaderLease(
             kube,
@@ -94,11 +102,13 @@ async def run(settings: Settings) -> int:
             settings.lease_name,
             settings.identity,
             max(5.0, settings.lease_seconds),
-            on_change=metrics.LEADER.set,
+            on_change=leading,
         )
         if settings.leader_election
         else None
     )
+    if lease is None:
+        metrics.LEADER.set(1)  # the only replica: it acts
     made: Services | None = None
     try:
         if lease is not None:
@@ -108,7 +118,8 @@ async def run(settings: Settings) -> int:
         tasks: set[asyncio.Task[None]] = set()
         if settings.webhook_port:
             certfile, keyfile, ca_pem = serving_files(settings)
-            server = webhook_server(settings, certfile, keyfile)
+            server = webhook_server(settings, certfile, keyfile,
+                                    on_serving=lambda serving: setattr(readiness, "webhook_serving", serving))
 
             async def configure_webhook(settings: kopf.OperatorSettings, **_: object) -> None:
                 settings.admission.server = server

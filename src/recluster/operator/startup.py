@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recluster import __version__
 from recluster.api.common import GROUP
+from recluster.logs import LOG_FORMAT_ENV, log_format
 
 FIELD_MANAGER = "redis-enterprise-operator"
 ANNOTATION_PREFIX = GROUP
@@ -42,7 +43,9 @@ class Settings:
     lease_name: str = "redis-enterprise-operator"
     lease_seconds: float = 15.0
     leader_election: bool = True
-    json_logs: bool = False
+    json_logs: bool = False  # OPERATOR_LOG_FORMAT, else RECLUSTER_LOG_FORMAT, is json: the operator's own
+    # RECLUSTER_LOG_FORMAT, every part's switch: passed on to the node, rigger and broker pods
+    pods_log_format: str = "plain"
     kubeconfig: str | None = None
 
     @classmethod
@@ -80,7 +83,8 @@ class Settings:
             lease_name=env.get("OPERATOR_LEASE_NAME", env.get("OPERATOR_NAME", "redis-enterprise-operator")),
             lease_seconds=float(env.get("OPERATOR_LEASE_SECONDS", "15")),
             leader_election=env.get("OPERATOR_LEADER_ELECTION", "true").lower() != "false",
-            json_logs=env.get("OPERATOR_LOG_FORMAT", "").lower() == "json",
+            json_logs=(env.get("OPERATOR_LOG_FORMAT") or env.get(LOG_FORMAT_ENV) or "").lower() == "json",
+            pods_log_format=log_format(None, {LOG_FORMAT_ENV: env.get(LOG_FORMAT_ENV, "")}),
             kubeconfig=env.get("KUBECONFIG") or None,
         )
 

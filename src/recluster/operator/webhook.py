@@ -10,7 +10,7 @@ import asyncio
 import base64
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,11 +113,30 @@ async def keep_ca_bundle(kube: Kube, configuration: str, ca_pem: str) -> None:
         await asyncio.sleep(CA_BUNDLE_RECHECK_S)
 
 
-def webhook_server(settings: Settings, certfile: Path, keyfile: Path) -> kopf.WebhookServer:
-    return kopf.WebhookServer(
+class ServingWebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, telling `on_serving(True)` once it listens (kopf starts it after the Lease
+    and the operator's start-up) and `on_serving(False)` when it stops: the replica's readiness."""
+
+    def __init__(self, *, on_serving: Callable[[bool], object], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_serving = on_serving
+
+    async def __call__(self, fn: Any) -> AsyncIterator[Any]:
+        try:
+            async for client_config in super().__call__(fn):
+                self.on_serving(True)  # the site has started: it accepts connections
+                yield client_config
+        finally:
+            self.on_serving(False)
+
+
+def webhook_server(settings: Settings, certfile: Path, keyfile: Path,
+                   on_serving: Callable[[bool], object] = lambda serving: None) -> kopf.WebhookServer:
+    return ServingWebhookServer(
         addr=settings.webhook_host,
         port=settings.webhook_port,
         certfile=str(certfile),
         pkeyfile=str(keyfile),
         host=settings.webhook_names[0],
+        on_serving=on_serving,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from recluster.api.naming import parse_service_types
+from recluster.logs import FORMATS, LOG_FORMAT_ENV, configure_logging
 from recluster.rigger.plan import Settings
 
 
@@ -61,6 +62,8 @@ from recluster.rigger.plan import Settings
 )
 @click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="outside a pod only")
 @click.option("--verbose", is_flag=True)
+@click.option("--log-format", type=click.Choice(FORMATS), default="plain", envvar=LOG_FORMAT_ENV,
+              help="plain lines, or one JSON object per line")
 def rigger(
     cluster: str,
     namespace: str,
@@ -75,14 +78,10 @@ def rigger(
     lease_seconds: float,
     kubeconfig: str | None,
     verbose: bool,
+    log_format: str,
 ) -> None:
     """Make one Service set per database and tag the pod that holds each master."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(logging.DEBUG if verbose else logging.INFO, log_format, quiet=("httpx", "httpcore"))
     try:
         types = parse_service_types(database_service_type)
     except ValueError as exc:

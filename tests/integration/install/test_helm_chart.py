@@ -6,6 +6,7 @@ the two cannot drift apart. `helm template` only: nothing here talks to a cluste
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -164,8 +165,10 @@ def test_helm_is_the_pinned_release(helm: list[str], tmp_path: Path) -> None:
         {"webhook": {"enabled": False}},
         {"watchNamespaces": ["a", "b"], "operatorEnvironment": {"OPERATOR_LOG_FORMAT": "json"}},
         {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}}},
+        {"metrics": {"podMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},
+                     "grafanaDashboard": {"enabled": True, "namespace": "grafana"}}},
     ],
-    ids=["defaults", "secret", "certManager", "no-webhook", "namespaces", "serviceMonitor"],
+    ids=["defaults", "secret", "certManager", "no-webhook", "namespaces", "serviceMonitor", "monitoring"],
 )
 def test_lint_strict_passes(helm: list[str], tmp_path: Path, values: Obj | None) -> None:
     result = run_helm(helm, tmp_path, "lint", "--strict", str(CHART), "--namespace", NAMESPACE, values=values)
@@ -185,6 +188,9 @@ def test_lint_strict_passes(helm: list[str], tmp_path: Path, values: Obj | None)
         ("webhok.enabled=false", "additional properties 'webhok' not allowed", ""),
         ("metrics.serviceMonitor.enabled=yes", "/metrics/serviceMonitor/enabled", "want boolean"),
         ("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval", "does not match"),
+        ("metrics.podMonitor.enabled=yes", "/metrics/podMonitor/enabled", "want boolean"),
+        ("metrics.prometheusRule.enabled=yes", "/metrics/prometheusRule/enabled", "want boolean"),
+        ("metrics.grafanaDashboard.namespace=Not_A_Namespace", "/metrics/grafanaDashboard/namespace", ""),
     ],
 )
 def test_bad_values_fail_naming_the_value(
@@ -546,3 +552,67 @@ def test_service_monitor_on_a_value(helm: list[str], tmp_path: Path) -> None:
     assert one(plain, "ServiceMonitor")["spec"]["endpoints"] == [
         {"port": "metrics", "path": "/metrics", "scheme": "http", "interval": "30s"}
     ]
+
+
+# --- the monitoring pack: node pods' PodMonitor, PrometheusRule, Grafana dashboard ----------------
+
+
+def _node_pod(namespace: str) -> Obj:
+    rec = check_rec({"apiVersion": "app.redislabs.com/v1", "kind": "RedisEnterpriseCluster",
+                     "metadata": {"name": "rec", "namespace": namespace, "uid": "u", "generation": 1},
+                     "spec": {"nodes": 3}})
+    children = build_rec_children(rec, image="img", password_secret_exists=True, tls_secret_exists=True)
+    (statefulset,) = [obj for obj in children if obj["kind"] == "StatefulSet"]
+    template: Obj = statefulset["spec"]["template"]
+    return template
+
+
+def test_monitoring_objects_only_on_values(defaults: list[Obj]) -> None:
+    for kind in ("PodMonitor", "PrometheusRule", "ConfigMap"):
+        assert not find(defaults, kind), kind
+
+
+def test_pod_monitor_scrapes_the_node_pods_of_the_watched_namespaces(helm: list[str], tmp_path: Path) -> None:
+    values = {"watchNamespaces": ["a", "b"],
+              "metrics": {"podMonitor": {"enabled": True, "labels": {"release": "prometheus"},
+                                         "interval": "15s", "scrapeTimeout": "5s"}}}
+    monitor = one(render(helm, tmp_path, values), "PodMonitor", "redis-enterprise-nodes", NAMESPACE)
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE, "a", "b"]}
+    pod = _node_pod("a")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    node_ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert node_ports[endpoint["port"]] == 8070
+    assert endpoint == {"port": "metrics", "path": "/metrics", "scheme": "https", "interval": "15s",
+                        "scrapeTimeout": "5s", "tlsConfig": {"insecureSkipVerify": True}}
+    # the plain manifest for bundle users selects the same pods the same way
+    (plain,) = load(DEPLOY / "monitoring" / "podmonitor.yaml")
+    assert plain["spec"]["selector"] == monitor["spec"]["selector"]
+    (plain_endpoint,) = plain["spec"]["podMetricsEndpoints"]
+    assert plain_endpoint == {k: v for k, v in endpoint.items() if k != "scrapeTimeout"} | {"interval": "30s"}
+    # Helm merges a given tlsConfig with the default: verifying needs insecureSkipVerify false too
+    verified = {"ca": {"secret": {"name": "rec-tls", "key": "ca.crt"}}, "insecureSkipVerify": False,
+                "serverName": "rec.a.svc.cluster.local"}
+    values["metrics"]["podMonitor"]["tlsConfig"] = verified
+    monitor = one(render(helm, tmp_path, values), "PodMonitor")
+    assert monitor["spec"]["podMetricsEndpoints"][0]["tlsConfig"] == verified
+
+
+def test_prometheus_rule_holds_the_rules_of_deploy(helm: list[str], tmp_path: Path) -> None:
+    values = {"metrics": {"prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}}}}
+    rule = one(render(helm, tmp_path, values), "PrometheusRule", "recluster", NAMESPACE)
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert rule["spec"] == yaml.safe_load((DEPLOY / "monitoring" / "prometheus-rules.yaml").read_text())
+    (plain,) = load(DEPLOY / "monitoring" / "prometheusrule.yaml")
+    assert plain["spec"] == rule["spec"]
+
+
+def test_grafana_dashboard_config_map(helm: list[str], tmp_path: Path) -> None:
+    values = {"metrics": {"grafanaDashboard": {"enabled": True}}}
+    config_map = one(render(helm, tmp_path, values), "ConfigMap", "recluster-grafana-dashboard", NAMESPACE)
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (text,) = config_map["data"].values()
+    assert json.loads(text) == json.loads((DEPLOY / "monitoring" / "grafana-dashboard.json").read_text())
+    values["metrics"]["grafanaDashboard"]["namespace"] = "grafana"
+    assert one(render(helm, tmp_path, values), "ConfigMap")["metadata"]["namespace"] == "grafana"

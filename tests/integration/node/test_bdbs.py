@@ -9,9 +9,11 @@ import time
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
 from redis.sentinel import Sentinel
 
 from recluster.node.devcluster import LoopbackCluster
+from recluster.node.metrics import exposed_names
 
 pytestmark = pytest.mark.integration
 
@@ -93,10 +95,15 @@ async def test_metrics_report_databases_from_info(cluster3: LoopbackCluster) -> 
             own_cert = ssl.create_default_context(cafile=str(node.data_dir / "tls" / "cert.pem"))
             async with httpx.AsyncClient(verify=own_cert) as client:
                 text = (await client.get(f"https://{host}:{cluster3.metrics_port}/metrics")).text
-            uid = bdb["uid"]
-            assert f'bdb_up{{bdb="{uid}",cluster="{cluster3.cluster_name}"}} 1.0' in text
-            assert f'bdb_memory_limit{{bdb="{uid}",cluster="{cluster3.cluster_name}"}}' in text
-            assert 'redis_used_memory{' in text and 'node_free_memory{' in text
+            uid, name = bdb["uid"], cluster3.cluster_name
+            assert f'bdb_up{{bdb="{uid}",cluster="{name}"}} 1.0' in text
+            assert f'bdb_memory_limit{{bdb="{uid}",cluster="{name}"}}' in text
+            assert (f'recluster_cluster_bdb_info{{bdb="{uid}",cluster="{name}",name="metrics-db",'
+                    'replication="false"} 1.0') in text
+            assert f'recluster_cluster_nodes{{cluster="{name}"}} 3.0' in text
+            # the master's node exposes every family of docs/monitoring.md but the TLS shards' one
+            samples = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+            assert exposed_names() - {"recluster_shard_cert_expiration_seconds"} <= samples
         finally:
             await api.delete_bdb(bdb["uid"])
             await api.wait_bdb_status(bdb["uid"], "deleted", timeout_s=120)

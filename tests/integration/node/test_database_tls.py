@@ -101,7 +101,7 @@ async def test_tls_database_end_to_end_with_failover_and_client_certificates(  #
     own_cert = ssl.create_default_context(cafile=str(node.data_dir / "tls" / "cert.pem"))
     async with httpx.AsyncClient(verify=own_cert) as http:
         text = (await http.get(f"https://{master_host}:{cluster.metrics_port}/metrics")).text
-    lines = [line for line in text.splitlines() if line.startswith("redis_tls_cert_expiration_seconds{")
+    lines = [line for line in text.splitlines() if line.startswith("recluster_shard_cert_expiration_seconds{")
              and f'bdb="{secure["uid"]}"' in line and 'role="master"' in line]
     assert len(lines) == 1, "no certificate expiry metric for the TLS database's master"
     assert 364 * 86400 < float(lines[0].rsplit(" ", 1)[1]) <= 365 * 86400

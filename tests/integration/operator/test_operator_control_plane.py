@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from recluster.local.cluster import LocalCluster
 from recluster.local.harness import (
     OperatorProcess,
     eventually,
+    free_port,
     get,
     kubectl,
     operator_namespace,
@@ -225,12 +227,32 @@ def test_deletion_removes_children(
     _no_failures(operator)
 
 
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def test_one_leader_of_two(control_plane: LocalCluster, namespace: str, tmp_path: Path) -> None:
-    first = start_operator(control_plane, namespace, tmp_path, identity="op-a")
+    """One replica acts; the standby is alive, scraped and not ready (/readyz), and does not listen for
+    webhook calls, so the admission Service (which selects every operator pod) never sends it one."""
+    hooks = {"op-a": free_port(), "op-b": free_port()}
+
+    def webhook(identity: str) -> dict[str, str]:
+        return {"OPERATOR_WEBHOOK_PORT": str(hooks[identity]), "OPERATOR_WEBHOOK_HOST": "127.0.0.1"}
+
+    first = start_operator(control_plane, namespace, tmp_path, identity="op-a", **webhook("op-a"))
     second = None
     try:
         eventually("op-a leads", lambda: "recluster_operator_leader 1.0" in first.metrics(), timeout=30)
-        second = start_operator(control_plane, namespace, tmp_path, identity="op-b")
+        eventually("op-a ready", lambda: first.ready()[0] == 200, timeout=30)
+        assert _listens(hooks["op-a"])
+        second = start_operator(control_plane, namespace, tmp_path, identity="op-b", **webhook("op-b"))
+        status, body = second.ready()
+        assert status == 503 and "standby" in body["reason"], body
+        assert not _listens(hooks["op-b"])
         apply(control_plane, namespace, rec_manifest())
         eventually(
             "the StatefulSet", lambda: exists(control_plane, namespace, "statefulset", "rec"), timeout=90
@@ -239,6 +261,8 @@ def test_one_leader_of_two(control_plane: LocalCluster, namespace: str, tmp_path
         assert "recluster_operator_reconciles_total{" not in second.metrics()  # a standby does nothing
         first.stop(kill=True)  # no release: the standby waits for the Lease to expire
         eventually("op-b takes over", lambda: "recluster_operator_leader 1.0" in second.metrics(), timeout=60)
+        eventually("op-b ready", lambda: second.ready()[0] == 200, timeout=30)
+        assert _listens(hooks["op-b"])
         kubectl(control_plane, "-n", namespace, "delete", "service", "rec-ui")
         eventually(
             "rec-ui recreated by op-b",

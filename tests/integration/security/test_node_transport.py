@@ -273,7 +273,7 @@ async def test_console_api_needs_a_session(secured: SecuredCluster) -> None:
 # ---- metrics -------------------------------------------------------------------------------------
 
 SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? \S+( \d+)?$')
-FAMILIES = ("node_", "bdb_", "redis_")
+FAMILIES = ("node_", "bdb_", "redis_server_", "recluster_")  # docs/monitoring.md, "Names"
 
 
 def _own_certificate(node: LoopbackNode) -> ssl.SSLContext:

@@ -35,7 +35,8 @@ BDB = {"uid": 1, "name": "orders", "status": "active", "port": 10000, "memory_si
 SHARDS = [{"uid": "1", "bdb_uid": 1, "node_uid": "1", "role": "master", "status": "active"},
           {"uid": "2", "bdb_uid": 1, "node_uid": "2", "role": "slave", "status": "inactive"}]
 METRICS = ('# TYPE node_available_memory gauge\nnode_available_memory{cluster="c",node="1"} 536870912\n'
-           '# TYPE node_uptime_seconds gauge\nnode_uptime_seconds{cluster="c",node="1"} 90\n')
+           '# TYPE recluster_node_uptime_seconds gauge\n'
+           'recluster_node_uptime_seconds{cluster="c",node="1"} 90\n')
 
 
 class FakeApi:

@@ -17,6 +17,7 @@ from prometheus_client.registry import CollectorRegistry
 from recluster.console import server
 from recluster.console.cluster_sessions import MEMBERSHIP_FILE, ClusterSecret
 from recluster.console.sessions import Session, SessionKeys
+from recluster.logs import AccessLog
 from recluster.node.config import NodeConfig
 from recluster.node.identity import Membership
 from recluster.node.metrics_server import start_metrics_server
@@ -50,10 +51,15 @@ def test_no_console_when_turned_off_or_its_port_is_taken(monkeypatch: pytest.Mon
     api = recorder("api", [])
     cfg = NodeConfig(addr="127.0.0.1", data_dir=tmp_path)
     monkeypatch.setenv(server.PORT_ENV, "0")
-    assert server.with_console(api, cfg) == (api, None)
+
+    def api_alone() -> bool:  # the REST API with its access log, no console
+        app, sock = server.with_console(api, cfg)
+        return sock is None and isinstance(app, AccessLog) and app.app is api
+
+    assert api_alone()
     with socket.create_server(("127.0.0.1", 0)) as taken:
         monkeypatch.setenv(server.PORT_ENV, str(taken.getsockname()[1]))
-        assert server.with_console(api, cfg) == (api, None)
+        assert api_alone()
 
 
 def test_console_served_beside_the_api_on_its_own_socket(monkeypatch: pytest.MonkeyPatch,
@@ -66,7 +72,8 @@ def test_console_served_beside_the_api_on_its_own_socket(monkeypatch: pytest.Mon
     app, sock = server.with_console(api, NodeConfig(addr="127.0.0.1", data_dir=tmp_path))
     assert sock is not None
     try:
-        assert isinstance(app, server.PortDispatch) and app.api is api and app.console_port == port
+        assert isinstance(app, server.PortDispatch) and app.console_port == port
+        assert app.api.app is api and app.api.server == "api" and app.console.server == "console"
         assert sock.getsockname() == ("127.0.0.1", port)
     finally:
         sock.close()
@@ -85,7 +92,7 @@ def test_console_reads_metrics_over_https_checking_them_like_the_node_checks_pee
     one (standalone, self-signed) nothing can be checked, as for the join."""
     cert, key = ensure_certificate(tmp_path / "metrics-node", ["127.0.0.1"])
     registry = CollectorRegistry()
-    Gauge("node_uptime_seconds", "uptime", registry=registry).set(42)
+    Gauge("recluster_node_uptime_seconds", "uptime", registry=registry).set(42)
     port = free_port()
     metrics = start_metrics_server(registry, "127.0.0.1", port, cert, key)
     cfg = NodeConfig(addr="127.0.0.1", data_dir=tmp_path / "node")
@@ -97,7 +104,7 @@ def test_console_reads_metrics_over_https_checking_them_like_the_node_checks_pee
     app, sock = server.with_console(recorder("api", []), cfg)
     assert sock is not None
     try:
-        console = app.console.state.console
+        console = app.console.app.state.console
         node = {"name": "127.0.0.1", "status": "active", "ports": {"metrics": port}}
         assert console.metrics_url(node) == f"https://127.0.0.1:{port}/metrics"
 

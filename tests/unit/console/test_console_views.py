@@ -162,7 +162,8 @@ def test_api_errors_go_beside_their_field() -> None:
 def test_node_metrics_from_prometheus_text() -> None:
     text = ('# TYPE node_free_memory gauge\nnode_free_memory{cluster="c",node="1"} 1024.0\n'
             '# TYPE node_available_memory gauge\nnode_available_memory{cluster="c",node="1"} 2048.0\n'
-            '# TYPE node_uptime_seconds gauge\nnode_uptime_seconds{cluster="c",node="1"} 12.5\n'
-            '# TYPE redis_used_memory gauge\nredis_used_memory{cluster="c"} 5.0\n')
+            '# TYPE recluster_node_uptime_seconds gauge\n'
+            'recluster_node_uptime_seconds{cluster="c",node="1"} 12.5\n'
+            '# TYPE redis_server_used_memory gauge\nredis_server_used_memory{cluster="c"} 5.0\n')
     assert views.node_metrics_from_text(text) == {"free_memory": 1024.0, "available_memory": 2048.0,
                                                   "uptime": 12.5}

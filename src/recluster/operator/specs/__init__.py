@@ -49,6 +49,7 @@ def build_rec_children(
     replicas: int | None = None,
     cluster_domain: str = "cluster.local",
     pull_policy: str = DEFAULT_PULL_POLICY,
+    log_format: str = "plain",
 ) -> list[dict[str, Any]]:
     """Every object the REC should own, in apply order (identities and secrets before the pods that
     use them).
@@ -60,6 +61,7 @@ def build_rec_children(
     - tls_secret_exists: the `<rec>-tls` Secret is already there; otherwise `tls` (the nodes'
       certificate, for the names in `names.tls_names`) is required. Node pods cannot start without it.
     - replicas: the StatefulSet's, from `statefulset.statefulset_replicas` (None: the spec's nodes).
+    - log_format: the operator's own (`json`: the node, rigger and broker pods log JSON too).
     """
     if not password_secret_exists and not password:
         raise ValueError("a password is needed to create the credentials Secret")
@@ -80,16 +82,29 @@ def build_rec_children(
         build_ui_service(rec),
         build_prom_service(rec),
         build_statefulset(
-            rec, image=image, replicas=replicas, cluster_domain=cluster_domain, pull_policy=pull_policy
+            rec,
+            image=image,
+            replicas=replicas,
+            cluster_domain=cluster_domain,
+            pull_policy=pull_policy,
+            log_format=log_format,
         ),
         build_pod_disruption_budget(rec),
-        build_rigger_deployment(rec, image=image, cluster_domain=cluster_domain, pull_policy=pull_policy),
+        build_rigger_deployment(
+            rec, image=image, cluster_domain=cluster_domain, pull_policy=pull_policy, log_format=log_format
+        ),
     ]
     broker = rec.spec.service_broker_spec
     if broker is not None and broker.enabled:
         children += [
             build_broker_pvc(rec),
-            build_broker_deployment(rec, image=image, cluster_domain=cluster_domain, pull_policy=pull_policy),
+            build_broker_deployment(
+                rec,
+                image=image,
+                cluster_domain=cluster_domain,
+                pull_policy=pull_policy,
+                log_format=log_format,
+            ),
             build_broker_service(rec),
         ]
     return children

@@ -29,6 +29,7 @@ from recluster.operator.specs.pod import (
     credentials_volume,
     field_env,
     image_fields,
+    log_format_env,
     pod_security_context,
     scheduling,
 )
@@ -70,6 +71,7 @@ def build_broker_deployment(
     image: str,
     cluster_domain: str = "cluster.local",
     pull_policy: str = DEFAULT_PULL_POLICY,
+    log_format: str = "plain",
 ) -> dict[str, Any]:
     """One replica, Recreate: its volume is ReadWriteOnce."""
     broker_spec = rec.spec.service_broker_spec
@@ -87,6 +89,7 @@ def build_broker_deployment(
             {"name": "RECLUSTER_BROKER_PORT", "value": str(BROKER_PORT)},
             # trust only the cluster's CA when calling the REST API, as the rigger does
             {"name": "RECLUSTER_BROKER_CA_FILE", "value": CA_FILE},
+            *log_format_env(log_format, None),
         ],
         "ports": [{"name": "broker", "containerPort": BROKER_PORT, "protocol": "TCP"}],
         "resources": resources.manifest()

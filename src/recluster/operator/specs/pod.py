@@ -7,6 +7,7 @@ from typing import Any
 
 from recluster.api.common import ImageSpec
 from recluster.api.rec import RedisEnterpriseCluster
+from recluster.logs import LOG_FORMAT_ENV
 from recluster.operator.specs.names import credentials_secret_name, tls_secret_name
 
 # The image's user (the Dockerfile adds uid 1001, as the original images do).
@@ -47,6 +48,16 @@ def image_fields(
         "image": spec.image(default_image),
         "imagePullPolicy": str(spec.image_pull_policy or default_pull_policy),
     }
+
+
+def log_format_env(log_format: str, extra: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """RECLUSTER_LOG_FORMAT=json for a pod the operator creates when the operator itself logs JSON
+    (recluster.logs), unless the REC's extra environment sets it already (a duplicate name would be
+    refused by the server-side apply). Nothing for plain logs: the pods' default."""
+    named = {entry.get("name") for entry in extra or []}
+    if log_format != "json" or LOG_FORMAT_ENV in named:
+        return []
+    return [{"name": LOG_FORMAT_ENV, "value": "json"}]
 
 
 def field_env(name: str, field_path: str) -> dict[str, Any]:

@@ -27,12 +27,15 @@ from recluster.operator.specs.pod import (
     credentials_volume,
     field_env,
     image_fields,
+    log_format_env,
     pod_security_context,
     scheduling,
 )
 
 
-def rigger_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list[dict[str, Any]]:
+def rigger_environment(
+    rec: RedisEnterpriseCluster, cluster_domain: str, log_format: str = "plain"
+) -> list[dict[str, Any]]:
     rigger_spec = rec.spec.services_rigger_spec
     env = [
         field_env("POD_NAME", "metadata.name"),
@@ -59,7 +62,9 @@ def rigger_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list
                 "value": rigger_spec.database_service_port_policy,
             }
         )
-    env += copy.deepcopy((rigger_spec.extra_env_vars if rigger_spec else None) or [])
+    extra = (rigger_spec.extra_env_vars if rigger_spec else None) or []
+    env += log_format_env(log_format, extra)
+    env += copy.deepcopy(extra)
     return env
 
 
@@ -113,6 +118,7 @@ def build_rigger_deployment(
     image: str,
     cluster_domain: str = "cluster.local",
     pull_policy: str = DEFAULT_PULL_POLICY,
+    log_format: str = "plain",
 ) -> dict[str, Any]:
     """Two replicas on different nodes (preferred), one leading through a Lease: a database's
     Service follows a failover only while a rigger acts, so the loss of one node must not take the
@@ -127,7 +133,7 @@ def build_rigger_deployment(
         "name": RIGGER_CONTAINER,
         **image_fields(spec.redis_enterprise_services_rigger_image_spec, image, pull_policy),
         "command": ["recluster", "rigger"],
-        "env": rigger_environment(rec, cluster_domain),
+        "env": rigger_environment(rec, cluster_domain, log_format),
         "resources": resources.manifest()
         if resources is not None
         else copy.deepcopy(DEFAULT_RIGGER_RESOURCES),

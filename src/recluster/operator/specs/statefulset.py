@@ -38,6 +38,7 @@ from recluster.operator.specs.pod import (
     credentials_volume,
     field_env,
     image_fields,
+    log_format_env,
     pod_security_context,
     scheduling,
 )
@@ -56,7 +57,9 @@ LIVENESS_PATH = "/livez"
 DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 3600
 
 
-def node_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list[dict[str, Any]]:
+def node_environment(
+    rec: RedisEnterpriseCluster, cluster_domain: str, log_format: str = "plain"
+) -> list[dict[str, Any]]:
     """The node daemon's settings (RECLUSTER_NODE_*), among them its stable DNS name."""
     node_name = f"$(POD_NAME).{nodes_service_name(rec)}.{rec.namespace}.svc.{cluster_domain}"
     env = [
@@ -74,6 +77,7 @@ def node_environment(rec: RedisEnterpriseCluster, cluster_domain: str) -> list[d
     ]
     if rec.spec.enforce_ipv4:
         env.append({"name": "ENFORCE_IPV4", "value": "true"})
+    env += log_format_env(log_format, rec.spec.extra_env_vars)
     env += copy.deepcopy(rec.spec.extra_env_vars or [])
     return env
 
@@ -88,13 +92,17 @@ def _https_probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
 
 
 def node_container(
-    rec: RedisEnterpriseCluster, image: str, cluster_domain: str, pull_policy: str = DEFAULT_PULL_POLICY
+    rec: RedisEnterpriseCluster,
+    image: str,
+    cluster_domain: str,
+    pull_policy: str = DEFAULT_PULL_POLICY,
+    log_format: str = "plain",
 ) -> dict[str, Any]:
     return {
         "name": NODE_CONTAINER,
         **image_fields(rec.spec.redis_enterprise_image_spec, image, pull_policy),
         "command": ["recluster", "node"],
-        "env": node_environment(rec, cluster_domain),
+        "env": node_environment(rec, cluster_domain, log_format),
         "ports": [
             {"name": "api", "containerPort": API_PORT, "protocol": "TCP"},
             {"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"},
@@ -190,6 +198,7 @@ def build_statefulset(
     replicas: int | None = None,
     cluster_domain: str = "cluster.local",
     pull_policy: str = DEFAULT_PULL_POLICY,
+    log_format: str = "plain",
 ) -> dict[str, Any]:
     """`replicas`: statefulset_replicas' answer (None: a StatefulSet not made yet, the spec's nodes);
     `image`, `pull_policy`: the defaults of what the REC's image spec leaves out."""
@@ -207,7 +216,7 @@ def build_statefulset(
         "dnsConfig": copy.deepcopy(NODE_DNS_CONFIG),
         **scheduling(rec),
         "containers": [
-            node_container(rec, image, cluster_domain, pull_policy),
+            node_container(rec, image, cluster_domain, pull_policy, log_format),
             *copy.deepcopy(spec.side_containers_spec or []),
         ],
         "volumes": _volumes(rec),

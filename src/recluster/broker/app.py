@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,8 +26,10 @@ from recluster.broker import errors
 from recluster.broker.catalog import Catalog
 from recluster.broker.decisions import (
     Decision,
+    ServiceNaming,
     binding_endpoints,
     check_api_version,
+    check_grantable,
     credentials_for,
     decide_bind,
     decide_deprovision,
@@ -41,7 +43,8 @@ from recluster.broker.decisions import (
     shard_hosts,
 )
 from recluster.broker.errors import BrokerError
-from recluster.broker.models import BindRequest, Instance, ProvisionRequest, UpdateRequest
+from recluster.broker.grants import GrantError, Grants
+from recluster.broker.models import Binding, BindRequest, Instance, ProvisionRequest, UpdateRequest
 from recluster.broker.operations import Worker
 from recluster.broker.store import Store
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
@@ -52,6 +55,7 @@ log = logging.getLogger("recluster.broker")
 M = TypeVar("M", bound=BaseModel)
 REQUEST_IDENTITY = "X-Broker-API-Request-Identity"
 RETRY_AFTER_S = 2
+BINDING_PASSWORD_BYTES = 24  # token_urlsafe: 32 characters of A-Z a-z 0-9 - _
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,10 @@ class BrokerSettings:
     api_credentials: BasicCredentials
     auth: BasicCredentials
     api_verify: bool | str = False
+    services: ServiceNaming = field(default_factory=ServiceNaming)
     operation_timeout_s: float = 600.0
+    # how long a bind or unbind keeps retrying a busy or unreachable cluster (platforms wait ~60 s)
+    binding_timeout_s: float = 30.0
     poll_s: float = 0.5
 
 
@@ -93,8 +100,9 @@ class Broker:
                        if isinstance(settings.api_verify, str) else settings.api_verify)
         self.api = ClusterApi(settings.api_url, settings.api_credentials.username,
                               settings.api_credentials.password, timeout=20.0, verify=verify)
-        self.worker = Worker(self.store, self.api, self.catalog, timeout_s=settings.operation_timeout_s,
-                             poll_s=settings.poll_s)
+        self.grants = Grants(self.api, poll_s=settings.poll_s)
+        self.worker = Worker(self.store, self.api, self.catalog, self.grants,
+                             timeout_s=settings.operation_timeout_s, poll_s=settings.poll_s)
 
     def apply(self, decision: Decision) -> JSONResponse:
         """Write what the decision asks for (one transaction), start its operation, answer."""
@@ -105,8 +113,9 @@ class Broker:
             self.worker.start(decision.operation)
         return JSONResponse(decision.body, status_code=decision.status)
 
-    async def binding(self, instance: Instance) -> dict[str, Any]:
-        """`credentials` and `endpoints` of a binding, read from the cluster."""
+    async def answer(self, instance: Instance, binding: Binding) -> dict[str, Any]:
+        """`credentials` and `endpoints` of a binding: its user, and the database's addresses read
+        from the cluster."""
         try:
             uid = instance.bdb_uid
             if uid is None:
@@ -124,9 +133,19 @@ class Broker:
                                      f"({exc.status} {exc.error_code})") from exc
         except httpx.HTTPError as exc:
             raise errors.BrokerError(503, f"the cluster API is unreachable ({type(exc).__name__})") from exc
-        credentials = credentials_for(bdb, nodes, ca)
+        credentials = credentials_for(bdb, nodes, binding, self.settings.services, ca)
         return {"credentials": credentials,
                 "endpoints": binding_endpoints(credentials, shard_hosts(shards, nodes))}
+
+    def deadline(self) -> float:
+        return time.time() + self.settings.binding_timeout_s
+
+
+def grant_failed(exc: GrantError, what: str) -> BrokerError:
+    """A bind or unbind the cluster did not let finish: 503 when it was busy or unreachable (a
+    repeat may succeed), 502 when it refused; the platform repeats or cleans up (an unbind of the
+    binding), and either finishes the job."""
+    return BrokerError(503 if exc.retryable else 502, f"{what}: {exc}")
 
 
 def broker_of(request: Request) -> Broker:
@@ -244,29 +263,54 @@ async def bind(instance_id: str, binding_id: str, request: Request) -> JSONRespo
     broker, identity = broker_of(request), _identity(request)
     body = await parse_body(request, BindRequest)
     store = broker.store
-    # decide once to refuse early, read the credentials, then decide again on fresh records
-    # (no await between that decision and its write, so concurrent binds cannot both create)
-    decide_bind(broker.catalog, instance_id, binding_id, body, store.instance(instance_id),
-                store.binding(instance_id, binding_id), time.time())
-    instance = store.instance(instance_id)
-    assert instance is not None
-    answer = await broker.binding(instance)
     decision = decide_bind(broker.catalog, instance_id, binding_id, body, store.instance(instance_id),
-                           store.binding(instance_id, binding_id), time.time())
-    decision.body = answer
-    if decision.status == 201:
-        log.info("binding %s of instance %s created (by %s)", binding_id, instance_id, identity or "unknown")
-    return broker.apply(decision)
+                           store.binding(instance_id, binding_id), time.time(),
+                           secrets.token_urlsafe(BINDING_PASSWORD_BYTES))
+    if decision.binding is not None:
+        # recorded, with its password, before the cluster hears of it (no await since the decision,
+        # so a concurrent identical bind finds this record and hands out the same credentials)
+        store.save(binding=decision.binding)
+    if not decision.grant:  # an identical repeat of a created binding: the same credentials
+        binding = store.binding(instance_id, binding_id)
+        instance = store.instance(instance_id)
+        assert binding is not None and instance is not None
+        return JSONResponse(await broker.answer(instance, binding), status_code=decision.status)
+    async with broker.grants.lock(instance_id):
+        # read again: an unbind, a deprovision or a plan change may have gone first
+        instance = store.instance(instance_id)
+        binding = check_grantable(instance_id, binding_id, instance, store.binding(instance_id, binding_id))
+        assert instance is not None
+        plan = broker.catalog.plan(instance.plan_id)
+        if plan is None:
+            raise errors.unprocessable(f"service instance '{instance_id}' has a plan no longer in the "
+                                       "catalog")
+        try:
+            await broker.grants.grant(instance, binding, plan.redis_acl, broker.deadline())
+        except GrantError as exc:
+            raise grant_failed(exc, "the binding's user cannot be created") from exc
+        answer = await broker.answer(instance, binding)
+        store.save(binding=binding.model_copy(update={"state": "created"}))
+    log.info("binding %s of instance %s created (by %s)", binding_id, instance_id, identity or "unknown")
+    return JSONResponse(answer, status_code=201)
 
 
 @router.delete("/v2/service_instances/{instance_id}/service_bindings/{binding_id}")
 async def unbind(instance_id: str, binding_id: str, request: Request, service_id: str | None = None,
                  plan_id: str | None = None) -> JSONResponse:
     broker, identity = broker_of(request), _identity(request)
+    store = broker.store
     decision = decide_unbind(broker.catalog, instance_id, binding_id, service_id, plan_id,
-                             broker.store.binding(instance_id, binding_id))
-    # nothing to revoke on the cluster: the binding shares the database password (see the binding)
-    broker.store.save(delete_binding=(instance_id, binding_id))
+                             store.binding(instance_id, binding_id))
+    if decision.binding is not None:
+        store.save(binding=decision.binding)  # 'deleting': a repeat, or the next start, finishes it
+        async with broker.grants.lock(instance_id):
+            try:
+                await broker.grants.revoke(store.instance(instance_id), [decision.binding], broker.deadline())
+            except GrantError as exc:
+                raise grant_failed(exc, "the binding's user cannot be removed") from exc
+            store.save(delete_binding=(instance_id, binding_id))
+    else:  # a binding made before bindings had users: nothing of its own to remove
+        store.save(delete_binding=(instance_id, binding_id))
     log.info("binding %s of instance %s deleted (by %s)", binding_id, instance_id, identity or "unknown")
     return JSONResponse(decision.body, status_code=decision.status)
 
@@ -275,10 +319,10 @@ async def unbind(instance_id: str, binding_id: str, request: Request, service_id
 async def fetch_binding(instance_id: str, binding_id: str, request: Request) -> JSONResponse:
     broker = broker_of(request)
     instance = broker.store.instance(instance_id)
-    decision = decide_fetch_binding(instance_id, binding_id, instance,
-                                    broker.store.binding(instance_id, binding_id))
-    assert instance is not None
-    decision.body.update(await broker.binding(instance))
+    binding = broker.store.binding(instance_id, binding_id)
+    decision = decide_fetch_binding(instance_id, binding_id, instance, binding)
+    assert instance is not None and binding is not None
+    decision.body.update(await broker.answer(instance, binding))
     return JSONResponse(decision.body, status_code=decision.status)
 
 
@@ -287,7 +331,8 @@ async def binding_last_operation(instance_id: str, binding_id: str, request: Req
     # bindings are synchronous; a platform that asks anyway learns the binding's state (410 is only
     # for asynchronous deletes, which this broker never answers, so an unknown binding is 404)
     broker = broker_of(request)
-    if broker.store.binding(instance_id, binding_id) is None:
+    binding = broker.store.binding(instance_id, binding_id)
+    if binding is None or binding.state != "created":
         raise errors.not_found(f"service binding '{binding_id}' does not exist")
     return JSONResponse({"state": "succeeded", "description": "the binding exists"})
 

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from recluster.api.access import BUILTIN_REDIS_ACLS, name_problem
 from recluster.api.quantity import QuantityError, format_memory_size, parse_memory_size
 from recluster.api.redb import EvictionPolicy, Persistence, persistence_fields
 
@@ -16,6 +17,11 @@ from recluster.api.redb import EvictionPolicy, Persistence, persistence_fields
 CLI_NAME_RE = re.compile(r"^[A-Za-z0-9.-]{1,63}$")
 # Names the cluster accepts for a database (they are Sentinel master names)
 BDB_NAME_RE = re.compile(r"[^A-Za-z0-9._-]")
+# Characters outside those the cluster accepts in a user's name (its Redis ACL username)
+NOT_USER_NAME_RE = re.compile(r"[^A-Za-z0-9._@+-]")
+# The Redis ACL every binding of a plan gets unless the plan names another: Redis Enterprise's
+# predefined "Full Access" (+@all ~*), present in every cluster ("Read Only" is +@read ~*)
+DEFAULT_REDIS_ACL = BUILTIN_REDIS_ACLS[1][0]
 MIN_MEMORY = 1024 * 1024  # a smaller maxmemory leaves Redis unable to store anything useful
 JSON_SCHEMA_DRAFT = "http://json-schema.org/draft-04/schema#"
 # A stable namespace for ids derived from names: the same cluster always publishes the same ids.
@@ -53,6 +59,8 @@ class Plan:
     persistence: str  # a Persistence value
     free: bool = True
     maintenance_version: str | None = None
+    # the cluster's Redis ACL (by name) that each binding's user gets on the database
+    redis_acl: str = DEFAULT_REDIS_ACL
 
     def instance_schema(self) -> dict[str, Any]:
         return {
@@ -75,10 +83,12 @@ class Plan:
                 "memory_bytes": self.memory_size,
                 "replication": self.replication,
                 "persistence": self.persistence,
+                "redis_acl": self.redis_acl,
                 "bullets": [
                     f"{format_memory_size(self.memory_size)} memory",
                     "replicated on two nodes, Sentinel failover" if self.replication else "single shard",
                     f"persistence: {self.persistence}",
+                    f"each binding its own user, with the Redis ACL '{self.redis_acl}'",
                 ],
             },
             "schemas": {
@@ -134,7 +144,7 @@ DEFAULT_PLANS: list[dict[str, Any]] = [
 ]
 
 _PLAN_KEYS = {"id", "name", "description", "memory", "replication", "persistence", "free",
-              "maintenance_version"}
+              "maintenance_version", "redis_acl"}
 _TOP_KEYS = {"service", "plans"}
 _SERVICE_KEYS = {"id", "name", "description"}
 
@@ -178,8 +188,13 @@ def _plan(raw: object, index: int, service_id: str) -> Plan:
     version = raw.get("maintenance_version")
     if version is not None and (not isinstance(version, str) or not version):
         raise CatalogError(f"'{where}.maintenance_version': must be a non-empty string")
+    redis_acl = raw.get("redis_acl", DEFAULT_REDIS_ACL)
+    if not isinstance(redis_acl, str) or name_problem(redis_acl):
+        raise CatalogError(f"'{where}.redis_acl': the name of one of the cluster's Redis ACLs (1-64 "
+                           "characters), e.g. 'Full Access' or 'Read Only'")
     return Plan(id=plan_id, name=name, description=description, memory_size=memory_size,
-                replication=replication, persistence=str(persistence), free=free, maintenance_version=version)
+                replication=replication, persistence=str(persistence), free=free, maintenance_version=version,
+                redis_acl=redis_acl.strip())
 
 
 def build_catalog(config: dict[str, Any] | None, cluster: str = "rec", namespace: str = "default") -> Catalog:
@@ -267,4 +282,14 @@ def database_name(instance_id: str) -> str:
     charset and 63 characters, and unique per instance id (a digest keeps sanitized ids apart)."""
     digest = hashlib.sha256(instance_id.encode()).hexdigest()[:10]
     clean = BDB_NAME_RE.sub("-", instance_id).strip("-.")[:40]
+    return f"osb-{clean}-{digest}" if clean else f"osb-{digest}"
+
+
+def binding_user_name(instance_id: str, binding_id: str) -> str:
+    """The name of a binding's user (its Redis ACL username) and of its role on the cluster:
+    readable, within the cluster's charset and 64 characters, the same for the same binding every
+    time (so a retry or a restart finds what an earlier attempt made), and unique per binding (a
+    digest of both ids keeps sanitized or case-different ids apart)."""
+    digest = hashlib.sha256(f"{instance_id}/{binding_id}".encode()).hexdigest()[:10]
+    clean = NOT_USER_NAME_RE.sub("-", binding_id).strip("-.@+_")[:40]
     return f"osb-{clean}-{digest}" if clean else f"osb-{digest}"

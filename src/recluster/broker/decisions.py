@@ -8,13 +8,15 @@ import base64
 import binascii
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from recluster.api.naming import BDB_NAME, DEFAULT_SERVICE_TYPES, service_name
 from recluster.api.ports import SENTINEL_PORT, SENTINEL_TLS_PORT
 from recluster.broker import errors
-from recluster.broker.catalog import Catalog, Plan, database_name, validate_parameters
+from recluster.broker.catalog import Catalog, Plan, binding_user_name, database_name, validate_parameters
 from recluster.broker.models import (
     Binding,
     BindRequest,
@@ -38,7 +40,8 @@ class Decision:
     body: dict[str, Any] = field(default_factory=dict)
     instance: Instance | None = None  # to write
     operation: Operation | None = None  # to write and start
-    binding: Binding | None = None  # to write (after the credentials were read)
+    binding: Binding | None = None  # to write before anything else is done
+    grant: bool = False  # make `binding`'s user on the cluster, then record it created
     delete_binding: bool = False
 
 
@@ -273,9 +276,13 @@ def decide_fetch_instance(instance_id: str, existing: Instance | None, catalog: 
 
 
 def decide_bind(catalog: Catalog, instance_id: str, binding_id: str, request: BindRequest,
-                instance: Instance | None, existing: Binding | None, now: float) -> Decision:
-    """201 with a new binding record (the handler adds the credentials), 200 for an identical
-    repeat, 409 for a different one."""
+                instance: Instance | None, existing: Binding | None, now: float,
+                new_password: str) -> Decision:
+    """201 with a binding whose user the handler makes on the cluster (`grant`: a new binding, or
+    one an earlier attempt recorded but did not finish: its user and password are kept, so every
+    attempt hands out the same credentials), 200 for an identical repeat of a created one, 409 for
+    a different one. `new_password`: the password a new binding's user gets (random, chosen by the
+    caller so this stays pure)."""
     plan = _service_and_plan(catalog, request.service_id, request.plan_id)
     problems = validate_parameters(request.parameters, EMPTY_BINDING_SCHEMA)
     if problems:
@@ -285,72 +292,171 @@ def decide_bind(catalog: Catalog, instance_id: str, binding_id: str, request: Bi
         raise errors.not_found(f"service instance '{instance_id}' does not exist")
     if plan.id != instance.plan_id:
         raise errors.bad_request(f"'plan_id': service instance '{instance_id}' uses another plan")
-    if instance.state in ("provisioning", "deprovisioning"):
-        raise _busy(instance_id)
-    if instance.state == "failed":
-        raise errors.unprocessable(f"service instance '{instance_id}' failed to provision; it cannot be "
-                                   "bound")
+    _bindable(instance)
     binding = Binding(
         instance_id=instance_id, id=binding_id, service_id=request.service_id, plan_id=request.plan_id,
         parameters=request.parameters or {},
         app_guid=request.app_guid or (request.bind_resource.app_guid if request.bind_resource else None),
         bind_resource=request.bind_resource.model_dump(exclude_none=True) if request.bind_resource else {},
-        context=request.context or {}, created=_iso(now))
+        context=request.context or {}, created=_iso(now), state="creating",
+        username=binding_user_name(instance_id, binding_id), password=new_password)
     if existing is not None:
         same = (existing.service_id == binding.service_id and existing.plan_id == binding.plan_id
                 and existing.parameters == binding.parameters and existing.app_guid == binding.app_guid
                 and existing.bind_resource == binding.bind_resource)
         if not same:
             raise errors.conflict(f"service binding '{binding_id}' exists with different attributes")
+        if existing.state == "deleting":
+            raise errors.concurrency_error(f"service binding '{binding_id}' is being deleted")
+        if existing.state == "creating":
+            return Decision(201, {}, binding=existing, grant=True)
         return Decision(200, {})
-    return Decision(201, {}, binding=binding)
+    return Decision(201, {}, binding=binding, grant=True)
+
+
+def check_grantable(instance_id: str, binding_id: str, instance: Instance | None,
+                    binding: Binding | None) -> Binding:
+    """Just before a binding's user is made (the records read again, under the instance's lock):
+    the binding is still wanted and its instance still there; the binding to grant."""
+    instance = _live(instance)
+    if instance is None:
+        raise errors.not_found(f"service instance '{instance_id}' does not exist")
+    _bindable(instance)
+    if binding is None or binding.state == "deleting" or not binding.has_user:
+        raise errors.concurrency_error(f"service binding '{binding_id}' was deleted meanwhile")
+    return binding
+
+
+def _bindable(instance: Instance) -> None:
+    if instance.state in ("provisioning", "deprovisioning"):
+        raise _busy(instance.id)
+    if instance.state == "failed":
+        raise errors.unprocessable(f"service instance '{instance.id}' failed to provision; it cannot be "
+                                   "bound")
 
 
 def decide_unbind(catalog: Catalog, instance_id: str, binding_id: str, service_id: str | None,
                   plan_id: str | None, existing: Binding | None) -> Decision:
+    """200 once the binding's user is gone: `revoke` is the binding (marked deleting, recorded first)
+    whose user the handler removes before it deletes the record; None for a binding without one."""
     _known_ids(catalog, service_id, plan_id, existing.plan_id if existing else None)
     if existing is None or existing.instance_id != instance_id:
         raise errors.gone(f"service binding '{binding_id}' does not exist")
-    return Decision(200, {}, delete_binding=True)
+    revoke = existing.model_copy(update={"state": "deleting"}) if existing.has_user else None
+    return Decision(200, {}, binding=revoke, delete_binding=True)
 
 
 def decide_fetch_binding(instance_id: str, binding_id: str, instance: Instance | None,
                          existing: Binding | None) -> Decision:
-    if _live(instance) is None or existing is None:
+    if _live(instance) is None or existing is None or existing.state != "created":
         raise errors.not_found(f"service binding '{binding_id}' does not exist")
     return Decision(200, {"parameters": existing.parameters})
+
+
+# ---- a binding's user on the cluster ------------------------------------------------------
+
+
+def named(objects: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The REST object (user, role, Redis ACL) of that name: the cluster's names are unique
+    regardless of case."""
+    return next((o for o in objects if str(o.get("name", "")).lower() == name.lower()), None)
+
+
+def permissions_of(bdb: dict[str, Any]) -> list[dict[str, int]]:
+    """A bdb's `roles_permissions` as the REST API takes them back."""
+    return [{"role_uid": int(p["role_uid"]), "redis_acl_uid": int(p["redis_acl_uid"])}
+            for p in bdb.get("roles_permissions") or []]
+
+
+def with_permission(current: list[dict[str, int]], role_uid: int,
+                    acl_uid: int) -> list[dict[str, int]] | None:
+    """`roles_permissions` giving the role that ACL, every other entry kept as it is; None when
+    nothing changes."""
+    wanted = {"role_uid": role_uid, "redis_acl_uid": acl_uid}
+    if wanted in current:
+        return None
+    return [p for p in current if p["role_uid"] != role_uid] + [wanted]
+
+
+def without_permissions(current: list[dict[str, int]],
+                        role_uids: Iterable[int]) -> list[dict[str, int]] | None:
+    """`roles_permissions` without those roles, every other entry kept; None when nothing changes."""
+    gone = set(role_uids)
+    kept = [p for p in current if p["role_uid"] not in gone]
+    return kept if len(kept) != len(current) else None
+
+
+def repointed(current: list[dict[str, int]], role_uids: Iterable[int],
+              acl_uid: int) -> list[dict[str, int]] | None:
+    """`roles_permissions` where those roles (the bindings' of an instance whose plan changed) that
+    have an entry get that ACL; other entries kept; None when nothing changes."""
+    mine = set(role_uids)
+    changed = [{**p, "redis_acl_uid": acl_uid} if p["role_uid"] in mine else p for p in current]
+    return changed if changed != current else None
 
 
 # ---- credentials ---------------------------------------------------------------------------
 
 SHARED_PASSWORD_NOTE = (
-    "The cluster's REST API has no per-user credentials yet, so this binding carries "  # noqa: S105
-    "the database password, shared by every binding of the instance; unbinding does not revoke it.")
+    "This binding was made before bindings got users of their own: it carries the database "  # noqa: S105
+    "password, shared by every such binding of the instance, and unbinding does not revoke it. "
+    "Bind again for a user of its own.")
 
 
-def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]], ca: str = "") -> dict[str, Any]:
-    """The binding's credentials from the REST API's bdb and nodes: the master endpoint, the
-    Sentinel addresses (clients that follow failover use these with the database name), a redis://
-    URI (rediss:// for a TLS database, with the CA to verify it, `ca`, and the TLS sentinels). No
-    user of its own (the API has no ACL support), and it says so."""
+@dataclass(frozen=True)
+class ServiceNaming:
+    """How clients reach a database: the Service the services rigger keeps pointed at its master,
+    named as the REC's servicesRiggerSpec says (`types`: databaseServiceType, the first is what
+    clients use; `naming`: serviceNaming), in the DNS domain of the REC's namespace (`domain`,
+    `<namespace>.svc.<cluster domain>`). No domain (a cluster outside Kubernetes): no Service, the
+    node holding the master is named instead."""
+
+    domain: str = ""
+    types: tuple[str, ...] = DEFAULT_SERVICE_TYPES
+    naming: str = BDB_NAME
+
+    def host(self, bdb_name: str, port: int) -> str | None:
+        if not self.domain:
+            return None
+        return f"{service_name(bdb_name, port, self.types[0], self.naming)}.{self.domain.strip('.')}"
+
+
+def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]], binding: Binding,
+                    services: ServiceNaming, ca: str = "") -> dict[str, Any]:
+    """The binding's credentials from the REST API's bdb and nodes: the database's Service address
+    (stable across failovers; the master's node outside Kubernetes), the Sentinel addresses beside it
+    (clients that follow failover themselves use these with the database name), the binding's own
+    user and password and a redis:// URI with them (rediss:// for a TLS database, with the CA to
+    verify it, `ca`, and the TLS sentinels). A binding made before bindings had users carries the
+    database password, and says so."""
     tls = bdb.get("tls_mode") == "enabled"
-    endpoints = bdb.get("endpoints") or []
-    if not endpoints:
-        raise errors.BrokerError(503, "the database has no endpoint yet; retry shortly")
-    endpoint = endpoints[0]
-    host = str(endpoint.get("dns_name") or (endpoint.get("addr") or [""])[0])
-    port = int(endpoint.get("port") or bdb["port"])
-    password = bdb.get("authentication_redis_pass") or ""
+    port = int(bdb["port"])
+    host = services.host(str(bdb["name"]), port)
+    if host is None:
+        endpoints = bdb.get("endpoints") or []
+        if not endpoints:
+            raise errors.BrokerError(503, "the database has no endpoint yet; retry shortly")
+        endpoint = endpoints[0]
+        host = str(endpoint.get("dns_name") or (endpoint.get("addr") or [""])[0])
+        port = int(endpoint.get("port") or port)
     key, default = ("sentinel_tls", SENTINEL_TLS_PORT) if tls else ("sentinel", SENTINEL_PORT)
     sentinels: list[dict[str, Any]] = [{"host": str(n.get("name") or n["addr"]),
                                         "port": int(n.get("ports", {}).get(key, default))}
                                        for n in sorted(nodes, key=lambda n: int(n.get("uid", 0)))
                                        if n.get("status") != "decommissioning"]
-    auth = f":{quote(password, safe='')}@" if password else ""
+    if binding.has_user:
+        username, password = str(binding.username), binding.password or ""
+        user: dict[str, Any] = {"username": username, "password": password}
+        auth = f"{quote(username, safe='')}:{quote(password, safe='')}@"
+    else:
+        password = bdb.get("authentication_redis_pass") or ""
+        user = {"username": "default", "password": password, "binding_user": False, "shared_password": True,
+                "note": SHARED_PASSWORD_NOTE}
+        auth = f":{quote(password, safe='')}@" if password else ""
     return {
         "host": host,
         "port": port,
-        "password": password,
+        **user,
         "name": bdb["name"],
         "uri": f"{'rediss' if tls else 'redis'}://{auth}{_uri_host(host)}:{port}",
         "sentinel_master_name": bdb["name"],
@@ -358,16 +464,13 @@ def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]], ca: str = 
         "sentinel_addresses": [f"{_uri_host(s['host'])}:{s['port']}" for s in sentinels],
         "tls": tls,
         **({"ca_certificate": ca} if tls else {}),
-        "username": "default",
-        "binding_user": False,
-        "shared_password": True,
-        "note": SHARED_PASSWORD_NOTE,
     }
 
 
 def binding_endpoints(credentials: dict[str, Any], hosts: list[str] | None = None) -> list[dict[str, Any]]:
-    """The spec's `endpoints` (every address the application may use): the master endpoint, the
-    other nodes holding a shard (the master moves there on failover, same port), every Sentinel."""
+    """The spec's `endpoints` (every address the application's traffic may go to): the database's
+    address, the nodes holding a shard (the pods behind that address as the master moves, same
+    port), every Sentinel."""
     port = str(credentials["port"])
     found = [{"host": credentials["host"], "ports": [port], "protocol": "tcp"}]
     found += [{"host": h, "ports": [port], "protocol": "tcp"}

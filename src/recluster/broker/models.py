@@ -12,6 +12,10 @@ NonEmpty = Field(min_length=1)
 InstanceState = Literal["provisioning", "provisioned", "updating", "deprovisioning", "failed", "deleted"]
 OperationKind = Literal["provision", "update", "deprovision"]
 OperationState = Literal["in progress", "succeeded", "failed"]
+# creating: recorded, its user being made on the cluster (a repeat of the bind finishes it);
+# created: answered with its credentials; deleting: its user being removed (a repeat of the unbind,
+# or the broker's next start, finishes it)
+BindingState = Literal["creating", "created", "deleting"]
 
 
 class _Request(BaseModel):
@@ -91,6 +95,16 @@ class Binding(BaseModel):
     bind_resource: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     created: str = ""
+    state: BindingState = "created"
+    # the binding's own user on the cluster (name = its role's name). The cluster keeps only hashes
+    # of the password, and a platform may fetch the binding again, so the broker keeps it. None: a
+    # binding made before bindings had users (it carries the database password)
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+
+    @property
+    def has_user(self) -> bool:
+        return self.username is not None
 
 
 class Operation(BaseModel):

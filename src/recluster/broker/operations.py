@@ -1,7 +1,8 @@
 """The asynchronous worker: runs provision, update and deprovision operations against the cluster's
 REST API and records their outcome. Every step is safe to repeat (the database is found by its
-name, updates are absolute, a delete of a missing database is done), so the operations still
-'in progress' when the broker stopped are simply run again at start."""
+name, updates are absolute, a delete of a missing database is done, the bindings' users are found
+by their names), so the operations still 'in progress' when the broker stopped are simply run again
+at start, and so are the unbinds it was in the middle of."""
 
 from __future__ import annotations
 
@@ -16,13 +17,12 @@ from typing import Any
 import httpx
 
 from recluster.broker.catalog import Catalog, bdb_settings
-from recluster.broker.models import Instance, Operation
+from recluster.broker.grants import RETRYABLE_STATUS, GrantError, Grants, api_reason
+from recluster.broker.models import Binding, Instance, Operation
 from recluster.broker.store import Store
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
 
 log = logging.getLogger("recluster.broker")
-
-RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
 
 
 class OperationFailed(Exception):
@@ -30,11 +30,12 @@ class OperationFailed(Exception):
 
 
 class Worker:
-    def __init__(self, store: Store, api: ClusterApi, catalog: Catalog, *, timeout_s: float = 600.0,
-                 poll_s: float = 0.5) -> None:
+    def __init__(self, store: Store, api: ClusterApi, catalog: Catalog, grants: Grants, *,
+                 timeout_s: float = 600.0, poll_s: float = 0.5) -> None:
         self.store = store
         self.api = api
         self.catalog = catalog
+        self.grants = grants
         self.timeout_s = timeout_s
         self.poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -52,13 +53,31 @@ class Worker:
         self._tasks.pop(operation_id, None)
 
     def resume(self) -> int:
-        """Start every operation left 'in progress' (the broker stopped during it)."""
+        """Start every operation left 'in progress' (the broker stopped during it), and finish the
+        unbinds it stopped in the middle of."""
         pending = self.store.unfinished_operations()
         for operation in pending:
             log.info("resuming %s of instance %s (operation %s)", operation.kind, operation.instance_id,
                      operation.id)
             self.start(operation)
-        return len(pending)
+        unbinds = self.store.bindings_in_state("deleting")
+        if unbinds:
+            task = asyncio.get_running_loop().create_task(self._finish_unbinds(unbinds), name="osb-unbinds")
+            self._tasks["unbinds"] = task
+            task.add_done_callback(functools.partial(self._forget, "unbinds"))
+        return len(pending) + len(unbinds)
+
+    async def _finish_unbinds(self, bindings: list[Binding]) -> None:
+        for binding in bindings:
+            log.info("resuming the unbind of binding %s of instance %s", binding.id, binding.instance_id)
+            try:
+                async with self.grants.lock(binding.instance_id):
+                    await self.grants.revoke(self.store.instance(binding.instance_id), [binding],
+                                             time.time() + self.timeout_s)
+                    self.store.save(delete_binding=(binding.instance_id, binding.id))
+            except GrantError as exc:  # the platform's repeat of the unbind, or the next start, tries again
+                log.warning("unbind of binding %s of instance %s failed: %s", binding.id, binding.instance_id,
+                            exc)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -142,7 +161,7 @@ class Worker:
                 if exc.status == 409 and exc.error_code == "name_exists":
                     bdb = await self._find(instance, deadline)  # an earlier attempt created it
                 else:
-                    raise OperationFailed(_api_reason(exc)) from exc
+                    raise OperationFailed(api_reason(exc)) from exc
             if bdb is None:
                 raise OperationFailed("the database was created but cannot be found")
         uid = int(bdb["uid"])
@@ -166,19 +185,38 @@ class Worker:
             # absolute values: a repeat after a restart changes nothing more
             await self._call(deadline, self.api.update_bdb, uid, changes)
         except ClusterApiError as exc:
-            raise OperationFailed(_api_reason(exc)) from exc
+            raise OperationFailed(api_reason(exc)) from exc
         await self._wait_status(uid, "active", deadline, operation)
         updated = instance.model_copy(update={"plan_id": plan.id, "state": "provisioned", "bdb_uid": uid,
                                               "parameters": operation.target_parameters or {}})
-        self._finish(operation, updated, f"database '{instance.bdb_name}' now has plan '{plan.name}'")
+        # the bindings' users get the new plan's Redis ACL; a bind waits, then sees the new plan
+        async with self.grants.lock(instance.id):
+            bindings = [b for b in self.store.bindings_of(instance.id)
+                        if b.has_user and b.state != "deleting"]
+            try:
+                await self.grants.repoint(updated, bindings, plan.redis_acl, deadline)
+            except GrantError as exc:
+                raise OperationFailed(f"the bindings keep the old plan's Redis ACL: {exc}") from exc
+            self._finish(operation, updated, f"database '{instance.bdb_name}' now has plan '{plan.name}'")
 
     async def _deprovision(self, operation: Operation, deadline: float) -> None:
         instance = self._instance(operation)
+        # the bindings' users first (their connections close), then the database. No bind starts
+        # meanwhile: the instance is 'deprovisioning'
+        async with self.grants.lock(instance.id):
+            bindings = self.store.bindings_of(instance.id)
+            if any(b.has_user for b in bindings):
+                self._progress(operation, f"removing the users of {len(bindings)} binding(s)")
+                try:
+                    await self.grants.revoke(instance, bindings, deadline)
+                except GrantError as exc:
+                    raise OperationFailed(f"the bindings' users cannot be removed: {exc}") from exc
         bdb = await self._find(instance, deadline)
         if bdb is not None:
             await self._delete(int(bdb["uid"]), deadline, operation)
         self._finish(operation, instance.model_copy(update={"state": "deleted"}),
                      f"database '{instance.bdb_name}' is deleted", delete_bindings=True)
+        self.grants.forget(instance.id)
 
     # ---- REST helpers ---------------------------------------------------------------------
 
@@ -188,7 +226,7 @@ class Worker:
             await self._call(deadline, self.api.delete_bdb, uid)
         except ClusterApiError as exc:
             if exc.status != 404:
-                raise OperationFailed(_api_reason(exc)) from exc
+                raise OperationFailed(api_reason(exc)) from exc
         await self._wait_status(uid, "deleted", deadline, operation)
 
     async def _find(self, instance: Instance, deadline: float) -> dict[str, Any] | None:
@@ -207,7 +245,7 @@ class Worker:
             except ClusterApiError as exc:
                 if exc.status not in RETRYABLE_STATUS or exc.error_code == "name_exists":
                     raise
-                reason = _api_reason(exc)
+                reason = api_reason(exc)
             except httpx.HTTPError as exc:
                 reason = f"cluster API unreachable ({type(exc).__name__})"
             if time.time() + self.poll_s > deadline:
@@ -246,9 +284,3 @@ class Worker:
                 raise TimeoutError(f"database {uid} not '{status}' after {self.timeout_s:.0f}s "
                                    f"(last: {last})")
             await asyncio.sleep(self.poll_s)
-
-
-def _api_reason(exc: ClusterApiError) -> str:
-    # The API's messages name fields and rules, never values (its own rule); keep them for the user.
-    message = str(exc.body.get("message") or exc.body.get("description") or "")
-    return f"cluster API {exc.status} {exc.error_code}: {message}".strip()

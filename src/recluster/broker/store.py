@@ -2,7 +2,10 @@
 document keyed by its ids. Every change is one transaction, so a broker killed at any moment
 restarts from a consistent state and resumes the operations still 'in progress'.
 
-No passwords are stored: credentials are read from the cluster when a binding is returned."""
+The database passwords are not stored (the cluster keeps them; the broker reads one when a binding
+made before bindings had users is returned). A binding's own password is: the cluster keeps only
+hashes of it, and the platform may fetch the binding again. The file is private to the broker
+(mode 0600, on its own volume)."""
 
 from __future__ import annotations
 
@@ -57,6 +60,11 @@ class Store:
     def bindings_of(self, instance_id: str) -> list[Binding]:
         rows = self._all("SELECT doc FROM bindings WHERE instance_id = ? ORDER BY id", (instance_id,))
         return [Binding.model_validate_json(r) for r in rows]
+
+    def bindings_in_state(self, state: str) -> list[Binding]:
+        """Every instance's bindings in that state (few: those an unbind was in the middle of)."""
+        rows = self._all("SELECT doc FROM bindings ORDER BY instance_id, id", ())
+        return [b for b in (Binding.model_validate_json(r) for r in rows) if b.state == state]
 
     def operation(self, operation_id: str) -> Operation | None:
         row = self._one("SELECT doc FROM operations WHERE id = ?", (operation_id,))

@@ -1,12 +1,14 @@
 """A real 3-node loopback cluster (the node daemon's dev-cluster launcher) and the broker as a real
 `python -m recluster broker` process on the cluster's 127.x network, both stopped by their
-recorded pids. The broker can be killed and restarted on the same state directory."""
+recorded pids. The broker serves HTTPS only, with a certificate from a CA made here (as the operator
+makes one for it); it can be killed and restarted on the same state directory."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,14 +17,20 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
+from recluster.certificates import Authority
+from recluster.clients.cluster_api import ClusterApi
 from recluster.node.devcluster import LoopbackCluster
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -42,12 +50,26 @@ def write_secret(directory: Path, username: str, password: str) -> Path:
     return directory
 
 
+def broker_certificate(directory: Path, address: str) -> tuple[Path, Path, Path]:
+    """A CA and the broker's certificate for `address` signed by it: tls.crt, tls.key, ca.crt (the
+    keys of the Secret the operator makes for the broker)."""
+    ca = Authority.create("recluster broker test CA", days=2)
+    leaf = ca.issue(address, [address], days=1, server=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key, ca_file = directory / "tls.crt", directory / "tls.key", directory / "ca.crt"
+    cert.write_text(leaf.certificate)
+    key.write_text(leaf.key)
+    key.chmod(0o600)
+    ca_file.write_text(ca.pem().certificate)
+    return cert, key, ca_file
+
+
 class BrokerProcess:
-    """`recluster broker` on <cluster base>.<host_number>:8080, with its state under `root`; HTTPS
-    when given a certificate and key."""
+    """`recluster broker` on https://<cluster base>.<host_number>:8080, with its state under `root`;
+    its certificate is `tls` (certificate, key, CA), made for its address when not given."""
 
     def __init__(self, cluster: LoopbackCluster, root: Path, host_number: int = 30,
-                 tls: tuple[Path, Path] | None = None, api_url: str | None = None,
+                 tls: tuple[Path, Path, Path] | None = None, api_url: str | None = None,
                  extra_args: tuple[str, ...] = ()) -> None:
         self.cluster = cluster
         self.api_url = api_url or cluster.url(0)
@@ -55,7 +77,7 @@ class BrokerProcess:
         self.root = root
         self.host = f"{cluster.base}{host_number}"
         self.port = 8080
-        self.tls = tls
+        self.tls = tls or broker_certificate(root / "tls", self.host)
         self.password = os.urandom(12).hex()
         self.credentials_dir = write_secret(root / "cluster-secret", cluster.username, cluster.password)
         self.auth_dir = write_secret(root / "broker-secret", BROKER_USER, self.password)
@@ -65,11 +87,11 @@ class BrokerProcess:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
-    def verify(self) -> ssl.SSLContext | bool:
-        return ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True
+    def verify(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.tls[2]))
 
     def auth_header(self) -> str:
         return "Basic " + base64.b64encode(f"{BROKER_USER}:{self.password}".encode()).decode()
@@ -86,9 +108,8 @@ class BrokerProcess:
                    RECLUSTER_BROKER_CREDENTIALS_FILE=str(self.credentials_dir),
                    RECLUSTER_BROKER_AUTH_DIR=str(self.auth_dir),
                    RECLUSTER_BROKER_DATA_DIR=str(self.data_dir), RECLUSTER_BROKER_CLUSTER="test-rec",
-                   POD_NAMESPACE="broker-test")
-        if self.tls:
-            env.update(RECLUSTER_BROKER_TLS_CERT=str(self.tls[0]), RECLUSTER_BROKER_TLS_KEY=str(self.tls[1]))
+                   POD_NAMESPACE="broker-test", RECLUSTER_BROKER_TLS_CERT=str(self.tls[0]),
+                   RECLUSTER_BROKER_TLS_KEY=str(self.tls[1]))
         with open(self.log_file, "ab") as out:
             argv = [sys.executable, "-m", "recluster", "broker", "--poll-interval", "0.3", *self.extra_args]
             self.process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env,
@@ -161,9 +182,84 @@ async def poll(client: httpx.AsyncClient, instance_id: str, operation: str, time
     raise AssertionError(f"operation {operation} still in progress after {timeout_s:.0f}s: {last}")
 
 
+async def until(what: str, check: Callable[[], Awaitable[object]], timeout_s: float = 20.0) -> None:
+    """Until `check()` is true (a Redis or network error counts as not yet): a binding's user reaches
+    the shards, and leaves them, within a node-loop pass or two of the REST call."""
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while True:
+        try:
+            if await check():
+                return
+            last = "false"
+        except (redis.RedisError, OSError) as exc:
+            last = exc
+        assert time.monotonic() < deadline, f"not within {timeout_s:.0f} s: {what} (last: {last!r})"
+        await asyncio.sleep(0.3)
+
+
+def redis_client(uri: str) -> aioredis.Redis:
+    """A client that does not retry (redis-py reconnects on a closed connection by default: a test
+    would see the reconnection's AUTH, not the closed connection)."""
+    return aioredis.Redis.from_url(uri, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+
+
+async def refused(uri: str) -> bool:
+    """A new connection with these credentials is refused (WRONGPASS: no such user)."""
+    client = redis_client(uri)
+    try:
+        await client.ping()
+    except redis.AuthenticationError:
+        return True
+    finally:
+        await client.aclose()
+    return False
+
+
+async def closed(client: aioredis.Redis) -> bool:
+    """The server closed this client's open connection."""
+    try:
+        await client.ping()
+    except redis.ConnectionError:
+        return True
+    return False
+
+
+async def binding_grants(api: ClusterApi, username: str) -> dict[str, Any]:
+    """What the cluster has for a binding's user: the user, its role and the role's Redis ACL on a
+    database ({} when none of them is left)."""
+    users = [u for u in await api.objects("users") if u["name"] == username]
+    roles = [r for r in await api.objects("roles") if r["name"] == username]
+    acls = {a["uid"]: a["name"] for a in await api.objects("redis_acls")}
+    found: dict[str, Any] = {}
+    if users:
+        found.update(user_uid=users[0]["uid"], role_uids=users[0]["role_uids"])
+    if roles:
+        found.update(role_uid=roles[0]["uid"], management=roles[0]["management"])
+        for bdb in await api.bdbs():
+            for permission in bdb.get("roles_permissions") or []:
+                if permission["role_uid"] == roles[0]["uid"]:
+                    found.update(bdb_uid=bdb["uid"], bdb_name=bdb["name"],
+                                 acl=acls[permission["redis_acl_uid"]])
+    if users and roles:
+        assert found["role_uids"] == [found["role_uid"]], "the binding's user has its role only"
+    return found
+
+
 def plan_ids(catalog: dict[str, Any]) -> tuple[str, dict[str, str]]:
     service = catalog["services"][0]
     return service["id"], {p["name"]: p["id"] for p in service["plans"]}
+
+
+def stored_binding(broker: BrokerProcess, instance_id: str, binding_id: str) -> dict[str, Any] | None:
+    """The broker's record of a binding, read from its state file."""
+    db = sqlite3.connect(broker.data_dir / "broker.sqlite3")
+    try:
+        row = db.execute("SELECT doc FROM bindings WHERE instance_id = ? AND id = ?",
+                         (instance_id, binding_id)).fetchone()
+    finally:
+        db.close()
+    return json.loads(row[0]) if row else None
 
 
 def unfinished(broker: BrokerProcess) -> list[tuple[str, str]]:

@@ -1,6 +1,8 @@
 """The full OSB cycle against a real 3-node cluster through the real broker process: catalog,
-provision (with the broker SIGKILLed in the middle and restarted), poll, update, bind, write and read
-with the binding's credentials (directly and through Sentinel), fetch, unbind, deprovision."""
+provision (with the broker SIGKILLed in the middle and restarted), poll, update, bind (a user of the
+binding's own on the cluster), write and read with the binding's credentials (directly and through
+Sentinel), fetch, unbind (the user is gone: new connections refused, an open one closed),
+deprovision."""
 
 from __future__ import annotations
 
@@ -10,9 +12,19 @@ import json
 import uuid
 
 import pytest
-import redis.asyncio as aioredis
 from redis.sentinel import Sentinel
-from tests.integration.broker.conftest import BrokerProcess, api_paused, plan_ids, poll, unfinished
+from tests.integration.broker.conftest import (
+    BrokerProcess,
+    api_paused,
+    binding_grants,
+    closed,
+    plan_ids,
+    poll,
+    redis_client,
+    refused,
+    unfinished,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -91,37 +103,59 @@ async def test_full_cycle_with_a_restart_during_provision(broker: BrokerProcess)
         response = await client.put(bind_url, json=dict(binding, bind_resource={"app_guid": "app-2"}))
         assert response.status_code == 409
 
-        # the engine's REST API has no users: the binding says it shares the database password
-        assert credentials["shared_password"] is True and credentials["binding_user"] is False
+        # a user of the binding's own: its name, a password the broker made, the plan's Redis ACL
+        # ('Full Access') on this database only, and no REST API or console (management 'none')
+        username, password = credentials["username"], credentials["password"]
+        assert username.startswith("osb-") and len(password) >= 32
+        assert credentials["uri"] == f"redis://{username}:{password}@{credentials['host']}:{port}"
+        assert "shared_password" not in credentials and "note" not in credentials
         assert len(credentials["sentinels"]) == 3
-        assert credentials["uri"].startswith("redis://:")
+        async with broker.cluster.api(0) as api:
+            grants = await binding_grants(api, username)
+            database_password = (await api.bdb(grants["bdb_uid"]))["authentication_redis_pass"]
+        assert grants["management"] == "none" and grants["acl"] == "Full Access"
+        assert grants["bdb_name"] == credentials["name"]
+        assert password != database_password and database_password not in response.text
 
     # write and read with the credentials: the URI, then Sentinel discovery by the database name
-    direct = aioredis.Redis.from_url(credentials["uri"], socket_timeout=5)
+    direct = redis_client(credentials["uri"])
     try:
+        await until("the binding's user on the shards", lambda: direct.ping())
         await direct.set("broker-key", "broker-value")
         assert await direct.get("broker-key") == b"broker-value"
         assert (await direct.config_get("maxmemory-policy"))["maxmemory-policy"] == "allkeys-lru"
+        assert await direct.acl_whoami() == username
     finally:
         await direct.aclose()
     sentinel = Sentinel([(s["host"], s["port"]) for s in credentials["sentinels"]], socket_timeout=2)
-    master = sentinel.master_for(credentials["sentinel_master_name"], password=credentials["password"],
+    master = sentinel.master_for(credentials["sentinel_master_name"], username=username, password=password,
                                  socket_timeout=2)
     assert await asyncio.to_thread(master.get, "broker-key") == b"broker-value"
     master.close()
+    held = redis_client(credentials["uri"])  # open across the unbind
+    assert await held.ping()
 
     async with broker.client() as client:
         response = await client.get(bind_url)
         assert response.status_code == 200
-        assert response.json()["credentials"]["password"] == credentials["password"]
+        assert response.json()["credentials"] == credentials
 
-        # unbind, then again: 410
+        # unbind, then again: 410. The user is gone: its open connection is closed, a new one refused
         ids = {"service_id": service_id, "plan_id": plans["medium"]}
         response = await client.delete(bind_url, params=ids)
         assert response.status_code == 200 and response.json() == {}
         response = await client.delete(bind_url, params=ids)
         assert response.status_code == 410
+        assert (await client.get(bind_url)).status_code == 404
+    try:
+        await until("the open connection of the unbound user closed", lambda: closed(held))
+    finally:
+        await held.aclose()
+    await until("a new connection of the unbound user refused", lambda: refused(credentials["uri"]))
+    async with broker.cluster.api(0) as api:
+        assert await binding_grants(api, username) == {}
 
+    async with broker.client() as client:
         # deprovision: 202, polled until gone; the database is gone from the cluster
         response = await client.delete(url, params=dict(ids, accepts_incomplete="true"))
         assert response.status_code == 202, response.text

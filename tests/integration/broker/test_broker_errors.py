@@ -25,7 +25,7 @@ def provision_body(service_id: str, plan_id: str, **extra: Any) -> dict[str, Any
 
 
 async def test_auth_and_version_header(broker: BrokerProcess) -> None:
-    async with httpx.AsyncClient(base_url=broker.url, timeout=30) as raw:
+    async with httpx.AsyncClient(base_url=broker.url, timeout=30, verify=broker.verify) as raw:
         response = await raw.get("/v2/catalog", headers={"X-Broker-API-Version": "2.17"})
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("Basic")

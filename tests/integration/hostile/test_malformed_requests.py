@@ -110,7 +110,7 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
 
 @pytest.fixture(scope="module")
 def catalog_ids(servers: Servers) -> Ids:
-    response = httpx.get(f"{servers.broker.url}/v2/catalog", timeout=30,
+    response = httpx.get(f"{servers.broker.url}/v2/catalog", timeout=30, verify=servers.broker.verify,
                          headers={"Authorization": servers.broker.auth_header(),
                                   "X-Broker-API-Version": API_VERSION})
     return plan_ids(response.json())
@@ -185,7 +185,7 @@ async def test_ten_mib_bodies_get_413_and_memory_stays_bounded(servers: Servers,
 async def test_a_body_announced_with_expect_100_continue_is_refused_at_once(servers: Servers) -> None:
     for host, port, secure, path in ((servers.cluster.nodes[NODE].addr, servers.cluster.api_port, True,
                                       "/v1/bdbs"),
-                                     (servers.broker.host, servers.broker.port, False, "/v2/catalog")):
+                                     (servers.broker.host, servers.broker.port, True, "/v2/catalog")):
         reader, writer = await open_raw(host, port, secure)
         writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {TEN_MIB}\r\nExpect: 100-continue\r\n\r\n".encode())
@@ -538,7 +538,7 @@ async def test_slow_clients_are_cut_off(servers: Servers) -> None:
     node = servers.cluster.nodes[NODE].addr
     endpoints = {"api": (node, servers.cluster.api_port, True, "/v1/ready"),
                  "console": (node, CONSOLE_PORT, True, "/login"),
-                 "broker": (servers.broker.host, servers.broker.port, False, "/healthz")}
+                 "broker": (servers.broker.host, servers.broker.port, True, "/healthz")}
     trickle = b"X-Slow: " + b"a" * 60  # a header byte a second, never the end of the headers
 
     async def slow_headers(name: str) -> tuple[str, str, float, bytes]:
@@ -587,7 +587,7 @@ async def test_many_idle_connections_do_not_block_others(servers: Servers) -> No
     node = servers.cluster.nodes[NODE].addr
     broker = servers.broker
     idle = await asyncio.gather(*(open_raw(node, servers.cluster.api_port, True) for _ in range(25)),
-                                *(open_raw(broker.host, broker.port, False) for _ in range(25)))
+                                *(open_raw(broker.host, broker.port, True) for _ in range(25)))
     try:
         start = time.monotonic()
         async with servers.api_client() as api, servers.broker_client() as broker:

@@ -10,11 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from recluster.api.access import user_name_problem
 from recluster.broker.catalog import (
+    DEFAULT_REDIS_ACL,
     EVICTION_VALUES,
     PERSISTENCE_VALUES,
     CatalogError,
     bdb_settings,
+    binding_user_name,
     build_catalog,
     database_name,
     validate_parameters,
@@ -77,6 +80,9 @@ def test_plans_from_configuration() -> None:
      "'plans[1].id'"),
     ({"service": {"name": "has space"}}, "'service.name'"),
     ({"service": {"colour": "red"}}, "'service.colour'"),
+    ({"plans": [{"name": "a", "memory": "1GB", "redis_acl": ""}]}, "'plans[0].redis_acl'"),
+    ({"plans": [{"name": "a", "memory": "1GB", "redis_acl": 2}]}, "'plans[0].redis_acl'"),
+    ({"plans": [{"name": "a", "memory": "1GB", "redis_acl": "x" * 65}]}, "'plans[0].redis_acl'"),
 ])
 def test_bad_configuration_names_the_field(config: dict[str, object], field: str) -> None:
     with pytest.raises(CatalogError, match=re.escape(field)):
@@ -144,3 +150,32 @@ def test_database_names_fit_the_cluster_and_sentinel(instance_id: str) -> None:
 def test_distinct_instances_get_distinct_databases(a: str, b: str) -> None:
     if a != b:
         assert database_name(a) != database_name(b)
+
+
+def test_a_plan_says_which_redis_acl_its_bindings_get() -> None:
+    """Every binding gets a user of its own with the plan's Redis ACL on the database: by default
+    Redis Enterprise's predefined 'Full Access'; a read-only plan names 'Read Only'."""
+    assert {p.redis_acl for p in build_catalog(None).plans} == {DEFAULT_REDIS_ACL} == {"Full Access"}
+    catalog = build_catalog({"plans": [{"name": "reader", "memory": "32MB", "redis_acl": " Read Only "},
+                                       {"name": "writer", "memory": "32MB"}]})
+    reader, writer = catalog.plans
+    assert (reader.redis_acl, writer.redis_acl) == ("Read Only", "Full Access")
+    entry = reader.catalog_entry()
+    assert entry["metadata"]["redis_acl"] == "Read Only"
+    assert any("Read Only" in bullet for bullet in entry["metadata"]["bullets"])
+
+
+@given(st.text(min_size=1, max_size=200), st.text(min_size=1, max_size=200))
+def test_binding_user_names_are_names_the_cluster_accepts(instance_id: str, binding_id: str) -> None:
+    """Always the same for the same binding (a retry or a restart finds its user), a valid name for
+    a user and a role on the cluster, never one of its reserved names."""
+    name = binding_user_name(instance_id, binding_id)
+    assert name == binding_user_name(instance_id, binding_id)
+    assert user_name_problem(name) is None and name.startswith("osb-")
+
+
+@given(st.text(min_size=1, max_size=60), st.text(min_size=1, max_size=60), st.text(min_size=1, max_size=60))
+def test_distinct_bindings_get_distinct_users(instance_id: str, a: str, b: str) -> None:
+    if a != b:
+        assert binding_user_name(instance_id, a).lower() != binding_user_name(instance_id, b).lower()
+    assert binding_user_name(instance_id, a) != binding_user_name(instance_id + "x", a)

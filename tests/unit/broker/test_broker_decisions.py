@@ -10,10 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.broker.catalog import build_catalog
+from recluster.api.naming import service_name
+from recluster.broker.catalog import binding_user_name, build_catalog
 from recluster.broker.decisions import (
+    ServiceNaming,
     binding_endpoints,
     check_api_version,
+    check_grantable,
     credentials_for,
     decide_bind,
     decide_deprovision,
@@ -23,8 +26,13 @@ from recluster.broker.decisions import (
     decide_provision,
     decide_unbind,
     decide_update,
+    named,
     parse_originating_identity,
+    permissions_of,
+    repointed,
     shard_hosts,
+    with_permission,
+    without_permissions,
 )
 from recluster.broker.errors import BrokerError
 from recluster.broker.models import (
@@ -316,15 +324,28 @@ def bind(existing_instance: Instance | None, existing: Binding | None = None, **
     body: dict[str, Any] = {"service_id": SERVICE, "plan_id": SMALL, "bind_resource": {"app_guid": "app"}}
     body.update(changes)
     return decide_bind(CATALOG, "i1", "b1", BindRequest.model_validate(body), existing_instance, existing,
-                       NOW)
+                       NOW, "new-password-1234")
 
 
 def test_bind_rules() -> None:
     created = bind(instance())
     assert created.status == 201 and created.binding.app_guid == "app"
-    assert bind(instance(), existing=created.binding).status == 200
+    # a new binding: recorded first ('creating'), with its own user and password, then granted
+    assert created.grant and created.binding.state == "creating"
+    assert created.binding.username == binding_user_name("i1", "b1")
+    assert created.binding.password == "new-password-1234"
+    assert "new-password-1234" not in repr(created.binding)
+    # repeated before it was created (the first attempt failed or the broker stopped): granted again
+    # with the recorded password, never a new one
+    again = bind(instance(), existing=created.binding)
+    assert (again.status, again.grant, again.binding) == (201, True, created.binding)
+    done = created.binding.model_copy(update={"state": "created"})
+    repeat = bind(instance(), existing=done)
+    assert (repeat.status, repeat.grant, repeat.binding) == (200, False, None)
     with fails(409):
-        bind(instance(), existing=created.binding, bind_resource={"app_guid": "other"})
+        bind(instance(), existing=done, bind_resource={"app_guid": "other"})
+    with fails(422, "ConcurrencyError"):
+        bind(instance(), existing=done.model_copy(update={"state": "deleting"}))
     with fails(404):
         bind(None)
     with fails(400):
@@ -338,9 +359,31 @@ def test_bind_rules() -> None:
     assert bind(instance("updating")).status == 201
 
 
-def test_unbind_and_fetch_binding() -> None:
+def test_a_grant_is_checked_again_on_fresh_records() -> None:
     binding = bind(instance()).binding
-    assert decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, binding).status == 200
+    assert check_grantable("i1", "b1", instance(), binding) == binding
+    with fails(422, "ConcurrencyError"):
+        check_grantable("i1", "b1", instance(), None)  # unbound meanwhile
+    with fails(422, "ConcurrencyError"):
+        check_grantable("i1", "b1", instance(), binding.model_copy(update={"state": "deleting"}))
+    with fails(422, "ConcurrencyError"):
+        check_grantable("i1", "b1", instance("deprovisioning"), binding)
+    with fails(404):
+        check_grantable("i1", "b1", instance("deleted"), binding)
+
+
+def test_unbind_and_fetch_binding() -> None:
+    binding = bind(instance()).binding.model_copy(update={"state": "created"})
+    unbind = decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, binding)
+    assert unbind.status == 200 and unbind.delete_binding and unbind.body == {}
+    # its user is removed first, the record marked so a repeat or a restart finishes it
+    assert unbind.binding == binding.model_copy(update={"state": "deleting"})
+    # every state can be unbound (a platform cleans up a bind that failed; repeats an unbind)
+    for state in ("creating", "deleting"):
+        assert decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL,
+                             binding.model_copy(update={"state": state})).binding is not None
+    legacy = Binding(instance_id="i1", id="b1", service_id=SERVICE, plan_id=SMALL)
+    assert decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, legacy).binding is None
     with fails(410):
         decide_unbind(CATALOG, "i1", "b1", SERVICE, SMALL, None)
     with fails(400):
@@ -348,32 +391,76 @@ def test_unbind_and_fetch_binding() -> None:
     retired = binding.model_copy(update={"plan_id": "retired-plan"})
     assert decide_unbind(CATALOG, "i1", "b1", SERVICE, "retired-plan", retired).status == 200
     assert decide_fetch_binding("i1", "b1", instance(), binding).status == 200
-    with fails(404):
-        decide_fetch_binding("i1", "b1", instance(), None)
+    for gone in (None, binding.model_copy(update={"state": "creating"}),
+                 binding.model_copy(update={"state": "deleting"})):
+        with fails(404):
+            decide_fetch_binding("i1", "b1", instance(), gone)
 
 
-def test_credentials_from_the_rest_api() -> None:
-    bdb = {"uid": 3, "name": "osb-i1", "port": 12000, "authentication_redis_pass": "p@ss/word",
-           "endpoints": [{"dns_name": "node-1.rec", "addr": ["10.0.0.1"], "port": 12000}]}
-    nodes = [{"uid": 2, "name": "node-2.rec", "addr": "10.0.0.2", "ports": {"sentinel": 8001}},
-             {"uid": 1, "name": "node-1.rec", "addr": "10.0.0.1", "ports": {"sentinel": 8001}},
-             {"uid": 3, "name": "node-3.rec", "status": "decommissioning", "ports": {"sentinel": 8001}}]
-    creds = credentials_for(bdb, nodes)
-    assert (creds["host"], creds["port"], creds["password"]) == ("node-1.rec", 12000, "p@ss/word")
-    assert creds["uri"] == "redis://:p%40ss%2Fword@node-1.rec:12000"
+BDB = {"uid": 3, "name": "osb-i1", "port": 12000, "authentication_redis_pass": "db-password",
+       "endpoints": [{"dns_name": "node-1.rec", "addr": ["10.0.0.1"], "port": 12000}]}
+NODES = [{"uid": 2, "name": "node-2.rec", "addr": "10.0.0.2", "ports": {"sentinel": 8001}},
+         {"uid": 1, "name": "node-1.rec", "addr": "10.0.0.1", "ports": {"sentinel": 8001}},
+         {"uid": 3, "name": "node-3.rec", "status": "decommissioning", "ports": {"sentinel": 8001}}]
+IN_KUBERNETES = ServiceNaming(domain="ns.svc.cluster.local")
+
+
+def user_binding(username: str = "osb-b1-0123456789", password: str = "p@ss/word") -> Binding:  # noqa: S107
+    return Binding(instance_id="i1", id="b1", service_id=SERVICE, plan_id=SMALL, username=username,
+                   password=password)
+
+
+def test_credentials_name_the_database_service_and_the_binding_user() -> None:
+    creds = credentials_for(BDB, NODES, user_binding(), IN_KUBERNETES)
+    # the Service the rigger keeps pointed at the master, never the node holding it at bind time
+    assert (creds["host"], creds["port"]) == ("osb-i1.ns.svc.cluster.local", 12000)
+    assert (creds["username"], creds["password"]) == ("osb-b1-0123456789", "p@ss/word")
+    assert creds["uri"] == "redis://osb-b1-0123456789:p%40ss%2Fword@osb-i1.ns.svc.cluster.local:12000"
+    assert "db-password" not in str(creds)
+    # Sentinel beside it, for clients that follow failover themselves
     assert creds["sentinel_addresses"] == ["node-1.rec:8001", "node-2.rec:8001"]
-    assert creds["sentinel_master_name"] == "osb-i1"
-    assert creds["shared_password"] is True and creds["binding_user"] is False and creds["note"]
-    with fails(503):
-        credentials_for({**bdb, "endpoints": []}, nodes)
+    assert creds["sentinel_master_name"] == "osb-i1" and creds["tls"] is False
+    assert "shared_password" not in creds and "note" not in creds
     shards = [{"uid": "2", "node_uid": "2", "role": "slave"}, {"uid": "1", "node_uid": "1", "role": "master"}]
-    hosts = shard_hosts(shards, nodes)
+    hosts = shard_hosts(shards, NODES)
     assert hosts == ["node-1.rec", "node-2.rec"]
     assert binding_endpoints(creds, hosts) == [
+        {"host": "osb-i1.ns.svc.cluster.local", "ports": ["12000"], "protocol": "tcp"},
         {"host": "node-1.rec", "ports": ["12000"], "protocol": "tcp"},
         {"host": "node-2.rec", "ports": ["12000"], "protocol": "tcp"},
         {"host": "node-1.rec", "ports": ["8001"], "protocol": "tcp"},
         {"host": "node-2.rec", "ports": ["8001"], "protocol": "tcp"}]
+
+
+@pytest.mark.parametrize(("services", "host"), [
+    (ServiceNaming(domain="ns.svc.cluster.local"), "osb-i1.ns.svc.cluster.local"),
+    (ServiceNaming(domain="ns.svc.example.org.", naming="redis-port"), "redis-12000.ns.svc.example.org"),
+    (ServiceNaming(domain="ns.svc.cluster.local", types=("headless",)),
+     "osb-i1-headless.ns.svc.cluster.local"),
+    (ServiceNaming(domain="ns.svc.cluster.local", types=("load_balancer", "cluster_ip")),
+     "osb-i1-load-balancer.ns.svc.cluster.local"),
+])
+def test_the_service_is_named_as_the_rigger_names_it(services: ServiceNaming, host: str) -> None:
+    assert credentials_for(BDB, NODES, user_binding(), services)["host"] == host
+    rigger_name = service_name("osb-i1", 12000, services.types[0], services.naming)
+    assert host.startswith(rigger_name + ".")
+
+
+def test_outside_kubernetes_the_master_node_is_named() -> None:
+    creds = credentials_for(BDB, NODES, user_binding(), ServiceNaming())
+    assert (creds["host"], creds["port"]) == ("node-1.rec", 12000)
+    with fails(503):
+        credentials_for({**BDB, "endpoints": []}, NODES, user_binding(), ServiceNaming())
+    # in Kubernetes the Service does not need the endpoint
+    assert credentials_for({**BDB, "endpoints": []}, NODES, user_binding(), IN_KUBERNETES)["host"]
+
+
+def test_a_binding_made_before_bindings_had_users_keeps_the_database_password_and_says_so() -> None:
+    legacy = Binding(instance_id="i1", id="b1", service_id=SERVICE, plan_id=SMALL)
+    creds = credentials_for(BDB, NODES, legacy, IN_KUBERNETES)
+    assert (creds["username"], creds["password"]) == ("default", "db-password")
+    assert creds["uri"] == "redis://:db-password@osb-i1.ns.svc.cluster.local:12000"
+    assert creds["shared_password"] is True and creds["binding_user"] is False and creds["note"]
 
 
 def test_credentials_of_a_tls_database_say_tls_and_carry_the_ca_and_the_tls_sentinels() -> None:
@@ -382,8 +469,55 @@ def test_credentials_of_a_tls_database_say_tls_and_carry_the_ca_and_the_tls_sent
            "endpoints": [{"dns_name": "node-1.rec", "addr": ["198.18.8.1"], "port": 12001}]}
     nodes = [{"uid": 1, "name": "node-1.rec", "addr": "198.18.8.1",
               "ports": {"sentinel": 8001, "sentinel_tls": 8002}}]
-    creds = credentials_for(bdb, nodes, "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n")
-    assert creds["tls"] is True and creds["uri"] == "rediss://:pw@node-1.rec:12001"
+    ca = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
+    creds = credentials_for(bdb, nodes, user_binding("u1", "pw1"), IN_KUBERNETES, ca)
+    assert creds["tls"] is True and creds["uri"] == "rediss://u1:pw1@osb-i2.ns.svc.cluster.local:12001"
     assert creds["sentinel_addresses"] == ["node-1.rec:8002"]
     assert "BEGIN CERTIFICATE" in creds["ca_certificate"]
-    assert "ca_certificate" not in credentials_for({**bdb, "tls_mode": "disabled"}, nodes)
+    assert "ca_certificate" not in credentials_for({**bdb, "tls_mode": "disabled"}, nodes, user_binding(),
+                                                   IN_KUBERNETES)
+
+
+# ---- roles_permissions ------------------------------------------------------------------------
+
+permission = st.fixed_dictionaries({"role_uid": st.integers(1, 12), "redis_acl_uid": st.integers(1, 4)})
+permissions = st.lists(permission, max_size=8, unique_by=lambda p: p["role_uid"])
+
+
+@given(permissions, st.integers(1, 12), st.integers(1, 4))
+def test_a_grant_adds_its_role_and_keeps_every_other_entry(current: list[dict[str, int]], role: int,
+                                                           acl: int) -> None:
+    changed = with_permission(current, role, acl)
+    result = current if changed is None else changed
+    assert {"role_uid": role, "redis_acl_uid": acl} in result
+    assert [p for p in result if p["role_uid"] != role] == [p for p in current if p["role_uid"] != role]
+    assert len({p["role_uid"] for p in result}) == len(result)  # one ACL per role, as the API requires
+    assert (changed is None) == ({"role_uid": role, "redis_acl_uid": acl} in current)
+
+
+@given(permissions, st.sets(st.integers(1, 12)))
+def test_a_revoke_removes_only_its_roles(current: list[dict[str, int]], roles: set[int]) -> None:
+    changed = without_permissions(current, roles)
+    result = current if changed is None else changed
+    assert result == [p for p in current if p["role_uid"] not in roles]
+    assert (changed is None) == (not any(p["role_uid"] in roles for p in current))
+
+
+@given(permissions, st.sets(st.integers(1, 12)), st.integers(1, 4))
+def test_a_plan_change_moves_only_the_bindings_roles(current: list[dict[str, int]], roles: set[int],
+                                                     acl: int) -> None:
+    changed = repointed(current, roles, acl)
+    result = current if changed is None else changed
+    assert [p["role_uid"] for p in result] == [p["role_uid"] for p in current]  # none added or removed
+    for before, after in zip(current, result, strict=True):
+        assert after["redis_acl_uid"] == (acl if before["role_uid"] in roles else before["redis_acl_uid"])
+    assert (changed is None) == (result == current)
+
+
+def test_names_are_found_regardless_of_case() -> None:
+    objects = [{"uid": 1, "name": "Full Access"}, {"uid": 2, "name": "Read Only"}]
+    assert named(objects, "read only") == objects[1]
+    assert named(objects, "Not Dangerous") is None
+    assert permissions_of({"roles_permissions": [{"role_uid": "3", "redis_acl_uid": 1, "extra": 1}]}) == [
+        {"role_uid": 3, "redis_acl_uid": 1}]
+    assert permissions_of({}) == []

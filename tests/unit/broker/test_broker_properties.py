@@ -10,10 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.broker.catalog import build_catalog
-from recluster.broker.decisions import Decision, decide_deprovision, decide_provision, decide_update
+from recluster.broker.catalog import binding_user_name, build_catalog
+from recluster.broker.decisions import (
+    Decision,
+    decide_bind,
+    decide_deprovision,
+    decide_provision,
+    decide_unbind,
+    decide_update,
+)
 from recluster.broker.errors import BrokerError
-from recluster.broker.models import Instance, Operation, ProvisionRequest, UpdateRequest
+from recluster.broker.models import Binding, BindRequest, Instance, Operation, ProvisionRequest, UpdateRequest
 
 pytestmark = pytest.mark.unit
 
@@ -101,3 +108,50 @@ def test_deprovision(record: tuple[Instance | None, Operation | None], plan_id: 
     check(status, decision, {200, 202, 400, 410, 422})
     if instance is None or instance.state == "deleted":
         assert status in (400, 410)
+
+
+@st.composite
+def stored_binding(draw: st.DrawFn) -> Binding | None:
+    if draw(st.booleans()):
+        return None
+    with_user = draw(st.booleans())
+    state = draw(st.sampled_from(["creating", "created", "deleting"])) if with_user else "created"
+    return Binding(instance_id="i1", id="b1", service_id=SERVICE, plan_id=draw(st.sampled_from(PLANS)),
+                   app_guid=draw(st.sampled_from(["app", "other"])), state=state,
+                   username=binding_user_name("i1", "b1") if with_user else None,
+                   password="recorded-password" if with_user else None)
+
+
+@given(stored(), stored_binding(), plan_ids, st.sampled_from(["app", "other"]))
+def test_bind(record: tuple[Instance | None, Operation | None], existing: Binding | None, plan_id: str,
+              app: str) -> None:
+    """Only the spec's statuses; a user is made only for a 201 and always with the password the
+    binding was first recorded with (a repeat never hands out another one); a 4xx changes nothing."""
+    instance, _ = record
+    request = BindRequest.model_validate({"service_id": SERVICE, "plan_id": plan_id, "app_guid": app})
+    status, decision = outcome(lambda: decide_bind(CATALOG, "i1", "b1", request, instance, existing, 0.0,
+                                                   "fresh-password"))
+    assert status in {200, 201, 400, 404, 409, 422}
+    if decision is None:
+        return
+    assert decision.grant == (status == 201)
+    if status == 201:
+        assert decision.binding is not None and decision.binding.state == "creating"
+        assert decision.binding.username == binding_user_name("i1", "b1")
+        expected = existing.password if existing is not None else "fresh-password"
+        assert decision.binding.password == expected
+    else:
+        assert decision.binding is None and existing is not None and existing.state == "created"
+
+
+@given(stored_binding(), st.sampled_from([None, *PLANS]))
+def test_unbind(existing: Binding | None, plan_id: str | None) -> None:
+    """200 (its user removed first when it has one) or 410; never another binding's user."""
+    status, decision = outcome(lambda: decide_unbind(CATALOG, "i1", "b1", SERVICE, plan_id, existing))
+    assert status in {200, 400, 410}
+    if decision is not None:
+        assert decision.delete_binding
+        assert (decision.binding is not None) == (existing is not None and existing.has_user)
+        if decision.binding is not None:
+            assert existing is not None and decision.binding.username == existing.username
+            assert decision.binding.state == "deleting"

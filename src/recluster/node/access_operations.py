@@ -28,6 +28,8 @@ from recluster.node.users import (
 )
 
 Change = Callable[[ClusterState], dict[str, Any]]
+# how long the cluster admin's previous password still logs in after PUT /v1/users/password
+ADMIN_SWITCH_OVER_S = 600.0
 
 
 # ---- views --------------------------------------------------------------------------------------
@@ -150,16 +152,34 @@ def update_user(uid: int, request: UserUpdate, secrets: AclSecrets) -> Change:
     return change
 
 
-def change_own_password(request: PasswordChange, secrets: AclSecrets,
-                        verified: Callable[[str], bool]) -> Change:
-    """PUT /v1/users/password: `verified(stored_hash)` says whether the old password matches."""
-    hashes = hash_password(request.new_password), secrets.seal(acl_password(request.new_password))
+def stored_password_hash(state: ClusterState, username: str) -> str | None:
+    """The hash the old password of PUT /v1/users/password is checked against: the cluster admin's
+    or a user's (by name or email)."""
+    if username == state.cluster.username:
+        return state.cluster.password_hash
+    user = next((u for u in state.users.values() if username in (u.name, u.email)), None)
+    return user.password_hash if user else None
+
+
+def change_own_password(request: PasswordChange, secrets: AclSecrets, checked_hash: str,
+                        now: float) -> Change:
+    """PUT /v1/users/password, the old password already checked against `checked_hash` (off the
+    write path: scrypt). The admin's old password stays valid for ADMIN_SWITCH_OVER_S, so whoever
+    still holds it (the rigger, the broker, a console session) has time to read the new one."""
+    new_hash = hash_password(request.new_password)
+    sealed = secrets.seal(acl_password(request.new_password))
 
     def change(state: ClusterState) -> dict[str, Any]:
-        user = next((u for u in state.users.values() if request.username in (u.name, u.email)), None)
-        if user is None or not verified(user.password_hash):
-            raise ApiError(401, "unauthorized", "wrong username or old password")
-        user.password_hash, user.acl_password = hashes
+        if stored_password_hash(state, request.username) != checked_hash:  # changed meanwhile
+            raise ApiError(409, "password_changed", "the password changed meanwhile; retry with the new one")
+        if request.username == state.cluster.username:
+            cluster = state.cluster
+            cluster.previous_password_hash, cluster.previous_password_until = cluster.password_hash, (
+                now + ADMIN_SWITCH_OVER_S)
+            cluster.password_hash = new_hash
+            return {}
+        user = next(u for u in state.users.values() if request.username in (u.name, u.email))
+        user.password_hash, user.acl_password = new_hash, sealed
         user.password_issue_date = utcnow()
         return user_view(state, user)
 

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 
 from recluster.node.models import ClusterState
 from recluster.node.users import management_of
@@ -69,8 +70,13 @@ class CredentialCheck:
         """The caller's management level ('admin' for the cluster's admin; a user's strongest role),
         or None when the credentials are not the admin's or a user's. A user logs in with its name
         or its email."""
-        if hmac.compare_digest(username.encode(), state.cluster.username.encode()):
-            return "admin" if await self._matches(password, state.cluster.password_hash) else None
+        cluster = state.cluster
+        if hmac.compare_digest(username.encode(), cluster.username.encode()):
+            if await self._matches(password, cluster.password_hash):
+                return "admin"
+            switching = bool(cluster.previous_password_hash) and time.time() < cluster.previous_password_until
+            previous_ok = switching and await self._matches(password, cluster.previous_password_hash)
+            return "admin" if previous_ok else None
         for user in state.users.values():
             if username and username in (user.name, user.email):
                 return management_of(user, state.roles) if await self._matches(password, user.password_hash) \

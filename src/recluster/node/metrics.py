@@ -278,7 +278,8 @@ class ClusterCollector(Collector):
         key = (bdb.port, bdb.authentication_redis_pass, bdb.tls())
         client = self._shard_clients.get(key)
         if client is None:
-            client = redis.Redis(host=self.cfg.addr, port=bdb.port, password=bdb.authentication_redis_pass,
+            client = redis.Redis(host=self.cfg.addr, port=bdb.port, username=bdb.shard_user(),
+                                 password=bdb.authentication_redis_pass,
                                  socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
                                  retry=no_retry_sync(),
                                  **(node_client_tls(self.cfg.data_dir) if bdb.tls() else {}))

@@ -313,6 +313,9 @@ class ClusterRecord(Record):
     created_time: str
     username: str
     password_hash: str
+    # the admin's password before PUT /v1/users/password changed it, valid until (epoch seconds)
+    previous_password_hash: str = ""
+    previous_password_until: float = 0.0
     license: str = ""
     license_updated: str = ""
     # replica high availability (PUT /v1/cluster/policy): a down node's replicas move after the grace;

@@ -113,7 +113,11 @@ class Bdb(_Answer):
     aof_policy: AofPolicy
     snapshot_policy: list[SnapshotRule]
     eviction_policy: EvictionPolicy
-    authentication_redis_pass: str | None
+    authentication_redis_pass: str | None = Field(
+        default=None, description="absent for a caller whose role may not read it, and for a database "
+        "whose default user is off")
+    default_user: bool = True
+    roles_permissions: list[dict[str, int]] = Field(default_factory=list)
     tls_mode: TlsMode
     enforce_client_authentication: Switch
     authentication_ssl_client_certs: list[dict[str, str]]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -171,3 +172,16 @@ async def test_the_credential_check_names_the_callers_level() -> None:
     assert await check.management("amy", "admin-pw", state) is None
     assert await check.management("", "amy-pw", state) is None
     assert await check.management("nobody", "amy-pw", state) is None
+
+
+async def test_the_admins_previous_password_logs_in_only_during_the_switch_over() -> None:
+    state, _ = state_with([], [], [])
+    state.cluster.password_hash = hash_password("new-admin-pw")
+    state.cluster.previous_password_hash = hash_password("old-admin-pw")
+    state.cluster.previous_password_until = time.time() + 60
+    check = CredentialCheck()
+    assert await check.management("admin@c", "new-admin-pw", state) == "admin"
+    assert await check.management("admin@c", "old-admin-pw", state) == "admin"
+    state.cluster.previous_password_until = time.time() - 1
+    assert await check.management("admin@c", "old-admin-pw", state) is None
+    assert await check.management("admin@c", "new-admin-pw", state) == "admin"

@@ -25,7 +25,7 @@ from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
 from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
 from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.clients.cluster_api import ClusterApi
-from recluster.node.processes import alive, kill_recorded, signal_recorded
+from recluster.node.processes import alive, kill_recorded, signal_recorded, write_private
 
 
 def kill_leftovers(root: Path) -> int:
@@ -98,7 +98,25 @@ class LoopbackCluster:
                 "--metrics-port", str(self.metrics_port), "--ccs-port", str(self.ccs_port),
                 "--down-after-ms", str(self.down_after_ms),
                 "--replica-move-grace", str(self.replica_move_grace_s),
-                "--handoff-timeout", str(self.handoff_timeout)]
+                "--handoff-timeout", str(self.handoff_timeout),
+                "--credentials-file", str(self.credentials_dir(node))]
+
+    def credentials_dir(self, node: LoopbackNode) -> Path:
+        """The node's admin credentials as a mounted Kubernetes Secret would give them (`username`,
+        `password` files)."""
+        return node.data_dir.parent / f"node-{node.index}-credentials"
+
+    def write_credentials(self, password: str | None = None) -> None:
+        """Every node's credentials files (with a new admin `password`: as when the REC's Secret
+        changes); each file replaced whole."""
+        if password is not None:
+            self.password = password
+        for node in self.nodes:
+            directory = self.credentials_dir(node)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for name, value in (("username", self.username), ("password", self.password)):
+                write_private(directory / f".{name}.new", value)
+                (directory / f".{name}.new").replace(directory / name)
 
     def url(self, index: int) -> str:
         return f"https://{self.nodes[index].addr}:{self.api_port}"
@@ -122,6 +140,8 @@ class LoopbackCluster:
         if node.process is not None and node.process.poll() is None:
             return
         node.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the node's secrets
+        if not (self.credentials_dir(node) / "password").exists():
+            self.write_credentials()
         with open(node.log_file, "ab") as out:
             node.process = subprocess.Popen(self.argv(node), stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                                             start_new_session=True)

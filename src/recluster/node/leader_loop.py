@@ -11,6 +11,7 @@ import time
 
 from redis.exceptions import RedisError
 
+from recluster.node.admin_credentials import AdminCredentialsWatch
 from recluster.node.ccs import CcsStore
 from recluster.node.database_tls import new_ca
 from recluster.node.loops import one_pass, wait_or_wake
@@ -42,6 +43,7 @@ class LeaderLoop:
         self._settled = False  # the last pass found nothing to follow closely
         self._unconfirmed_logged = -FAILOVER_RETRY_S  # when a failover held for want of a majority was logged
         self._failover_requested: dict[str, float] = {}
+        self.admin_credentials = AdminCredentialsWatch(rt.cfg.credentials_file)
 
     def cancel(self) -> None:
         self.observer.cancel()
@@ -67,6 +69,7 @@ class LeaderLoop:
         if not state.cluster.database_ca_cert:
             await self._create_database_ca(store, state)
             return
+        await self.admin_credentials.follow(store, state)
         obs = await self.observer.observe(store, state)
         me = membership.node_uid
 

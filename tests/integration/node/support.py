@@ -25,11 +25,11 @@ async def write_confirmed(client: redis.Redis, count: int, timeout_s: float = 60
     return confirmed
 
 
-def closed_by_server(connection: redis.Connection) -> bool:
-    """Whether the server closed this one connection (a PING on it fails without a new connection
-    being made: a deleted ACL user's open connection, for example)."""
+def closed_by_server(connection: redis.Connection, *command: str) -> bool:
+    """Whether the server closed this one connection (`command`, PING by default, fails on it
+    without a new connection being made: a deleted ACL user's open connection, for example)."""
     try:
-        connection.send_command("PING")
+        connection.send_command(*(command or ("PING",)))
         connection.read_response()
     except redis.exceptions.AuthenticationError:
         raise

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,9 @@ from recluster.local.harness import (
     eventually,
     kubectl,
     labelled_pods,
+    rec_status,
     redb_manifest,
+    secret_data,
     service,
     wait_active,
 )
@@ -204,3 +207,80 @@ def test_declared_users_reach_a_database_without_its_default_user(redb_env: Redb
     )
     assert managed_status(env).get("users") == {}
     kubectl(cluster, "-n", ns, "delete", "redb", "acldb", "--wait=false")
+
+
+def test_the_admin_password_rotates_with_the_rec_secret_while_a_writer_writes(redb_env: RedbEnv) -> None:
+    cluster, ns = redb_env.cluster, redb_env.namespace
+    assert apply_redb(cluster, ns, redb_manifest("rotdb")) == ""
+    status = wait_active(cluster, ns, "rotdb")
+    port = status["internalEndpoints"][0]["port"]
+    address = eventually("Service rotdb", lambda: service(cluster, ns, "rotdb"), timeout=60)["spec"][
+        "clusterIP"
+    ]
+    password = eventually(
+        "the database secret", lambda: (secret_data(cluster, ns, "redb-rotdb") or {}).get("password")
+    )
+    db = redis.Redis(host=address, port=port, password=password, socket_timeout=3, socket_connect_timeout=3)
+    eventually("the database answers through its Service", lambda: works(db.ping), timeout=60)
+    cli_env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig_path),
+        "PATH": f"{PLUGIN.parent}{os.pathsep}{cluster.kube_dir()}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+    def rest_works() -> bool:  # the admin CLI calls the REST API with the REC secret's credentials
+        result = subprocess.run(
+            [str(PLUGIN), "-n", ns, "status", "-o", "json"],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=60,
+            check=False,
+        )
+        return result.returncode == 0
+
+    assert rest_works()
+    stop = threading.Event()
+    writes, failed, states = [0], [], set()
+
+    def writer() -> None:
+        while not stop.is_set():
+            try:
+                db.set("rot", str(writes[0]))
+                writes[0] += 1
+            except redis.RedisError as exc:
+                failed.append(repr(exc))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        creds = secret_data(cluster, ns, "rec") or {}
+        kubectl(
+            cluster,
+            "-n",
+            ns,
+            "patch",
+            "secret",
+            "rec",
+            "--type=merge",
+            "-p",
+            json.dumps({"data": {"password": base64.b64encode(b"rotated-rec-password-1").decode()}}),
+        )
+        started = time.monotonic()
+        eventually("REST calls with the new password", rest_works, timeout=120)
+        took = time.monotonic() - started
+        for _ in range(10):  # the REC stays Running, the REST API keeps answering
+            states.add(rec_status(cluster, ns).get("state"))
+            assert rest_works()
+            time.sleep(1)
+    finally:
+        stop.set()
+        thread.join()
+    print(
+        f"admin password rotated: REST with the new one after {took:.1f} s; {writes[0]} writes, "
+        f"{len(failed)} failed; REC states {states}"
+    )
+    assert creds.get("password") and creds["password"] != "rotated-rec-password-1"
+    assert failed == [] and states == {"Running"}
+    kubectl(cluster, "-n", ns, "delete", "redb", "rotdb", "--wait=false")

@@ -20,8 +20,11 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from recluster.api.ports import METRICS_PORT
-from recluster.console import views
+from recluster.console import access_routes, views
+from recluster.console.access_views import capabilities
 from recluster.console.history import EventLog, StatsHistory
+from recluster.console.responses import drop_session_cookie, set_session_cookie
+from recluster.console.responses import json_answer as _json
 from recluster.console.sessions import (
     COOKIE,
     IDLE_S,
@@ -202,16 +205,6 @@ def _page(name: str) -> FileResponse:
                         headers={"cache-control": "no-store"})
 
 
-def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
-
-
-def set_session_cookie(response: Response, token: str) -> None:
-    """The session cookie: for this origin only (`__Host-`, Path=/), never to scripts, never over
-    plain HTTP, never on a cross-site request; gone when the browser closes."""
-    response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="strict", path="/")
-
-
 def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]], str] | None = None,
                        metrics_http: httpx.AsyncClient | None = None,
                        sample_every_s: float | None = None, tokens: SessionTokens | None = None) -> FastAPI:
@@ -296,6 +289,8 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
             console.throttle.failed(client, console.clock())
             log.info("console: a login was refused (wrong username or password)")
             return _json({"message": "wrong username or password"}, 401)
+        if response.status_code == 403:  # a role of management level `none`: databases only
+            return _json({"message": "this user's role does not give access to the console"}, 403)
         if response.status_code != 200:
             body = response.json() if response.content else {}
             return _json({"message": f"cannot log in: {body.get('message', response.status_code)}"}, 503)
@@ -328,7 +323,7 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
         console.forget(session.sid)
         log.info("console: %s logged out", session.username)
         answer = _json({"ok": True})
-        answer.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        drop_session_cookie(answer)
         return answer
 
     @app.get("/api/session")
@@ -336,7 +331,11 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
         session = await checked(request)
         if isinstance(session, JSONResponse):
             return session
-        return _json({"username": session.username, "csrf": session.csrf})
+        try:
+            level, _ = await access_routes.level_of(console, session)
+        except httpx.HTTPError:
+            level = None  # the pages offer what the REST API may refuse; it answers when it can
+        return _json({"username": session.username, "csrf": session.csrf, "can": capabilities(level)})
 
     @app.get("/api/snapshot")
     async def snapshot(request: Request) -> Response:
@@ -348,12 +347,7 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
         except ApiUnavailable as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
             if exc.status == 401:  # the credentials changed since the login
-                console.forget(session.sid)
-                request.state.session_cookie = None
-                refused = {"message": "the cluster refused the session's credentials", "login": True}
-                answer = _json(refused, 401)
-                answer.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
-                return answer
+                return access_routes.credentials_refused(console, request, session)
             reason = body.get("message", exc.status)
             return _json({"message": f"cannot read the cluster's state: {reason}"}, 503)
         except httpx.HTTPError as exc:
@@ -395,5 +389,6 @@ def create_console_app(api: httpx.AsyncClient, metrics: Callable[[dict[str, Any]
     async def delete_bdb(uid: int, request: Request) -> Response:
         return await write(request, "DELETE", f"/v1/bdbs/{uid}", None)
 
+    access_routes.register(app, console, checked)
     app.add_middleware(RequestLimits)  # outermost of ours: bounds the body before anything reads it
     return app

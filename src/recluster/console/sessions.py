@@ -184,6 +184,15 @@ class SessionTokens:
         session.seen = now
         return self._keys().seal(session)
 
+    def with_password(self, session: Session, password: str, now: float) -> str:
+        """The session's cookie value after its user changed the password: the same session (id,
+        login time, CSRF token), now calling the REST API with the new password."""
+        session.password, session.seen = password, now
+        token = self._keys().seal(session)
+        if len(token) > MAX_TOKEN:
+            raise ValueError("the username and password are too long to keep in a session cookie")
+        return token
+
     async def end(self, session: Session) -> None:
         """Log out everywhere (RevocationUnavailable when the cluster cannot record it)."""
         await self.revocations.revoke(session.sid, session.issued + self.max_age_s + CLOCK_SKEW_S)

@@ -32,6 +32,12 @@ async def check_credentials(daemon: NodeDaemon, header: str | None) -> str:
     state = await daemon.recent_state()
     level = await daemon.credentials.management(creds[0], creds[1], state)
     if level is None:
+        # the state this node read last may be a tick old: a password changed just now (a rotation,
+        # a new user) is checked against the current one before the caller is refused
+        fresh = await daemon.state()
+        if fresh is not state:
+            level = await daemon.credentials.management(creds[0], creds[1], fresh)
+    if level is None:
         raise Unauthorized("wrong username or password")
     return level
 

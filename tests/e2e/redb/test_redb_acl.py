@@ -205,7 +205,7 @@ def test_declared_users_reach_a_database_without_its_default_user(redb_env: Redb
     assert refused(
         lambda: client("reader", "reader-password-3").get("k"), redis.exceptions.AuthenticationError
     )
-    assert managed_status(env).get("users") == {}
+    eventually("status.managed without the users", lambda: managed_status(env).get("users") == {}, timeout=60)
     kubectl(cluster, "-n", ns, "delete", "redb", "acldb", "--wait=false")
 
 

@@ -104,7 +104,7 @@ def test_declared_users_reach_a_database_without_its_default_user(redb_env: Redb
     set_managed(env, {"roles": [{"name": "readers", "management": "none"}], "users": users})
     eventually(
         "the operator made the users",
-        lambda: set(managed_status(env).get("users") or {}) == {"reader", "outsider"},
+        lambda: {u["name"] for u in managed_status(env).get("users") or []} == {"reader", "outsider"},
         timeout=120,
     )
 
@@ -205,7 +205,7 @@ def test_declared_users_reach_a_database_without_its_default_user(redb_env: Redb
     assert refused(
         lambda: client("reader", "reader-password-3").get("k"), redis.exceptions.AuthenticationError
     )
-    eventually("status.managed without the users", lambda: managed_status(env).get("users") == {}, timeout=60)
+    eventually("status.managed without the users", lambda: managed_status(env).get("users") == [], timeout=60)
     kubectl(cluster, "-n", ns, "delete", "redb", "acldb", "--wait=false")
 
 

@@ -39,13 +39,16 @@ class Record:
     @classmethod
     def of(cls, status: dict[str, Any] | None) -> Record:
         managed = (status or {}).get("managed") or {}
-        users = managed.get("users") or {}
+        users = managed.get("users") or []
         return cls(list(managed.get("redisAcls") or []), list(managed.get("roles") or []),
-                   {str(k): str(v) for k, v in users.items()} if isinstance(users, dict) else {})
+                   {str(u.get("name")): str(u.get("passwordSecretVersion", "")) for u in users
+                    if isinstance(u, dict)} if isinstance(users, list) else {})
 
     def status(self) -> dict[str, Any]:
-        return {"redisAcls": sorted(self.redis_acls), "roles": sorted(self.roles), "users": dict(sorted(
-            self.users.items()))}
+        # lists, not maps: the status is merge-patched, and a key missing from a map would stay
+        return {"redisAcls": sorted(self.redis_acls), "roles": sorted(self.roles),
+                "users": [{"name": name, "passwordSecretVersion": version}
+                          for name, version in sorted(self.users.items())]}
 
     def empty(self) -> bool:
         return not (self.redis_acls or self.roles or self.users)

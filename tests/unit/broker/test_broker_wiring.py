@@ -4,6 +4,7 @@ reads credentials only from files, and keeps its records in sqlite across a reop
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -27,6 +28,30 @@ def container() -> dict[str, object]:
     deployment = build_broker_deployment(REC, image="recluster:test")
     found: dict[str, object] = deployment["spec"]["template"]["spec"]["containers"][0]
     return found
+
+
+def test_the_deployment_serves_https_with_the_brokers_own_secrets() -> None:
+    """The broker's certificate and credential come from Secrets of its own, mounted as files; the
+    REC secret (the admin's credential) is mounted only for the broker's REST API calls."""
+    pod: dict[str, Any] = build_broker_deployment(REC, image="recluster:test")["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = {item["name"]: item.get("value") for item in c["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    expected = (("RECLUSTER_BROKER_AUTH_DIR", "rec-service-broker", ["username", "password"]),
+                ("RECLUSTER_BROKER_TLS_CERT", "rec-service-broker-tls", ["tls.crt", "tls.key"]))
+    for variable, secret, keys in expected:
+        path = Path(str(env[variable]))
+        directory = str(path if variable.endswith("_DIR") else path.parent)
+        volume = volumes[mounts[directory]]["secret"]
+        assert volume["secretName"] == secret and [i["key"] for i in volume["items"]] == keys
+    tls_dir = Path(str(env["RECLUSTER_BROKER_TLS_CERT"])).parent
+    assert env["RECLUSTER_BROKER_TLS_KEY"] == str(tls_dir / "tls.key")
+    assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # bindings name the databases' Services as the rigger makes them, in the REC's namespace
+    assert env["RECLUSTER_BROKER_SERVICE_DOMAIN"] == "ns.svc.cluster.local"
+    assert (env["RECLUSTER_BROKER_DATABASE_SERVICE_TYPE"], env["RECLUSTER_BROKER_SERVICE_NAMING"]) == (
+        "cluster_ip,headless", "bdb_name")
 
 
 def test_every_env_the_operator_sets_is_an_option_of_the_broker() -> None:
@@ -99,17 +124,36 @@ def test_catalog_file_yaml_or_json(tmp_path: Path) -> None:
         load_catalog_config(tmp_path / "list.yaml")
 
 
-def test_a_bad_catalog_stops_the_broker_before_it_listens(tmp_path: Path) -> None:
-    secret = tmp_path / "secret"
-    secret.mkdir()
-    (secret / "username").write_text("admin")
-    (secret / "password").write_text("pw")
+def secret_dir(path: Path, username: str, password: str) -> Path:
+    path.mkdir()
+    (path / "username").write_text(username)
+    (path / "password").write_text(password)
+    return path
+
+
+def test_a_bad_start_stops_the_broker_before_it_listens(tmp_path: Path) -> None:
     bad = tmp_path / "plans.yaml"
     bad.write_text("plans:\n  - name: tiny\n    memory: lots\n")
-    common = ["--api-url", "https://127.0.0.1:9443", "--credentials-dir", str(secret),
-              "--data-dir", str(tmp_path / "data")]
-    result = CliRunner().invoke(broker, [*common, "--catalog", str(bad)])
-    assert result.exit_code == 2
-    assert "'plans[0].memory'" in result.output
-    result = CliRunner().invoke(broker, [*common, "--tls-cert", str(bad)])
-    assert result.exit_code == 2 and "--tls-key" in result.output
+    (tmp_path / "tls.crt").write_text("certificate")
+    (tmp_path / "tls.key").write_text("key")
+    api = ["--api-url", "https://127.0.0.1:9443", "--data-dir", str(tmp_path / "data"),
+           "--credentials-dir", str(secret_dir(tmp_path / "admin", "admin", "admin-password"))]
+    auth = ["--auth-dir", str(secret_dir(tmp_path / "auth", "broker", "broker-password"))]
+    tls = ["--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key")]
+
+    def refused(*args: str) -> str:
+        result = CliRunner().invoke(broker, list(args), env={"RECLUSTER_BROKER_TLS_CERT": "",
+                                                             "RECLUSTER_BROKER_TLS_KEY": "",
+                                                             "RECLUSTER_BROKER_AUTH_DIR": ""})
+        assert result.exit_code == 2, result.output
+        return result.output
+
+    assert "'plans[0].memory'" in refused(*api, *auth, *tls, "--catalog", str(bad))
+    # HTTPS only: no certificate, no broker
+    assert "--tls-cert" in refused(*api, *auth)
+    assert "--tls-key" in refused(*api, *auth, "--tls-cert", str(tmp_path / "tls.crt"))
+    assert "is not a file" in refused(*api, *auth, "--tls-cert", str(tmp_path), "--tls-key", str(bad))
+    # its own credential for platforms: without it the broker does not fall back to the admin's
+    assert "--auth-dir" in refused(*api, *tls)
+    assert "--database-service-type" in refused(*api, *auth, *tls, "--database-service-type", "nodeport")
+    assert "--service-naming" in refused(*api, *auth, *tls, "--service-naming", "random")

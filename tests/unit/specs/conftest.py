@@ -24,6 +24,7 @@ from recluster.operator.specs import TlsMaterial, build_rec_children
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 IMAGE = "recluster:0.1.0"
 PASSWORD = "s3cret-Passw0rd"
+BROKER_PASSWORD = "br0ker-Passw0rd"
 LICENSE = "----- LICENSE KEY TEXT -----"
 TLS = TlsMaterial(
     certificate_pem="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
@@ -119,7 +120,7 @@ BuildAll = Callable[[RedisEnterpriseCluster], list[dict[str, Any]]]
 
 @pytest.fixture
 def build_all() -> BuildAll:
-    """Every child of a REC, built as for a new cluster (with the test password and certificate)."""
+    """Every child of a REC, built as for a new cluster (with the test passwords and certificate)."""
 
     def build(rec: RedisEnterpriseCluster) -> list[dict[str, Any]]:
         return build_rec_children(
@@ -129,6 +130,8 @@ def build_all() -> BuildAll:
             tls_secret_exists=False,
             password=PASSWORD,
             tls=TLS,
+            broker_password=BROKER_PASSWORD,
+            broker_tls=TLS,
         )
 
     return build

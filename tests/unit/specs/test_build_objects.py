@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.specs.conftest import FULL_REC, TLS
 
 from recluster.api import RedisEnterpriseCluster, check_rec
 from recluster.operator.specs import (
@@ -21,7 +22,7 @@ from recluster.operator.specs import (
     build_statefulset,
     object_key,
 )
-from recluster.operator.specs.names import node_address, tls_names
+from recluster.operator.specs.names import broker_tls_names, node_address, tls_names
 
 pytestmark = pytest.mark.unit
 
@@ -50,19 +51,47 @@ def test_minimal_rec_children(minimal_rec: RedisEnterpriseCluster, build_all: Bu
 
 
 def test_full_rec_adds_the_broker(full_rec: RedisEnterpriseCluster, build_all: BuildAll) -> None:
-    objects = by_key(build_all(full_rec))
-    for key in [
+    ordered = [(obj["kind"], obj["metadata"]["name"]) for obj in build_all(full_rec)]
+    broker_objects = [
+        ("Secret", "prod-service-broker"),  # its own credential and certificate, before its pod
+        ("Secret", "prod-service-broker-tls"),
         ("PersistentVolumeClaim", "prod-service-broker"),
         ("Deployment", "prod-service-broker"),
         ("Service", "prod-service-broker"),
-    ]:
-        assert key in objects
+    ]
+    assert ordered[-len(broker_objects):] == broker_objects
+    objects = by_key(build_all(full_rec))
     broker = objects[("Deployment", "prod-service-broker")]
     service = objects[("Service", "prod-service-broker")]
     assert service["spec"]["selector"].items() <= broker["spec"]["template"]["metadata"]["labels"].items()
     pvc = objects[("PersistentVolumeClaim", "prod-service-broker")]
     assert pvc["spec"]["resources"]["requests"]["storage"] == "2Gi"
     assert pvc["spec"]["storageClassName"] == "standard"
+
+
+def test_the_brokers_secrets(full_rec: RedisEnterpriseCluster) -> None:
+    """Its own credential (never the admin's) and its serving certificate with the CA platforms
+    trust; made only when given (an existing one is never rebuilt), never without the broker."""
+    objects = by_key(build_rec_children(full_rec, image=IMAGE, password_secret_exists=True,
+                                        tls_secret_exists=True, broker_password="pw-for-platforms",
+                                        broker_tls=TLS))
+    auth = objects[("Secret", "prod-service-broker")]
+    decoded = {key: base64.b64decode(value).decode() for key, value in auth["data"].items()}
+    assert decoded == {"username": "broker", "password": "pw-for-platforms"}
+    tls = objects[("Secret", "prod-service-broker-tls")]
+    assert tls["type"] == "kubernetes.io/tls" and set(tls["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    assert auth["metadata"]["labels"]["redis.io/role"] == "service-broker"
+    kept = by_key(build_rec_children(full_rec, image=IMAGE, password_secret_exists=True,
+                                     tls_secret_exists=True))
+    assert ("Secret", "prod-service-broker") not in kept and ("Secret", "prod-service-broker-tls") not in kept
+    assert ("Deployment", "prod-service-broker") in kept
+    off = check_rec({**FULL_REC, "spec": {**FULL_REC["spec"], "serviceBrokerSpec": {"enabled": False}}})
+    none = by_key(build_rec_children(off, image=IMAGE, password_secret_exists=True, tls_secret_exists=True,
+                                     broker_password="pw", broker_tls=TLS))
+    assert not [key for key in none if key[1].startswith("prod-service-broker")]
+    assert broker_tls_names(full_rec) == [
+        "prod-service-broker.data.svc.cluster.local", "prod-service-broker.data.svc",
+        "prod-service-broker.data", "prod-service-broker"]
 
 
 def test_existing_secret_is_never_rebuilt(minimal_rec: RedisEnterpriseCluster) -> None:
@@ -253,8 +282,10 @@ def test_credentials_secret(full_rec: RedisEnterpriseCluster) -> None:
 
 def _secret_free(obj: dict[str, Any]) -> bool:
     text = json.dumps(obj)
-    encoded = base64.b64encode(b"s3cret-Passw0rd").decode()
-    return "s3cret-Passw0rd" not in text and encoded not in text and "LICENSE KEY" not in text
+    for secret in (b"s3cret-Passw0rd", b"br0ker-Passw0rd"):
+        if secret.decode() in text or base64.b64encode(secret).decode() in text:
+            return False
+    return "LICENSE KEY" not in text
 
 
 def test_secrets_only_in_secrets(full_rec: RedisEnterpriseCluster, build_all: BuildAll) -> None:

@@ -31,9 +31,12 @@ from recluster.operator.rec.delete import delete_step
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes, valid_status
 from recluster.operator.rec.steps import cluster_step, scale_step
 from recluster.operator.rec.volumes import grow_claims
-from recluster.operator.specs import build_rec_children
+from recluster.operator.specs import TlsMaterial, build_rec_children
 from recluster.operator.specs.names import (
+    broker_auth_secret_name,
     broker_name,
+    broker_tls_names,
+    broker_tls_secret_name,
     cluster_fqdn,
     credentials_secret_name,
     node_selector_labels,
@@ -114,6 +117,7 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
         )
     ca_pem = tls.ca_certificate_pem if tls else _secret_value(tls_secret, "ca.crt")
     credentials = await _credentials(kube, rec, creds_secret, password)
+    broker_password, broker_tls = await _broker_secrets(kube, rec, settings.cluster_domain)
 
     pods = node_pods(rec, await kube.list("v1", "Pod", namespace, _selector(node_selector_labels(rec))))
     await follow_admin_password(kube, body, ctx.clusters.cached(namespace, name), credentials)
@@ -134,6 +138,8 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
         replicas=replicas,
         cluster_domain=settings.cluster_domain,
         log_format=settings.pods_log_format,
+        broker_password=broker_password,
+        broker_tls=broker_tls,
     )
     for child in children:
         if (
@@ -195,6 +201,24 @@ async def _credentials(
     username = _secret_value(creds_secret, "username") or rec.spec.username
     password = _secret_value(creds_secret, "password")
     return Credentials(username, password, license_text) if password else None
+
+
+async def _broker_secrets(
+    kube: Kube, rec: RedisEnterpriseCluster, cluster_domain: str
+) -> tuple[str | None, TlsMaterial | None]:
+    """With the broker enabled: a password and a certificate for the broker's Secrets that do not
+    exist yet (made once, never rewritten: a Secret made by the user is honoured); None for one
+    that exists."""
+    broker = rec.spec.service_broker_spec
+    if broker is None or not broker.enabled:
+        return None, None
+    auth = await kube.get("v1", "Secret", rec.namespace, broker_auth_secret_name(rec))
+    tls = await kube.get("v1", "Secret", rec.namespace, broker_tls_secret_name(rec))
+    names = broker_tls_names(rec, cluster_domain)
+    return (
+        None if auth else secrets.token_urlsafe(PASSWORD_BYTES),
+        None if tls else issue_server_certificate(names[0], names),
+    )
 
 
 async def _remove_broker_when_disabled(kube: Kube, rec: RedisEnterpriseCluster) -> None:

@@ -13,15 +13,23 @@ from recluster.operator.specs.pdb import build_pod_disruption_budget
 from recluster.operator.specs.pod import DEFAULT_PULL_POLICY
 from recluster.operator.specs.rbac import build_role, build_role_binding, build_service_account
 from recluster.operator.specs.rigger import build_rigger_deployment
-from recluster.operator.specs.secrets import TlsMaterial, build_credentials_secret, build_tls_secret
+from recluster.operator.specs.secrets import (
+    TlsMaterial,
+    build_broker_auth_secret,
+    build_broker_tls_secret,
+    build_credentials_secret,
+    build_tls_secret,
+)
 from recluster.operator.specs.services import build_nodes_service, build_prom_service, build_ui_service
 from recluster.operator.specs.statefulset import build_statefulset
 
 __all__ = [
     "TlsMaterial",
+    "build_broker_auth_secret",
     "build_broker_deployment",
     "build_broker_pvc",
     "build_broker_service",
+    "build_broker_tls_secret",
     "build_credentials_secret",
     "build_nodes_service",
     "build_pod_disruption_budget",
@@ -50,6 +58,8 @@ def build_rec_children(
     cluster_domain: str = "cluster.local",
     pull_policy: str = DEFAULT_PULL_POLICY,
     log_format: str = "plain",
+    broker_password: str | None = None,
+    broker_tls: TlsMaterial | None = None,
 ) -> list[dict[str, Any]]:
     """Every object the REC should own, in apply order (identities and secrets before the pods that
     use them).
@@ -62,6 +72,9 @@ def build_rec_children(
       certificate, for the names in `names.tls_names`) is required. Node pods cannot start without it.
     - replicas: the StatefulSet's, from `statefulset.statefulset_replicas` (None: the spec's nodes).
     - log_format: the operator's own (`json`: the node, rigger and broker pods log JSON too).
+    - broker_password, broker_tls: with the broker enabled, its credential and certificate Secrets
+      (`<rec>-service-broker`, `<rec>-service-broker-tls`) are made from them; None: the Secret is
+      there already (made earlier or by the user) and is left out, never overwritten.
     """
     if not password_secret_exists and not password:
         raise ValueError("a password is needed to create the credentials Secret")
@@ -96,6 +109,10 @@ def build_rec_children(
     ]
     broker = rec.spec.service_broker_spec
     if broker is not None and broker.enabled:
+        if broker_password is not None:
+            children.append(build_broker_auth_secret(rec, password=broker_password))
+        if broker_tls is not None:
+            children.append(build_broker_tls_secret(rec, tls=broker_tls))
         children += [
             build_broker_pvc(rec),
             build_broker_deployment(

@@ -47,6 +47,29 @@ def broker_name(rec: RedisEnterpriseCluster) -> str:
     return f"{rec.name}-service-broker"
 
 
+def broker_auth_secret_name(rec: RedisEnterpriseCluster) -> str:
+    """The broker's own credential (`username`, `password`): what platforms send it as Basic auth.
+    Never the REC's admin credential."""
+    return broker_name(rec)
+
+
+def broker_tls_secret_name(rec: RedisEnterpriseCluster) -> str:
+    """The broker's serving certificate (`tls.crt`, `tls.key`) and the CA platforms trust (`ca.crt`)."""
+    return f"{broker_name(rec)}-tls"
+
+
+def broker_tls_names(rec: RedisEnterpriseCluster, cluster_domain: str = "cluster.local") -> list[str]:
+    """Subject alternative names of the broker's certificate: its Service, short and qualified."""
+    name = broker_name(rec)
+    return [f"{name}.{rec.namespace}.svc.{cluster_domain}", f"{name}.{rec.namespace}.svc",
+            f"{name}.{rec.namespace}", name]
+
+
+def service_domain(rec: RedisEnterpriseCluster, cluster_domain: str = "cluster.local") -> str:
+    """The DNS domain of the REC's Services (the databases' among them): `<namespace>.svc.<domain>`."""
+    return f"{rec.namespace}.svc.{cluster_domain}"
+
+
 def credentials_secret_name(rec: RedisEnterpriseCluster) -> str:
     return rec.credentials_secret_name
 

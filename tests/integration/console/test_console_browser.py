@@ -1,6 +1,7 @@
 """The console in headless Chromium against a real 3-node loopback cluster: log in, see the nodes,
 create a database, watch it become active, see keys written by a client, a refused form with the
-API's message beside the field, the master's node killed and the roles moving, delete.
+API's message beside the field, the master's node killed and the roles moving, delete; and users,
+roles and a viewer's console.
 Screenshots go to test-artifacts/console/."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 CONSOLE_PORT = 8443
 DB_PASSWORD = "console-test-pass"
+VIEWER_PASSWORD = "viewer-password-1"
 
 
 def console_url(cluster: LoopbackCluster, index: int) -> str:
@@ -39,6 +41,103 @@ async def log_in(page: Page, cluster: LoopbackCluster, index: int) -> None:
     await page.keyboard.type(cluster.password)
     await page.keyboard.press("Enter")
     await expect(page.locator("#ov-nodes")).to_contain_text("3", timeout=30_000)
+
+
+async def log_in_as(page: Page, base: str, username: str, password: str) -> None:
+    await page.goto(base + "/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.locator("#ov-nodes")).to_contain_text("3", timeout=30_000)
+
+
+async def test_console_users_roles_and_a_viewer(cluster: LoopbackCluster, browser: Any,
+                                                artifacts: Path) -> None:
+    """The admin creates a role and a user and gives the role a Redis ACL on a database; the user (a
+    db_viewer) reads the databases, is refused the users pages, and changes its own password without
+    being logged out. Runs first: the cluster is whole, and nothing of it is left for the next test."""
+    base = console_url(cluster, 0)
+    async with cluster.api(0) as api:
+        bdb = await api.create_bdb({"name": "access-demo", "memory_size": 32 * 1024 * 1024,
+                                    "replication": False})
+    page: Page = await browser.new_page()
+    try:
+        await log_in(page, cluster, 0)
+        await page.get_by_role("link", name="Roles").click()
+        await page.get_by_role("link", name="Create role").click()
+        await page.get_by_label("Name").fill("app-viewers")
+        await page.get_by_label("Management level").select_option("db_viewer")
+        await page.get_by_role("button", name="Create role").click()
+        await expect(page.locator('#roles-table tr[data-role="app-viewers"]')).to_contain_text("db_viewer")
+
+        await page.get_by_role("link", name="Users").click()
+        await page.get_by_role("link", name="Create user").click()
+        await page.get_by_label("Name").fill("viewer1")
+        await page.get_by_label("Password").fill("short")
+        await page.get_by_label("app-viewers (db_viewer)").check()
+        await page.get_by_role("button", name="Create user").click()
+        await expect(page.locator("#f-password-error")).to_have_text("the password must be 8-512 characters")
+        await page.get_by_label("Password").fill(VIEWER_PASSWORD)
+        await page.get_by_role("button", name="Create user").click()
+        row = page.locator('#users-table tr[data-user="viewer1"]')
+        await expect(row).to_contain_text("app-viewers")
+        await expect(row).to_contain_text("db_viewer")
+
+        # the database gives the role a Redis ACL (members and the admin may)
+        await api_wait(cluster, bdb["uid"])
+        await page.goto(f"{base}/#/databases/{bdb['uid']}/permissions")
+        await page.get_by_role("button", name="Add a role").click()
+        await page.get_by_label("Role 1").select_option(label="app-viewers")
+        await page.get_by_label("Redis ACL 1").select_option(label="Read Only")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#permissions-table")).to_contain_text("Read Only", timeout=30_000)
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page).to_have_url(re.compile(r"/login$"))
+
+        # the viewer: databases readable, nothing to change, the users pages refused
+        await log_in_as(page, base, "viewer1", VIEWER_PASSWORD)
+        await expect(page.locator("#user")).to_have_text("viewer1 (db_viewer)")
+        await expect(page.get_by_role("link", name="Users")).to_have_count(0)
+        await page.goto(base + "/#/users")
+        await expect(page.locator("#access-refused")).to_contain_text("Your role (db_viewer) does not allow")
+        await page.get_by_role("link", name="Databases").click()
+        await expect(page.locator('#bdbs-table tr[data-bdb="access-demo"]')).to_contain_text("active")
+        await expect(page.locator("#read-only")).to_be_visible()
+        await expect(page.get_by_role("link", name="Create database")).to_have_count(0)
+        await page.get_by_role("link", name="access-demo").click()
+        await expect(page.locator("#permissions-table")).to_contain_text("Read Only")
+        await expect(page.locator("#edit")).to_have_count(0)
+        await expect(page.locator("#delete")).to_have_count(0)
+        await page.screenshot(path=str(artifacts / "database-as-viewer.png"), full_page=True)
+
+        # its own password: changed, and the session keeps working (also after a reload)
+        await page.get_by_role("link", name="Change password").click()
+        await page.get_by_label("Current password").fill(VIEWER_PASSWORD)
+        await page.get_by_label("New password", exact=True).fill(VIEWER_PASSWORD + "-new")
+        await page.get_by_label("New password again").fill(VIEWER_PASSWORD + "-new")
+        await page.get_by_role("button", name="Change password").click()
+        done = page.locator("#account-done")
+        await expect(done).to_have_text("your password is changed; you stay logged in")
+        await page.reload()
+        await page.get_by_role("link", name="Databases").click()
+        # the REST API checks the new password once (scrypt) for the calls of the first snapshot
+        await expect(page.locator('#bdbs-table tr[data-bdb="access-demo"]')).to_be_visible(timeout=20_000)
+        await expect(page).not_to_have_url(re.compile(r"/login"))
+        assert VIEWER_PASSWORD not in await page.content()
+    finally:
+        await page.close()
+        async with cluster.api(0) as api:  # the next test expects a cluster without these
+            for user in await api.objects("users"):
+                await api.delete_object("users", user["uid"])
+            await api.delete_bdb(bdb["uid"])
+            await api.wait_bdb_status(bdb["uid"], "deleted", timeout_s=60)
+            for role in await api.objects("roles"):
+                await api.delete_object("roles", role["uid"])
+
+
+async def api_wait(cluster: LoopbackCluster, uid: int) -> None:
+    async with cluster.api(0) as api:
+        await api.wait_bdb_status(uid, timeout_s=60)
 
 
 async def test_console_end_to_end(cluster: LoopbackCluster, browser: Any, artifacts: Path) -> None:

@@ -4,7 +4,7 @@
 // always with text nodes (never innerHTML), and sends the forms.
 
 const POLL_MS = 2000;
-const state = {csrf: "", snapshot: null, route: null, formRoute: null, confirmDelete: null, rendered: "",
+const state = {csrf: "", can: {}, access: null, snapshot: null, route: null, formRoute: null, confirmDelete: null, rendered: "",
                deleteError: ""};
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -92,15 +92,17 @@ function parseRoute() {
   const parts = (window.location.hash || "#/overview").replace(/^#\/?/, "").split("/");
   if (parts[0] === "databases" && parts[1] === "new") return {page: "new"};
   if (parts[0] === "databases" && parts[1] && parts[2] === "edit") return {page: "edit", uid: Number(parts[1])};
+  if (parts[0] === "databases" && parts[1] && parts[2] === "permissions") return {page: "permissions", uid: Number(parts[1])};
   if (parts[0] === "databases" && parts[1]) return {page: "database", uid: Number(parts[1])};
   if (["overview", "nodes", "databases"].includes(parts[0])) return {page: parts[0]};
-  return {page: "overview"};
+  return accessRoute(parts) || {page: "overview"};
 }
 
 function onRoute() {
   state.route = parseRoute();
   state.confirmDelete = null;
-  const section = ["new", "edit", "database"].includes(state.route.page) ? "databases" : state.route.page;
+  const section = ["new", "edit", "database", "permissions"].includes(state.route.page) ? "databases"
+    : state.route.section || state.route.page;
   for (const link of document.querySelectorAll("nav a")) {
     if (link.dataset.route === section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -110,6 +112,7 @@ function onRoute() {
   state.deleteError = "";
   render();
   document.getElementById("main").focus();
+  if (needsAccess(state.route.page)) loadAccess();
 }
 
 // ---- pages -------------------------------------------------------------------------------------
@@ -176,7 +179,9 @@ function databasesPage(snap) {
     cell("Ops/s", b.ops_text),
     cell("Shards", placement(b))));
   return [
-    h("p", {}, h("a", {href: "#/databases/new", class: "button primary", id: "new-database"}, "Create database")),
+    state.can.write_databases
+      ? h("p", {}, h("a", {href: "#/databases/new", class: "button primary", id: "new-database"}, "Create database"))
+      : h("p", {class: "muted", id: "read-only"}, `Read only: your role (${state.can.level}) cannot change databases.`),
     table("bdbs-table", `${snap.bdbs.length} databases`,
           ["Name", "Status", "Endpoint", "Sentinel name", "Memory used / limit", "Keys", "Ops/s", "Shards"],
           rows),
@@ -232,9 +237,12 @@ function databasePage(snap) {
           shards),
     h("h2", {}, "Last minutes"),
     h("div", {class: "charts"}, chartFigure(b.charts[0], "chart-memory"), chartFigure(b.charts[1], "chart-ops")),
-    h("div", {class: "actions"},
-      h("a", {href: `#/databases/${b.uid}/edit`, class: "button", id: "edit"}, "Edit"), remove,
-      h("p", {id: "delete-error", class: "error", role: "alert"}, state.deleteError)),
+    permissionsSection(b),
+    state.can.write_databases
+      ? h("div", {class: "actions"},
+          h("a", {href: `#/databases/${b.uid}/edit`, class: "button", id: "edit"}, "Edit"), remove,
+          h("p", {id: "delete-error", class: "error", role: "alert"}, state.deleteError))
+      : null,
   ];
 }
 
@@ -256,23 +264,6 @@ const EVICTION = ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-t
                   "allkeys-lfu", "allkeys-random", "noeviction"];
 const PERSISTENCE = ["disabled", "aof", "snapshot"];
 
-function field(name, label, input, help) {
-  const id = "f-" + name;
-  input.id = id;
-  input.name = name;
-  input.setAttribute("aria-describedby", `${id}-error` + (help ? ` ${id}-help` : ""));
-  const box = input.type === "checkbox"
-    ? h("div", {class: "field check"}, input, h("label", {for: id}, label))
-    : h("div", {class: "field"}, h("label", {for: id}, label), input);
-  if (help) box.append(h("p", {id: `${id}-help`, class: "help"}, help));
-  box.append(h("p", {id: `${id}-error`, class: "error field-error"}));
-  return box;
-}
-
-function select(options, value) {
-  return h("select", {}, options.map((o) => h("option", {value: o, selected: o === value}, o)));
-}
-
 function formPage(snap) {
   const editing = state.route.page === "edit";
   const b = editing ? (snap && snap.bdbs.find((x) => x.uid === state.route.uid)) : null;
@@ -283,7 +274,7 @@ function formPage(snap) {
   setTitle(editing ? "Edit database " + b.name : "Create database");
   const memory = b && b.memory_limit ? String(b.memory_limit / 1048576) : (editing ? "0" : "100");
   const form = h("form", {id: "bdb-form", novalidate: true, "aria-describedby": "form-error"},
-    h("p", {id: "form-error", class: "error", role: "alert"}),
+    h("p", {id: "form-error", class: "error form-error", role: "alert"}),
     field("name", "Name", h("input", {type: "text", value: b ? b.name : "", readonly: editing,
                                      autocomplete: "off", required: !editing}),
           editing ? "The name cannot be changed: clients find the database by it through Sentinel."
@@ -307,48 +298,12 @@ function formPage(snap) {
   return [form];
 }
 
-function showErrors(form, message, fields) {
-  for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
-  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  const names = Object.keys(fields || {});
-  document.getElementById("form-error").textContent =
-    names.length ? "The cluster refused the form: see the marked field." : (message || "");
-  let first = null;
-  for (const name of names) {
-    const input = form.elements[name];
-    const error = document.getElementById(`f-${name}-error`);
-    if (!input || !error) continue;
-    error.textContent = fields[name];
-    input.setAttribute("aria-invalid", "true");
-    first = first || input;
-  }
-  if (first) first.focus();
-  else if (message) document.getElementById("form-error").focus?.();
-}
-
-async function submitForm(event, bdb) {
-  event.preventDefault();
-  const form = event.target;
-  const button = form.querySelector("button[type=submit]");
-  const values = {};
-  for (const el of form.elements) {
-    if (!el.name) continue;
-    values[el.name] = el.type === "checkbox" ? el.checked : el.value;
-  }
-  button.disabled = true;
-  try {
-    const answer = bdb ? await call("PUT", `/api/bdbs/${bdb.uid}`, values) : await call("POST", "/api/bdbs", values);
-    if (answer.ok) {
+function submitForm(event, bdb) {
+  return sendForm(event, bdb ? "PUT" : "POST", bdb ? `/api/bdbs/${bdb.uid}` : "/api/bdbs", formValues(event.target),
+    (answer) => {
       announce(bdb ? `Database ${bdb.name} is being updated` : `Database ${answer.data.name} is being created`);
       window.location.hash = `#/databases/${bdb ? bdb.uid : answer.data.uid}`;
-      return;
-    }
-    showErrors(form, answer.data.message, answer.data.fields);
-  } catch (e) {
-    showErrors(form, "the console does not answer", {});
-  } finally {
-    button.disabled = false;
-  }
+    });
 }
 
 // ---- rendering and polling ---------------------------------------------------------------------
@@ -358,22 +313,26 @@ const PAGES = {overview: overviewPage, nodes: nodesPage, databases: databasesPag
 function render() {
   const view = document.getElementById("view");
   const route = state.route || parseRoute();
-  if (route.page === "new" || route.page === "edit") {
+  const build = route.page === "new" || route.page === "edit" ? formPage : ACCESS_FORMS[route.page];
+  if (build) {
     // a form is built once per visit (never while the user types), as soon as its data is there
-    const key = `${route.page}:${route.uid || ""}:${route.page === "new" || Boolean(state.snapshot)}`;
+    const ready = ["new", "account"].includes(route.page) || Boolean(route.page === "edit" ? state.snapshot : state.access);
+    const key = `${route.page}:${route.uid || ""}:${ready}`;
     if (state.formRoute === key) return;
     state.formRoute = key;
-    view.replaceChildren(...formPage(state.snapshot));
+    view.replaceChildren(...build(route.page === "edit" ? state.snapshot : state.access));
     return;
   }
-  if (!state.snapshot) return;
+  const list = ACCESS_LISTS[route.page];
+  if (!(list ? state.access : state.snapshot)) return;
   // redraw only when something shown changed, and give the focus back to the same control
-  const key = JSON.stringify([route, state.confirmDelete, state.deleteError, state.snapshot.overview, state.snapshot.nodes,
-                              state.snapshot.bdbs]);
+  const shown = list ? [state.access] : [state.snapshot.overview, state.snapshot.nodes, state.snapshot.bdbs,
+                                         route.page === "database" ? state.access : null];
+  const key = JSON.stringify([route, state.confirmDelete, state.deleteError, ...shown]);
   if (key === state.rendered) return;
   state.rendered = key;
   const focused = document.activeElement && document.activeElement.id;
-  view.replaceChildren(...PAGES[route.page](state.snapshot));
+  view.replaceChildren(...(list ? list(state.access) : PAGES[route.page](state.snapshot)));
   if (focused && view.querySelector("#" + CSS.escape(focused))) document.getElementById(focused).focus();
 }
 
@@ -414,7 +373,9 @@ async function start() {
   }
   banner("");
   state.csrf = who.data.csrf;
-  document.getElementById("user").textContent = who.data.username;
+  state.can = who.data.can;
+  document.getElementById("user").textContent = `${who.data.username} (${who.data.can.level})`;
+  for (const item of document.querySelectorAll("nav [data-needs]")) item.hidden = !state.can[item.dataset.needs];
   document.getElementById("logout").addEventListener("click", async () => {
     const answer = await call("POST", "/logout");
     if (answer.ok || answer.status === 401) {

@@ -47,7 +47,7 @@ from recluster.broker.grants import GrantError, Grants
 from recluster.broker.models import Binding, BindRequest, Instance, ProvisionRequest, UpdateRequest
 from recluster.broker.operations import Worker
 from recluster.broker.store import Store
-from recluster.clients.cluster_api import ClusterApi, ClusterApiError
+from recluster.clients.cluster_api import ClusterApi, ClusterApiError, CredentialFiles
 from recluster.http_auth import parse_basic
 from recluster.http_limits import RequestLimits, json_problem, loads
 
@@ -80,6 +80,9 @@ class BrokerSettings:
     api_url: str
     api_credentials: BasicCredentials
     auth: BasicCredentials
+    # where api_credentials were read: read again for every REST call, so a rotated admin password
+    # (the REC Secret, remounted) is followed within the cluster's switch-over without a restart
+    api_credentials_dir: Path | None = None
     api_verify: bool | str = False
     services: ServiceNaming = field(default_factory=ServiceNaming)
     operation_timeout_s: float = 600.0
@@ -98,8 +101,10 @@ class Broker:
         # a CA file becomes an SSL context (httpx deprecates a path); False: the nodes' self-signed cert
         verify: Any = (ssl.create_default_context(cafile=settings.api_verify)
                        if isinstance(settings.api_verify, str) else settings.api_verify)
+        files = CredentialFiles(settings.api_credentials_dir) if settings.api_credentials_dir else None
         self.api = ClusterApi(settings.api_url, settings.api_credentials.username,
-                              settings.api_credentials.password, timeout=20.0, verify=verify)
+                              settings.api_credentials.password, timeout=20.0, verify=verify,
+                              credentials=files)
         self.grants = Grants(self.api, poll_s=settings.poll_s)
         self.worker = Worker(self.store, self.api, self.catalog, self.grants,
                              timeout_s=settings.operation_timeout_s, poll_s=settings.poll_s)

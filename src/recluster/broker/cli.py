@@ -134,6 +134,7 @@ def broker(host: str, port: int, api_url: str, credentials_dir: Path, auth_dir: 
     settings = BrokerSettings(
         catalog=catalog, data_dir=data_dir, api_url=api_url,
         api_credentials=read_credentials(credentials_dir, "--credentials-dir"),
+        api_credentials_dir=credentials_dir,
         auth=read_credentials(auth_dir, "--auth-dir"),
         api_verify=str(api_ca) if api_ca else False, services=services, operation_timeout_s=operation_timeout,
         poll_s=poll_interval)

@@ -4,7 +4,10 @@ need). Errors raise ClusterApiError carrying the HTTP status and the API's error
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
+from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +21,30 @@ class ClusterApiError(Exception):
         super().__init__(f"{method} {path}: HTTP {status} {self.error_code}: {self.body.get('message', '')}")
 
 
+class CredentialFiles(httpx.Auth):
+    """Basic auth from the `username` and `password` files of a mounted Secret, read for every
+    request: a rotated password (the kubelet replaces the files) is used from the next call on."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        username = (self.directory / "username").read_text().strip("\r\n")
+        password = (self.directory / "password").read_text().strip("\r\n")
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        request.headers["Authorization"] = f"Basic {token}"
+        yield request
+
+
 class ClusterApi:
     def __init__(self, base_url: str, username: str | None = None, password: str | None = None,
                  timeout: float = 30.0, verify: bool | str = False,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        auth = httpx.BasicAuth(username, password) if username is not None and password is not None else None
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 credentials: httpx.Auth | None = None) -> None:
+        """`credentials`: instead of `username` and `password`, e.g. CredentialFiles."""
+        auth: httpx.Auth | None = credentials
+        if auth is None and username is not None and password is not None:
+            auth = httpx.BasicAuth(username, password)
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, verify=verify, transport=transport,
                                        timeout=httpx.Timeout(timeout, connect=5.0))

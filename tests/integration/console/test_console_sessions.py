@@ -51,7 +51,9 @@ async def test_one_login_served_by_every_node_and_a_logout_ends_it_everywhere(
                                     follow_redirects=False)
             served.append((node, path, answer.status_code))
             if path == "/api/session":
-                assert answer.json() == {"username": cluster.username, "csrf": csrf}
+                session = answer.json()
+                assert (session["username"], session["csrf"], session["can"]["level"]) == (
+                    cluster.username, csrf, "admin")
             if COOKIE in answer.cookies:  # a renewed cookie (after a minute): the browser keeps it
                 token = answer.cookies[COOKIE]
         assert [s for s in served if s[2] != 200] == [], served

@@ -15,6 +15,7 @@ import logging
 
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.clients.cluster_api import ClusterApi
+from recluster.operator.admin_password import change_admin_password
 from recluster.operator.rec.cluster import ClusterClient, Credentials, NodePod
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,19 @@ class ClusterConnections:
             self._close_later(current.clients())
         self._clusters[key] = wanted
         return wanted
+
+    async def connect(
+        self, rec: RedisEnterpriseCluster, ca_pem: str, credentials: Credentials | None, cluster_domain: str
+    ) -> ClusterClient:
+        """`client`, after carrying a new admin password of the Secret to the cluster with the clients
+        still made with the old one (operator/admin_password.py): both controllers come here, and
+        whichever reads the changed Secret first makes the change before anything calls with it."""
+        current = self._clusters.get((rec.namespace, rec.name))
+        old = current.credentials if current is not None else None
+        if (current is not None and old is not None and credentials is not None and current.ca_pem == ca_pem
+                and old.username == credentials.username and old.password != credentials.password):
+            await change_admin_password(current, credentials.password)
+        return self.client(rec, ca_pem, credentials, cluster_domain)
 
     def cached(self, namespace: str, name: str) -> ClusterClient | None:
         """The REC's client as last made, with the node pods last listed (None: none yet)."""

@@ -25,7 +25,6 @@ from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.context import Context
 from recluster.operator.finalizers import hold
 from recluster.operator.rec.access import keep_access
-from recluster.operator.rec.admin_password import follow_admin_password
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
 from recluster.operator.rec.delete import delete_step
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes, valid_status
@@ -120,8 +119,7 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
     broker_password, broker_tls = await _broker_secrets(kube, rec, settings.cluster_domain)
 
     pods = node_pods(rec, await kube.list("v1", "Pod", namespace, _selector(node_selector_labels(rec))))
-    await follow_admin_password(kube, body, ctx.clusters.cached(namespace, name), credentials)
-    client = ctx.clusters.client(rec, ca_pem, credentials, settings.cluster_domain)
+    client = await ctx.clusters.connect(rec, ca_pem, credentials, settings.cluster_domain)
     ctx.clusters.pods_listed(client, pods)
     view = await client.observe(pods) if ca_pem and credentials else ClusterView(pods=pods, nodes=[])
     statefulset = await kube.get("apps/v1", "StatefulSet", namespace, statefulset_name(rec))

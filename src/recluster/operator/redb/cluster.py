@@ -87,7 +87,7 @@ async def connect(ctx: Context, rec_body: dict[str, Any]) -> DatabaseCluster:
     selector = ",".join(f"{k}={v}" for k, v in node_selector_labels(rec).items())
     pods = node_pods(rec, await kube.list("v1", "Pod", namespace, selector))
     credentials = Credentials(username or rec.spec.username, password)
-    client = ctx.clusters.client(rec, ca_pem, credentials, ctx.settings.cluster_domain)
+    client = await ctx.clusters.connect(rec, ca_pem, credentials, ctx.settings.cluster_domain)
     ctx.clusters.pods_listed(client, pods)
     return DatabaseCluster(client, usable(pods))
 

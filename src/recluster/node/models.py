@@ -18,7 +18,7 @@ from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
 from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
-from recluster.certificates import Pem
+from recluster.certificates import Pem, UserCertificate, join_pem
 from recluster.node.model_base import Record, Strict
 from recluster.node.users import (
     RedisAclRecord,
@@ -328,8 +328,28 @@ class ClusterRecord(Record):
     database_ca_cert: str = ""
     database_ca_key: str = ""
 
+    # a certificate a user gave for the databases (PUT /v1/cluster/update_cert, name `proxy`): every
+    # TLS shard serves it instead of one its node issues. `proxy_chain` is the leaf and intermediates,
+    # `proxy_anchors` the self-signed CA(s) that verify it (trusted by the cluster's own clients too).
+    # Empty: the nodes issue the shards' certificates from the database CA
+    proxy_chain: str = ""
+    proxy_key: str = ""
+    proxy_anchors: str = ""
+
     def database_ca(self) -> Pem | None:
         return Pem(self.database_ca_cert, self.database_ca_key) if self.database_ca_cert else None
+
+    def proxy_certificate(self) -> UserCertificate | None:
+        """The user's database certificate, None while the nodes issue their own."""
+        if not self.proxy_chain:
+            return None
+        return UserCertificate(self.proxy_chain, self.proxy_key, self.proxy_anchors)
+
+    def database_trust(self) -> str:
+        """What a client of the databases (and the cluster's own) trusts: the user's CA(s) when a
+        user certificate is served, and the database CA, which signs the TLS sentinels' (and, without
+        a user certificate, the shards') certificates."""
+        return join_pem(self.proxy_anchors, self.database_ca_cert)
 
     def grace_period_s(self, default_s: float) -> float:
         """The policy's grace, or the daemon's `--replica-move-grace` when the policy never set one."""

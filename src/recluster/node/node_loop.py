@@ -173,7 +173,8 @@ class NodeLoop:
         ca = state.cluster.database_ca()
         if not rt.tls_names.any or ca is None:
             return
-        if rt.database_tls.ensure_node(ca) and rt.sentinel_tls_server.process.running():
+        if rt.database_tls.ensure_node(ca, state.cluster.proxy_certificate()) \
+                and rt.sentinel_tls_server.process.running():
             log.info("this node's database certificate was reissued: restarting the TLS sentinel")
             await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
         await rt.ensure_tls_sentinel()

@@ -296,14 +296,17 @@ class ShardSupervisor:
         return self.tls.ensure_shard(self.tls.ca, bdb, directory)
 
     async def _reload_tls(self, handle: LocalShard, bdb: BdbRecord) -> None:
-        """A running shard loads its renewed certificate and trust list: setting a TLS file reloads
-        the TLS configuration (new connections use it, open ones are kept); client authentication
-        follows the database's setting."""
+        """A running shard loads its renewed certificate (or the user's new one) and trust list:
+        setting a TLS file reloads the TLS configuration (new connections use it, open ones are
+        kept); client authentication follows the database's setting. One CONFIG SET, so the
+        certificate and its key are never loaded apart."""
         client = self.client(handle, bdb.authentication_redis_pass or None)
         files = shard_files(handle.directory)
-        await client.config_set("tls-auth-clients", "yes" if bdb.client_auth() else "no")
-        await client.config_set("tls-ca-cert-file", str(files.ca))
-        await client.config_set("tls-cert-file", str(files.cert))
+        await client.execute_command(  # type: ignore[no-untyped-call]
+            "CONFIG", "SET", "tls-auth-clients", "yes" if bdb.client_auth() else "no",
+            "tls-ca-cert-file", str(files.ca), "tls-cert-file", str(files.cert),
+            "tls-key-file", str(files.key),
+            "tls-client-cert-file", str(files.client_cert), "tls-client-key-file", str(files.client_key))
         log.info("shard of %s: TLS certificate or trust list renewed", bdb.name)
 
     async def _check(self, bdb: BdbRecord, master: tuple[str, int] | None, current: set[str] | None) -> None:

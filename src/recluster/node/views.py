@@ -132,9 +132,11 @@ def cluster_view(state: ClusterState, leader_name: str | None) -> dict[str, Any]
 
 
 def certificates_view(state: ClusterState) -> dict[str, Any]:
-    """The cluster's public certificates. `proxy_cert` is what a client of a TLS database trusts, as
-    in Redis Enterprise: here the CA that signs every shard's certificate (never its key)."""
-    return {"proxy_cert": state.cluster.database_ca_cert}
+    """The cluster's public certificates (never a key). `proxy_cert` is what a client of a TLS
+    database trusts, as in Redis Enterprise: the CA that signs every shard's certificate, and with a
+    user's certificate (`proxy_user_cert`, what the shards then serve) its CA first. The database CA
+    stays in it either way: it signs the TLS sentinels' certificates."""
+    return {"proxy_cert": state.cluster.database_trust(), "proxy_user_cert": state.cluster.proxy_chain}
 
 
 def license_view(state: ClusterState) -> dict[str, Any]:

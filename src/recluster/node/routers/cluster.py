@@ -1,4 +1,5 @@
-"""The cluster, its policy and its license: /v1/cluster, /v1/cluster/policy, /v1/license."""
+"""The cluster, its policy, certificates and license: /v1/cluster, /v1/cluster/policy,
+/v1/cluster/certificates (and update_cert), /v1/license."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from recluster.node import operations
+from recluster.node import operations, proxy_certificate
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.models import LicenseUpdate, PolicyUpdate
-from recluster.node.schemas import AUTHENTICATED, Certificates, Cluster, License, Policy, doc
+from recluster.node.schemas import (
+    AUTHENTICATED,
+    Certificates,
+    CertificateUpdate,
+    Cluster,
+    License,
+    Policy,
+    doc,
+)
 from recluster.node.views import certificates_view, cluster_view, license_view, policy_view
 
 router = APIRouter(tags=["cluster"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
@@ -35,6 +44,19 @@ async def put_policy(body: PolicyUpdate, daemon: Daemon) -> dict[str, Any]:
 @router.get("/v1/cluster/certificates", **doc(Certificates))
 async def get_certificates(daemon: Daemon) -> dict[str, Any]:
     return certificates_view(await daemon.state())
+
+
+@router.put("/v1/cluster/update_cert", **doc(Certificates, 400))
+async def update_cert(body: CertificateUpdate, daemon: Daemon) -> dict[str, Any]:
+    """Set the databases' certificate (`name: proxy`): every TLS shard serves it, reloaded without a
+    restart; its CA joins what the cluster's own clients trust and what `proxy_cert` publishes."""
+    return await proxy_certificate.update_cert(daemon, body)
+
+
+@router.delete("/v1/cluster/certificates/{name}", **doc(Certificates, 400))
+async def delete_cert(name: str, daemon: Daemon) -> dict[str, Any]:
+    """Remove the user's databases' certificate (`proxy`): the nodes issue the shards' again."""
+    return await proxy_certificate.delete_cert(daemon, name)
 
 
 @router.get("/v1/license", **doc(License))

@@ -108,6 +108,17 @@ class ClusterApi:
         """The cluster's public certificates (`proxy_cert`: the CA TLS database clients trust)."""
         return dict(await self.request("GET", "/v1/cluster/certificates"))
 
+    async def update_cert(self, name: str, certificate: str, key: str, ca: str = "") -> dict[str, Any]:
+        """PUT /v1/cluster/update_cert: a user's certificate (`proxy`: the databases'); 400 names
+        what is wrong with it."""
+        body = {"name": name, "certificate": certificate, "key": key} | ({"ca": ca} if ca else {})
+        result: dict[str, Any] = await self.request("PUT", "/v1/cluster/update_cert", body)
+        return result
+
+    async def delete_cert(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("DELETE", f"/v1/cluster/certificates/{name}")
+        return result
+
     async def nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.request("GET", "/v1/nodes")
         return result

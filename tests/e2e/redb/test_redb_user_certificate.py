@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import socket
-import ssl
 import threading
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 import redis
 from redis.sentinel import Sentinel
 from tests.e2e.redb.conftest import RedbEnv
+from tests.integration.node.support import der, peer_certificate
 
 from recluster.certificates import Authority, Pem, not_after
 from recluster.local.harness import (
@@ -44,24 +43,6 @@ def tls_secret(leaf: Pem, ca: Authority) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                        "metadata": {"name": SECRET},
                        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
-
-
-def peer_certificate(address: str, port: int, server_name: str, ca: Path | None) -> bytes:
-    """The DER certificate served at `address`; with `ca`, checked against it for `server_name`."""
-    if ca is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    else:
-        context = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection((address, port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname=server_name) as tls:
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return der
-
-
-def der(pem: str) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(pem)
 
 
 def published_ca(cluster: Any, ns: str, root: Authority) -> str | None:

@@ -7,8 +7,6 @@ it goes back to the cluster's own CA."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 from redis.sentinel import Sentinel
-from tests.integration.node.support import write_confirmed
+from tests.integration.node.support import der, peer_certificate, write_confirmed
 from tests.integration.node.test_database_tls import PASSWORD, tls_args
 
 from recluster.certificates import Authority, Pem
@@ -26,27 +24,11 @@ from recluster.node.devcluster import LoopbackCluster
 pytestmark = pytest.mark.integration
 
 
-def served_certificate(host: str, port: int) -> bytes:
-    """The DER certificate a TLS server presents (no verification: what is served, not whether it is
-    trusted)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=3) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return der
-
-
-def der(pem: str) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
-
-
 async def until_served(addrs: list[str], port: int, pem: str, timeout_s: float = 30) -> float:
     """Seconds until every address serves `pem` on `port`."""
     start = time.monotonic()
     while True:
-        served = [await asyncio.to_thread(served_certificate, a, port) for a in addrs]
+        served = [await asyncio.to_thread(peer_certificate, a, port) for a in addrs]
         if all(cert == der(pem) for cert in served):
             return time.monotonic() - start
         assert time.monotonic() - start < timeout_s, f"not served on :{port} after {timeout_s}s"
@@ -138,7 +120,7 @@ async def test_a_user_certificate_is_served_replicated_with_and_replaced_live(  
         assert (await api.certificates())["proxy_cert"] == before["proxy_cert"]
     ca.write_text(before["proxy_cert"])
     deadline = time.monotonic() + 30
-    while await asyncio.to_thread(served_certificate, hosts[secure["uid"]][0], secure["port"]) \
+    while await asyncio.to_thread(peer_certificate, hosts[secure["uid"]][0], secure["port"]) \
             == der(leaf2.certificate):
         assert time.monotonic() < deadline, "the user's certificate is still served after its removal"
         await asyncio.sleep(0.2)

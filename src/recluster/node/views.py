@@ -50,9 +50,11 @@ def engine_version(redis_server: str) -> str:
 
 def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]:
     """A bdb as GET /v1/bdbs shows it; `engine` is the shards' engine version (engine_version)."""
-    # with the default user off the password is the cluster's internal user's: never shown
-    out: dict[str, Any] = bdb.model_dump(exclude={"generation"} if bdb.default_user
-                                         else {"generation", "authentication_redis_pass"})
+    # the cluster's own passwords are never shown (with the default user off the database password is
+    # one of them)
+    hidden = {"generation", "internal_password"}
+    out: dict[str, Any] = bdb.model_dump(exclude=hidden if bdb.default_user
+                                         else {*hidden, "authentication_redis_pass"})
     out["snapshot_policy"] = [r.model_dump() for r in bdb.snapshot_policy]
     shards = state.shards_of(bdb.uid)
     out["shard_list"] = [s.uid for s in shards]

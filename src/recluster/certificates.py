@@ -162,6 +162,17 @@ def certificate_names(certificate_pem: str) -> list[str]:
     return [*san.get_values_for_type(x509.DNSName), *addresses]
 
 
+def issued_by(certificate_pem: str, ca_pem: str) -> bool:
+    """Whether the first certificate of `certificate_pem` is signed by the CA `ca_pem` (its key, not
+    only its name: a rotated CA keeps the name)."""
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    try:
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem.encode()))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def join_pem(*pems: str) -> str:
     """PEM texts one after the other (a trust list), the empty ones left out."""
     return "".join(pem.strip() + "\n" for pem in pems if pem.strip())

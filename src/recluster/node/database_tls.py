@@ -19,14 +19,16 @@ link to an mTLS master), so the user's certificate needs no client usage."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis import asyncio as aioredis
+
 from recluster.api.naming import BDB_NAME, REDIS_PORT, SERVICE_TYPES, service_name
-from recluster.certificates import Authority, Pem, UserCertificate, certificate_names, join_pem, not_after
-from recluster.node.models import BdbRecord
+from recluster.certificates import Authority, Pem, UserCertificate, certificate_names, issued_by, not_after
+from recluster.node.models import BdbRecord, ClusterRecord
 from recluster.node.processes import write_private
 
 CA_DAYS = 3650
@@ -76,13 +78,15 @@ class TlsFiles:
     client_key: Path | None = None
 
 
-def _stale(cert_path: Path, names: Sequence[str], trusted: str, ca_path: Path, now: dt.datetime) -> bool:
-    """Whether a certificate must be (re)issued: missing, for other names, with another trust list
-    (another CA), or expiring within RENEW_WITHIN."""
+def _stale(cert_path: Path, names: Sequence[str], trusted: str, ca_path: Path, ca: Pem,
+           now: dt.datetime) -> bool:
+    """Whether a certificate must be (re)issued: missing, for other names, with another trust list,
+    signed by another CA than the one signing now (a rotation), or expiring within RENEW_WITHIN."""
     if not cert_path.exists() or not ca_path.exists() or ca_path.read_text() != trusted:
         return True
     text = cert_path.read_text()
-    return sorted(certificate_names(text)) != sorted(set(names)) or not_after(text) - now < RENEW_WITHIN
+    return sorted(certificate_names(text)) != sorted(set(names)) or not_after(text) - now < RENEW_WITHIN \
+        or not issued_by(text, ca.certificate)
 
 
 class DatabaseTls:
@@ -94,27 +98,25 @@ class DatabaseTls:
         self.node = node_files(data_dir)
         self.ca: Pem | None = None  # the cluster's database CA, from the last state the node loop read
         self.user: UserCertificate | None = None  # the user's database certificate, from the same state
+        self.trust = ""  # what the cluster's own clients trust (ClusterRecord.database_trust)
         self._current: dict[Path, tuple[object, float]] = {}  # cert path -> (what it was checked for, when)
 
-    def ensure_node(self, ca: Pem, user: UserCertificate | None = None,
-                    now: dt.datetime | None = None) -> bool:
+    def ensure_node(self, cluster: ClusterRecord, now: dt.datetime | None = None) -> bool:
         """The node's own certificate (its TLS sentinel's, and its identity as a client) is current,
-        and its trust list (the database CA, and the CA of the user's certificate when there is one);
-        True when it was (re)issued."""
-        self.ca, self.user = ca, user
-        return self._ensure(ca, self.node, [self.node_name, self.node_addr], self.trusted(ca), now)
-
-    def trusted(self, ca: Pem) -> str:
-        """What the cluster's own clients trust: the database CA and the user certificate's CA(s)."""
-        return join_pem(ca.certificate, self.user.anchors if self.user else "")
+        and its trust list (the database CA, the CA of the user's certificate when there is one, the
+        next and previous CA during a rotation); True when it was (re)issued. Needs the CA."""
+        ca = cluster.database_ca()
+        assert ca is not None
+        self.ca, self.user, self.trust = ca, cluster.proxy_certificate(), cluster.database_trust()
+        return self._ensure(ca, self.node, [self.node_name, self.node_addr], self.trust, now)
 
     def ensure_shard(self, ca: Pem, bdb: BdbRecord, shard_dir: Path, now: dt.datetime | None = None) -> bool:
         """The certificate of this node's shard of `bdb` is current (in the shard's directory); True
         when it was (re)issued. Its trust list: the cluster CA, and for mutual TLS the clients'
         certificates the database lists."""
         names = database_names(bdb, self.node_name, self.node_addr, self.domain)
-        return self._ensure(ca, shard_files(shard_dir), names, trust_bundle(self.trusted(ca), bdb), now,
-                            self.user)
+        trusted = trust_bundle(self.trust or ca.certificate, bdb)
+        return self._ensure(ca, shard_files(shard_dir), names, trusted, now, self.user)
 
     def _ensure(self, ca: Pem, files: TlsFiles, names: list[str], trusted: str,
                 now: dt.datetime | None, user: UserCertificate | None = None) -> bool:
@@ -122,12 +124,12 @@ class DatabaseTls:
         shard) put what it serves in place: the user's certificate, else the one issued; whether
         anything changed. Found current, they are not read again for RECHECK_S."""
         now = now or dt.datetime.now(dt.UTC)
-        wanted = (tuple(names), trusted, user.chain if user else "")
+        wanted = (tuple(names), trusted, user.chain if user else "", ca.certificate)
         seen = self._current.get(files.cert)
         if seen is not None and seen[0] == wanted and 0 <= now.timestamp() - seen[1] < RECHECK_S:
             return False
         identity, identity_key = files.client_cert or files.cert, files.client_key or files.key
-        issued = _stale(identity, names, trusted, files.ca, now)
+        issued = _stale(identity, names, trusted, files.ca, ca, now)
         if issued:
             leaf = Authority.from_pem(ca).issue(names[0], names, days=LEAF_DAYS, server=True, client=True,
                                                 now=now)
@@ -145,6 +147,16 @@ class DatabaseTls:
 
     def client_kwargs(self) -> dict[str, Any]:
         return node_client_tls(self.data_dir)
+
+
+async def renew_contexts(clients: Iterable[aioredis.Redis]) -> None:
+    """`clients` load the TLS files again on their next connection: redis-py keeps a connection's
+    SSL context (trust list, own certificate) for the connection object's life, reconnections
+    included, so a client made before a new CA was trusted would never verify what it signs."""
+    for client in clients:
+        pool = client.connection_pool
+        await pool.disconnect()
+        pool.reset()  # type: ignore[no-untyped-call]
 
 
 def node_files(data_dir: Path) -> TlsFiles:

@@ -174,9 +174,11 @@ class NodeLoop:
         ca = state.cluster.database_ca()
         if not rt.tls_names.any or ca is None:
             return
-        if rt.database_tls.ensure_node(state.cluster) and rt.sentinel_tls_server.process.running():
-            log.info("this node's database certificate was reissued: restarting the TLS sentinel")
-            await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
+        if rt.database_tls.ensure_node(state.cluster):
+            await rt.renew_tls_clients()
+            if rt.sentinel_tls_server.process.running():
+                log.info("this node's database certificate was reissued: restarting the TLS sentinel")
+                await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
         await rt.ensure_tls_sentinel()
 
     def _unchanged(self, state: ClusterState, known: object, leader: object) -> bool:

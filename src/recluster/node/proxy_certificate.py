@@ -1,15 +1,23 @@
-"""PUT /v1/cluster/update_cert and DELETE /v1/cluster/certificates/proxy: a user's certificate for the
-databases, checked (recluster.certificates.check_served_certificate) before it is stored in the
-cluster state, where every node picks it up for its TLS shards (node/database_tls.py). Nothing is
-stored when the check fails: the 400 names what is wrong (never the key)."""
+"""The REST calls on the databases' certificates. PUT /v1/cluster/update_cert and DELETE
+/v1/cluster/certificates/proxy: a user's certificate for the databases, checked
+(recluster.certificates.check_served_certificate) before it is stored in the cluster state, where
+every node picks it up for its TLS shards (node/database_tls.py). Nothing is stored when the check
+fails: the 400 names what is wrong (never the key). POST /v1/cluster/certificates/rotate starts a
+rotation of the cluster's database CA (node/ca_rotation.py)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from pydantic import Field
+
 from recluster.certificates import CertificateRefused, check_served_certificate
+from recluster.node.ca_rotation import DEFAULT_OVERLAP_S
 from recluster.node.daemon import NodeDaemon
+from recluster.node.database_tls import new_ca
 from recluster.node.errors import ApiError
+from recluster.node.model_base import Strict
 from recluster.node.models import ClusterState
 from recluster.node.schemas import CertificateUpdate
 from recluster.node.views import certificates_view
@@ -52,3 +60,28 @@ async def delete_cert(daemon: NodeDaemon, name: str) -> dict[str, Any]:
         return certificates_view(state)
 
     return await daemon.write(change, "remove the databases' certificate")
+
+
+class RotateRequest(Strict):
+    """POST /v1/cluster/certificates/rotate (Redis Enterprise's call, no body needed)."""
+
+    overlap_seconds: int = Field(default=DEFAULT_OVERLAP_S, ge=0, le=30 * 86400,
+                                 description="recluster: how long the next CA is trusted before it "
+                                 "signs (clients read ca.crt again meanwhile)")
+
+
+async def rotate(daemon: NodeDaemon, request: RotateRequest) -> dict[str, Any]:
+    """Start a rotation: 409 while one is under way (its next CA not yet signing)."""
+    ca = new_ca((await daemon.state()).cluster.name)
+
+    def change(state: ClusterState) -> dict[str, Any]:
+        cluster = state.cluster
+        if cluster.database_ca_next_cert:
+            raise ApiError(409, "rotation_in_progress",
+                           "a rotation of the database CA is under way: its next CA signs from "
+                           f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(cluster.database_ca_next_at))}")
+        cluster.database_ca_next_cert, cluster.database_ca_next_key = ca.certificate, ca.key
+        cluster.database_ca_next_at = time.time() + request.overlap_seconds
+        return certificates_view(state)
+
+    return await daemon.write(change, "start a rotation of the database CA")

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from recluster.node.acl_secrets import AclSecrets
 from recluster.node.ccs import CcsServer, CcsStore
 from recluster.node.config import NodeConfig
-from recluster.node.database_tls import DatabaseTls, sentinel_directives
+from recluster.node.database_tls import DatabaseTls, renew_contexts, sentinel_directives
 from recluster.node.identity import Membership
 from recluster.node.probes import Probes
 from recluster.node.sentinel import Hurry, SentinelServer
@@ -97,6 +97,13 @@ class NodeRuntime:
         self.sentinel_server.start()
         await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
         await self.tune_sentinel()
+
+    async def renew_tls_clients(self) -> None:
+        """The node's TLS trust list or certificate changed: the node and leader loops' TLS clients
+        load them again (the failover watch renews its own: TlsNames.trust_changed)."""
+        self.tls_names.trust_changed()
+        await renew_contexts([self.sentinel.tls.client])
+        await self.probes.close()
 
     async def ensure_tls_sentinel(self) -> None:
         """The TLS sentinel runs (with the node's current certificate) while the cluster has a TLS

@@ -310,6 +310,7 @@ class ShardSupervisor:
             "tls-ca-cert-file", str(files.ca), "tls-cert-file", str(files.cert),
             "tls-key-file", str(files.key),
             "tls-client-cert-file", str(files.client_cert), "tls-client-key-file", str(files.client_key))
+        await self._drop_client(handle)  # the next one loads the node's new trust list too
         log.info("shard of %s: TLS certificate or trust list renewed", bdb.name)
 
     async def _check(self, bdb: BdbRecord, master: tuple[str, int] | None, current: set[str] | None) -> None:

@@ -2,11 +2,13 @@
 refused with a 400 naming the problem (nothing changes), then served by every TLS shard without a
 restart, replication (plain TLS and mutual TLS) and Sentinel discovery over TLS keep working with the
 user's CA in the cluster's trust lists, a new certificate with a new CA replaces it live, and removing
-it goes back to the cluster's own CA."""
+it goes back to the cluster's own CA. Then that CA rotates (POST /v1/cluster/certificates/rotate):
+published first, signing after the overlap, served without a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from redis.sentinel import Sentinel
 from tests.integration.node.support import der, peer_certificate, write_confirmed
 from tests.integration.node.test_database_tls import PASSWORD, tls_args
 
-from recluster.certificates import Authority, Pem
+from recluster.certificates import Authority, Pem, issued_by
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.node.devcluster import LoopbackCluster
 
@@ -126,5 +128,34 @@ async def test_a_user_certificate_is_served_replicated_with_and_replaced_live(  
         await asyncio.sleep(0.2)
     await asyncio.sleep(2)
     assert len(await write_confirmed(master, 20)) == 20
-    master.connection_pool.disconnect()
-    mutual_master.connection_pool.disconnect()
+
+    # the cluster's own CA rotates: the next one is published at once, signs 2 s later; the shards
+    # then serve certificates of the new CA without a restart, replication and discovery go on
+    async with cluster.api(0) as api:
+        rotating = await api.request("POST", "/v1/cluster/certificates/rotate", {"overlap_seconds": 2})
+        with pytest.raises(ClusterApiError) as busy:
+            await api.request("POST", "/v1/cluster/certificates/rotate")
+        assert busy.value.status == 409
+    assert rotating["proxy_cert"].count("BEGIN CERTIFICATE") == 2
+    new_ca = rotating["proxy_cert"].replace(before["proxy_cert"].strip(), "").strip() + "\n"
+    ca.write_text(rotating["proxy_cert"])
+    start = time.monotonic()
+    while not all(issued_by(pem_of(peer_certificate(a, secure["port"])), new_ca) for a in hosts[secure["uid"]]):
+        assert time.monotonic() - start < 30, "the shards do not serve certificates of the new CA"
+        await asyncio.sleep(0.2)
+    print(f"certificates of the rotated CA served {time.monotonic() - start:.1f} s after the rotation call")
+    assert {a: await asyncio.to_thread(run_id, a, secure["port"], **tls_args(ca)) for a in ids} == ids
+    for a in hosts[secure["uid"]]:  # verified by address against the new CA alone
+        only_new = tmp_path / "new-ca.pem"
+        only_new.write_text(new_ca)
+        assert await asyncio.to_thread(run_id, a, secure["port"], **tls_args(only_new))
+    sentinel = Sentinel(cluster.sentinels_tls(), socket_timeout=2.0, sentinel_kwargs=tls_args(ca),
+                        password=PASSWORD, **tls_args(ca))
+    rotated = sentinel.master_for("secure", socket_timeout=3)
+    assert len(await write_confirmed(rotated, 20)) == 20
+    for client in (master, mutual_master, rotated):
+        client.connection_pool.disconnect()
+
+
+def pem_of(der_bytes: bytes) -> str:
+    return ssl.DER_cert_to_PEM_cert(der_bytes)

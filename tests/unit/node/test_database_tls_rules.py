@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from recluster.certificates import Authority, UserCertificate, certificate_names
+from recluster.certificates import Authority, Pem, UserCertificate, certificate_names
 from recluster.node.database_tls import (
     DatabaseTls,
     database_names,
@@ -89,16 +89,23 @@ def test_a_certificate_is_reissued_for_new_names_a_new_ca_and_before_it_expires(
     assert moved.ensure_shard(Authority.create("new", days=10).pem(), bdb(), shard, now)
 
 
+def cluster_record(ca: Pem, user: UserCertificate | None) -> ClusterRecord:
+    return ClusterRecord(name="c", created_time="", username="a", password_hash="",
+                         database_ca_cert=ca.certificate, database_ca_key=ca.key,
+                         proxy_chain=user.chain if user else "",
+                         proxy_key=user.key if user else "", proxy_anchors=user.anchors if user else "")
+
+
 def test_a_user_certificate_is_served_and_the_issued_one_stays_the_shards_client_identity(
         tmp_path: Path) -> None:
     ca = Authority.create("cluster", days=3650).pem()
     now = dt.datetime.now(dt.UTC)
     user_root = Authority.create("user root", days=30, now=now)
     leaf = user_root.issue("orders", ["orders"], days=20, now=now)
-    user = UserCertificate(leaf.certificate, leaf.key, user_root.pem().certificate)
+    cluster = cluster_record(ca, UserCertificate(leaf.certificate, leaf.key, user_root.pem().certificate))
     tls, shard = DatabaseTls(tmp_path, "node-a", "127.0.0.9", ""), tmp_path / "shard"
     files = shard / "tls"
-    assert tls.ensure_node(ca, user, now)
+    assert tls.ensure_node(cluster, now)
     assert tls.ensure_shard(ca, bdb(), shard, now)
     assert (files / "cert.pem").read_text() == leaf.certificate
     assert (files / "key.pem").read_text() == leaf.key
@@ -112,11 +119,12 @@ def test_a_user_certificate_is_served_and_the_issued_one_stays_the_shards_client
     # for the new trust list; without one the shard serves its issued certificate again
     root2 = Authority.create("user root 2", days=30, now=now)
     leaf2 = root2.issue("orders", ["orders"], days=20, now=now)
-    assert tls.ensure_node(ca, UserCertificate(leaf2.certificate, leaf2.key, root2.pem().certificate), now)
+    assert tls.ensure_node(cluster_record(ca, UserCertificate(leaf2.certificate, leaf2.key,
+                                                              root2.pem().certificate)), now)
     assert tls.ensure_shard(ca, bdb(), shard, now)
     assert (files / "cert.pem").read_text() == leaf2.certificate
     assert user_root.pem().certificate.strip() not in (files / "ca.pem").read_text()
-    assert tls.ensure_node(ca, None, now)
+    assert tls.ensure_node(cluster_record(ca, None), now)
     assert tls.ensure_shard(ca, bdb(), shard, now)
     assert (files / "cert.pem").read_text() == (files / "client.pem").read_text()
     assert (files / "ca.pem").read_text().strip() == ca.certificate.strip()

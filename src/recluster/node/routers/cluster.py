@@ -53,6 +53,14 @@ async def update_cert(body: CertificateUpdate, daemon: Daemon) -> dict[str, Any]
     return await proxy_certificate.update_cert(daemon, body)
 
 
+@router.post("/v1/cluster/certificates/rotate", **doc(Certificates, 409))
+async def rotate_certificates(daemon: Daemon,
+                              body: proxy_certificate.RotateRequest | None = None) -> dict[str, Any]:
+    """Rotate the cluster's database CA: the next CA is trusted at once (in `proxy_cert`) and signs
+    the databases' certificates `overlap_seconds` later (a day by default); no shard restarts."""
+    return await proxy_certificate.rotate(daemon, body or proxy_certificate.RotateRequest())
+
+
 @router.delete("/v1/cluster/certificates/{name}", **doc(Certificates, 400))
 async def delete_cert(name: str, daemon: Daemon) -> dict[str, Any]:
     """Remove the user's databases' certificate (`proxy`): the nodes issue the shards' again."""

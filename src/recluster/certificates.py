@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -225,7 +225,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
@@ -236,7 +236,7 @@ def _issuer_of(cert: x509.Certificate, candidates: Sequence[x509.Certificate]) -
             continue
         try:
             cert.verify_directly_issued_by(candidate)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue
         return candidate
     return None
@@ -253,13 +253,24 @@ def check_served_certificate(certificate: str, key: str, ca: str = "",
     (a cert-manager Secret's ca.crt). The key must be the leaf's, every certificate of the chain valid
     now, and the chain must end at a self-signed CA (OpenSSL, hence Redis, trusts only those as
     anchors: without one, replicas could not verify their master). CertificateRefused names what is
-    wrong."""
+    wrong, also for anything the parser refuses deeper in a certificate (a malformed extension, an
+    algorithm it does not know)."""
+    try:
+        return _check_served(certificate, key, ca, now)
+    except CertificateRefused:
+        raise
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CertificateRefused(f"the certificate cannot be read: {exc}") from None
+
+
+def _check_served(certificate: str, key: str, ca: str, now: dt.datetime | None) -> ServedCertificate:
+    """The checks of check_served_certificate."""
     when = _now(now)
     given = _load_all(certificate, "the certificate")
     extra = _load_all(ca, "the CA certificate") if ca.strip() else []
     try:
         private = serialization.load_pem_private_key(key.encode(), password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         reason = "it is encrypted" if "password" in str(exc).lower() else "it is not a PEM private key"
         raise CertificateRefused(f"the key cannot be read: {reason} (an unencrypted PEM key is needed)") \
             from None

@@ -53,7 +53,7 @@ async def update_cert(body: CertificateUpdate, daemon: Daemon) -> dict[str, Any]
     return await proxy_certificate.update_cert(daemon, body)
 
 
-@router.post("/v1/cluster/certificates/rotate", **doc(Certificates, 409))
+@router.post("/v1/cluster/certificates/rotate", **doc(Certificates, 400, 409))
 async def rotate_certificates(daemon: Daemon,
                               body: proxy_certificate.RotateRequest | None = None) -> dict[str, Any]:
     """Rotate the cluster's database CA: the next CA is trusted at once (in `proxy_cert`) and signs

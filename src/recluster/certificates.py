@@ -173,6 +173,15 @@ def issued_by(certificate_pem: str, ca_pem: str) -> bool:
     return True
 
 
+def earliest_expiry(pems: str) -> dt.datetime | None:
+    """When the first of the PEM certificates in `pems` expires (None: there is none)."""
+    try:
+        certs = x509.load_pem_x509_certificates(pems.encode())
+    except ValueError:
+        return None
+    return min((cert.not_valid_after_utc for cert in certs), default=None)
+
+
 def join_pem(*pems: str) -> str:
     """PEM texts one after the other (a trust list), the empty ones left out."""
     return "".join(pem.strip() + "\n" for pem in pems if pem.strip())

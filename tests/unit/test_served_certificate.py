@@ -15,6 +15,7 @@ from recluster.certificates import (
     Authority,
     CertificateRefused,
     check_served_certificate,
+    earliest_expiry,
     join_pem,
     self_signed,
     subject,
@@ -106,3 +107,10 @@ def test_what_cannot_be_served_is_refused_naming_the_problem(case: str, message:
     with pytest.raises(CertificateRefused, match=message) as refused:
         check_served_certificate(certificate, key, ca, now=when)
     assert "PRIVATE KEY" not in str(refused.value)
+
+
+def test_the_earliest_expiry_of_a_bundle_is_the_first_to_run_out() -> None:
+    soon, later = Authority.create("soon", days=3, now=NOW), Authority.create("later", days=30, now=NOW)
+    bundle = join_pem(later.pem().certificate, soon.pem().certificate)
+    assert earliest_expiry(bundle) == soon.certificate.not_valid_after_utc
+    assert earliest_expiry("") is None

@@ -258,7 +258,8 @@ class RedisEnterpriseClusterStatus(OpenApiModel):
     certificates_status: K8sObject | None = Field(
         default=None, description="recluster: `proxy`, the databases' certificate: `source` (cluster: "
         "issued from the cluster's CA; secret: certificates.proxyCertificateSecretName), `secretName`, "
-        "`notAfter` (its expiry), `fingerprint`, and `message` when the Secret cannot be served.")
+        "`notAfter` (its expiry), `fingerprint`, `caNotAfter` (when the first CA of what clients trust "
+        "expires), and `message` when the Secret cannot be served.")
 
 
 class RedisEnterpriseCluster(BaseModel):

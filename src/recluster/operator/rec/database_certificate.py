@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from recluster.api.rec import RedisEnterpriseCluster
-from recluster.certificates import CertificateRefused, check_served_certificate, join_pem
+from recluster.certificates import CertificateRefused, check_served_certificate, earliest_expiry, join_pem
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.kubernetes import Kube, secret_value
 from recluster.operator.rec.cluster import ClusterClient, ClusterView
@@ -90,6 +90,9 @@ async def keep_database_certificate(
     ca_pem = str(current.get("proxy_cert") or "")
     if ca_pem:
         await kube.apply(build_ca_config_map(rec, ca_pem))
+    expiry = earliest_expiry(ca_pem)
+    if expiry is not None:  # when the CA a client trusts runs out (the database CA: rotate before)
+        proxy["caNotAfter"] = expiry.isoformat()
     return {"proxy": proxy}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.admin.conftest import PLUGIN, REPLICATED, TLS, AdminEnv
+from tests.e2e.rec_admin.conftest import PLUGIN, REPLICATED, TLS, AdminEnv
 
 from recluster.clients.cluster_api import ClusterApi
 from recluster.clients.node_api import node_api

@@ -14,11 +14,14 @@ USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 # The cluster's own logins to a database's shards, one per job (recluster.node.shard_users gives each
 # only the commands its job needs): the node's probes and settings, replication, Sentinel. A database
 # made before the last two existed logs in as its default user, or as INTERNAL_SHARD_USER with every
-# command when its default user is off.
+# command when its default user is off. An import (POST /v1/bdbs/<uid>/actions/import) writes the
+# backup's keys as INTERNAL_IMPORT_USER.
 INTERNAL_SHARD_USER = "recluster-internal"
 INTERNAL_REPLICATION_USER = "recluster-replication"
 INTERNAL_SENTINEL_USER = "recluster-sentinel"
-INTERNAL_USERS = (INTERNAL_SHARD_USER, INTERNAL_REPLICATION_USER, INTERNAL_SENTINEL_USER)
+INTERNAL_IMPORT_USER = "recluster-import"
+INTERNAL_USERS = (INTERNAL_SHARD_USER, INTERNAL_REPLICATION_USER, INTERNAL_SENTINEL_USER,
+                  INTERNAL_IMPORT_USER)
 # Names a user cannot take: Redis's own user and the cluster's internal users on shards and sentinels
 RESERVED_USER_NAMES = frozenset({"default", "recluster", *INTERNAL_USERS})
 MIN_PASSWORD_LENGTH = 8

@@ -37,7 +37,13 @@ _RETRY_FIRST = timedelta(minutes=1)
 
 
 class BackupError(Exception):
-    """A snapshot cannot be made, read or loaded; the message names the problem for a person."""
+    """A snapshot cannot be made, read or loaded; the message names the problem for a person, the
+    reason is Redis Enterprise's word for the kind of failure (its *_failure_reason fields):
+    no-permission, wrong-file-path, file-corrupted, general-error."""
+
+    def __init__(self, message: str, reason: str = "general-error"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,8 @@ def redacted(body: Any) -> Any:
 def rdb_version(header: bytes) -> int:
     """The format version of an RDB file from its first 9 bytes ('REDIS' and 4 digits)."""
     if len(header) < 9 or header[:5] != RDB_MAGIC or not header[5:9].isdigit():
-        raise BackupError("not an RDB file: it does not start with REDIS and a 4-digit format version")
+        raise BackupError("not an RDB file: it does not start with REDIS and a 4-digit format version",
+                          "file-corrupted")
     return int(header[5:9])
 
 
@@ -227,16 +234,17 @@ def check_loadable(manifest: Manifest, engine_version: str) -> None:
         raise BackupError(
             f"the backup was made by engine {manifest.engine_version} (RDB format {newest}); this database "
             f"runs {engine_version}, which reads RDB formats up to {readable}: import into a database of "
-            f"engine {manifest.engine_version} or newer")
+            f"engine {manifest.engine_version} or newer", "file-corrupted")
 
 
 def check_file(shard: ShardFile, size: int, sha256: str) -> None:
     """BackupError unless a downloaded file is the one the manifest describes."""
     if size != shard.size:
-        raise BackupError(f"{shard.name} is truncated or grown: {size} bytes, the manifest says {shard.size}")
+        raise BackupError(f"{shard.name} is truncated or grown: {size} bytes, the manifest says {shard.size}",
+                          "file-corrupted")
     if sha256 != shard.sha256:
         raise BackupError(f"{shard.name} is corrupt: its sha256 {sha256[:12]}... is not the manifest's "
-                          f"{shard.sha256[:12]}...")
+                          f"{shard.sha256[:12]}...", "file-corrupted")
 
 
 def backup_dir(subdir: str, bdb_name: str, when: datetime) -> str:

@@ -23,10 +23,10 @@ import ssl
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -86,15 +86,29 @@ class ShardAddress:
     host: str
     port: int
     username: str | None
-    password: str | None
-    tls: ssl.SSLContext | None = None
+    password: str | None = field(repr=False)
+    tls: dict[str, Any] | None = None  # redis-py's ssl_* arguments (database_tls.node_client_tls)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.tls.get("ssl_ca_certs"))
+        context.check_hostname = bool(self.tls.get("ssl_check_hostname", False))
+        if self.tls.get("ssl_certfile"):
+            context.load_cert_chain(self.tls["ssl_certfile"], self.tls.get("ssl_keyfile"))
+        return context
+
+
+_REASONS = {"InvalidAccessKeyId": "no-permission", "SignatureDoesNotMatch": "no-permission",
+            "AccessDenied": "no-permission", "403": "no-permission", "NoSuchBucket": "wrong-file-path",
+            "NoSuchKey": "wrong-file-path", "NoSuchDirectory": "wrong-file-path"}
 
 
 async def _call(store: Store, method: Callable[..., object], *args: object) -> object:
     try:
         return await asyncio.to_thread(method, *args)
     except (S3Error, DirectoryStoreError) as exc:
-        raise BackupError(str(exc)) from None
+        raise BackupError(str(exc), _REASONS.get(exc.code, "general-error")) from None
 
 
 async def export_database(
@@ -114,7 +128,7 @@ async def export_database(
             await progress(10)
         try:
             snapshot = await take_snapshot(source.host, source.port, rdb, username=source.username,
-                                           password=source.password, tls=source.tls)
+                                           password=source.password, tls=source.ssl_context())
         except SnapshotError as exc:
             raise BackupError(str(exc)) from None
         if progress:
@@ -160,7 +174,7 @@ async def _fetch(store: Store, filename: str, engine_version: str, work_dir: Pat
     readable = engine_rdb_version(engine_version)
     if version > readable:
         raise BackupError(f"{filename} is RDB format {version}; this database runs {engine_version}, "
-                          f"which reads RDB formats up to {readable}")
+                          f"which reads RDB formats up to {readable}", "file-corrupted")
     return [(path, filename)]
 
 
@@ -195,7 +209,8 @@ async def _loaded(redis_server: str, rdb: Path, name: str) -> AsyncIterator[aior
             if process.returncode is not None:
                 log = (directory / "redis.log").read_text(errors="replace").strip().splitlines()
                 why = next((line.split(" # ", 1)[-1] for line in reversed(log) if " # " in line), "it exited")
-                raise BackupError(f"{name} is corrupt or truncated: redis-server could not load it ({why})")
+                raise BackupError(f"{name} is corrupt or truncated: redis-server could not load it ({why})",
+                                  "file-corrupted")
             try:
                 if await client.ping():
                     break
@@ -250,7 +265,7 @@ async def import_database(
 async def _replace(loaded: list[aioredis.Redis], target: ShardAddress) -> int:
     client = aioredis.Redis(host=target.host, port=target.port, username=target.username,
                             password=target.password, socket_timeout=60, socket_connect_timeout=5,
-                            **({"ssl": True, "ssl_context": target.tls} if target.tls else {}))  # type: ignore[arg-type]
+                            **(target.tls or {}))
     try:
         try:
             await client.ping()

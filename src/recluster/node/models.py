@@ -13,7 +13,12 @@ from typing import Literal
 from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recluster.api.access import INTERNAL_REPLICATION_USER, INTERNAL_SENTINEL_USER, INTERNAL_SHARD_USER
+from recluster.api.access import (
+    INTERNAL_IMPORT_USER,
+    INTERNAL_REPLICATION_USER,
+    INTERNAL_SENTINEL_USER,
+    INTERNAL_SHARD_USER,
+)
 from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
@@ -243,9 +248,9 @@ class NodeRecord(Record):
         return self.sentinel_tls_port if tls else self.sentinel_port
 
 
-InternalJob = Literal["control", "replication", "sentinel"]
+InternalJob = Literal["control", "replication", "sentinel", "import"]
 INTERNAL_LOGINS: dict[str, str] = {"control": INTERNAL_SHARD_USER, "replication": INTERNAL_REPLICATION_USER,
-                                   "sentinel": INTERNAL_SENTINEL_USER}
+                                   "sentinel": INTERNAL_SENTINEL_USER, "import": INTERNAL_IMPORT_USER}
 
 
 class BdbRecord(Record):
@@ -274,6 +279,18 @@ class BdbRecord(Record):
     # The password of the cluster's own logins to the shards (recluster.node.shard_users), made at
     # creation and never shown; "" on a database created before them (see `login`)
     internal_password: str = ""
+    # Export and import (node/backup_actions.py), Redis Enterprise's status fields: None until the
+    # first one, back to None after *_reset_status; *_failure_reason is Redis Enterprise's word,
+    # *_failure_message (recluster's) says the problem in a sentence
+    export_status: Literal["exporting", "succeeded", "failed"] | None = None
+    export_progress: int | None = None
+    export_failure_reason: str | None = None
+    export_failure_message: str | None = None
+    export_location_written: str | None = None  # the backup's manifest, where the last export wrote it
+    import_status: Literal["importing", "succeeded", "failed"] | None = None
+    import_progress: int | None = None
+    import_failure_reason: str | None = None
+    import_failure_message: str | None = None
 
     def tls(self) -> bool:
         return self.tls_mode == "enabled"

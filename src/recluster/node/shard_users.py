@@ -6,6 +6,7 @@ cluster's own logins, each with only the commands its job needs. Pure.
 - `recluster-sentinel`, Sentinel's login (`auth-user`): what it sends to monitor, announce itself and
   fail over (Redis's ACL guide for Sentinel; the reconfiguration runs in MULTI/EXEC, so a command
   missing here aborts the whole failover, not one step).
+- `recluster-import`, an import's writer: FLUSHALL and RESTORE on every key, nothing that reads.
 - `recluster-internal`, the node's own probes and settings: INFO and PING, CONFIG GET/SET, the ACL user
   management that applies the database's users, and REPLICAOF to re-point a replica. No key and no
   channel.
@@ -29,6 +30,7 @@ JOB_PERMISSIONS: dict[InternalJob, tuple[str, ...]] = {
                  "+script|kill"),
     "control": ("+ping", "+info", "+config|get", "+config|set", "+acl|setuser", "+acl|deluser",
                 "+acl|users", "+replicaof"),
+    "import": ("~*", "+ping", "+flushall", "+restore"),
 }
 
 

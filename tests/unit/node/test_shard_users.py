@@ -54,8 +54,10 @@ def test_a_shard_config_has_the_job_users_hashed_and_the_replica_logs_in_as_repl
     conf = _config(_bdb(default_user), tmp_path)
     users = _user_lines(conf)
     digest = hashlib.sha256(INTERNAL.encode()).hexdigest()
-    assert set(users) == {"recluster-internal", "recluster-replication", "recluster-sentinel"} | (
-        set() if default_user else {"default"})
+    assert set(users) == {"recluster-internal", "recluster-replication", "recluster-sentinel",
+                          "recluster-import"} | (set() if default_user else {"default"})
+    import_words = [w.strip('"') for w in users["recluster-import"].split()]
+    assert import_words[2:] == ["reset", "on", f"#{digest}", "~*", "+ping", "+flushall", "+restore"]
     for job, name in (("control", "recluster-internal"), ("replication", "recluster-replication"),
                       ("sentinel", "recluster-sentinel")):
         words = [w.strip('"') for w in users[name].split()]

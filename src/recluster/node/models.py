@@ -365,6 +365,10 @@ class ClusterRecord(Record):
     proxy_chain: str = ""
     proxy_key: str = ""
     proxy_anchors: str = ""
+    # certificates a user gave for the node daemons' own HTTPS servers (PUT /v1/cluster/update_cert,
+    # names `api` 9443, `cm` 8443, `metrics_exporter` 8070): every node serves the one of a name to
+    # new connections instead of its own (node/served_tls.py). A name absent: the node's own
+    served_certificates: dict[str, UserCertificate] = Field(default_factory=dict)
     # a rotation of the database CA (POST /v1/cluster/certificates/rotate, node/ca_rotation.py): the
     # next CA is trusted at once and becomes the CA at `database_ca_next_at` (epoch seconds); the CA
     # it replaces stays trusted until `database_ca_previous_until`

@@ -97,6 +97,8 @@ class NodeLoop:
         if state is None:
             return
         await self._follow_database_tls(state)
+        if rt.served_tls is not None:  # a user's API/console/metrics certificate, or the node's own
+            rt.served_tls.follow(state.cluster.served_certificates)
         await rt.tune_sentinel()
         me = state.nodes.get(membership.node_uid)
         if me is None or me.name != self.cfg.node_name:

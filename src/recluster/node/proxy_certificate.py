@@ -1,5 +1,6 @@
-"""The REST calls on the databases' certificates. PUT /v1/cluster/update_cert and DELETE
-/v1/cluster/certificates/proxy: a user's certificate for the databases, checked
+"""The REST calls on the cluster's certificates. PUT /v1/cluster/update_cert and DELETE
+/v1/cluster/certificates/<name>: a user's certificate for the databases (`proxy`) or for the nodes'
+HTTPS servers (`api`, `cm`, `metrics_exporter`, node/served_tls.py), checked
 (recluster.certificates.check_served_certificate) before it is stored in the cluster state, where
 every node picks it up for its TLS shards (node/database_tls.py). Nothing is stored when the check
 fails: the 400 names what is wrong (never the key). POST /v1/cluster/certificates/rotate starts a
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from recluster.certificates import CertificateRefused, check_served_certificate
+from recluster.certificates import CertificateRefused, UserCertificate, check_served_certificate
 from recluster.node.ca_rotation import DEFAULT_OVERLAP_S
 from recluster.node.daemon import NodeDaemon
 from recluster.node.database_tls import new_ca
@@ -20,46 +21,60 @@ from recluster.node.errors import ApiError
 from recluster.node.model_base import Strict
 from recluster.node.models import ClusterState
 from recluster.node.schemas import CertificateUpdate
+from recluster.node.served_tls import API, CONSOLE, METRICS, SERVER_CERTIFICATES
 from recluster.node.views import certificates_view
 
 PROXY = "proxy"
-OTHERS = ("api", "cm", "syncer", "metrics_exporter")
+SETTABLE = (PROXY, *SERVER_CERTIFICATES)
+WHAT = {PROXY: "the databases'", API: "the REST API's (9443)", CONSOLE: "the console's (8443)",
+        METRICS: "the metrics endpoint's (8070)"}
 
 
-def _only_proxy(name: str) -> None:
-    if name != PROXY:
-        keeps = "keeps the cluster's own" if name in OTHERS else "is not a certificate of the cluster"
+def _settable(name: str) -> None:
+    if name not in SETTABLE:
+        keeps = "keeps the cluster's own" if name == "syncer" else "is not a certificate of the cluster"
         raise ApiError(400, "unsupported_certificate",
-                       f"certificate {name!r} {keeps}: only 'proxy' (the databases') can be set",
-                       field="name")
+                       f"certificate {name!r} {keeps}: one of {', '.join(SETTABLE)} can be set", field="name")
 
 
 async def update_cert(daemon: NodeDaemon, body: CertificateUpdate) -> dict[str, Any]:
-    _only_proxy(body.name)
+    """`proxy`: every TLS shard serves it (node/database_tls.py); `api`, `cm`, `metrics_exporter`:
+    every node's HTTPS server of that name serves it to new connections (node/served_tls.py)."""
+    _settable(body.name)
     try:
         checked = check_served_certificate(body.certificate, body.key, body.ca)
     except CertificateRefused as exc:
-        raise ApiError(400, "invalid_certificate", f"the proxy certificate is refused: {exc}",
+        raise ApiError(400, "invalid_certificate", f"the {body.name} certificate is refused: {exc}",
                        field="certificate") from None
 
     def change(state: ClusterState) -> dict[str, Any]:
         cluster = state.cluster
-        cluster.proxy_chain, cluster.proxy_key = checked.chain, checked.key
-        cluster.proxy_anchors = checked.anchors
+        if body.name == PROXY:
+            cluster.proxy_chain, cluster.proxy_key = checked.chain, checked.key
+            cluster.proxy_anchors = checked.anchors
+        else:
+            cluster.served_certificates = {
+                **cluster.served_certificates,
+                body.name: UserCertificate(checked.chain, checked.key, checked.anchors)}
         return certificates_view(state)
 
-    return await daemon.write(change, "store the databases' certificate")
+    return await daemon.write(change, f"store {WHAT[body.name]} certificate")
 
 
 async def delete_cert(daemon: NodeDaemon, name: str) -> dict[str, Any]:
-    """The databases go back to the certificates their nodes issue from the cluster's database CA."""
-    _only_proxy(name)
+    """Back to the cluster's own: the databases to the certificates their nodes issue from the
+    database CA, an HTTPS server to its node's certificate."""
+    _settable(name)
 
     def change(state: ClusterState) -> dict[str, Any]:
-        state.cluster.proxy_chain = state.cluster.proxy_key = state.cluster.proxy_anchors = ""
+        if name == PROXY:
+            state.cluster.proxy_chain = state.cluster.proxy_key = state.cluster.proxy_anchors = ""
+        else:
+            state.cluster.served_certificates = {
+                key: value for key, value in state.cluster.served_certificates.items() if key != name}
         return certificates_view(state)
 
-    return await daemon.write(change, "remove the databases' certificate")
+    return await daemon.write(change, f"remove {WHAT[name]} certificate")
 
 
 class RotateRequest(Strict):

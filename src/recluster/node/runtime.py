@@ -24,6 +24,7 @@ from recluster.node.probes import Probes
 from recluster.node.sentinel import Hurry, SentinelServer
 from recluster.node.sentinel_access import SentinelAccess
 from recluster.node.sentinels import Sentinels, TlsNames
+from recluster.node.served_tls import ServedTls
 from recluster.node.shards import ShardSupervisor
 
 
@@ -69,6 +70,9 @@ class NodeRuntime:
         self.wake = asyncio.Event()  # the leader loop looks at once
         self._tuned_sentinel: dict[int, int] = {}  # sentinel port -> the process pid tuned
         self._acl_secrets: tuple[str, AclSecrets] | None = None
+        # the TLS of this node's HTTPS servers (REST API, console, metrics), set by the runner: the
+        # node loop makes them serve the certificates the cluster state holds
+        self.served_tls: ServedTls | None = None
 
     @property
     def names(self) -> tuple[str, str]:

@@ -137,8 +137,13 @@ def certificates_view(state: ClusterState) -> dict[str, Any]:
     """The cluster's public certificates (never a key). `proxy_cert` is what a client of a TLS
     database trusts, as in Redis Enterprise: the CA that signs every shard's certificate, and with a
     user's certificate (`proxy_user_cert`, what the shards then serve) its CA first. The database CA
-    stays in it either way: it signs the TLS sentinels' certificates."""
-    return {"proxy_cert": state.cluster.database_trust(), "proxy_user_cert": state.cluster.proxy_chain}
+    stays in it either way: it signs the TLS sentinels' certificates. `api_cert`, `cm_cert`,
+    `metrics_exporter_cert`: the certificate (and intermediates) a user gave that HTTPS server, empty
+    while every node serves its own."""
+    served = state.cluster.served_certificates
+    return {"proxy_cert": state.cluster.database_trust(), "proxy_user_cert": state.cluster.proxy_chain,
+            **{f"{name}_cert": served[name].chain if name in served else ""
+               for name in ("api", "cm", "metrics_exporter")}}
 
 
 def license_view(state: ClusterState) -> dict[str, Any]:

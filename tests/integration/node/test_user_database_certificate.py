@@ -77,7 +77,7 @@ async def test_a_user_certificate_is_served_replicated_with_and_replaced_live(  
                 await api.update_cert("proxy", bad.certificate, bad.key)
             assert refused.value.status == 400 and needle in str(refused.value.body), refused.value.body
         with pytest.raises(ClusterApiError) as refused:
-            await api.update_cert("api", leaf.certificate, leaf.key, user_root.pem().certificate)
+            await api.update_cert("syncer", leaf.certificate, leaf.key, user_root.pem().certificate)
         assert refused.value.status == 400
         assert await api.certificates() == before
         await api.update_cert("proxy", leaf.certificate, leaf.key, user_root.pem().certificate)

@@ -49,7 +49,9 @@ async def get_certificates(daemon: Daemon) -> dict[str, Any]:
 @router.put("/v1/cluster/update_cert", **doc(Certificates, 400))
 async def update_cert(body: CertificateUpdate, daemon: Daemon) -> dict[str, Any]:
     """Set the databases' certificate (`name: proxy`): every TLS shard serves it, reloaded without a
-    restart; its CA joins what the cluster's own clients trust and what `proxy_cert` publishes."""
+    restart; its CA joins what the cluster's own clients trust and what `proxy_cert` publishes. Or a
+    node HTTPS server's (`api` 9443, `cm` 8443, `metrics_exporter` 8070): every node serves it to new
+    connections, without a restart; the callers of that server must trust its CA (docs/certificates.md)."""
     return await proxy_certificate.update_cert(daemon, body)
 
 
@@ -63,7 +65,8 @@ async def rotate_certificates(daemon: Daemon,
 
 @router.delete("/v1/cluster/certificates/{name}", **doc(Certificates, 400))
 async def delete_cert(name: str, daemon: Daemon) -> dict[str, Any]:
-    """Remove the user's databases' certificate (`proxy`): the nodes issue the shards' again."""
+    """Remove a user's certificate: the nodes issue the shards' again (`proxy`), or serve their own
+    (`api`, `cm`, `metrics_exporter`)."""
     return await proxy_certificate.delete_cert(daemon, name)
 
 

@@ -55,8 +55,8 @@ async def denied(call: Callable[[], Any], error: type[Exception]) -> bool:
     return False
 
 
-async def internal_logins_hold(sentinel: Sentinel, name: str, admin: redis.Redis, database_password: str | None,
-                                default_user_on: bool) -> None:
+async def internal_logins_hold(sentinel: Sentinel, name: str, admin: redis.Redis,
+                                database_password: str | None, default_user_on: bool) -> None:
     """The cluster's own connections to the master of `name` (its replica's link, the sentinels, the
     nodes' probes) each log in as their own internal user, which has only its job's commands and no
     key; the database's password opens none of them. `admin`: a client of a user with every command."""
@@ -69,7 +69,8 @@ async def internal_logins_hold(sentinel: Sentinel, name: str, admin: redis.Redis
     assert set(replication["commands"]) == {"+psync", "+replconf", "+ping"}, replication
     host, port = await run(lambda: sentinel.discover_master(name))
     for user in ("recluster-internal", "recluster-replication", "recluster-sentinel"):
-        refused = redis.Redis(host, port, username=user, password=database_password or "x", socket_timeout=2.0)
+        refused = redis.Redis(host, port, username=user, password=database_password or "x",
+                              socket_timeout=2.0)
         assert await denied(refused.ping, redis.exceptions.AuthenticationError), user
 
     async def every_job_logged_in() -> bool:

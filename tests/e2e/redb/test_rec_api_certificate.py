@@ -1,6 +1,7 @@
 """The REC's REST API serving a certificate the user brings (`certificates.apiCertificateSecretName`, a
 kubernetes.io/tls Secret as cert-manager makes it): every node pod serves it to a client naming the
-user's host, verified against the user's CA alone; the cluster's own callers (the operator, naming a
+user's host, verified against the user's CA alone (a Secret that cannot be served before it is named
+in the status and an event, and changes nothing); the cluster's own callers (the operator, naming a
 pod) keep the operator's certificate, so the REC stays Running; removing the field (which the
 operator can only do through the REST API) goes back to the operator's certificate everywhere."""
 
@@ -58,22 +59,35 @@ def test_the_rest_api_serves_a_cert_manager_secret_and_the_operator_keeps_talkin
     user_ca.write_text(root.pem().certificate)
     leaf = root.issue(HOST, [HOST], days=20)
 
-    kubectl(cluster, "-n", ns, "apply", "-f", "-", input=tls_secret(leaf, root))
-    changed = time.monotonic()
+    # a Secret that cannot be served (the key of another certificate): named, and nothing changes
+    wrong_key = root.issue("other", [HOST], days=1).key
+    kubectl(cluster, "-n", ns, "apply", "-f", "-", input=tls_secret(Pem(leaf.certificate, wrong_key), root))
     kubectl(cluster, "-n", ns, "patch", "rec", REC, "--type", "merge", "-p",
             json.dumps({"spec": {"certificates": {"apiCertificateSecretName": SECRET}}}))
+    refused = eventually("status.certificatesStatus.api naming the problem",
+                         lambda: ((rec_status(cluster, ns).get("certificatesStatus") or {}).get("api") or {})
+                         .get("message"), timeout=60)
+    assert "spec.certificates.apiCertificateSecretName" in refused and "the key is not the key" in refused
+    events = kubectl(cluster, "-n", ns, "get", "events", "--field-selector", "reason=ApiCertificate",
+                     "-o", "json").stdout
+    assert "the key is not the key" in events and "PRIVATE KEY" not in events
+    assert "PRIVATE KEY" not in json.dumps(rec_status(cluster, ns))
+    assert all(served(ip, HOST) not in (None, der(leaf.certificate)) for ip in ips)
+
+    kubectl(cluster, "-n", ns, "apply", "-f", "-", input=tls_secret(leaf, root))
+    changed = time.monotonic()
     eventually(f"every node's REST API serving the user's certificate to {HOST}",
                lambda: all(served(ip, HOST, user_ca) == der(leaf.certificate) for ip in ips), timeout=60,
                interval=0.2)
     took = time.monotonic() - changed
     for ip, name in own_names.items():  # the operator's view of a pod: its own certificate, verified
         assert served(ip, name, rec_ca) not in (None, der(leaf.certificate)), name
-    api = eventually("status.certificatesStatus.api from the Secret",
-                     lambda: (lambda s: s if s.get("source") == "secret" else None)(
+    api = eventually("status.certificatesStatus.api from the Secret, without the message",
+                     lambda: (lambda s: s if s.get("source") == "secret" and "message" not in s else None)(
                          (rec_status(cluster, ns).get("certificatesStatus") or {}).get("api") or {}),
                      timeout=60)
     assert api["secretName"] == SECRET
-    assert dt.datetime.fromisoformat(api["notAfter"]) == not_after(leaf.certificate)
+    assert dt.datetime.fromisoformat(api["notAfter"]) == not_after(leaf.certificate) and "message" not in api
     assert "PRIVATE KEY" not in json.dumps(rec_status(cluster, ns))
     assert rec_status(cluster, ns).get("state") == "Running"
 
@@ -87,5 +101,5 @@ def test_the_rest_api_serves_a_cert_manager_secret_and_the_operator_keeps_talkin
                .get("source") == "cluster", timeout=60)
     assert rec_status(cluster, ns).get("state") == "Running"
     kubectl(cluster, "-n", ns, "delete", "secret", SECRET, "--wait=false")
-    print(f"user API certificate served by {len(ips)} pods {took:.1f} s after the REC patch; "
+    print(f"user API certificate served by {len(ips)} pods {took:.1f} s after the Secret was fixed; "
           f"test {time.monotonic() - started:.0f} s")

@@ -42,7 +42,8 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 class ReloadableContext(ssl.SSLContext):
     """What a listener is given: every connection is wrapped by the context it holds at that moment
-    (`use` swaps it). Only `wrap_bio` (asyncio's path) is delegated; nothing else reads it."""
+    (`use` swaps it). `wrap_bio` (asyncio's path) and `wrap_socket` are handed on; its own settings
+    are never used."""
 
     _current: ssl.SSLContext
 

@@ -123,9 +123,27 @@ class Scrubber:
         return "".join(out)
 
     def document(self, value: Any) -> str:
-        """A JSON document of `value`, its secret fields redacted and every secret value scrubbed."""
-        text = json.dumps(redact_fields(value, self.marker), indent=2, sort_keys=False, default=str)
+        """A JSON document of `value`, its secret fields redacted and every secret value scrubbed.
+        Keys, strings and numbers are scrubbed before the JSON is written, so a secret inside one
+        (the digits of a number: '000000' in 1000000) becomes a marker string and the document stays
+        JSON; the text is then scrubbed again for a secret that only the writing forms (one spanning
+        JSON's own quotes or commas), which comes out even at the cost of the syntax."""
+        text = json.dumps(self._scrubbed(redact_fields(value, self.marker)), indent=2, sort_keys=False,
+                          default=str)
         return self.text(text) + "\n"
+
+    def _scrubbed(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {self.text(str(k)): self._scrubbed(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrubbed(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            written = json.dumps(value)
+            scrubbed = self.text(written)
+            return value if scrubbed == written else scrubbed
+        return value
 
 
 def _occurrences(text: str, forms: list[str]) -> Iterable[tuple[int, int]]:

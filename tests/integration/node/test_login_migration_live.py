@@ -122,7 +122,13 @@ async def migrate_and_check(cluster3: LoopbackCluster, store: CcsStore) -> None:
             await asyncio.sleep(0.3)
 
         # a replica keeps the link it has (a new link would cost a resync); its next one logs in as the
-        # replication user: cut it and see
+        # replication user: once its node has set that (CONFIG SET masteruser), cut the link and see
+        (host, port), = sentinel.discover_slaves(NAME)
+        replica_shard = redis.Redis(host, port, password=PASSWORD, socket_timeout=2.0, decode_responses=True)
+        deadline = time.monotonic() + 30
+        while replica_shard.config_get("masteruser").get("masteruser") != "recluster-replication":
+            assert time.monotonic() < deadline, "the replica's node did not move its masteruser"
+            await asyncio.sleep(0.2)
         replica = next(c for c in master.client_list() if "S" in c["flags"])
         assert master.execute_command("CLIENT", "KILL", "ID", replica["id"]) == 1
 

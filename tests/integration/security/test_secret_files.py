@@ -37,8 +37,8 @@ SECRET_BEARING = [
     ("ccs/ccs.conf", "requirepass/masterauth of the CCS"),
     ("ccs/dump.rdb", "the cluster state (database passwords), as a replica received it"),
     ("ccs/appendonlydir/*", "the CCS's AOF (the cluster state, database passwords included)"),
-    ("sentinel/sentinel.conf", "auth-pass of every monitored database and of the CCS"),
-    ("shards/*/redis.conf", "requirepass/masterauth of the database"),
+    ("sentinel/sentinel.conf", "auth-pass of every monitored database (internal password) and the CCS"),
+    ("shards/*/redis.conf", "requirepass of the database, masterauth (its internal password)"),
 ]
 # What must be found at least once, so the checks cannot pass on an empty directory.
 REQUIRED = ["membership.json", "tls/key.pem", "ccs/ccs.conf", "sentinel/sentinel.conf", "shards/*/redis.conf"]
@@ -131,8 +131,9 @@ async def test_files_holding_secrets_are_private_even_after_a_failover(secured: 
     assert not problems, "secrets readable by others:\n" + "\n".join(problems)
     assert set(REQUIRED) <= seen_patterns, f"files missing from the scan: {set(REQUIRED) - seen_patterns}"
     # the scan sees the values where they must be (so a clean result means something)
-    assert "sentinel/sentinel.conf" in holders["the database password"]
+    assert "sentinel/sentinel.conf" in holders["the database's internal password"]
     assert any(fnmatch.fnmatch(p, "shards/*/redis.conf") for p in holders["the database password"])
+    assert any(fnmatch.fnmatch(p, "shards/*/redis.conf") for p in holders["the database's internal password"])
     assert "ccs/ccs.conf" in holders["the CCS password"]
 
 

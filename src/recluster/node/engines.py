@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from recluster.api.engine_versions import FORMAT, normalize_version, version_name
+
 # What databases created before engines were chosen run (the image had only Redis 7.0 then): a stored
 # bdb without `redis_version` keeps it.
 LEGACY_VERSION = "7.0"
@@ -23,7 +25,6 @@ LEGACY_VERSION = "7.0"
 DISCOVER_PATTERNS = ("/usr/bin/valkey-server", "/opt/engines/*/bin/*-server")
 
 _BANNER = re.compile(r"^(Redis|Valkey) server v=(\d+)\.(\d+)\.(\d+)", re.MULTILINE)
-_VERSION = re.compile(r"^(?:(redis|valkey)-)?(\d+)\.(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,7 @@ class Engine:
     @property
     def version(self) -> str:
         """The name a bdb's `redis_version` uses: "8.0", "valkey-8.1"."""
-        short = f"{self.major}.{self.minor}"
-        return short if self.db_type == "redis" else f"{self.db_type}-{short}"
+        return version_name(self.db_type, f"{self.major}.{self.minor}")
 
     @property
     def full_version(self) -> str:
@@ -56,17 +56,6 @@ def parse_banner(banner: str, server: str) -> Engine | None:
     if found is None:
         return None
     return Engine(found[1].lower(), int(found[2]), int(found[3]), int(found[4]), server)
-
-
-def normalize_version(requested: str) -> str | None:
-    """A requested version in the table's spelling ("redis-8.0" and "8.0" -> "8.0", "Valkey-8.1" ->
-    "valkey-8.1"), or None when it is not `[<db_type>-]major.minor`."""
-    found = _VERSION.fullmatch(requested.strip().lower())
-    if found is None:
-        return None
-    db_type = found[1] or "redis"
-    short = f"{int(found[2])}.{int(found[3])}"
-    return short if db_type == "redis" else f"{db_type}-{short}"
 
 
 class UnknownVersion(ValueError):
@@ -108,8 +97,7 @@ class EngineTable:
         engine = self.get(requested)
         if engine is None:
             raise UnknownVersion(f"'{requested}' is not a version this cluster runs; supported: "
-                                 f"{', '.join(self.versions()) or 'none'} (major.minor for Redis, "
-                                 "valkey-major.minor for Valkey)")
+                                 f"{', '.join(self.versions()) or 'none'} ({FORMAT})")
         return engine
 
     def supported(self) -> list[dict[str, str]]:

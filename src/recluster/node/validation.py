@@ -5,7 +5,8 @@ Pure: takes the state, returns the new record or raises ApiError; changes nothin
 
 from __future__ import annotations
 
-from recluster.node.engines import EngineTable, UnknownVersion, normalize_version
+from recluster.api.engine_versions import normalize_version
+from recluster.node.engines import EngineTable, UnknownVersion
 from recluster.node.errors import ApiError
 from recluster.node.models import (
     DB_PORT_MAX,

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from recluster.api.engine_versions import normalize_version
 from recluster.node.engines import (
     Engine,
     EngineTable,
     UnknownVersion,
     candidate_paths,
     discover,
-    normalize_version,
     parse_banner,
 )
 from recluster.node.errors import ApiError

@@ -100,3 +100,8 @@ def test_context_allow_list_matches_the_cache_key() -> None:
     allowed = {line[1:] for line in lines if line.startswith("!")}
     # the cache key hashes exactly what the context admits (plus the Dockerfile and .dockerignore)
     assert allowed == (set(CONTEXT_FILES) - {"Dockerfile", ".dockerignore"}) | set(CONTEXT_DIRS)
+
+
+def test_the_project_stage_imports_every_module_with_the_images_python() -> None:
+    runs = " ".join(args for word, args in instructions() if word == "RUN")
+    assert 'pkgutil.walk_packages(recluster.__path__, "recluster.")' in runs

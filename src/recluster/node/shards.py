@@ -150,6 +150,7 @@ class ShardSupervisor:
         self.root = cfg.data_dir / "shards"
         self.local: dict[int, LocalShard] = {}  # by bdb uid (one shard per database per node)
         self.answering: set[int] = set()  # bdb uids whose shard answered in the last `ensure`
+        self.missing_engine: set[tuple[int, str]] = set()  # (bdb uid, version) already logged
 
     def shard_dir(self, bdb_uid: int) -> Path:
         return shard_dir(self.cfg.data_dir, bdb_uid)
@@ -244,8 +245,11 @@ class ShardSupervisor:
         if not handle.process.running():
             engine = engine_table(self.cfg).get(bdb.redis_version)
             if engine is None:  # never another engine: its data files may not load in an older one
-                log.error("shard %d of bdb %d: this node has no engine %s (it has %s); not started",
-                          shard.uid, bdb.uid, bdb.redis_version, ", ".join(engine_table(self.cfg).versions()))
+                if (bdb.uid, bdb.redis_version) not in self.missing_engine:  # once, not every pass
+                    self.missing_engine.add((bdb.uid, bdb.redis_version))
+                    log.error("shard %d of bdb %d: this node has no engine %s (it has %s); not started",
+                              shard.uid, bdb.uid, bdb.redis_version,
+                              ", ".join(engine_table(self.cfg).versions()))
                 return False
             handle.process.argv[0] = engine.server
             await self._drop_client(handle)

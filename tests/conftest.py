@@ -17,6 +17,7 @@ from kubernetes_asyncio import config as k8s_config
 from rich.console import Console
 
 from recluster.local.cluster import LocalCluster
+from recluster.local.s3server import S3Endpoint
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +89,26 @@ async def namespace(api: k8s.ApiClient) -> AsyncIterator[str]:
         yield name
     finally:
         await core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def s3_binary() -> Path:
+    """The S3-compatible server of tools/s3, built from its Go module (cached like the others)."""
+    from recluster.local.s3server import ensure_s3_server
+
+    return ensure_s3_server(Console(stderr=True))
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """A real S3 server on 127.0.0.1 (a free port) with bucket `recluster-backups` and random
+    credentials, for the whole test run; stopped by its recorded pid at the end."""
+    from recluster.local.s3server import start_s3_server, stop_s3_server
+
+    state = tmp_path_factory.mktemp("s3")
+    _, endpoint = start_s3_server(s3_binary, state)
+    try:
+        yield endpoint
+    finally:
+        stop_s3_server(state)
+        shutil.rmtree(state, ignore_errors=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -161,6 +162,165 @@ def certificate_names(certificate_pem: str) -> list[str]:
     return [*san.get_values_for_type(x509.DNSName), *addresses]
 
 
+def issued_by(certificate_pem: str, ca_pem: str) -> bool:
+    """Whether the first certificate of `certificate_pem` is signed by the CA `ca_pem` (its key, not
+    only its name: a rotated CA keeps the name)."""
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    try:
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem.encode()))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def earliest_expiry(pems: str) -> dt.datetime | None:
+    """When the first of the PEM certificates in `pems` expires (None: there is none)."""
+    try:
+        certs = x509.load_pem_x509_certificates(pems.encode())
+    except ValueError:
+        return None
+    return min((cert.not_valid_after_utc for cert in certs), default=None)
+
+
+def join_pem(*pems: str) -> str:
+    """PEM texts one after the other (a trust list), the empty ones left out."""
+    return "".join(pem.strip() + "\n" for pem in pems if pem.strip())
+
+
 def not_after(certificate_pem: str | bytes) -> dt.datetime:
     data = certificate_pem.encode() if isinstance(certificate_pem, str) else certificate_pem
     return x509.load_pem_x509_certificate(data).not_valid_after_utc
+
+
+class CertificateRefused(ValueError):
+    """A certificate and key that cannot be served; the message names the problem (never the key)."""
+
+
+@dataclass(frozen=True)
+class ServedCertificate:
+    """A user's certificate a server presents, checked: `chain` (the leaf, then the intermediates it
+    needs, PEM), its `key`, and `anchors`: the self-signed CA certificate(s) the chain ends at, which a
+    client (and the cluster's own replicas and sentinels) verifies it with."""
+
+    chain: str
+    key: str = field(repr=False)
+    anchors: str
+    not_after: dt.datetime
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UserCertificate:
+    """A checked user certificate as the cluster keeps it: what a server presents (`chain`), its key,
+    and the CA(s) that verify it (`anchors`)."""
+
+    chain: str
+    key: str = field(repr=False)
+    anchors: str
+
+
+def _load_all(text: str, what: str) -> list[x509.Certificate]:
+    try:
+        certs = x509.load_pem_x509_certificates(text.encode())
+    except ValueError as exc:
+        raise CertificateRefused(f"{what} is not PEM certificates: {exc}") from None
+    if not certs:
+        raise CertificateRefused(f"{what} holds no certificate")
+    return certs
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _issuer_of(cert: x509.Certificate, candidates: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    for candidate in candidates:
+        if candidate.subject != cert.issuer or candidate is cert:
+            continue
+        try:
+            cert.verify_directly_issued_by(candidate)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            continue
+        return candidate
+    return None
+
+
+def _describe(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or "(no subject)"
+
+
+def check_served_certificate(certificate: str, key: str, ca: str = "",
+                             now: dt.datetime | None = None) -> ServedCertificate:
+    """Check a certificate a user gives a server (pure): `certificate` is the leaf first, then any
+    intermediates (and possibly the root); `ca` the CA certificate(s) that sign it, when given apart
+    (a cert-manager Secret's ca.crt). The key must be the leaf's, every certificate of the chain valid
+    now, and the chain must end at a self-signed CA (OpenSSL, hence Redis, trusts only those as
+    anchors: without one, replicas could not verify their master). CertificateRefused names what is
+    wrong, also for anything the parser refuses deeper in a certificate (a malformed extension, an
+    algorithm it does not know)."""
+    try:
+        return _check_served(certificate, key, ca, now)
+    except CertificateRefused:
+        raise
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CertificateRefused(f"the certificate cannot be read: {exc}") from None
+
+
+def _check_served(certificate: str, key: str, ca: str, now: dt.datetime | None) -> ServedCertificate:
+    """The checks of check_served_certificate."""
+    when = _now(now)
+    given = _load_all(certificate, "the certificate")
+    extra = _load_all(ca, "the CA certificate") if ca.strip() else []
+    try:
+        private = serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        reason = "it is encrypted" if "password" in str(exc).lower() else "it is not a PEM private key"
+        raise CertificateRefused(f"the key cannot be read: {reason} (an unencrypted PEM key is needed)") \
+            from None
+    leaf = given[0]
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if private.public_key().public_bytes(serialization.Encoding.DER, public) != \
+            leaf.public_key().public_bytes(serialization.Encoding.DER, public):
+        raise CertificateRefused(f"the key is not the key of the certificate ({_describe(leaf)}): "
+                                 "give the certificate's own private key")
+    chain, anchors, current = [leaf], [], leaf
+    pool = [*given[1:], *extra]
+    while not _self_signed(current):
+        issuer = _issuer_of(current, pool)
+        if issuer is None:
+            raise CertificateRefused(
+                f"the chain stops at {_describe(current)}: the certificate of its issuer "
+                f"({current.issuer.rfc4514_string()}) is missing; add the intermediates to the certificate "
+                "and the root CA (self-signed) to the certificate or to ca.crt")
+        if len(chain) > 8:
+            raise CertificateRefused("the chain is longer than 8 certificates")
+        pool.remove(issuer)
+        if _self_signed(issuer):
+            anchors.append(issuer)
+        else:
+            chain.append(issuer)
+        current = issuer
+    if not anchors:
+        anchors.append(leaf)  # a self-signed certificate is its own anchor
+    for cert in [*chain, *anchors]:
+        if cert.not_valid_after_utc <= when:
+            raise CertificateRefused(f"{_describe(cert)} expired at {cert.not_valid_after_utc.isoformat()}")
+        if cert.not_valid_before_utc > when:
+            raise CertificateRefused(
+                f"{_describe(cert)} is not valid before {cert.not_valid_before_utc.isoformat()}")
+    # a CA certificate given in ca.crt beside the root (another root, a bundle) is trusted too
+    anchors += [cert for cert in extra if cert in pool and _self_signed(cert)]
+    leaf_pem = cert_pem(leaf)
+    return ServedCertificate(
+        chain="".join(cert_pem(cert) for cert in chain),
+        key=key.strip() + "\n",
+        anchors="".join(dict.fromkeys(cert_pem(cert) for cert in anchors)),
+        not_after=leaf.not_valid_after_utc,
+        names=tuple(certificate_names(leaf_pem)),
+    )

@@ -11,11 +11,19 @@ MANAGEMENT_LEVELS: tuple[str, ...] = ("none", "db_viewer", "cluster_viewer", "db
                                       "admin")  # weakest first
 # A user's name is its Redis ACL username on the databases: what `AUTH <name> <password>` accepts
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
-# Names a user cannot take: Redis's own user and the cluster's internal users on shards and sentinels
-# The cluster's own connections to a database whose default user is off (replication, the node's
-# probes, Sentinel) log in as this user
+# The cluster's own logins to a database's shards, one per job (recluster.node.shard_users gives each
+# only the commands its job needs): the node's probes and settings, replication, Sentinel. A database
+# made before the last two existed logs in as its default user, or as INTERNAL_SHARD_USER with every
+# command when its default user is off. An import (POST /v1/bdbs/<uid>/actions/import) writes the
+# backup's keys as INTERNAL_IMPORT_USER.
 INTERNAL_SHARD_USER = "recluster-internal"
-RESERVED_USER_NAMES = frozenset({"default", "recluster", INTERNAL_SHARD_USER})
+INTERNAL_REPLICATION_USER = "recluster-replication"
+INTERNAL_SENTINEL_USER = "recluster-sentinel"
+INTERNAL_IMPORT_USER = "recluster-import"
+INTERNAL_USERS = (INTERNAL_SHARD_USER, INTERNAL_REPLICATION_USER, INTERNAL_SENTINEL_USER,
+                  INTERNAL_IMPORT_USER)
+# Names a user cannot take: Redis's own user and the cluster's internal users on shards and sentinels
+RESERVED_USER_NAMES = frozenset({"default", "recluster", *INTERNAL_USERS})
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 512
 MAX_NAME_LENGTH = 64

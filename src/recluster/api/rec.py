@@ -132,6 +132,18 @@ class SlaveHaSpec(OpenApiModel):
     )
 
 
+class CertificatesSpec(OpenApiModel):
+    """Certificates a user brings (Secrets in the REC's namespace). Only the databases' is built; the
+    other keys of the contract are refused by name (api/support.py)."""
+
+    proxy_certificate_secret_name: str | None = Field(
+        default=None, min_length=1,
+        description="Secret with the certificate every TLS database serves: keys `certificate` and `key` "
+        "(Redis Enterprise's shape; `name: proxy` optional), or `tls.crt`, `tls.key` and `ca.crt` "
+        "(kubernetes.io/tls, cert-manager). Changes are rolled out to running databases; removing the "
+        "field goes back to the cluster's own CA.")
+
+
 class UpgradeSpec(OpenApiModel):
     auto_upgrade_redis_enterprise: bool = False
 
@@ -195,6 +207,7 @@ class RedisEnterpriseClusterSpec(OpenApiModel):
         default=None, ge=0, description="Grace period of node pods, time to hand over their master shards."
     )
     service_broker_spec: ServiceBrokerSpec | None = None
+    certificates: CertificatesSpec | None = None
     slave_ha: SlaveHaSpec | None = Field(default=None, alias="slaveHA")
     managed: ManagedAccess | None = Field(
         default=None, description="recluster: users, roles and Redis ACLs kept in the cluster by the "
@@ -248,6 +261,11 @@ class RedisEnterpriseClusterStatus(OpenApiModel):
     version: str | None = Field(default=None, description="Version running on the nodes.")
     license_status: K8sObject | None = None
     modules: list[K8sObject] | None = None
+    certificates_status: K8sObject | None = Field(
+        default=None, description="recluster: `proxy`, the databases' certificate: `source` (cluster: "
+        "issued from the cluster's CA; secret: certificates.proxyCertificateSecretName), `secretName`, "
+        "`notAfter` (its expiry), `fingerprint`, `caNotAfter` (when the first CA of what clients trust "
+        "expires), and `message` when the Secret cannot be served.")
     bundled_database_versions: list[BundledDatabaseVersion] | None = Field(
         default=None, description="The database engines the cluster runs (a REDB's redisVersion names "
         "one: major.minor for Redis, valkey-major.minor for Valkey); isDefault: what a REDB without "

@@ -126,11 +126,15 @@ REC_FIELDS: tuple[SpecField, ...] = (
         "use kubernetes or leave it out",
         _is("", "kubernetes"),
     ),
-    _refused(
-        "certificates",
-        "bring-your-own certificates are not built (the operator issues the cluster's certificates "
-        "from its own CA): remove the block",
-    ),
+    *_implemented("certificates", "certificates.proxyCertificateSecretName"),
+    *[
+        _refused(f"certificates.{key}", "only the databases' certificate (proxyCertificateSecretName) can be "
+                 "brought: the REST API, console and metrics keep the operator's certificates; remove it")
+        for key in ("apiCertificateSecretName", "cmCertificateSecretName", "syncerCertificateSecretName",
+                    "metricsExporterCertificateSecretName", "ldapClientCertificateSecretName",
+                    "cpInternodeEncryptionCertificateSecretName",
+                    "dpInternodeEncryptionCertificateSecretName")
+    ],
     _refused("ocspConfiguration", "certificates are not checked with OCSP: remove the block"),
     _refused("activeActive", "Active-Active databases are not built: remove the block"),
     _refused("redisOnFlashSpec", "Auto Tiering (Redis on Flash) is not built, data stays in RAM: remove it"),

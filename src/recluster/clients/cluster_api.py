@@ -108,6 +108,17 @@ class ClusterApi:
         """The cluster's public certificates (`proxy_cert`: the CA TLS database clients trust)."""
         return dict(await self.request("GET", "/v1/cluster/certificates"))
 
+    async def update_cert(self, name: str, certificate: str, key: str, ca: str = "") -> dict[str, Any]:
+        """PUT /v1/cluster/update_cert: a user's certificate (`proxy`: the databases'); 400 names
+        what is wrong with it."""
+        body = {"name": name, "certificate": certificate, "key": key} | ({"ca": ca} if ca else {})
+        result: dict[str, Any] = await self.request("PUT", "/v1/cluster/update_cert", body)
+        return result
+
+    async def delete_cert(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("DELETE", f"/v1/cluster/certificates/{name}")
+        return result
+
     async def nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.request("GET", "/v1/nodes")
         return result
@@ -193,6 +204,34 @@ class ClusterApi:
                 raise RuntimeError(f"database {uid} creation failed")
             await asyncio.sleep(0.3)
         raise TimeoutError(f"database {uid} not '{status}' after {timeout_s:.0f}s: {last.get('status')}")
+
+    async def export_bdb(self, uid: int, location: dict[str, Any]) -> dict[str, Any]:
+        """Start an export (a backup now) to `location` (Redis Enterprise's location object)."""
+        result: dict[str, Any] = await self.request("POST", f"/v1/bdbs/{uid}/actions/export",
+                                                    {"export_location": location})
+        return result
+
+    async def import_bdb(self, uid: int, source: dict[str, Any]) -> dict[str, Any]:
+        """Start an import from `source` (a location object with `filename`)."""
+        result: dict[str, Any] = await self.request("POST", f"/v1/bdbs/{uid}/actions/import",
+                                                    {"dataset_import_sources": [source]})
+        return result
+
+    async def reset_bdb_status(self, uid: int, kind: str) -> None:
+        """export_reset_status or import_reset_status (kind: export, import)."""
+        await self.request("PUT", f"/v1/bdbs/{uid}/actions/{kind}_reset_status")
+
+    async def wait_bdb_transfer(self, uid: int, kind: str, timeout_s: float = 300.0) -> dict[str, Any]:
+        """The bdb once its export or import (kind) has ended, succeeded or failed."""
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = await self.bdb(uid)
+            if last.get(f"{kind}_status") in ("succeeded", "failed"):
+                return last
+            await asyncio.sleep(0.3)
+        raise TimeoutError(f"the {kind} of database {uid} had not ended after {timeout_s:.0f}s: "
+                           f"{last.get(f'{kind}_status')} at {last.get(f'{kind}_progress')}%")
 
     async def shards(self, bdb_uid: int | None = None) -> list[dict[str, Any]]:
         path = f"/v1/bdbs/{bdb_uid}/shards" if bdb_uid is not None else "/v1/shards"

@@ -27,6 +27,7 @@ PLURALS: dict[str, str] = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "Secret": "secrets",
+    "ConfigMap": "configmaps",
     "Service": "services",
     "Endpoints": "endpoints",
     "EndpointSlice": "endpointslices",

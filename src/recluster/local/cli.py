@@ -19,6 +19,7 @@ from recluster.local.kubebuild import ensure_kube
 from recluster.local.layout import NODE_LIMIT
 from recluster.local.paths import repo_dir
 from recluster.local.run import CommandError, keep_output
+from recluster.local.s3server import endpoint_text, ensure_s3_server, running_endpoint, start_s3_server
 from recluster.local.sample import SAMPLE_NAMESPACE, SampleError, connection_text, install_sample
 
 DEFAULT_NODES = 3
@@ -85,8 +86,11 @@ def local() -> None:
 @click.option("--show-secrets/--hide-secrets", default=None,
               help="Print the database and console passwords (default: only on an interactive terminal; "
               "otherwise the command that reads them).")
+@click.option("--with-s3", is_flag=True, default=False,
+              help="Also run the S3-compatible server of tools/s3 on the cluster's bridge address (pods "
+              "reach it), for backups; prints its endpoint and credentials.")
 def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, namespace: str,
-       sample: bool | None, show_secrets: bool | None) -> None:
+       sample: bool | None, show_secrets: bool | None, with_s3: bool) -> None:
     """Build what is missing, start the local cluster, install the operator and a sample REC and
     REDB, and say how to connect (harmless when it already runs)."""
     console = _console()
@@ -107,14 +111,28 @@ def up(state_dir: Path | None, name: str, timeout: float, nodes: int | None, nam
                 console.print(f"{nodes} node(s): no sample REC and REDB (they need {DEFAULT_NODES} nodes)")
         cluster = LocalCluster.create(directory, name)
         cluster.up(console, timeout=timeout, nodes=nodes)
+        reveal = sys.stdout.isatty() if show_secrets is None else show_secrets
+        if with_s3:
+            click.echo(_s3_server(cluster, console, reveal))
         kubectl = "bin/kubectl" if state_dir is None and name == DEFAULT_NAME else (
             f"{cluster.kube_dir() / 'kubectl'} --kubeconfig {cluster.kubeconfig_path}")
         if not sample:
             console.print(f"\n{kubectl} get nodes")
             return
         installed, connection = install_sample(cluster, Path(repo_dir()), namespace, console)
-    reveal = sys.stdout.isatty() if show_secrets is None else show_secrets
     click.echo(connection_text(installed, connection, kubectl, reveal))
+
+
+def _s3_server(cluster: LocalCluster, console: Console, reveal: bool) -> str:
+    """The cluster's S3 server (started unless it runs), recorded in the cluster's run directory so
+    that `local down` stops it; its buckets stay in the state directory."""
+    state = cluster.state_dir / "s3"
+    endpoint = running_endpoint(state, run_dir=cluster.paths.run)
+    if endpoint is None:
+        binary = ensure_s3_server(console)
+        _, endpoint = start_s3_server(binary, state, host=cluster.layout.bridge_address,
+                                      run_dir=cluster.paths.run)
+    return endpoint_text(endpoint, state / "s3.json", reveal)
 
 
 @local.command()
@@ -208,10 +226,12 @@ def resolve(state_dir: Path | None, name: str, dns_name: str) -> None:
 
 @local.command()
 def build() -> None:
-    """Build (or find in the cache) the Kubernetes components and Helm; print the components' directory."""
+    """Build (or find in the cache) the Kubernetes components, Helm and the S3 server of tools/s3;
+    print the components' directory."""
     with _reported("local build"):
         click.echo(str(ensure_kube(_console())))
         ensure_helm(_console())
+        ensure_s3_server(_console())
 
 
 if __name__ == "__main__":  # pragma: no cover

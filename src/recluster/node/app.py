@@ -23,6 +23,7 @@ from recluster.node.errors import ApiError, from_problems
 from recluster.node.routers import (
     access,
     actions,
+    backups,
     bdbs,
     bootstrap,
     cluster,
@@ -93,7 +94,7 @@ def create_app(daemon: NodeDaemon, handoff_timeout: float = 30.0,
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(ApiError(500, "internal_error", f"unexpected {type(exc).__name__}; see the node's log"))
 
-    routers = (health.router, bootstrap.router, internal.router, stats.router, bdbs.router,
+    routers = (health.router, bootstrap.router, internal.router, stats.router, bdbs.router, backups.router,
                shards.router, nodes.router, actions.router, cluster.router, access.router, *extra_routers)
     for router in routers:
         app.include_router(router)

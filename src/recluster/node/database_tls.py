@@ -8,19 +8,27 @@ may use for that database (its Services in every naming and type, short and name
 the node's name and address), and one for itself: its TLS sentinel serves it, and the node, its
 sentinel and its replica shards present it as clients (mutual TLS databases trust the cluster CA
 beside the certificates their users listed). Certificates are renewed well before they expire and
-reissued when their names change (a pod back at a new address)."""
+reissued when their names change (a pod back at a new address).
+
+A user may give the databases' certificate instead (REC `certificates.proxyCertificateSecretName`,
+PUT /v1/cluster/update_cert): every TLS shard then serves it, and its CA joins every trust list of
+the cluster's own clients (replicas verify their master, sentinels and probes the shards). A shard
+keeps a node-issued certificate as its identity as a client (`tls-client-cert-file`: a replica's
+link to an mTLS master), so the user's certificate needs no client usage."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis import asyncio as aioredis
+
 from recluster.api.naming import BDB_NAME, REDIS_PORT, SERVICE_TYPES, service_name
-from recluster.certificates import Authority, Pem, certificate_names, not_after
-from recluster.node.models import BdbRecord
+from recluster.certificates import Authority, Pem, UserCertificate, certificate_names, issued_by, not_after
+from recluster.node.models import BdbRecord, ClusterRecord
 from recluster.node.processes import write_private
 
 CA_DAYS = 3650
@@ -65,15 +73,20 @@ class TlsFiles:
     cert: Path
     key: Path
     ca: Path  # the certificates this process trusts (as a server: its clients; as a client: servers)
+    # a shard's identity as a client, apart from the certificate it serves (the node's are the same)
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
 
-def _stale(cert_path: Path, names: Sequence[str], trusted: str, ca_path: Path, now: dt.datetime) -> bool:
-    """Whether a certificate must be (re)issued: missing, for other names, with another trust list
-    (another CA), or expiring within RENEW_WITHIN."""
+def _stale(cert_path: Path, names: Sequence[str], trusted: str, ca_path: Path, ca: Pem,
+           now: dt.datetime) -> bool:
+    """Whether a certificate must be (re)issued: missing, for other names, with another trust list,
+    signed by another CA than the one signing now (a rotation), or expiring within RENEW_WITHIN."""
     if not cert_path.exists() or not ca_path.exists() or ca_path.read_text() != trusted:
         return True
     text = cert_path.read_text()
-    return sorted(certificate_names(text)) != sorted(set(names)) or not_after(text) - now < RENEW_WITHIN
+    return sorted(certificate_names(text)) != sorted(set(names)) or not_after(text) - now < RENEW_WITHIN \
+        or not issued_by(text, ca.certificate)
 
 
 class DatabaseTls:
@@ -84,42 +97,66 @@ class DatabaseTls:
         self.node_name, self.node_addr, self.domain = node_name, node_addr, domain
         self.node = node_files(data_dir)
         self.ca: Pem | None = None  # the cluster's database CA, from the last state the node loop read
+        self.user: UserCertificate | None = None  # the user's database certificate, from the same state
+        self.trust = ""  # what the cluster's own clients trust (ClusterRecord.database_trust)
         self._current: dict[Path, tuple[object, float]] = {}  # cert path -> (what it was checked for, when)
 
-    def ensure_node(self, ca: Pem, now: dt.datetime | None = None) -> bool:
-        """The node's own certificate (its TLS sentinel's, and its identity as a client) is current;
-        True when it was (re)issued."""
-        self.ca = ca
-        return self._ensure(ca, self.node, [self.node_name, self.node_addr], ca.certificate, now)
+    def ensure_node(self, cluster: ClusterRecord, now: dt.datetime | None = None) -> bool:
+        """The node's own certificate (its TLS sentinel's, and its identity as a client) is current,
+        and its trust list (the database CA, the CA of the user's certificate when there is one, the
+        next and previous CA during a rotation); True when it was (re)issued. Needs the CA."""
+        ca = cluster.database_ca()
+        assert ca is not None
+        self.ca, self.user, self.trust = ca, cluster.proxy_certificate(), cluster.database_trust()
+        return self._ensure(ca, self.node, [self.node_name, self.node_addr], self.trust, now)
 
     def ensure_shard(self, ca: Pem, bdb: BdbRecord, shard_dir: Path, now: dt.datetime | None = None) -> bool:
         """The certificate of this node's shard of `bdb` is current (in the shard's directory); True
         when it was (re)issued. Its trust list: the cluster CA, and for mutual TLS the clients'
         certificates the database lists."""
         names = database_names(bdb, self.node_name, self.node_addr, self.domain)
-        return self._ensure(ca, shard_files(shard_dir), names, trust_bundle(ca.certificate, bdb), now)
+        trusted = trust_bundle(self.trust or ca.certificate, bdb)
+        return self._ensure(ca, shard_files(shard_dir), names, trusted, now, self.user)
 
     def _ensure(self, ca: Pem, files: TlsFiles, names: list[str], trusted: str,
-                now: dt.datetime | None) -> bool:
-        """Issue `files` for `names` with the trust list `trusted` unless they are current; whether
-        they were issued. Found current, they are not read again for RECHECK_S."""
+                now: dt.datetime | None, user: UserCertificate | None = None) -> bool:
+        """Issue `files` for `names` with the trust list `trusted` unless they are current, and (for a
+        shard) put what it serves in place: the user's certificate, else the one issued; whether
+        anything changed. Found current, they are not read again for RECHECK_S."""
         now = now or dt.datetime.now(dt.UTC)
-        wanted = (tuple(names), trusted)
+        wanted = (tuple(names), trusted, user.chain if user else "", ca.certificate)
         seen = self._current.get(files.cert)
         if seen is not None and seen[0] == wanted and 0 <= now.timestamp() - seen[1] < RECHECK_S:
             return False
-        issued = _stale(files.cert, names, trusted, files.ca, now)
+        identity, identity_key = files.client_cert or files.cert, files.client_key or files.key
+        issued = _stale(identity, names, trusted, files.ca, ca, now)
         if issued:
             leaf = Authority.from_pem(ca).issue(names[0], names, days=LEAF_DAYS, server=True, client=True,
                                                 now=now)
-            write_private(files.key, leaf.key)
-            files.cert.write_text(leaf.certificate)
+            write_private(identity_key, leaf.key)
+            identity.write_text(leaf.certificate)
             files.ca.write_text(trusted)
+        if identity != files.cert:
+            chain, key = served(user, identity, identity_key)
+            if issued or not files.cert.exists() or files.cert.read_text() != chain:
+                write_private(files.key, key)
+                files.cert.write_text(chain)
+                issued = True
         self._current[files.cert] = (wanted, now.timestamp())
         return issued
 
     def client_kwargs(self) -> dict[str, Any]:
         return node_client_tls(self.data_dir)
+
+
+async def renew_contexts(clients: Iterable[aioredis.Redis]) -> None:
+    """`clients` load the TLS files again on their next connection: redis-py keeps a connection's
+    SSL context (trust list, own certificate) for the connection object's life, reconnections
+    included, so a client made before a new CA was trusted would never verify what it signs."""
+    for client in clients:
+        pool = client.connection_pool
+        await pool.disconnect()
+        pool.reset()  # type: ignore[no-untyped-call]
 
 
 def node_files(data_dir: Path) -> TlsFiles:
@@ -139,11 +176,21 @@ def node_client_tls(data_dir: Path) -> dict[str, Any]:
 
 def shard_files(shard_dir: Path) -> TlsFiles:
     tls = shard_dir / "tls"
-    return TlsFiles(tls / "cert.pem", tls / "key.pem", tls / "ca.pem")
+    return TlsFiles(tls / "cert.pem", tls / "key.pem", tls / "ca.pem",
+                    client_cert=tls / "client.pem", client_key=tls / "client-key.pem")
+
+
+def served(user: UserCertificate | None, issued_cert: Path, issued_key: Path) -> tuple[str, str]:
+    """(certificate chain, key) a shard serves: the user's when given, else the one its node issued."""
+    if user is not None:
+        return user.chain, user.key
+    return issued_cert.read_text(), issued_key.read_text()
 
 
 def trust_bundle(ca_pem: str, bdb: BdbRecord) -> str:
-    """What a shard of `bdb` trusts: the cluster CA (its replicas, sentinels and nodes), and with
+    """What a shard of `bdb` trusts: the cluster's trust (`ca_pem`: the database CA, which signs its
+    replicas', sentinels' and nodes' certificates, and the CA of a user's certificate, which its
+    master serves), and with
     client authentication the certificates the database lists (each a trust anchor: a client's own
     self-signed certificate, or the CA that signs its clients)."""
     listed = [c.strip() + "\n" for c in bdb.client_certificates()] if bdb.client_auth() else []
@@ -160,6 +207,8 @@ def shard_directives(bdb: BdbRecord, shard_dir: Path) -> list[str]:
         f"tls-cert-file {files.cert}",
         f"tls-key-file {files.key}",
         f"tls-ca-cert-file {files.ca}",
+        f"tls-client-cert-file {files.client_cert}",
+        f"tls-client-key-file {files.client_key}",
         f"tls-auth-clients {'yes' if bdb.client_auth() else 'no'}",
         "tls-replication yes",
         f'tls-protocols "{TLS_PROTOCOLS}"',

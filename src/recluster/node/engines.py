@@ -44,6 +44,12 @@ class Engine:
     def full_version(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"
 
+    @property
+    def rdb_line(self) -> str:
+        """The Redis version whose RDB format this engine writes and reads at most (backups): its own,
+        and for Valkey 8 Redis 7.2's (format 11; Valkey 8.1 says redis_version 7.2.4 in INFO)."""
+        return self.full_version if self.db_type == "redis" else "7.2"
+
     def public(self) -> dict[str, str]:
         """As `supported_database_versions` lists it."""
         return {"db_type": self.db_type, "version": f"{self.major}.{self.minor}"}

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 # fields whose value must never appear in an error message
-SECRET_FIELDS = frozenset({"password", "authentication_redis_pass", "credentials", "old_password",
-                           "new_password"})
+SECRET_FIELDS = frozenset({"password", "authentication_redis_pass", "internal_password", "credentials",
+                           "old_password", "new_password"})
 
 # missing required field -> the public API's specific error code
 MISSING_CODES = {"name": "missing_db_name", "memory_size": "missing_memory_size"}

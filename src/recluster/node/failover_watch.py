@@ -21,6 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
+from recluster.node.database_tls import renew_contexts
 from recluster.node.failover_decision import MasterView, masters_to_fail_over, suspects
 from recluster.node.loops import one_pass, wait_or_wake
 from recluster.node.models import ClusterState
@@ -76,6 +77,7 @@ class FailoverWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._peers: dict[tuple[str, int], aioredis.Redis] = {}
+        self._trust_generation = 0  # tls_names.trust_generation its TLS clients were made with
         self._asked: dict[str, float] = {}
         self._delegated: dict[str, float] = {}  # name -> until when a peer's sentinel runs its failover
         # the last refusal logged per database and sentinel (not every half second)
@@ -142,6 +144,7 @@ class FailoverWatch:
         assert self.wake is not None
 
         async def look() -> None:
+            await self._follow_trust()
             current = state()
             if current is not None:
                 await self.tick(*current)
@@ -156,6 +159,15 @@ class FailoverWatch:
                 log.warning("failover watch: a look took %.2f s while a master is suspected down (%s; "
                             "the rest: the INFO period change and waiting for the event loop)", took, steps)
             await wait_or_wake(self.wake, SUSPECT_PERIOD_S if self._suspected else REST_PERIOD_S)
+
+    async def _follow_trust(self) -> None:
+        """After a change of the node's TLS trust list (a user's certificate, a CA rotation) the
+        watch's TLS clients load it again."""
+        generation = self.tls_names.trust_generation
+        if generation == self._trust_generation or self.sentinel is None:
+            return
+        self._trust_generation = generation
+        await renew_contexts([self.sentinel.tls.client, *self._peers.values()])
 
     async def tick(self, state: ClusterState, me: int) -> list[str]:
         """One look; the databases whose failover was requested."""

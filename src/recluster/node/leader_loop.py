@@ -12,6 +12,7 @@ import time
 from redis.exceptions import RedisError
 
 from recluster.node.admin_credentials import AdminCredentialsWatch
+from recluster.node.ca_rotation import apply_step, next_step
 from recluster.node.ccs import CcsStore
 from recluster.node.database_tls import new_ca
 from recluster.node.loops import one_pass, wait_or_wake
@@ -69,6 +70,9 @@ class LeaderLoop:
         if not state.cluster.database_ca_cert:
             await self._create_database_ca(store, state)
             return
+        if next_step(state.cluster, time.time()) is not None:
+            await self._rotation_step(store)
+            return
         await self.admin_credentials.follow(store, state)
         obs = await self.observer.observe(store, state)
         me = membership.node_uid
@@ -123,6 +127,19 @@ class LeaderLoop:
 
         await store.write(add, "create the cluster's database CA")
         log.info("leader: created the cluster's database CA")
+
+    @staticmethod
+    async def _rotation_step(store: CcsStore) -> None:
+        """The next step of a database CA rotation (node/ca_rotation.py), decided on the state written."""
+        now = time.time()
+
+        def step(st: ClusterState) -> str | None:
+            decided = next_step(st.cluster, now)
+            return apply_step(st.cluster, decided, now) if decided else None
+
+        done = await store.write(step, "a database CA rotation step")
+        if done:
+            log.info("leader: %s", done)
 
     async def _lower_min_replicas(self, store: CcsStore, shard_uids: list[int]) -> None:
         """Apply a lowered min-replicas-to-write at once (the owning node would within a tick) so a

@@ -275,11 +275,12 @@ class ClusterCollector(Collector):
         self._shard_clients: dict[tuple[int, str | None, bool], redis.Redis] = {}
 
     def _shard_client(self, bdb: BdbRecord) -> redis.Redis:
-        key = (bdb.port, bdb.authentication_redis_pass, bdb.tls())
+        user, password = bdb.login("control")
+        key = (bdb.port, password, bdb.tls())
         client = self._shard_clients.get(key)
         if client is None:
-            client = redis.Redis(host=self.cfg.addr, port=bdb.port, username=bdb.shard_user(),
-                                 password=bdb.authentication_redis_pass,
+            client = redis.Redis(host=self.cfg.addr, port=bdb.port, username=user,
+                                 password=password,
                                  socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
                                  retry=no_retry_sync(),
                                  **(node_client_tls(self.cfg.data_dir) if bdb.tls() else {}))
@@ -321,7 +322,7 @@ class ClusterCollector(Collector):
             bdb = state.bdbs.get(shard.bdb_uid)
             if bdb is None:
                 continue
-            used.add((bdb.port, bdb.authentication_redis_pass, bdb.tls()))
+            used.add((bdb.port, bdb.login("control")[1], bdb.tls()))
             served = shard_files(shard_dir(self.cfg.data_dir, bdb.uid)).cert
             if bdb.tls() and served.exists():
                 cert_expiry[shard.uid] = not_after(served.read_bytes()).timestamp() - time.time()

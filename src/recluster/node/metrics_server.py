@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -66,14 +66,15 @@ class MetricsApp:
         await send({"type": "http.response.body", "body": body})
 
 
-def start_metrics_server(registry: Collector, addr: str, port: int, cert: Path, key: Path) -> uvicorn.Server:
-    """Serve `registry` on https://addr:port/metrics from a daemon thread. The socket is bound and
-    the certificate loaded here, so a port in use or a bad key stops the node's start, as before."""
-    config = uvicorn.Config(MetricsApp(registry), host=addr, port=port, ssl_certfile=str(cert),
-                            ssl_keyfile=str(key), log_level="warning", log_config=None, access_log=False,
-                            lifespan="off", ws="none",
+def start_metrics_server(registry: Collector, addr: str, port: int, tls: ssl.SSLContext) -> uvicorn.Server:
+    """Serve `registry` on https://addr:port/metrics from a daemon thread, every connection wrapped by
+    `tls` (node/served_tls.py: the node's own certificate or a user's, swapped without a restart).
+    The socket is bound here, so a port in use stops the node's start, as before."""
+    config = uvicorn.Config(MetricsApp(registry), host=addr, port=port, log_level="warning",
+                            log_config=None, access_log=False, lifespan="off", ws="none",
                             timeout_graceful_shutdown=2, **uvicorn_limits())
     config.load()
+    config.ssl = tls
     sock = config.bind_socket()
     sock.listen(config.backlog)  # connections wait from now on, not from when the thread's loop runs
     # as for the REST API's sockets (runner.py): no Nagle delay on the body of a kept-alive connection

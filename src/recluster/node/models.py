@@ -13,12 +13,17 @@ from typing import Literal
 from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recluster.api.access import INTERNAL_SHARD_USER
+from recluster.api.access import (
+    INTERNAL_IMPORT_USER,
+    INTERNAL_REPLICATION_USER,
+    INTERNAL_SENTINEL_USER,
+    INTERNAL_SHARD_USER,
+)
 from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
 from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
-from recluster.certificates import Pem
+from recluster.certificates import Pem, UserCertificate, join_pem
 from recluster.node.engines import LEGACY_VERSION
 from recluster.node.model_base import Record, Strict
 from recluster.node.users import (
@@ -249,6 +254,11 @@ class NodeRecord(Record):
         return self.sentinel_tls_port if tls else self.sentinel_port
 
 
+InternalJob = Literal["control", "replication", "sentinel", "import"]
+INTERNAL_LOGINS: dict[str, str] = {"control": INTERNAL_SHARD_USER, "replication": INTERNAL_REPLICATION_USER,
+                                   "sentinel": INTERNAL_SENTINEL_USER, "import": INTERNAL_IMPORT_USER}
+
+
 class BdbRecord(Record):
     uid: int
     name: str
@@ -274,14 +284,34 @@ class BdbRecord(Record):
     created_time: str = ""
     last_changed_time: str = ""
     generation: int = 1
+    # The password of the cluster's own logins to the shards (recluster.node.shard_users), made at
+    # creation and never shown; "" on a database created before them (see `login`)
+    internal_password: str = ""
+    # Export and import (node/backup_actions.py), Redis Enterprise's status fields: None until the
+    # first one, back to None after *_reset_status; *_failure_reason is Redis Enterprise's word,
+    # *_failure_message (recluster's) says the problem in a sentence
+    export_status: Literal["exporting", "succeeded", "failed"] | None = None
+    export_progress: int | None = None
+    export_failure_reason: str | None = None
+    export_failure_message: str | None = None
+    export_location_written: str | None = None  # the backup's manifest, where the last export wrote it
+    import_status: Literal["importing", "succeeded", "failed"] | None = None
+    import_progress: int | None = None
+    import_failure_reason: str | None = None
+    import_failure_message: str | None = None
 
     def tls(self) -> bool:
         return self.tls_mode == "enabled"
 
-    def shard_user(self) -> str | None:
-        """Who the cluster's own connections to the shards log in as, with the database password:
-        Redis's default user (None), or the internal user when the default user is off."""
-        return None if self.default_user else INTERNAL_SHARD_USER
+    def login(self, job: InternalJob) -> tuple[str | None, str | None]:
+        """(user, password) the cluster's own connections to the shards use for `job`: the node's
+        probes and settings (`control`), a replica's link to its master, Sentinel. Each job has its
+        own user with only its commands. A database made before them keeps its older logins: Redis's
+        default user with the database password, or INTERNAL_SHARD_USER when the default user is off
+        (changing a live database's logins would race its sentinels and replicas)."""
+        if self.internal_password:
+            return INTERNAL_LOGINS[job], self.internal_password
+        return (None if self.default_user else INTERNAL_SHARD_USER), self.authentication_redis_pass
 
     def client_certificates(self) -> list[str]:
         return [entry.client_cert for entry in self.authentication_ssl_client_certs]
@@ -336,8 +366,42 @@ class ClusterRecord(Record):
     database_ca_cert: str = ""
     database_ca_key: str = ""
 
+    # a certificate a user gave for the databases (PUT /v1/cluster/update_cert, name `proxy`): every
+    # TLS shard serves it instead of one its node issues. `proxy_chain` is the leaf and intermediates,
+    # `proxy_anchors` the self-signed CA(s) that verify it (trusted by the cluster's own clients too).
+    # Empty: the nodes issue the shards' certificates from the database CA
+    proxy_chain: str = ""
+    proxy_key: str = ""
+    proxy_anchors: str = ""
+    # certificates a user gave for the node daemons' own HTTPS servers (PUT /v1/cluster/update_cert,
+    # names `api` 9443, `cm` 8443, `metrics_exporter` 8070): every node serves the one of a name to
+    # new connections instead of its own (node/served_tls.py). A name absent: the node's own
+    served_certificates: dict[str, UserCertificate] = Field(default_factory=dict)
+    # a rotation of the database CA (POST /v1/cluster/certificates/rotate, node/ca_rotation.py): the
+    # next CA is trusted at once and becomes the CA at `database_ca_next_at` (epoch seconds); the CA
+    # it replaces stays trusted until `database_ca_previous_until`
+    database_ca_next_cert: str = ""
+    database_ca_next_key: str = ""
+    database_ca_next_at: float = 0.0
+    database_ca_previous_cert: str = ""
+    database_ca_previous_until: float = 0.0
+
     def database_ca(self) -> Pem | None:
         return Pem(self.database_ca_cert, self.database_ca_key) if self.database_ca_cert else None
+
+    def proxy_certificate(self) -> UserCertificate | None:
+        """The user's database certificate, None while the nodes issue their own."""
+        if not self.proxy_chain:
+            return None
+        return UserCertificate(self.proxy_chain, self.proxy_key, self.proxy_anchors)
+
+    def database_trust(self) -> str:
+        """What a client of the databases (and the cluster's own) trusts: the user's CA(s) when a
+        user certificate is served, and the database CA, which signs the TLS sentinels' (and, without
+        a user certificate, the shards') certificates; during a rotation the next and the previous
+        database CA too."""
+        return join_pem(self.proxy_anchors, self.database_ca_cert, self.database_ca_next_cert,
+                        self.database_ca_previous_cert)
 
     def grace_period_s(self, default_s: float) -> float:
         """The policy's grace, or the daemon's `--replica-move-grace` when the policy never set one."""

@@ -22,7 +22,7 @@ from recluster.node.models import BdbRecord, ClusterState
 from recluster.node.restart_hold import RestartHold, WantedShard
 from recluster.node.runtime import NodeRuntime, wait_for
 from recluster.node.sentinel import CCS_NAME, Hurry, Monitor, healthy
-from recluster.node.shards import AclUser
+from recluster.node.shard_users import AclUser
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class NodeLoop:
         if state is None:
             return
         await self._follow_database_tls(state)
+        if rt.served_tls is not None:  # a user's API/console/metrics certificate, or the node's own
+            rt.served_tls.follow(state.cluster.served_certificates)
         await rt.tune_sentinel()
         me = state.nodes.get(membership.node_uid)
         if me is None or me.name != self.cfg.node_name:
@@ -135,8 +137,9 @@ class NodeLoop:
             node = state.nodes.get(master.node_uid) if master else None
             if node is not None:
                 addr = self.cfg.addr if node.uid == me.uid else node.addr
+                user, password = bdb.login("sentinel")
                 monitors.append(Monitor(bdb.name, addr, bdb.port, database_quorum(len(state.nodes)),
-                                        bdb.authentication_redis_pass, bdb.shard_user()))
+                                        password, user))
         await self._hurry_until_replicas_known(state, me.uid, known)
         await rt.sentinel.ensure(monitors, known, current)
         if self._last_members is not None and len(state.nodes) < self._last_members:
@@ -173,9 +176,11 @@ class NodeLoop:
         ca = state.cluster.database_ca()
         if not rt.tls_names.any or ca is None:
             return
-        if rt.database_tls.ensure_node(ca) and rt.sentinel_tls_server.process.running():
-            log.info("this node's database certificate was reissued: restarting the TLS sentinel")
-            await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
+        if rt.database_tls.ensure_node(state.cluster):
+            await rt.renew_tls_clients()
+            if rt.sentinel_tls_server.process.running():
+                log.info("this node's database certificate was reissued: restarting the TLS sentinel")
+                await asyncio.to_thread(rt.sentinel_tls_server.process.stop)
         await rt.ensure_tls_sentinel()
 
     def _unchanged(self, state: ClusterState, known: object, leader: object) -> bool:

@@ -44,9 +44,12 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
     if not request.default_user:
         # the cluster's own connections (BdbRecord.shard_user) use a password only the cluster knows
         request = request.model_copy(update={"authentication_redis_pass": secrets.token_urlsafe(24)})
+    # the cluster's own logins to the shards (recluster.node.shard_users)
+    internal_password = secrets.token_urlsafe(32)
 
     def change(state: ClusterState) -> dict[str, Any]:
-        bdb = new_bdb(state, request, utcnow(), engines)
+        bdb = new_bdb(state, request, utcnow(), engines).model_copy(
+            update={"internal_password": internal_password})
         nodes = [n.uid for n in state.nodes.values() if n.status == "active" and n.reachable]
         placed = [PlacedShard(s.uid, s.bdb_uid, s.node_uid, s.role) for s in state.shards.values()]
         try:

@@ -38,7 +38,8 @@ class Probes:
 
     def shard(self, host: str, bdb: BdbRecord) -> aioredis.Redis:
         """A client of `bdb`'s shard on the node at `host` (TLS when the database speaks TLS)."""
-        return self.client(host, bdb.port, bdb.authentication_redis_pass, bdb.tls(), bdb.shard_user())
+        user, password = bdb.login("control")
+        return self.client(host, bdb.port, password, bdb.tls(), user)
 
     async def close(self) -> None:
         for client in self._clients.values():

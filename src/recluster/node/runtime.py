@@ -18,12 +18,13 @@ from redis.exceptions import RedisError
 from recluster.node.acl_secrets import AclSecrets
 from recluster.node.ccs import CcsServer, CcsStore
 from recluster.node.config import NodeConfig
-from recluster.node.database_tls import DatabaseTls, sentinel_directives
+from recluster.node.database_tls import DatabaseTls, renew_contexts, sentinel_directives
 from recluster.node.identity import Membership
 from recluster.node.probes import Probes
 from recluster.node.sentinel import Hurry, SentinelServer
 from recluster.node.sentinel_access import SentinelAccess
 from recluster.node.sentinels import Sentinels, TlsNames
+from recluster.node.served_tls import ServedTls
 from recluster.node.shards import ShardSupervisor
 
 
@@ -69,6 +70,9 @@ class NodeRuntime:
         self.wake = asyncio.Event()  # the leader loop looks at once
         self._tuned_sentinel: dict[int, int] = {}  # sentinel port -> the process pid tuned
         self._acl_secrets: tuple[str, AclSecrets] | None = None
+        # the TLS of this node's HTTPS servers (REST API, console, metrics), set by the runner: the
+        # node loop makes them serve the certificates the cluster state holds
+        self.served_tls: ServedTls | None = None
 
     @property
     def names(self) -> tuple[str, str]:
@@ -97,6 +101,13 @@ class NodeRuntime:
         self.sentinel_server.start()
         await wait_for("the sentinel to start", self.sentinel.client.ping, 30)
         await self.tune_sentinel()
+
+    async def renew_tls_clients(self) -> None:
+        """The node's TLS trust list or certificate changed: the node and leader loops' TLS clients
+        load them again (the failover watch renews its own: TlsNames.trust_changed)."""
+        self.tls_names.trust_changed()
+        await renew_contexts([self.sentinel.tls.client])
+        await self.probes.close()
 
     async def ensure_tls_sentinel(self) -> None:
         """The TLS sentinel runs (with the node's current certificate) while the cluster has a TLS

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recluster.http_limits import MAX_BODY_BYTES
+from recluster.node.model_base import Strict
 from recluster.node.models import (
     AofPolicy,
     BdbStatus,
@@ -201,8 +202,33 @@ class ShardFailover(_Answer):
 
 
 class Certificates(_Answer):
-    proxy_cert: str = Field(description="PEM: the CA a client of a TLS database trusts (it signs the "
-                            "certificate of every database shard); empty until the cluster has made it")
+    proxy_cert: str = Field(description="PEM: the CA(s) a client of a TLS database trusts: the CA of the "
+                            "user's certificate when one is set (PUT /v1/cluster/update_cert), and the "
+                            "cluster's database CA (it signs the shards' certificates otherwise, and the "
+                            "TLS sentinels'); empty until the cluster has made it")
+    proxy_user_cert: str = Field(default="", description="PEM: the certificate (and intermediates) a user "
+                                 "gave the databases, which every TLS shard serves; empty while the "
+                                 "nodes issue the shards' certificates from the database CA")
+    api_cert: str = Field(default="", description="PEM: the certificate (and intermediates) a user gave "
+                          "the REST API (9443), which every node serves; empty while each serves its own")
+    cm_cert: str = Field(default="", description="PEM: the user's certificate of the console (8443); empty "
+                         "while each node serves its own")
+    metrics_exporter_cert: str = Field(default="", description="PEM: the user's certificate of the metrics "
+                                       "endpoint (8070); empty while each node serves its own")
+
+
+class CertificateUpdate(Strict):
+    """PUT /v1/cluster/update_cert (Redis Enterprise's body): `proxy` (the databases'), `api`,
+    `cm` or `metrics_exporter` (the nodes' HTTPS servers) can be set (`syncer` keeps the cluster's
+    own); `certificate` is the leaf then its intermediates (and the root CA when it is not given
+    apart), PEM."""
+
+    name: str = Field(description="which certificate: `proxy` (the databases'), `api` (the REST API, "
+                      "9443), `cm` (the console, 8443), `metrics_exporter` (8070)")
+    certificate: str = Field(description="PEM: the certificate, then its chain")
+    key: str = Field(description="PEM: its private key, unencrypted")
+    ca: str = Field(default="", description="recluster: PEM CA certificate(s) the chain ends at, when not "
+                    "in `certificate` (a cert-manager Secret's ca.crt)")
 
 
 class License(_Answer):

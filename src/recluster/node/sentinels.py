@@ -24,12 +24,16 @@ log = logging.getLogger(__name__)
 
 class TlsNames:
     """The names monitored by the TLS sentinels, from the last state the node loop read: shared by
-    the loops of the node (one thread) and the failover watch (another)."""
+    the loops of the node (one thread) and the failover watch (another). `trust_generation` changes
+    when the node's TLS trust list (or its own certificate) changes: a client made before keeps the
+    old one (redis-py loads a connection's SSL context once, for all its reconnections), so each
+    loop renews its TLS clients when it sees a new generation (database_tls.renew_contexts)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._names: frozenset[str] = frozenset()
         self._state: object = None
+        self.trust_generation = 0
 
     def follow(self, state: ClusterState) -> None:
         if state is self._state:
@@ -44,6 +48,10 @@ class TlsNames:
     @property
     def any(self) -> bool:
         return bool(self._names)
+
+    def trust_changed(self) -> None:
+        with self._lock:
+            self.trust_generation += 1
 
 
 class Sentinels:

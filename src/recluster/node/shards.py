@@ -20,12 +20,13 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from recluster.api.access import INTERNAL_SHARD_USER
+from recluster.api.access import INTERNAL_SHARD_USER, INTERNAL_USERS
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig, engine_table
 from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.shard_users import AclUser, internal_users
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def memory_settings(bdb: BdbRecord) -> dict[str, str]:
 
 def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
     """Settings applied with CONFIG SET when they change (also written to the config file)."""
+    replication_user, replication_password = bdb.login("replication")
     if bdb.data_persistence == "snapshot" and bdb.snapshot_policy:
         save = " ".join(f"{r.secs} {r.writes}" for r in bdb.snapshot_policy)
     elif bdb.data_persistence == "snapshot":
@@ -51,8 +53,8 @@ def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
         "appendfsync": "always" if bdb.aof_policy == "appendfsync-always" else "everysec",
         "save": save,
         "requirepass": bdb.authentication_redis_pass or "",
-        "masterauth": bdb.authentication_redis_pass or "",
-        **({"masteruser": user} if (user := bdb.shard_user()) else {}),
+        "masterauth": replication_password or "",
+        **({"masteruser": replication_user} if replication_user else {}),
         "min-replicas-to-write": str(shard.min_replicas_to_write),
         "min-replicas-max-lag": str(REPLICA_MAX_LAG_S),
     }
@@ -73,23 +75,10 @@ def conf_quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-@dataclass(frozen=True)
-class AclUser:
-    """An ACL user of a shard as the node applies it: name, the SHA-256 of its password, its
-    permission arguments (recluster.node.access.database_users, opened)."""
-
-    name: str
-    password_sha256: str
-    permissions: tuple[str, ...]
-
-    def setuser_args(self) -> list[str]:
-        # `reset` first: the user is exactly this, whatever an older rule or password gave it
-        return ["reset", "on", f"#{self.password_sha256}", *self.permissions]
-
-
-def internal_user_args(bdb: BdbRecord) -> list[str]:
-    """The internal user of a database whose default user is off: every command (it replicates,
-    probes, fails over, reconfigures), with the database password."""
+def legacy_internal_user_args(bdb: BdbRecord) -> list[str]:
+    """The one internal user of a database made before the cluster's per-job users
+    (shard_users.internal_users) whose default user is off: every command (it replicates, probes,
+    fails over, reconfigures), with the database password."""
     password = hashlib.sha256((bdb.authentication_redis_pass or "").encode()).hexdigest()
     return [INTERNAL_SHARD_USER, "reset", "on", f"#{password}", "~*", "&*", "+@all"]
 
@@ -114,9 +103,10 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
         if key in ("requirepass", "masterauth") and not value:
             continue
         lines.append(f"{key} {conf_quote(value)}")
-    if not bdb.default_user:  # only the cluster's internal user and the database's users log in
+    if not bdb.default_user:  # only the cluster's internal users and the database's users log in
         lines.append("user default off")
-        lines.append(" ".join(["user", *map(conf_quote, internal_user_args(bdb))]))
+        if not bdb.internal_password:
+            lines.append(" ".join(["user", *map(conf_quote, legacy_internal_user_args(bdb))]))
     for user in users:  # present from the first command: no window without them after a restart
         lines.append(" ".join(["user", conf_quote(user.name), *map(conf_quote, user.setuser_args())]))
     if master is not None:
@@ -138,7 +128,7 @@ class LocalShard:
     process: ManagedProcess
     applied: dict[str, str] | None = None
     users: tuple[AclUser, ...] | None = None  # the ACL users applied (None: not known)
-    user: str | None = None  # who the node's own client logs in as (BdbRecord.shard_user)
+    user: str | None = None  # who the node's own client logs in as (BdbRecord.login("control"))
     client: aioredis.Redis | None = None
     uses_tls: bool = False
 
@@ -172,7 +162,12 @@ class ShardSupervisor:
             return []
         return sorted(int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
 
+    @staticmethod
+    def _password(bdb: BdbRecord) -> str | None:
+        return bdb.login("control")[1] or None
+
     def client(self, handle: LocalShard, password: str | None) -> aioredis.Redis:
+        """The node's own client of the shard, logged in as `handle.user` (BdbRecord.login("control"))."""
         if handle.client is None:
             handle.client = aioredis.Redis(host=self.cfg.addr, port=handle.port, username=handle.user,
                                            password=password or None,
@@ -239,7 +234,8 @@ class ShardSupervisor:
             await self.remove(bdb.uid)  # another shard of this database was here before
             handle = self._handle(bdb.uid)
         handle.shard_uid, handle.port, handle.uses_tls = shard.uid, bdb.port, bdb.tls()
-        handle.user = bdb.shard_user()
+        handle.user = bdb.login("control")[0]
+        users = (*internal_users(bdb), *users)
         settings = runtime_settings(bdb, shard)
         reissued = bdb.tls() and self._ensure_certificate(bdb, handle.directory)
         if not handle.process.running():
@@ -260,18 +256,24 @@ class ShardSupervisor:
             handle.applied, handle.users = settings, users
             return True
         if handle.applied != settings:
-            client = self.client(handle, (handle.applied or {}).get("requirepass") or None)
+            # the default user's login of an older database follows its password, which may be the
+            # one changing now; the internal users' does not
+            default_login = handle.user is None
+            before, after = (self._password(bdb),) * 2
+            if default_login:
+                before, after = (handle.applied or {}).get("requirepass"), settings["requirepass"]
+            client = self.client(handle, before)
             try:
                 await client.ping()
             except RedisError:
                 await self._drop_client(handle)
-                client = self.client(handle, settings["requirepass"] or None)
+                client = self.client(handle, after)
             for key, value in settings.items():
                 if handle.applied is None or handle.applied.get(key) != value:
                     await client.config_set(key, value)
-                    if key == "requirepass":
+                    if key == "requirepass" and default_login:
                         await self._drop_client(handle)
-                        client = self.client(handle, value or None)
+                        client = self.client(handle, value)
             handle.applied = settings
             await self._drop_client(handle)
         if handle.users != users:
@@ -284,7 +286,7 @@ class ShardSupervisor:
         """The running shard's ACL users become exactly `users` (and `default`): a changed rule or
         password is set, a user no longer given the database is deleted, which also closes its open
         connections (Redis does on ACL DELUSER)."""
-        client = self.client(handle, bdb.authentication_redis_pass or None)
+        client = self.client(handle, self._password(bdb))
         wanted = {user.name for user in users}
         for user in users:
             if handle.users is None or user not in handle.users:
@@ -296,7 +298,8 @@ class ShardSupervisor:
         if gone:
             await client.acl_deluser(*gone)
         handle.users = users
-        log.info("shard of %s: ACL users now %s", bdb.name, ", ".join(sorted(wanted)) or "none but default")
+        theirs = sorted(wanted - set(INTERNAL_USERS))
+        log.info("shard of %s: ACL users now %s", bdb.name, ", ".join(theirs) or "none but the cluster's")
 
     def _ensure_certificate(self, bdb: BdbRecord, directory: Path) -> bool:
         """The shard's certificate is current (issued by this node from the cluster's database CA);
@@ -306,14 +309,18 @@ class ShardSupervisor:
         return self.tls.ensure_shard(self.tls.ca, bdb, directory)
 
     async def _reload_tls(self, handle: LocalShard, bdb: BdbRecord) -> None:
-        """A running shard loads its renewed certificate and trust list: setting a TLS file reloads
-        the TLS configuration (new connections use it, open ones are kept); client authentication
-        follows the database's setting."""
-        client = self.client(handle, bdb.authentication_redis_pass or None)
+        """A running shard loads its renewed certificate (or the user's new one) and trust list:
+        setting a TLS file reloads the TLS configuration (new connections use it, open ones are
+        kept); client authentication follows the database's setting. One CONFIG SET, so the
+        certificate and its key are never loaded apart."""
+        client = self.client(handle, self._password(bdb))
         files = shard_files(handle.directory)
-        await client.config_set("tls-auth-clients", "yes" if bdb.client_auth() else "no")
-        await client.config_set("tls-ca-cert-file", str(files.ca))
-        await client.config_set("tls-cert-file", str(files.cert))
+        await client.execute_command(  # type: ignore[no-untyped-call]
+            "CONFIG", "SET", "tls-auth-clients", "yes" if bdb.client_auth() else "no",
+            "tls-ca-cert-file", str(files.ca), "tls-cert-file", str(files.cert),
+            "tls-key-file", str(files.key),
+            "tls-client-cert-file", str(files.client_cert), "tls-client-key-file", str(files.client_key))
+        await self._drop_client(handle)  # the next one loads the node's new trust list too
         log.info("shard of %s: TLS certificate or trust list renewed", bdb.name)
 
     async def _check(self, bdb: BdbRecord, master: tuple[str, int] | None, current: set[str] | None) -> None:
@@ -323,7 +330,7 @@ class ShardSupervisor:
         if not handle.process.running():
             return
         try:
-            info = await self.client(handle, bdb.authentication_redis_pass or None).info("replication")
+            info = await self.client(handle, self._password(bdb)).info("replication")
         except (RedisError, OSError):
             await self._drop_client(handle)  # starting, or a password just changed: not ready yet
             return
@@ -334,7 +341,7 @@ class ShardSupervisor:
             return
         log.info("shard of %s follows %s, an address no node has: replicating from %s:%d instead",
                  bdb.name, following, master[0], master[1])
-        await self.client(handle, bdb.authentication_redis_pass or None).replicaof(master[0], master[1])
+        await self.client(handle, self._password(bdb)).replicaof(master[0], master[1])
 
     async def remove(self, bdb_uid: int) -> None:
         handle = self._handle(bdb_uid)

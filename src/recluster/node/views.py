@@ -42,9 +42,11 @@ def running_version(bdb: BdbRecord, engines: EngineTable) -> str:
 
 def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[str, Any]:
     """A bdb as GET /v1/bdbs shows it; `version` is what its shards run (running_version)."""
-    # with the default user off the password is the cluster's internal user's: never shown
-    out: dict[str, Any] = bdb.model_dump(exclude={"generation"} if bdb.default_user
-                                         else {"generation", "authentication_redis_pass"})
+    # the cluster's own passwords are never shown (with the default user off the database password is
+    # one of them)
+    hidden = {"generation", "internal_password"}
+    out: dict[str, Any] = bdb.model_dump(exclude=hidden if bdb.default_user
+                                         else {*hidden, "authentication_redis_pass"})
     out["snapshot_policy"] = [r.model_dump() for r in bdb.snapshot_policy]
     shards = state.shards_of(bdb.uid)
     out["shard_list"] = [s.uid for s in shards]
@@ -133,9 +135,16 @@ def cluster_view(state: ClusterState, leader_name: str | None, engines: EngineTa
 
 
 def certificates_view(state: ClusterState) -> dict[str, Any]:
-    """The cluster's public certificates. `proxy_cert` is what a client of a TLS database trusts, as
-    in Redis Enterprise: here the CA that signs every shard's certificate (never its key)."""
-    return {"proxy_cert": state.cluster.database_ca_cert}
+    """The cluster's public certificates (never a key). `proxy_cert` is what a client of a TLS
+    database trusts, as in Redis Enterprise: the CA that signs every shard's certificate, and with a
+    user's certificate (`proxy_user_cert`, what the shards then serve) its CA first. The database CA
+    stays in it either way: it signs the TLS sentinels' certificates. `api_cert`, `cm_cert`,
+    `metrics_exporter_cert`: the certificate (and intermediates) a user gave that HTTPS server, empty
+    while every node serves its own."""
+    served = state.cluster.served_certificates
+    return {"proxy_cert": state.cluster.database_trust(), "proxy_user_cert": state.cluster.proxy_chain,
+            **{f"{name}_cert": served[name].chain if name in served else ""
+               for name in ("api", "cm", "metrics_exporter")}}
 
 
 def license_view(state: ClusterState) -> dict[str, Any]:

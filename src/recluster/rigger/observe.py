@@ -62,8 +62,8 @@ class ClusterReader:
     def __init__(self, config: RiggerConfig, kube: Kube) -> None:
         self.config = config
         self.kube = kube
-        # the CA of the cluster's TLS databases (REST `proxy_cert`), read once a TLS database exists:
-        # the TLS sentinels are verified against it
+        # the CA of the cluster's TLS databases (REST `proxy_cert`), read while a TLS database
+        # exists (it changes when the database CA rotates): the TLS sentinels are verified against it
         self.database_ca: str | None = None
 
     async def node_pods(self) -> list[NodePod]:
@@ -91,7 +91,7 @@ class ClusterReader:
             try:
                 async with node_api(pod.ip, server_name, ca_pem, username, password, timeout=5.0) as api:
                     bdbs: list[dict[str, Any]] = await api.bdbs()
-                    if self.database_ca is None and any(b.get("tls_mode") == "enabled" for b in bdbs):
+                    if any(b.get("tls_mode") == "enabled" for b in bdbs):
                         self.database_ca = str((await api.certificates()).get("proxy_cert") or "") or None
                     return bdbs
             except (httpx.HTTPError, ClusterApiError, OSError) as exc:

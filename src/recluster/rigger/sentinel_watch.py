@@ -26,6 +26,7 @@ class SentinelWatch:
     def __init__(self, on_switch_master: Callable[[bytes | str], None]) -> None:
         self.on_switch_master = on_switch_master
         self.watchers: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self.tls_ca: str | None = None  # the CA the TLS watchers verify with
 
     def follow(self, ips: set[str], tls_ca: str | None = None) -> None:
         """Subscribe to the sentinels at `ips` (the node pods' now), and to no other; to their TLS
@@ -33,8 +34,10 @@ class SentinelWatch:
         wanted = {(ip, SENTINEL_PORT) for ip in ips}
         if tls_ca:
             wanted |= {(ip, SENTINEL_TLS_PORT) for ip in ips}
+        renewed = tls_ca != self.tls_ca  # a rotated CA: the TLS watchers connect again with it
+        self.tls_ca = tls_ca
         for key in list(self.watchers):
-            if key not in wanted:
+            if key not in wanted or (renewed and key[1] == SENTINEL_TLS_PORT):
                 self.watchers.pop(key).cancel()
         for ip, port in wanted:
             if (ip, port) not in self.watchers or self.watchers[(ip, port)].done():

@@ -1,11 +1,36 @@
-"""Helpers of the node tests that write through Sentinel."""
+"""Helpers of the node tests that write through Sentinel, and what a TLS server presents."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import time
+from pathlib import Path
 
 import redis
+
+
+def peer_certificate(address: str, port: int, server_name: str | None = None,
+                     ca: Path | None = None) -> bytes:
+    """The DER certificate a TLS server at `address` presents; with `ca`, checked against it for
+    `server_name`, else not checked (what is served, not whether it is trusted)."""
+    if ca is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection((address, port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=server_name or address) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def der(pem: str) -> bytes:
+    """The DER form of the first certificate of a PEM text (what a server presents first)."""
+    end = "-----END CERTIFICATE-----"
+    return ssl.PEM_cert_to_DER_cert(pem.split(end)[0] + end + "\n")
 
 
 async def write_confirmed(client: redis.Redis, count: int, timeout_s: float = 60) -> list[str]:

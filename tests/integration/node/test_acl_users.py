@@ -55,6 +55,40 @@ async def denied(call: Callable[[], Any], error: type[Exception]) -> bool:
     return False
 
 
+async def internal_logins_hold(sentinel: Sentinel, name: str, admin: redis.Redis,
+                                database_password: str | None, default_user_on: bool) -> None:
+    """The cluster's own connections to the master of `name` (its replica's link, the sentinels, the
+    nodes' probes) each log in as their own internal user, which has only its job's commands and no
+    key; the database's password opens none of them. `admin`: a client of a user with every command."""
+    users = {str(user) for user in await run(lambda: admin.acl_users())}
+    assert {"recluster-internal", "recluster-replication", "recluster-sentinel"} <= users
+    dry = {user: await run(lambda u=user: admin.execute_command("ACL", "DRYRUN", u, "GET", "k"))
+           for user in ("recluster-internal", "recluster-replication", "recluster-sentinel")}
+    assert all("no permissions" in str(answer) for answer in dry.values()), dry
+    replication = await run(lambda: admin.acl_getuser("recluster-replication"))
+    assert set(replication["commands"]) == {"+psync", "+replconf", "+ping"}, replication
+    host, port = await run(lambda: sentinel.discover_master(name))
+    for user in ("recluster-internal", "recluster-replication", "recluster-sentinel"):
+        refused = redis.Redis(host, port, username=user, password=database_password or "x",
+                              socket_timeout=2.0)
+        assert await denied(refused.ping, redis.exceptions.AuthenticationError), user
+
+    async def every_job_logged_in() -> bool:
+        clients = await run(lambda: admin.client_list())
+        by_user = {client["user"] for client in clients}
+        replica_links = [c for c in clients if "S" in c["flags"]]
+        return (bool(replica_links) and all(c["user"] == "recluster-replication" for c in replica_links)
+                and {"recluster-sentinel", "recluster-internal"} <= by_user)
+
+    await eventually("the replica, the sentinels and the probes each log in as their own user",
+                     every_job_logged_in)
+    if default_user_on:
+        # only the test's own clients use the database's default user
+        cluster_own = [c for c in await run(lambda: admin.client_list())
+                       if c["user"] == "default" and c["name"].startswith("sentinel")]
+        assert not cluster_own
+
+
 async def test_users_roles_and_acls_reach_every_shard_and_follow_changes(cluster3: LoopbackCluster) -> None:
     async with cluster3.api(1) as api:  # a follower: writes are forwarded to the leader
         reader = await api.create_object("roles", {"name": "reader", "management": "none"})
@@ -87,6 +121,7 @@ async def test_users_roles_and_acls_reach_every_shard_and_follow_changes(cluster
     await eventually("bob may write", lambda: run(lambda: bob.set("k", "v") is True))
     assert await run(lambda: alice.get("k")) == b"v"
     assert await denied(lambda: alice.set("k", "x"), redis.exceptions.NoPermissionError)
+    await internal_logins_hold(sentinel, "acl-db", bob, "acl-db-default-pw", default_user_on=True)
     assert await denied(lambda: carol.get("k"), redis.exceptions.AuthenticationError)
 
     # the REST API authorises by role: a db_viewer reads (without the database's password), changes
@@ -176,6 +211,7 @@ async def test_a_database_without_its_default_user_lets_in_only_its_users_and_st
     erin = sentinel.master_for("private-db", username="erin", password="erin-password-5", socket_timeout=2.0)
     await eventually("erin writes", lambda: run(lambda: erin.set("k", "v") is True))
     assert await run(lambda: erin.execute_command("WAIT", 1, 5000)) == 1  # the replica replicates
+    await internal_logins_hold(sentinel, "private-db", erin, None, default_user_on=False)
 
     async with cluster3.api(0) as api:
         await api.fail_over_bdb(bdb["uid"])

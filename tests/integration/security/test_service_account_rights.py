@@ -90,6 +90,8 @@ OPERATOR_NEEDS = [
     Need("", "secrets", ("create", "patch"),
          "server-side apply of `rec`, `rec-tls`, `redb-<db>`, the broker's `rec-service-broker(-tls)`"),
     Need("", "secrets", ("delete",), "a database secret it made goes with its REDB"),
+    Need("", "configmaps", ("create", "patch"),
+         "server-side apply of ConfigMap `<rec>-database-ca` (rec/database_certificate.py)"),
     Need("", "services", ("list", "watch"), "kopf watches the REC's Services (rec/handlers.py)"),
     Need("", "services", ("create", "patch"), "server-side apply of the REC's Services"),
     Need("", "services", ("get", "delete"), "the broker Service when the broker is disabled"),
@@ -166,7 +168,7 @@ def _everyone_denied() -> list[Denied]:
         Denied("patch", "", "pods/ephemeralcontainers", "never injects containers"),
         Denied("create", "", "serviceaccounts/token", "cannot mint tokens (e.g. for `rec`)"),
         Denied("create", "", "pods", "pods come from StatefulSets and Deployments"),
-        Denied("get", "", "configmaps", "no configuration maps are used"),
+        Denied("get", "", "configmaps", "reads no ConfigMap (writes `<rec>-database-ca` by apply only)"),
         Denied("*", "", "secrets", "no wildcard grants"),
         Denied("deletecollection", "", "secrets", "deletes one secret at a time, if any"),
     ]

@@ -65,9 +65,9 @@ def test_manifest_round_trip_keeps_camel_case() -> None:
 
 def test_unknown_spec_fields_are_kept_not_refused() -> None:
     spec = RedisEnterpriseClusterSpec.model_validate(
-        {"nodes": 3, "certificates": {"apiCertificateSecretName": "x"}}
+        {"nodes": 3, "ldap": {"protocol": "LDAPS"}}
     )
-    assert spec.model_extra == {"certificates": {"apiCertificateSecretName": "x"}}
+    assert spec.model_extra == {"ldap": {"protocol": "LDAPS"}}
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from recluster.api import (
     validate_redb,
 )
 from recluster.api.conditions import spec_event, spec_is_invalid, spec_is_valid, updated_conditions
-from recluster.api.rec import RedisEnterpriseClusterSpec, ServicesRiggerSpec, SlaveHaSpec
+from recluster.api.rec import CertificatesSpec, RedisEnterpriseClusterSpec, ServicesRiggerSpec, SlaveHaSpec
 from recluster.api.redb import RedisEnterpriseDatabaseSpec
 
 pytestmark = pytest.mark.unit
@@ -111,11 +111,14 @@ def test_values_that_ask_for_nothing_pass_silently(spec: dict[str, Any]) -> None
 
 def test_rec_refusals_and_harmless_values() -> None:
     refused = rec(
-        certificates={"apiCertificateSecretName": "my-api-cert"}, clusterCredentialSecretType="vault"
+        certificates={"apiCertificateSecretName": "my-api-cert"}, clusterCredentialSecretType="vault",
+        ldap={"protocol": "my-ldap-protocol"},
     )
     errors = validate_rec(refused)
-    assert fields(errors) == {"spec.certificates", "spec.clusterCredentialSecretType"}
-    assert "my-api-cert" not in describe(errors)  # a block's content is never repeated
+    assert fields(errors) == {
+        "spec.certificates.apiCertificateSecretName", "spec.clusterCredentialSecretType", "spec.ldap"}
+    assert "my-ldap-protocol" not in describe(errors)  # a block's content is never repeated
+    assert validate_rec(rec(certificates={"proxyCertificateSecretName": "db-cert"})) == []
     assert validate_rec(rec(clusterCredentialSecretType="kubernetes", activeActive={})) == []
 
 
@@ -221,7 +224,7 @@ def test_every_modelled_field_is_classified_once() -> None:
         assert len(paths) == len(set(paths))
         assert all(field.reason for field in table if field.support != Support.IMPLEMENTED)
     rec_modelled = (_aliases(RedisEnterpriseClusterSpec) | _aliases(ServicesRiggerSpec, "servicesRiggerSpec.")
-                    | _aliases(SlaveHaSpec, "slaveHA."))
+                    | _aliases(SlaveHaSpec, "slaveHA.") | _aliases(CertificatesSpec, "certificates."))
     assert rec_modelled <= set(REC_TABLE)
     assert _aliases(RedisEnterpriseDatabaseSpec) <= set(REDB_TABLE)
     # what the operator acts on is modelled (an implemented field the models do not know is a lie)

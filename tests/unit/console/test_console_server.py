@@ -21,6 +21,7 @@ from recluster.logs import AccessLog
 from recluster.node.config import NodeConfig
 from recluster.node.identity import Membership
 from recluster.node.metrics_server import start_metrics_server
+from recluster.node.served_tls import server_context
 from recluster.node.tls import ensure_certificate
 
 pytestmark = pytest.mark.unit
@@ -94,7 +95,7 @@ def test_console_reads_metrics_over_https_checking_them_like_the_node_checks_pee
     registry = CollectorRegistry()
     Gauge("recluster_node_uptime_seconds", "uptime", registry=registry).set(42)
     port = free_port()
-    metrics = start_metrics_server(registry, "127.0.0.1", port, cert, key)
+    metrics = start_metrics_server(registry, "127.0.0.1", port, server_context(cert, key))
     cfg = NodeConfig(addr="127.0.0.1", data_dir=tmp_path / "node")
     if trust != "none":
         cfg.cert_dir.mkdir(parents=True)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from recluster.certificates import Authority, certificate_names
+from recluster.certificates import Authority, Pem, UserCertificate, certificate_names
 from recluster.node.database_tls import (
     DatabaseTls,
     database_names,
@@ -87,6 +87,50 @@ def test_a_certificate_is_reissued_for_new_names_a_new_ca_and_before_it_expires(
     moved = DatabaseTls(tmp_path, "node-a", "127.0.0.10", "")  # the pod came back at a new address
     assert moved.ensure_shard(ca, bdb(), shard, now)
     assert moved.ensure_shard(Authority.create("new", days=10).pem(), bdb(), shard, now)
+
+
+def cluster_record(ca: Pem, user: UserCertificate | None) -> ClusterRecord:
+    return ClusterRecord(name="c", created_time="", username="a", password_hash="",
+                         database_ca_cert=ca.certificate, database_ca_key=ca.key,
+                         proxy_chain=user.chain if user else "",
+                         proxy_key=user.key if user else "", proxy_anchors=user.anchors if user else "")
+
+
+def test_a_user_certificate_is_served_and_the_issued_one_stays_the_shards_client_identity(
+        tmp_path: Path) -> None:
+    ca = Authority.create("cluster", days=3650).pem()
+    now = dt.datetime.now(dt.UTC)
+    user_root = Authority.create("user root", days=30, now=now)
+    leaf = user_root.issue("orders", ["orders"], days=20, now=now)
+    cluster = cluster_record(ca, UserCertificate(leaf.certificate, leaf.key, user_root.pem().certificate))
+    tls, shard = DatabaseTls(tmp_path, "node-a", "127.0.0.9", ""), tmp_path / "shard"
+    files = shard / "tls"
+    assert tls.ensure_node(cluster, now)
+    assert tls.ensure_shard(ca, bdb(), shard, now)
+    assert (files / "cert.pem").read_text() == leaf.certificate
+    assert (files / "key.pem").read_text() == leaf.key
+    client = (files / "client.pem").read_text()
+    assert "127.0.0.9" in certificate_names(client)  # issued by the node: replicas present it
+    trusted = (files / "ca.pem").read_text()  # replicas verify the master's (user's) certificate
+    assert user_root.pem().certificate.strip() in trusted and ca.certificate.strip() in trusted
+    assert user_root.pem().certificate.strip() in (tmp_path / "tls-databases" / "ca.pem").read_text()
+    assert not tls.ensure_shard(ca, bdb(), shard, now)
+    # a new user certificate (a new CA too) is put in place at once, the node's identity reissued
+    # for the new trust list; without one the shard serves its issued certificate again
+    root2 = Authority.create("user root 2", days=30, now=now)
+    leaf2 = root2.issue("orders", ["orders"], days=20, now=now)
+    assert tls.ensure_node(cluster_record(ca, UserCertificate(leaf2.certificate, leaf2.key,
+                                                              root2.pem().certificate)), now)
+    assert tls.ensure_shard(ca, bdb(), shard, now)
+    assert (files / "cert.pem").read_text() == leaf2.certificate
+    assert user_root.pem().certificate.strip() not in (files / "ca.pem").read_text()
+    assert tls.ensure_node(cluster_record(ca, None), now)
+    assert tls.ensure_shard(ca, bdb(), shard, now)
+    assert (files / "cert.pem").read_text() == (files / "client.pem").read_text()
+    assert (files / "ca.pem").read_text().strip() == ca.certificate.strip()
+    lines = shard_directives(bdb(), shard)
+    assert f"tls-client-cert-file {files / 'client.pem'}" in lines
+    assert f"tls-client-key-file {files / 'client-key.pem'}" in lines
 
 
 def test_the_rest_api_refuses_replica_ssl_and_a_certificate_that_is_not_one() -> None:

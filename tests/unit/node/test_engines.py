@@ -130,3 +130,8 @@ def test_changing_the_version_of_a_live_database_is_refused_for_now() -> None:
         updated_bdb(st, bdb, BdbUpdate(redis_version="9.9"), "later", TABLE)
     # the same version (in any spelling) is no change
     assert updated_bdb(st, bdb, BdbUpdate(redis_version="redis-7.0"), "later", TABLE) is bdb
+
+
+def test_the_rdb_line_of_each_engine() -> None:
+    """Backups compare RDB formats by Redis line: Valkey 8 writes and reads Redis 7.2's (11)."""
+    assert (R80.rdb_line, R70.rdb_line, VK81.rdb_line) == ("8.0.2", "7.0.15", "7.2")

@@ -31,8 +31,8 @@ async def _master_info(daemon: NodeDaemon, uid: int) -> dict[str, Any]:
     node = state.nodes.get(master.node_uid) if master else None
     if node is None:
         raise ApiError(503, "no_master", f"database {uid} has no master shard right now")
-    client = aioredis.Redis(host=node.addr, port=bdb.port, username=bdb.shard_user(),
-                            password=bdb.authentication_redis_pass,
+    user, password = bdb.login("control")
+    client = aioredis.Redis(host=node.addr, port=bdb.port, username=user, password=password,
                             socket_timeout=2, socket_connect_timeout=1, retry=no_retry(),
                             **(node_client_tls(daemon.cfg.data_dir) if bdb.tls() else {}))
     try:

@@ -26,6 +26,7 @@ from recluster.operator.context import Context
 from recluster.operator.finalizers import hold
 from recluster.operator.rec.access import keep_access
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
+from recluster.operator.rec.database_certificate import keep_database_certificate
 from recluster.operator.rec.delete import delete_step
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes, valid_status
 from recluster.operator.rec.steps import cluster_step, scale_step
@@ -161,9 +162,12 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
     observed = await cluster_step(kube, rec, body, view, client, statefulset, scale_note, license_text)
     await _keep_policy(kube, body, rec, view, client)
     managed = await keep_access(kube, body, rec, view, client)
+    certificates = await keep_database_certificate(kube, body, rec, view, client)
     status = valid_status(body, observed, describe(rec_warnings(body, accepted)))
     if managed is not None:
         status["managed"] = managed
+    if certificates is not None:
+        status["certificatesStatus"] = certificates
     await write_status(kube, body, status, state_changes)
     metrics.REC_READY_NODES.labels(namespace, name).set(observed.ready_nodes)
     return settings.busy_resync_seconds if observed.converging else settings.resync_seconds

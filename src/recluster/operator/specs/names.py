@@ -78,6 +78,11 @@ def tls_secret_name(rec: RedisEnterpriseCluster) -> str:
     return rec.tls_secret_name
 
 
+def database_ca_name(rec: RedisEnterpriseCluster) -> str:
+    """ConfigMap with the CA (`ca.crt`) a client of the REC's TLS databases trusts."""
+    return f"{rec.name}-database-ca"
+
+
 def service_account_name(rec: RedisEnterpriseCluster) -> str:
     return rec.spec.service_account_name or rec.name
 

@@ -1,6 +1,5 @@
-"""One REC and two REDBs for the whole admin CLI module, made as the REDB tests make theirs
-(recluster.local.harness: the operator on the host with the RBAC of deploy/, a small REC): `admin-db`
-(replicated, for failover and connect) and `admin-tls` (TLS, for connect). The CLI runs as the user
+"""Two REDBs for the whole admin CLI module on the e2e tests' shared REC (tests/e2e/conftest.py):
+`admin-db` (replicated, for failover and connect) and `admin-tls` (TLS, for connect). The CLI runs as the user
 would run it: the `kubectl-recluster` entry point of this checkout with the cluster's admin
 kubeconfig in KUBECONFIG and kubectl on PATH (for the exec tunnel)."""
 
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.e2e.conftest import RedbEnv
 
 from recluster.local.cluster import LocalCluster
 from recluster.local.harness import (
@@ -22,14 +22,9 @@ from recluster.local.harness import (
     apply_redb,
     eventually,
     kubectl,
-    operator_namespace,
-    rec_manifest,
     redb_manifest,
     redb_status,
-    start_operator,
-    strip_finalizers,
     wait_active,
-    wait_state,
 )
 
 PLUGIN = Path(sys.executable).parent / "kubectl-recluster"
@@ -60,22 +55,19 @@ class AdminEnv:
 
 
 @pytest.fixture(scope="module")
-def admin_env(local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
-    workdir = tmp_path_factory.mktemp("admin")
-    with operator_namespace(local_cluster) as namespace:
-        operator = start_operator(local_cluster, namespace, workdir)
-        try:
-            kubectl(local_cluster, "-n", namespace, "apply", "-f", "-", input=json.dumps(rec_manifest()))
-            wait_state(local_cluster, namespace, "Running", timeout=900)
-            assert apply_redb(local_cluster, namespace, redb_manifest(REPLICATED, replication=True)) == ""
-            assert apply_redb(local_cluster, namespace, redb_manifest(TLS, tlsMode="enabled")) == ""
-            for name, shards in ((REPLICATED, 2), (TLS, 1)):
-                wait_active(local_cluster, namespace, name)
-                eventually(f"{name}: {shards} shards active",
-                           lambda name=name, shards=shards: redb_status(local_cluster, namespace, name)
-                           .get("shardStatuses") == {"active": shards}, timeout=180)
-            yield AdminEnv(local_cluster, namespace, operator)
-        finally:
-            kubectl(local_cluster, "-n", namespace, "delete", "redb", "--all", "--wait=false", check=False)
-            operator.stop()
-            strip_finalizers(local_cluster, namespace, "redb")
+def admin_env(redb_env: RedbEnv) -> Iterator[AdminEnv]:
+    """The admin CLI's two databases on the shared REC (tests/e2e/conftest.py), deleted at the end of
+    the module."""
+    cluster, namespace = redb_env.cluster, redb_env.namespace
+    try:
+        assert apply_redb(cluster, namespace, redb_manifest(REPLICATED, replication=True)) == ""
+        assert apply_redb(cluster, namespace, redb_manifest(TLS, tlsMode="enabled")) == ""
+        for name, shards in ((REPLICATED, 2), (TLS, 1)):
+            wait_active(cluster, namespace, name)
+            eventually(f"{name}: {shards} shards active",
+                       lambda name=name, shards=shards: redb_status(cluster, namespace, name)
+                       .get("shardStatuses") == {"active": shards}, timeout=180)
+        yield AdminEnv(cluster, namespace, redb_env.operator)
+    finally:
+        kubectl(cluster, "-n", namespace, "delete", "redb", REPLICATED, TLS, "--ignore-not-found",
+                "--timeout=180s", check=False)

@@ -1,0 +1,136 @@
+"""Export and import on the local cluster (issue 20), in the REDB session's REC: the S3 server runs on
+the cluster's bridge address, so the node pods reach it. A replicated REDB's database with 100,000
+keys is exported through the REC's REST API: its objects and manifest are in the bucket with
+checksums that match; an import into another REDB's database replaces its data with exactly those
+keys; after a failover of the source's master, an export still succeeds."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from tests.e2e.redb.conftest import RedbEnv
+from tests.e2e.redb.support import client
+
+from recluster.clients.cluster_api import ClusterApi
+from recluster.clients.s3 import S3Credentials, S3Location, S3Store
+from recluster.local.harness import (
+    apply_redb,
+    eventually,
+    node_pods,
+    redb_manifest,
+    redb_status,
+    secret_data,
+    service,
+    wait_active,
+)
+from recluster.local.s3server import S3Endpoint, start_s3_server, stop_s3_server
+
+pytestmark = pytest.mark.e2e
+KEYS = 100_000
+
+
+@pytest.fixture(scope="module")
+def cluster_s3(redb_env: RedbEnv, s3_binary: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """The S3 server on the cluster's bridge address (198.18.x.1), reachable from the pods."""
+    state = tmp_path_factory.mktemp("s3-cluster")
+    _, endpoint = start_s3_server(s3_binary, state, host=redb_env.cluster.layout.bridge_address)
+    try:
+        yield endpoint
+    finally:
+        stop_s3_server(state)
+
+
+def location(endpoint: S3Endpoint, **extra: Any) -> dict[str, Any]:
+    return {"type": "s3", "bucket_name": endpoint.bucket, "subdir": "e2e",
+            "access_key_id": endpoint.access_key_id, "secret_access_key": endpoint.secret_access_key,
+            "endpoint_url": endpoint.url, **extra}
+
+
+def rest_api(env: RedbEnv) -> ClusterApi:
+    """The REC's REST API on a node pod (pod addresses are reachable from this machine)."""
+    credentials = eventually("the REC secret", lambda: secret_data(env.cluster, env.namespace, "rec"),
+                             timeout=30)
+    address = node_pods(env.cluster, env.namespace)[0]["status"]["podIP"]
+    return ClusterApi(f"https://{address}:9443", credentials["username"], credentials["password"])
+
+
+def database(env: RedbEnv, name: str, **spec: Any) -> tuple[int, redis.Redis]:
+    assert apply_redb(env.cluster, env.namespace, redb_manifest(name, **spec)) == ""
+    status = wait_active(env.cluster, env.namespace, name)
+    password = eventually("the secret", lambda: secret_data(env.cluster, env.namespace, f"redb-{name}"),
+                          timeout=60)["password"]
+    svc = eventually(f"Service {name}", lambda: service(env.cluster, env.namespace, name), timeout=60)
+    connection = client(svc["spec"]["clusterIP"], int(status["internalEndpoints"][0]["port"]), password)
+    eventually(f"a PING through Service {name}", lambda: _pings(connection), timeout=60)
+    return int(status["databaseUID"]), connection
+
+
+def _pings(connection: redis.Redis) -> bool:
+    try:
+        return bool(connection.ping())
+    except redis.RedisError:
+        return False
+
+
+def fill(connection: redis.Redis, count: int, prefix: str) -> None:
+    for start in range(0, count, 10_000):
+        with connection.pipeline(transaction=False) as pipe:
+            for i in range(start, min(start + 10_000, count)):
+                pipe.set(f"{prefix}:{i}", f"{prefix}-{i}")
+            pipe.execute()
+
+
+async def export(api: ClusterApi, uid: int, endpoint: S3Endpoint) -> dict[str, Any]:
+    await api.export_bdb(uid, location(endpoint))
+    done: dict[str, Any] = await api.wait_bdb_transfer(uid, "export", timeout_s=300)
+    assert done["export_status"] == "succeeded", done
+    return done
+
+
+def test_export_import_and_export_after_a_failover(redb_env: RedbEnv, cluster_s3: S3Endpoint) -> None:
+    source_uid, source = database(redb_env, "bk-source", replication=True)
+    target_uid, target = database(redb_env, "bk-target")
+    fill(source, KEYS, "k")
+    fill(target, 30, "old")
+    eventually("both shards of bk-source active",
+               lambda: redb_status(redb_env.cluster, redb_env.namespace, "bk-source").get("shardStatuses")
+               == {"active": 2}, timeout=180)
+
+    async def scenario() -> None:
+        async with rest_api(redb_env) as api:
+            done = await export(api, source_uid, cluster_s3)
+            manifest_name = done["export_location_written"]
+            credentials = S3Credentials(cluster_s3.access_key_id, cluster_s3.secret_access_key)
+            with S3Store(S3Location(cluster_s3.bucket, credentials, "e2e", cluster_s3.url)) as bucket:
+                manifest = json.loads(bucket.get_bytes(manifest_name))
+                rdb = bucket.get_bytes(manifest_name.replace("manifest.json", "shard-1.rdb"))
+            assert manifest["bdb_name"] == "bk-source" and manifest["shard_count"] == 1
+            assert manifest["shards"][0]["sha256"] == hashlib.sha256(rdb).hexdigest()
+            assert manifest["shards"][0]["size"] == len(rdb)
+
+            await api.import_bdb(target_uid, {**location(cluster_s3), "filename": manifest_name})
+            done = await api.wait_bdb_transfer(target_uid, "import", timeout_s=300)
+            assert done["import_status"] == "succeeded", done
+            assert target.dbsize() == KEYS and target.get("k:99999") == b"k-99999"
+            assert target.get("old:1") is None
+
+            # a failover of the source's master, then an export again
+            before = {s["uid"]: s["role"] for s in await api.shards(source_uid)}
+            await api.fail_over_bdb(source_uid)
+            deadline = asyncio.get_running_loop().time() + 120
+            while {s["uid"]: s["role"] for s in await api.shards(source_uid)} == before:
+                assert asyncio.get_running_loop().time() < deadline, "the master did not move within 120 s"
+                await asyncio.sleep(1)
+            await api.reset_bdb_status(source_uid, "export")
+            again = await export(api, source_uid, cluster_s3)
+            assert again["export_location_written"] != manifest_name
+
+    asyncio.run(scenario())

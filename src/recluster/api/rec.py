@@ -132,9 +132,18 @@ class SlaveHaSpec(OpenApiModel):
     )
 
 
+_SHAPES = ("keys `certificate` and `key` (Redis Enterprise's shape; `name` optional), or `tls.crt`, "
+           "`tls.key` and `ca.crt` (kubernetes.io/tls, cert-manager)")
+_SERVER_NOTE = ("Served to every client but the cluster's own (those naming a name of the nodes' own "
+                "certificate: pods, the REC's Services), which keep the operator's certificate. A changed "
+                "Secret is served to new connections without a restart; removing the field goes back to "
+                "the operator's certificate.")
+
+
 class CertificatesSpec(OpenApiModel):
-    """Certificates a user brings (Secrets in the REC's namespace). Only the databases' is built; the
-    other keys of the contract are refused by name (api/support.py)."""
+    """Certificates a user brings (Secrets in the REC's namespace): the databases', the REST API's, the
+    console's and the metrics endpoint's. The other keys of the contract are refused by name
+    (api/support.py)."""
 
     proxy_certificate_secret_name: str | None = Field(
         default=None, min_length=1,
@@ -142,6 +151,18 @@ class CertificatesSpec(OpenApiModel):
         "(Redis Enterprise's shape; `name: proxy` optional), or `tls.crt`, `tls.key` and `ca.crt` "
         "(kubernetes.io/tls, cert-manager). Changes are rolled out to running databases; removing the "
         "field goes back to the cluster's own CA.")
+    api_certificate_secret_name: str | None = Field(
+        default=None, min_length=1,
+        description=f"Secret with the certificate of the REST API (9443): {_SHAPES}. "
+        f"{_SERVER_NOTE}")
+    cm_certificate_secret_name: str | None = Field(
+        default=None, min_length=1,
+        description=f"Secret with the certificate of the web console (8443): {_SHAPES}. "
+        f"{_SERVER_NOTE}")
+    metrics_exporter_certificate_secret_name: str | None = Field(
+        default=None, min_length=1,
+        description=f"Secret with the certificate of the metrics endpoint (8070): {_SHAPES}. "
+        f"{_SERVER_NOTE}")
 
 
 class UpgradeSpec(OpenApiModel):
@@ -265,7 +286,10 @@ class RedisEnterpriseClusterStatus(OpenApiModel):
         default=None, description="recluster: `proxy`, the databases' certificate: `source` (cluster: "
         "issued from the cluster's CA; secret: certificates.proxyCertificateSecretName), `secretName`, "
         "`notAfter` (its expiry), `fingerprint`, `caNotAfter` (when the first CA of what clients trust "
-        "expires), and `message` when the Secret cannot be served.")
+        "expires), and `message` when the Secret cannot be served; `api`, `cm`, `metricsExporter`, the "
+        "REST API's, console's and metrics endpoint's: `source` (cluster: the operator's certificate; "
+        "secret: certificates.<name>CertificateSecretName), `secretName`, `notAfter`, `fingerprint`, "
+        "`message`.")
     bundled_database_versions: list[BundledDatabaseVersion] | None = Field(
         default=None, description="The database engines the cluster runs (a REDB's redisVersion names "
         "one: major.minor for Redis, valkey-major.minor for Valkey); isDefault: what a REDB without "

@@ -126,12 +126,13 @@ REC_FIELDS: tuple[SpecField, ...] = (
         "use kubernetes or leave it out",
         _is("", "kubernetes"),
     ),
-    *_implemented("certificates", "certificates.proxyCertificateSecretName"),
+    *_implemented("certificates", "certificates.proxyCertificateSecretName",
+                  "certificates.apiCertificateSecretName", "certificates.cmCertificateSecretName",
+                  "certificates.metricsExporterCertificateSecretName"),
     *[
-        _refused(f"certificates.{key}", "only the databases' certificate (proxyCertificateSecretName) can be "
-                 "brought: the REST API, console and metrics keep the operator's certificates; remove it")
-        for key in ("apiCertificateSecretName", "cmCertificateSecretName", "syncerCertificateSecretName",
-                    "metricsExporterCertificateSecretName", "ldapClientCertificateSecretName",
+        _refused(f"certificates.{key}", "only the databases', the REST API's, the console's and the metrics "
+                 "endpoint's certificates can be brought (this one's purpose is not built): remove it")
+        for key in ("syncerCertificateSecretName", "ldapClientCertificateSecretName",
                     "cpInternodeEncryptionCertificateSecretName",
                     "dpInternodeEncryptionCertificateSecretName")
     ],

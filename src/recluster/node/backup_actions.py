@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pydantic import Field
@@ -28,6 +29,10 @@ from recluster.node.models import BdbRecord, ClusterState
 
 log = logging.getLogger(__name__)
 _RUNNING: set[asyncio.Task[None]] = set()  # the background work, kept from the garbage collector
+# (bdb uid, "export" or "import") of the work this process runs: a status `exporting`/`importing`
+# with no such work here was left by a leader that is gone (the work runs on the leader), and a new
+# export, import or reset goes ahead instead of waiting for ever
+_WORKING: set[tuple[int, str]] = set()
 
 
 class ExportRequest(Strict):
@@ -67,15 +72,18 @@ def _import_source(request: ImportRequest) -> tuple[Destination, str]:
     return destination, filename.strip("/")
 
 
-def _bdb_for_work(state: ClusterState, uid: int) -> BdbRecord:
+def _bdb_for_work(state: ClusterState, uid: int, working: set[tuple[int, str]] | None = None) -> BdbRecord:
+    """The database an export or import may start on: it exists, is active, and runs neither (a
+    status left by a former leader, with no work in `working`, does not count)."""
+    working = _WORKING if working is None else working
     bdb = state.bdbs.get(uid)
     if bdb is None:
         raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
     if bdb.status != "active":
         raise ApiError(409, "busy", f"database {uid} is {bdb.status}, not active; retry when it is")
-    if bdb.export_status == "exporting" or bdb.import_status == "importing":
-        running = "exporting" if bdb.export_status == "exporting" else "importing"
-        raise ApiError(409, "busy", f"database {uid} is {running} already; wait for it to end")
+    for kind in ("export", "import"):
+        if (uid, kind) in working:
+            raise ApiError(409, "busy", f"database {uid} is {kind}ing already; wait for it to end")
     return bdb
 
 
@@ -105,10 +113,41 @@ async def _record(daemon: NodeDaemon, uid: int, what: str, **fields: Any) -> Non
     await daemon.write(change, what)
 
 
-def _spawn(work: Any) -> None:
+def _claim(uid: int, kind: str) -> None:
+    """Mark `kind` as running on the database, or 409 when one runs (no await: atomic here)."""
+    for running in ("export", "import"):
+        if (uid, running) in _WORKING:
+            raise ApiError(409, "busy", f"database {uid} is {running}ing already; wait for it to end")
+    _WORKING.add((uid, kind))
+
+
+def _spawn(work: Coroutine[Any, Any, None], uid: int, kind: str) -> None:
     task = asyncio.get_running_loop().create_task(work)
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
+    task.add_done_callback(lambda _: _WORKING.discard((uid, kind)))
+
+
+async def _start(daemon: NodeDaemon, uid: int, kind: str,
+                 work: Callable[[], Coroutine[Any, Any, None]]) -> dict[str, Any]:
+    """Claim `kind` (export or import) on the database, say so in its status, run `work` behind."""
+
+    def begin(current: ClusterState) -> None:
+        _bdb_for_work(current, uid, set())  # again, under the write (this one's work is claimed)
+        record = current.bdbs[uid]
+        setattr(record, f"{kind}_status", f"{kind}ing")
+        setattr(record, f"{kind}_progress", 0)
+        setattr(record, f"{kind}_failure_reason", None)
+        setattr(record, f"{kind}_failure_message", None)
+
+    _claim(uid, kind)
+    try:
+        await daemon.write(begin, f"start the {kind} of database {uid}")
+    except BaseException:
+        _WORKING.discard((uid, kind))
+        raise
+    _spawn(work(), uid, kind)
+    return {"uid": uid, f"{kind}_status": f"{kind}ing", f"{kind}_progress": 0}
 
 
 async def start_export(daemon: NodeDaemon, uid: int, request: ExportRequest) -> dict[str, Any]:
@@ -118,15 +157,7 @@ async def start_export(daemon: NodeDaemon, uid: int, request: ExportRequest) -> 
     engine = _engine(daemon, bdb)
     source = _address(daemon, state, bdb, replica_first=True, job="replication")
 
-    def begin(current: ClusterState) -> None:
-        _bdb_for_work(current, uid)  # again, under the write: two calls at once start one export
-        record = current.bdbs[uid]
-        record.export_status, record.export_progress = "exporting", 0
-        record.export_failure_reason = record.export_failure_message = None
-
-    await daemon.write(begin, f"start an export of database {uid}")
-    _spawn(_export(daemon, bdb, engine, source, destination))
-    return {"uid": uid, "export_status": "exporting", "export_progress": 0}
+    return await _start(daemon, uid, "export", lambda: _export(daemon, bdb, engine, source, destination))
 
 
 def _engine(daemon: NodeDaemon, bdb: BdbRecord) -> Engine:
@@ -174,15 +205,7 @@ async def start_import(daemon: NodeDaemon, uid: int, request: ImportRequest) -> 
     engine = _engine(daemon, bdb)
     target = _address(daemon, state, bdb, replica_first=False, job="import")
 
-    def begin(current: ClusterState) -> None:
-        _bdb_for_work(current, uid)
-        record = current.bdbs[uid]
-        record.import_status, record.import_progress = "importing", 0
-        record.import_failure_reason = record.import_failure_message = None
-
-    await daemon.write(begin, f"start an import into database {uid}")
-    _spawn(_import(daemon, bdb, engine, source, filename, target))
-    return {"uid": uid, "import_status": "importing", "import_progress": 0}
+    return await _start(daemon, uid, "import", lambda: _import(daemon, bdb, engine, source, filename, target))
 
 
 async def _import(daemon: NodeDaemon, bdb: BdbRecord, engine: Engine, source: Destination, filename: str,
@@ -219,7 +242,7 @@ async def reset_status(daemon: NodeDaemon, uid: int, kind: str) -> None:
         bdb = state.bdbs.get(uid)
         if bdb is None:
             raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
-        if getattr(bdb, f"{kind}_status") == f"{kind}ing":
+        if (uid, kind) in _WORKING:
             raise ApiError(409, "busy", f"database {uid} is {kind}ing; its status is reset when it ends")
         for name in ("status", "progress", "failure_reason", "failure_message"):
             setattr(bdb, f"{kind}_{name}", None)

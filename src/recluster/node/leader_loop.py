@@ -6,7 +6,9 @@ majority confirms this leader."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import secrets
 import time
 
 from redis.exceptions import RedisError
@@ -15,8 +17,15 @@ from recluster.node.admin_credentials import AdminCredentialsWatch
 from recluster.node.ca_rotation import apply_step, next_step
 from recluster.node.ccs import CcsStore
 from recluster.node.database_tls import new_ca
+from recluster.node.login_migration import (
+    give_job_users,
+    has_job_users,
+    needing_job_users,
+    switch_logins,
+    waiting_to_switch,
+)
 from recluster.node.loops import one_pass, wait_or_wake
-from recluster.node.models import ClusterState
+from recluster.node.models import BdbRecord, ClusterState
 from recluster.node.observe import Observer
 from recluster.node.reconcile import (
     apply_plan,
@@ -74,6 +83,8 @@ class LeaderLoop:
             await self._rotation_step(store)
             return
         await self.admin_credentials.follow(store, state)
+        if await self._move_logins(store, state):
+            return
         obs = await self.observer.observe(store, state)
         me = membership.node_uid
 
@@ -115,6 +126,40 @@ class LeaderLoop:
                 await self._request_failover(failing.name)
         if handover:
             await self._request_failover(CCS_NAME)
+
+    async def _move_logins(self, store: CcsStore, state: ClusterState) -> bool:
+        """Databases made before the per-job logins move to them (login_migration); True when the
+        state was changed (the next pass reads it)."""
+        older = needing_job_users(state)
+        if older:
+            passwords = {uid: secrets.token_urlsafe(32) for uid in older}
+            for line in await store.write(lambda st: give_job_users(st, passwords),
+                                          "add the per-job users to older databases"):
+                log.info("leader: %s", line)
+            return True
+        changed = False
+        for bdb in waiting_to_switch(state):
+            if await self._job_users_everywhere(state, bdb):
+                for line in await store.write(functools.partial(switch_logins, uid=bdb.uid),
+                                              f"move the logins of database {bdb.name}"):
+                    log.info("leader: %s", line)
+                changed = True
+        return changed
+
+    async def _job_users_everywhere(self, state: ClusterState, bdb: BdbRecord) -> bool:
+        """Every shard of `bdb` answers and lists the job users (asked with its current login)."""
+        shards = state.shards_of(bdb.uid)
+        for shard in shards:
+            node = state.nodes.get(shard.node_uid)
+            if node is None:
+                return False
+            try:
+                users = await self.rt.probes.shard(node.addr, bdb).acl_users()
+            except (RedisError, OSError):
+                return False
+            if not has_job_users([str(name) for name in users]):
+                return False
+        return bool(shards)
 
     @staticmethod
     async def _create_database_ca(store: CcsStore, state: ClusterState) -> None:

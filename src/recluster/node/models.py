@@ -287,6 +287,10 @@ class BdbRecord(Record):
     # The password of the cluster's own logins to the shards (recluster.node.shard_users), made at
     # creation and never shown; "" on a database created before them (see `login`)
     internal_password: str = ""
+    # Whether the cluster's connections use those logins. False only while an older database moves to
+    # them (recluster.node.login_migration): its shards get the users first, the logins follow once
+    # every shard has them
+    internal_logins: bool = True
     # Export and import (node/backup_actions.py), Redis Enterprise's status fields: None until the
     # first one, back to None after *_reset_status; *_failure_reason is Redis Enterprise's word,
     # *_failure_message (recluster's) says the problem in a sentence
@@ -307,9 +311,9 @@ class BdbRecord(Record):
         """(user, password) the cluster's own connections to the shards use for `job`: the node's
         probes and settings (`control`), a replica's link to its master, Sentinel. Each job has its
         own user with only its commands. A database made before them keeps its older logins: Redis's
-        default user with the database password, or INTERNAL_SHARD_USER when the default user is off
-        (changing a live database's logins would race its sentinels and replicas)."""
-        if self.internal_password:
+        default user with the database password, or INTERNAL_SHARD_USER when the default user is off,
+        until it has moved to them (login_migration)."""
+        if self.internal_password and self.internal_logins:
             return INTERNAL_LOGINS[job], self.internal_password
         return (None if self.default_user else INTERNAL_SHARD_USER), self.authentication_redis_pass
 

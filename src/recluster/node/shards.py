@@ -54,7 +54,8 @@ def runtime_settings(bdb: BdbRecord, shard: ShardRecord) -> dict[str, str]:
         "save": save,
         "requirepass": bdb.authentication_redis_pass or "",
         "masterauth": replication_password or "",
-        **({"masteruser": replication_user} if replication_user else {}),
+        # "" clears it (Redis takes the empty string for none)
+        "masteruser": replication_user or "",
         "min-replicas-to-write": str(shard.min_replicas_to_write),
         "min-replicas-max-lag": str(REPLICA_MAX_LAG_S),
     }
@@ -100,7 +101,7 @@ def render_config(cfg: NodeConfig, shard_dir: Path, bdb: BdbRecord, settings: di
         "repl-diskless-sync-delay 0",
     ]
     for key, value in settings.items():
-        if key in ("requirepass", "masterauth") and not value:
+        if key in ("requirepass", "masterauth", "masteruser") and not value:
             continue
         lines.append(f"{key} {conf_quote(value)}")
     if not bdb.default_user:  # only the cluster's internal users and the database's users log in

@@ -44,7 +44,7 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[
     """A bdb as GET /v1/bdbs shows it; `version` is what its shards run (running_version)."""
     # the cluster's own passwords are never shown (with the default user off the database password is
     # one of them)
-    hidden = {"generation", "internal_password"}
+    hidden = {"generation", "internal_password", "internal_logins"}
     out: dict[str, Any] = bdb.model_dump(exclude=hidden if bdb.default_user
                                          else {*hidden, "authentication_redis_pass"})
     out["snapshot_policy"] = [r.model_dump() for r in bdb.snapshot_policy]

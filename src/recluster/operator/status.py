@@ -37,11 +37,12 @@ def unchanged(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """The merge patch of `new`: a merge patch merges maps, so a key gone from one of the new
-    status's maps is removed explicitly."""
+    status's maps, at any depth, is removed explicitly (certificatesStatus.api.message once the
+    Secret is fixed)."""
     patch = dict(new)
     for key, value in new.items():
         if isinstance(value, dict) and isinstance(old.get(key), dict):
-            patch[key] = {**{k: None for k in old[key] if k not in value}, **value}
+            patch[key] = {**{k: None for k in old[key] if k not in value}, **status_patch(old[key], value)}
     return patch
 
 

@@ -2,7 +2,9 @@
 the cluster's bridge address, so the node pods reach it. A replicated REDB's database with 100,000
 keys is exported through the REC's REST API: its objects and manifest are in the bucket with
 checksums that match; an import into another REDB's database replaces its data with exactly those
-keys; after a failover of the source's master, an export still succeeds."""
+keys; a new REDB made from the backup (its restore annotations and a Secret with the keys) ends
+active with exactly those keys; after a failover of the source's master, an export still
+succeeds."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from recluster.clients.s3 import S3Credentials, S3Location, S3Store
 from recluster.local.harness import (
     apply_redb,
     eventually,
+    get,
+    kubectl,
     node_pods,
     redb_manifest,
     redb_status,
@@ -31,6 +35,7 @@ from recluster.local.harness import (
     wait_active,
 )
 from recluster.local.s3server import S3Endpoint, start_s3_server, stop_s3_server
+from recluster.operator.redb.restore import RESTORE_CREDENTIALS, RESTORE_FROM, RESTORED
 
 pytestmark = pytest.mark.e2e
 KEYS = 100_000
@@ -62,8 +67,12 @@ def rest_api(env: RedbEnv) -> ClusterApi:
     return ClusterApi(f"https://{address}:9443", credentials["username"], credentials["password"])
 
 
-def database(env: RedbEnv, name: str, **spec: Any) -> tuple[int, redis.Redis]:
-    assert apply_redb(env.cluster, env.namespace, redb_manifest(name, **spec)) == ""
+def database(env: RedbEnv, name: str, annotations: dict[str, str] | None = None,
+             **spec: Any) -> tuple[int, redis.Redis]:
+    manifest = redb_manifest(name, **spec)
+    if annotations:
+        manifest["metadata"]["annotations"] = annotations
+    assert apply_redb(env.cluster, env.namespace, manifest) == ""
     status = wait_active(env.cluster, env.namespace, name)
     password = eventually("the secret", lambda: secret_data(env.cluster, env.namespace, f"redb-{name}"),
                           timeout=60)["password"]
@@ -121,6 +130,22 @@ def test_export_import_and_export_after_a_failover(redb_env: RedbEnv, cluster_s3
             assert done["import_status"] == "succeeded", done
             assert target.dbsize() == KEYS and target.get("k:99999") == b"k-99999"
             assert target.get("old:1") is None
+
+            # a new REDB from the backup: the restore annotations, the keys in a Secret
+            keys = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bk-s3-keys"},
+                    "stringData": {"access_key_id": cluster_s3.access_key_id,
+                                   "secret_access_key": cluster_s3.secret_access_key}}
+            kubectl(redb_env.cluster, "-n", redb_env.namespace, "apply", "-f", "-", input=json.dumps(keys))
+            source = {key: value for key, value in location(cluster_s3).items() if "key" not in key}
+            _, restored = database(redb_env, "bk-restored", {
+                RESTORE_FROM: json.dumps({**source, "filename": manifest_name}),
+                RESTORE_CREDENTIALS: "bk-s3-keys"})
+            result = eventually("the restored annotation", lambda: (get(
+                redb_env.cluster, redb_env.namespace, "redb", "bk-restored")["metadata"].get("annotations")
+                or {}).get(RESTORED), timeout=300)
+            assert result == "succeeded"
+            assert restored.dbsize() == KEYS and restored.get("k:12345") == b"k-12345"
+            assert redb_status(redb_env.cluster, redb_env.namespace, "bk-restored")["status"] == "active"
 
             # a failover of the source's master, then an export again
             before = {s["uid"]: s["role"] for s in await api.shards(source_uid)}

@@ -140,7 +140,8 @@ async def test_a_user_certificate_is_served_replicated_with_and_replaced_live(  
     new_ca = rotating["proxy_cert"].replace(before["proxy_cert"].strip(), "").strip() + "\n"
     ca.write_text(rotating["proxy_cert"])
     start = time.monotonic()
-    while not all(issued_by(pem_of(peer_certificate(a, secure["port"])), new_ca) for a in hosts[secure["uid"]]):
+    while not all(issued_by(pem_of(peer_certificate(a, secure["port"])), new_ca)
+                  for a in hosts[secure["uid"]]):
         assert time.monotonic() - start < 30, "the shards do not serve certificates of the new CA"
         await asyncio.sleep(0.2)
     print(f"certificates of the rotated CA served {time.monotonic() - start:.1f} s after the rotation call")

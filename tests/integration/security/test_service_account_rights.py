@@ -91,7 +91,7 @@ OPERATOR_NEEDS = [
          "server-side apply of `rec`, `rec-tls`, `redb-<db>`, the broker's `rec-service-broker(-tls)`"),
     Need("", "secrets", ("delete",), "a database secret it made goes with its REDB"),
     Need("", "configmaps", ("create", "patch"),
-         "server-side apply of ConfigMap `<rec>-database-ca` (rec/database_certificate.py)"),
+         "server-side apply of ConfigMap `<rec>-database-ca` (rec/user_certificates.py)"),
     Need("", "services", ("list", "watch"), "kopf watches the REC's Services (rec/handlers.py)"),
     Need("", "services", ("create", "patch"), "server-side apply of the REC's Services"),
     Need("", "services", ("get", "delete"), "the broker Service when the broker is disabled"),

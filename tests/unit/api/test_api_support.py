@@ -111,14 +111,16 @@ def test_values_that_ask_for_nothing_pass_silently(spec: dict[str, Any]) -> None
 
 def test_rec_refusals_and_harmless_values() -> None:
     refused = rec(
-        certificates={"apiCertificateSecretName": "my-api-cert"}, clusterCredentialSecretType="vault",
+        certificates={"syncerCertificateSecretName": "my-syncer-cert"}, clusterCredentialSecretType="vault",
         ldap={"protocol": "my-ldap-protocol"},
     )
     errors = validate_rec(refused)
     assert fields(errors) == {
-        "spec.certificates.apiCertificateSecretName", "spec.clusterCredentialSecretType", "spec.ldap"}
+        "spec.certificates.syncerCertificateSecretName", "spec.clusterCredentialSecretType", "spec.ldap"}
     assert "my-ldap-protocol" not in describe(errors)  # a block's content is never repeated
-    assert validate_rec(rec(certificates={"proxyCertificateSecretName": "db-cert"})) == []
+    brought = {"proxyCertificateSecretName": "db-cert", "apiCertificateSecretName": "a",
+               "cmCertificateSecretName": "c", "metricsExporterCertificateSecretName": "m"}
+    assert validate_rec(rec(certificates=brought)) == []
     assert validate_rec(rec(clusterCredentialSecretType="kubernetes", activeActive={})) == []
 
 

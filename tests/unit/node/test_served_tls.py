@@ -19,6 +19,9 @@ from recluster.node.tls import ensure_certificate
 
 pytestmark = pytest.mark.unit
 
+# what the operator's node certificate carries (specs/names.py tls_names), shortened
+OWN_NAMES = ["*.rec.ns.svc.cluster.local", "rec.ns.svc"]
+
 
 def user(ca: Authority) -> UserCertificate:
     leaf = ca.issue("user", ["127.0.0.1"], days=1)
@@ -35,7 +38,7 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[ServedTls, int]]:
-    cert, key = ensure_certificate(tmp_path / "tls", ["127.0.0.1"])
+    cert, key = ensure_certificate(tmp_path / "tls", ["127.0.0.1", *OWN_NAMES])
     tls = ServedTls(cert, key, tmp_path / "scratch")
     server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=tls.context(API))
     yield tls, server.sockets[0].getsockname()[1]
@@ -43,11 +46,13 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[ServedTls, int]]:
     await server.wait_closed()
 
 
-async def connect(port: int, ca: str | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(port: int, ca: str | None, name: str = "127.0.0.1"
+                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TLS connection naming `name` (an address: no SNI), verified against `ca` when given."""
     context = ssl.create_default_context(cadata=ca) if ca else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if not ca:
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="127.0.0.1")
+    return await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname=name)
 
 
 def presented(writer: asyncio.StreamWriter) -> bytes:
@@ -86,6 +91,29 @@ async def test_new_connections_get_the_new_certificate_open_ones_keep_theirs(
     assert presented(again) == own
     for w in (writer, before, again):
         w.close()
+
+
+async def test_the_clusters_own_clients_naming_an_own_name_keep_the_nodes_certificate(
+        served: tuple[ServedTls, int]) -> None:
+    """The operator and rigger name a pod (`rec-0.rec.ns.svc.cluster.local`), the admin CLI the
+    Service (`rec.ns.svc`): they get the node's own certificate, which their CA verifies; an external
+    name, or none, gets the user's."""
+    tls, port = served
+    own = der_of(tls.own_cert.read_text())
+    ca = Authority.create("user ca", days=2)
+    leaf = ca.issue("user", ["api.example.test", "rec.ns.svc.cluster.local"], days=1)
+    checked = check_served_certificate(leaf.certificate, leaf.key, ca.pem().certificate)
+    tls.follow({API: UserCertificate(checked.chain, checked.key, checked.anchors)})
+    for name, expected in (("rec-0.rec.ns.svc.cluster.local", own), ("rec.ns.svc", own),
+                           ("api.example.test", der_of(leaf.certificate)),
+                           ("rec.ns.svc.cluster.local", der_of(leaf.certificate)),
+                           ("x.rec-0.rec.ns.svc.cluster.local", der_of(leaf.certificate)),
+                           ("127.0.0.1", der_of(leaf.certificate))):
+        _, writer = await connect(port, None, name)
+        assert presented(writer) == expected, name
+        writer.close()
+    _, writer = await connect(port, ca.pem().certificate, "api.example.test")  # verified by name
+    writer.close()
 
 
 def test_each_server_follows_its_own_name(tmp_path: Path) -> None:

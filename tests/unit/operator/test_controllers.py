@@ -83,6 +83,21 @@ async def test_write_status_patches_only_changes_and_posts_the_kinds_events() ->
     assert kube.events == [("Normal", "StatusChange")]
 
 
+async def test_a_key_gone_from_a_nested_map_of_the_status_is_removed() -> None:
+    """A Secret fixed: certificatesStatus.api loses its message (a merge patch would keep it)."""
+    body = rec_body()
+    body["status"] = {"certificatesStatus": {"api": {"source": "secret", "message": "bad key"},
+                                             "proxy": {"source": "cluster"}}}
+    kube = FakeKube(body)
+    await write_status(kube, body, {"certificatesStatus": {"api": {"source": "secret", "notAfter": "t"},
+                                                           "proxy": {"source": "cluster"}}})
+    (_, patch), = kube.patches
+    assert patch["status"]["certificatesStatus"]["api"] == {"message": None, "source": "secret",
+                                                            "notAfter": "t"}
+    stored = next(iter(kube.objects.values()))["status"]["certificatesStatus"]
+    assert stored == {"api": {"source": "secret", "notAfter": "t"}, "proxy": {"source": "cluster"}}
+
+
 async def test_report_invalid_sets_the_kinds_fields_and_warns() -> None:
     body = rec_body()
     kube = FakeKube(body)

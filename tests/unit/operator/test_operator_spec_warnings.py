@@ -44,13 +44,15 @@ def test_rec_admission_warns_and_refuses() -> None:
     verdict = rec_admission(rec(enforceIPv4=True, nodez=5), None)
     assert verdict.refusal is None
     assert [w.split(":")[0] for w in verdict.warnings] == ["spec.enforceIPv4", "spec.nodez"]
-    assert rec_admission(rec(certificates={"proxyCertificateSecretName": "p"}), None).refusal is None
-    refused = rec_admission(rec(certificates={"apiCertificateSecretName": "p"}), None)
+    for key in ("proxy", "api", "cm", "metricsExporter"):
+        assert rec_admission(rec(certificates={f"{key}CertificateSecretName": "p"}), None).refusal is None
+    refused = rec_admission(rec(certificates={"syncerCertificateSecretName": "p"}), None)
     assert refused.refusal is not None
-    assert refused.refusal.startswith("spec.certificates.apiCertificateSecretName: p is not implemented yet")
+    assert refused.refusal.startswith(
+        "spec.certificates.syncerCertificateSecretName: p is not implemented yet")
     # an update keeping what the stored object had is allowed, with a warning
-    stored = rec(certificates={"apiCertificateSecretName": "p"})
-    kept = rec_admission(rec(nodes=5, certificates={"apiCertificateSecretName": "p"}), stored)
+    stored = rec(certificates={"syncerCertificateSecretName": "p"})
+    kept = rec_admission(rec(nodes=5, certificates={"syncerCertificateSecretName": "p"}), stored)
     assert kept.refusal is None and "accepted before" in kept.warnings[0]
 
 

@@ -26,10 +26,10 @@ from recluster.operator.context import Context
 from recluster.operator.finalizers import hold
 from recluster.operator.rec.access import keep_access
 from recluster.operator.rec.cluster import ClusterClient, ClusterView, Credentials, node_pods, policy_changes
-from recluster.operator.rec.database_certificate import keep_database_certificate
 from recluster.operator.rec.delete import delete_step
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes, valid_status
 from recluster.operator.rec.steps import cluster_step, scale_step
+from recluster.operator.rec.user_certificates import keep_certificates
 from recluster.operator.rec.volumes import grow_claims
 from recluster.operator.specs import TlsMaterial, build_rec_children
 from recluster.operator.specs.names import (
@@ -162,7 +162,8 @@ async def reconcile_rec(ctx: Context, namespace: str, name: str) -> float | None
     observed = await cluster_step(kube, rec, body, view, client, statefulset, scale_note, license_text)
     await _keep_policy(kube, body, rec, view, client)
     managed = await keep_access(kube, body, rec, view, client)
-    certificates = await keep_database_certificate(kube, body, rec, view, client)
+    own_certificate = tls.certificate_pem if tls else _secret_value(tls_secret, "tls.crt")
+    certificates = await keep_certificates(kube, body, rec, view, client, own_certificate or "")
     status = valid_status(body, observed, describe(rec_warnings(body, accepted)))
     if managed is not None:
         status["managed"] = managed

@@ -47,6 +47,13 @@ from recluster.operator.redb.mapping import (
     changed_fields,
     resolve_roles_permissions,
 )
+from recluster.operator.redb.restore import (
+    RESTORE_CREDENTIALS,
+    RESTORED,
+    RestoreInvalid,
+    import_source,
+    restore_wanted,
+)
 from recluster.operator.redb.secret import (
     CLIENT_CERT_KEY,
     build_new_secret,
@@ -228,6 +235,13 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     except ClusterUnreachable as exc:
         busy, message = True, f"waiting for the cluster: {exc}"
 
+    annotations = body["metadata"].get("annotations") or {}
+    if bdb is not None and bdb.get("status") == "active" and restore_wanted(annotations):
+        try:
+            busy = await _restore(kube, cluster, body, bdb) or busy
+        except (ClusterApiError, ClusterUnreachable) as exc:
+            busy, message = True, f"restoring: the cluster says: {getattr(exc, 'error_code', '') or exc}"
+
     shards: list[dict[str, Any]] | None = None
     action_status = None
     wrote_secret = False
@@ -272,6 +286,42 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
         entry = settled(body, secret_name, secret, rec_body, bdb, shards, ctx.settings.full_resync_seconds)
         ctx.databases.record(namespace, name, entry)
     return BUSY_SECONDS if busy or not active else resync
+
+
+async def _restore(kube: Kube, cluster: DatabaseCluster, body: dict[str, Any], bdb: dict[str, Any]) -> bool:
+    """One step of a REDB's restore from a backup (redb/restore.py); True while the import runs.
+    The end is written to the annotation RESTORED (the guard: it runs once) and as an event."""
+    meta = body["metadata"]
+    annotations: dict[str, str] = meta.get("annotations") or {}
+    uid = int(bdb["uid"])
+    state = bdb.get("import_status")
+    if state == "importing":
+        return True
+    if state in ("succeeded", "failed"):
+        ok = state == "succeeded"
+        result = "succeeded" if ok else f"failed: {bdb.get('import_failure_message') or state}"
+        await kube.merge_patch(API_VERSION, KIND, meta["namespace"], meta["name"],
+                               {"metadata": {"annotations": {RESTORED: result}}})
+        await post_event(kube, body, "Normal" if ok else "Warning", "Restored" if ok else "RestoreFailed",
+                         "database restored from the backup" if ok else f"restore {result}"[:500])
+        return False
+    secret = None
+    name = annotations.get(RESTORE_CREDENTIALS)
+    if name:
+        found = await kube.get("v1", "Secret", meta["namespace"], name)
+        if found is not None:
+            secret = {key: value for key in ("access_key_id", "secret_access_key", "ca_cert")
+                      if (value := secret_value(found, key))}
+    try:
+        source = import_source(annotations, secret)
+    except RestoreInvalid as exc:
+        await kube.merge_patch(API_VERSION, KIND, meta["namespace"], meta["name"],
+                               {"metadata": {"annotations": {RESTORED: f"failed: {exc}"}}})
+        await post_event(kube, body, "Warning", "RestoreFailed", str(exc)[:500])
+        return False
+    await cluster.call(lambda api: api.import_bdb(uid, source))
+    await post_event(kube, body, "Normal", "Restoring", f"importing {source['filename']} into the database")
+    return True
 
 
 def _pending_status(body: dict[str, Any], cluster: str, message: str, warnings: str) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def loads(raw: str | bytes) -> Any:
     """`json.loads`, with every refusal a ValueError, and two more refusals: nesting deeper than
     `MAX_JSON_DEPTH` (json.loads itself raises RecursionError, not ValueError, near the interpreter's
     recursion limit, which a 1 MiB body of brackets reaches; a little less deep still breaks
-    json.dumps of the value later), and strings holding an unpaired UTF-16 surrogate ("\ud800" is
+    json.dumps of the value later), and strings holding an unpaired UTF-16 surrogate ("\\ud800" is
     valid JSON text, but no UTF-8 encoder takes the string: httpx, sqlite and pydantic raise)."""
     try:
         value = json.loads(raw)

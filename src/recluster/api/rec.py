@@ -263,6 +263,12 @@ class RedisEnterpriseClusterSpec(OpenApiModel):
         return VOLUME_SIZE_PER_MEMORY * self.node_memory_bytes()
 
 
+class BundledDatabaseVersion(OpenApiModel):
+    db_type: str = Field(description="redis or valkey.")
+    version: str = Field(description="major.minor.")
+    is_default: bool = Field(default=False, description="What a REDB without redisVersion gets.")
+
+
 class RedisEnterpriseClusterStatus(OpenApiModel):
     """Status. Unknown keys are kept: kopf stores its handlers' results under status."""
 
@@ -284,6 +290,11 @@ class RedisEnterpriseClusterStatus(OpenApiModel):
         "REST API's, console's and metrics endpoint's: `source` (cluster: the operator's certificate; "
         "secret: certificates.<name>CertificateSecretName), `secretName`, `notAfter`, `fingerprint`, "
         "`message`.")
+    bundled_database_versions: list[BundledDatabaseVersion] | None = Field(
+        default=None, description="The database engines the cluster runs (a REDB's redisVersion names "
+        "one: major.minor for Redis, valkey-major.minor for Valkey); isDefault: what a REDB without "
+        "redisVersion gets."
+    )
 
 
 class RedisEnterpriseCluster(BaseModel):

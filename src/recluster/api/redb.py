@@ -155,6 +155,13 @@ class RedisEnterpriseDatabaseSpec(OpenApiModel):
         description="Which cluster roles' users may use this database, and with which Redis ACL; each "
         "such user connects with its own name and password (AUTH <user> <password>).",
     )
+    redis_version: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The engine: major.minor for Redis (e.g. 8.0, 7.0), valkey-major.minor for Valkey "
+        "(e.g. valkey-8.1); one of the REC's status.bundledDatabaseVersions. Default: the newest Redis. "
+        "Set at creation (status.version shows what the shards run).",
+    )
 
 
 class InternalEndpoint(ApiModel):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from recluster.api.engine_versions import FORMAT, normalize_version
 from recluster.api.field_errors import (
     DNS1123_SUBDOMAIN,
     FieldError,
@@ -45,10 +46,12 @@ def validate_redb(
     *,
     cluster_exists: bool,
     ports_in_use: Iterable[int] = (),
+    versions: Sequence[str] | None = None,
 ) -> list[FieldError]:
     """Every broken rule of a REDB. `cluster_exists`: the REC it names (or the namespace's REC) exists;
-    `ports_in_use`: the ports of the *other* databases of that cluster."""
-    return _validate_redb(new, old, cluster_exists, ports_in_use)[1]
+    `ports_in_use`: the ports of the *other* databases of that cluster; `versions`: the engine versions
+    the cluster runs (`bundled_names` of the REC's status; None: not known yet, not checked)."""
+    return _validate_redb(new, old, cluster_exists, ports_in_use, versions)[1]
 
 
 def check_redb(
@@ -57,16 +60,18 @@ def check_redb(
     *,
     cluster_exists: bool,
     ports_in_use: Iterable[int] = (),
+    versions: Sequence[str] | None = None,
 ) -> RedisEnterpriseDatabase:
     """The REDB model of a valid body; raises SpecInvalid with every error otherwise."""
-    redb, errors = _validate_redb(new, old, cluster_exists, ports_in_use)
+    redb, errors = _validate_redb(new, old, cluster_exists, ports_in_use, versions)
     if errors or redb is None:
         raise SpecInvalid(errors)
     return redb
 
 
 def _validate_redb(
-    new: Mapping[str, Any], old: Mapping[str, Any] | None, cluster_exists: bool, ports_in_use: Iterable[int]
+    new: Mapping[str, Any], old: Mapping[str, Any] | None, cluster_exists: bool, ports_in_use: Iterable[int],
+    versions: Sequence[str] | None,
 ) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
     errors = name_errors(plain(new).get("metadata", {}).get("name"), MAX_REDB_NAME_LENGTH, "database")
     errors += field_review(REDB_KIND, new, old)[0]
@@ -105,6 +110,7 @@ def _validate_redb(
         )
     errors += _port_errors(redb, old, set(ports_in_use))
     errors += _tls_errors(redb, old)
+    errors += _version_errors(redb, old, versions)
     if spec.database_service_port is not None and not 1 <= spec.database_service_port <= 65535:
         errors.append(
             FieldError("spec.databaseServicePort", "port-range", "must be a TCP port between 1 and 65535")
@@ -113,6 +119,36 @@ def _validate_redb(
     if secret is not None and (len(secret) > 253 or not DNS1123_SUBDOMAIN.match(secret)):
         errors.append(FieldError("spec.databaseSecretName", "name", f"{secret!r} is not a valid Secret name"))
     return redb, errors
+
+
+def _version_errors(
+    redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None, versions: Sequence[str] | None
+) -> list[FieldError]:
+    """`redisVersion`: written as a version, one the cluster runs, and not changed once the database
+    exists (an in-place upgrade is not built yet). A value the REDB had before (an older operator
+    ignored the field) is left alone: the database keeps the engine it runs."""
+    wanted = redb.spec.redis_version
+    if wanted is None:
+        return []
+    previous = parse_redb(old)[0] if old is not None else None
+    if previous is not None and previous.spec.redis_version == wanted:
+        return []
+    version = normalize_version(wanted)
+    if version is None:
+        return [FieldError("spec.redisVersion", "version", f"{wanted!r} is not a version: {FORMAT}")]
+    if versions is not None and version not in versions:
+        return [FieldError("spec.redisVersion", "version", f"{wanted!r} is not a version the cluster runs; "
+                           f"it runs {', '.join(versions) or 'none'} (REC status.bundledDatabaseVersions)")]
+    # what the database runs (the reconcile loop's `old` carries the bdb's version; the stored
+    # object's status has it once written); a database not created yet may still change its mind
+    running = previous.status.version if previous is not None and previous.status is not None else None
+    current = normalize_version(running) if running else None
+    if current is not None and current != version:
+        return [FieldError(
+            "spec.redisVersion", "immutable", f"the database runs {current}; changing its engine to "
+            f"{version} in place is not supported yet: create a new database with the version you want "
+            "and move the data")]
+    return []
 
 
 def _tls_errors(redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None) -> list[FieldError]:

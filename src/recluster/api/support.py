@@ -161,7 +161,7 @@ REDB_FIELDS: tuple[SpecField, ...] = (
         "redisEnterpriseCluster", "memorySize", "shardCount", "replication", "persistence",
         "evictionPolicy", "databaseSecretName", "databasePort", "databaseServicePort", "tlsMode",
         "clientAuthenticationCertificates", "enforceClientAuthentication", "rolesPermissions",
-        "defaultUser",
+        "defaultUser", "redisVersion",
     ),
     _refused("type", "only Redis databases exist (no memcached): set redis or leave it out", _is("redis")),
     _refused("replicaSources", "Replica Of (replicating from another database) is not built: remove it"),
@@ -189,8 +189,9 @@ REDB_FIELDS: tuple[SpecField, ...] = (
     *_ignored("a database has one master shard", "shardsPlacement"),
     *_ignored("only with Auto Tiering, which is refused", "rofRamSize"),
     *_ignored(
-        "the database runs the redis-server of the node image (status.version shows which)",
-        "redisVersion", "upgradeSpec",
+        "a database keeps the engine it was created with (redisVersion; status.version shows it): "
+        "upgrading databases is not built",
+        "upgradeSpec",
     ),
     *_ignored("clients choose RESP2 or RESP3 themselves (HELLO)", "resp3"),
 )

@@ -146,6 +146,7 @@ def bdb_rows(bdbs: Sequence[Mapping[str, Any]], shards: Sequence[Mapping[str, An
             "uid": uid, "name": bdb.get("name", ""), "status": bdb.get("status", ""),
             "endpoint": endpoint or "—", "sentinel_name": bdb.get("name", ""), "port": bdb.get("port"),
             "replication": bool(bdb.get("replication")),
+            "version": bdb.get("version") or "—",  # the engine its shards run
             "eviction_policy": bdb.get("eviction_policy", ""),
             "data_persistence": bdb.get("data_persistence", ""),
             "memory_limit": limit, "memory_used": used,

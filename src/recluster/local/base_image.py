@@ -1,6 +1,7 @@
 """The base image of the project's Dockerfile, built on this machine (no registry is reachable): a
 Debian rootfs from `debootstrap --variant=minbase`, slimmed as Debian's slim image is, cached, and
-imported into our buildah storage as `docker.io/library/debian:bookworm-slim` (the Dockerfile's FROM)."""
+imported into our buildah storage as `docker.io/library/debian:trixie-slim` (the Dockerfile's FROM), and
+the same for bookworm, whose redis-server 7.0 the image keeps for existing databases."""
 
 from __future__ import annotations
 
@@ -20,8 +21,14 @@ from recluster.local.progress import console_or_stderr as _console
 from recluster.local.progress import step as _step
 from recluster.local.run import CommandError, run
 
-BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
-SUITE = "bookworm"
+BASE_IMAGE = "docker.io/library/debian:trixie-slim"
+SUITE = "trixie"
+# The Debian release whose redis-server (7.0.15) the Dockerfile copies from a build stage, so databases
+# created on Redis 7.0 keep their engine on the trixie image.
+LEGACY_BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
+LEGACY_SUITE = "bookworm"
+# Every base the Dockerfile names: (suite, image).
+BASES: tuple[tuple[str, str], ...] = ((SUITE, BASE_IMAGE), (LEGACY_SUITE, LEGACY_BASE_IMAGE))
 VARIANT = "minbase"
 # extra packages for debootstrap --include (none: Debian's slim image has none either)
 BASE_PACKAGES: tuple[str, ...] = ()
@@ -175,8 +182,19 @@ def ensure_base_rootfs(
     with locked(cache_dir / "base.lock", console, "the base rootfs"):
         if not (base / "complete").exists():
             _debootstrap(base, suite, variant, packages, mirrors or apt_mirrors(), console)
-        _import_base(cache_dir, rootfs, image, key, console)
+        _import_base(cache_dir, rootfs, image, key, f"debootstrap --variant={variant} {suite}", console)
     return rootfs
+
+
+def bases_key() -> str:
+    """One key over every base the Dockerfile names (the project image's cache key covers it)."""
+    return "+".join(base_key(suite) for suite, _ in BASES)
+
+
+def ensure_base_images(cache_dir: Path, *, console: Console | None = None) -> None:
+    """Every base the Dockerfile names, built and imported into buildah when missing."""
+    for suite, image in BASES:
+        ensure_base_rootfs(cache_dir, suite=suite, image=image, console=console)
 
 
 def _debootstrap(
@@ -203,7 +221,8 @@ def _debootstrap(
     (base / "complete").write_text(json.dumps(record) + "\n")
 
 
-def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, console: Console) -> None:
+def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, created_by: str,
+                 console: Console) -> None:
     """`image` in our buildah storage from `rootfs`, unless it is already there with the same key."""
     buildah = buildah_for(cache_dir)
     label = "org.recluster.base-key"
@@ -241,7 +260,7 @@ def _import_base(cache_dir: Path, rootfs: Path, image: str, key: str, console: C
                         "--label",
                         f"{label}={key}",
                         "--created-by",
-                        f"recluster: debootstrap --variant={VARIANT} {SUITE}",
+                        f"recluster: {created_by}",
                         container,
                     ),
                     timeout=120,

@@ -1,6 +1,7 @@
 """Container images for the local cluster, built on this machine (no registry is reachable).
 
-1. `ensure_base_rootfs` (base_image.py): the Dockerfile's Debian base, from debootstrap.
+1. `ensure_base_images` (base_image.py): the Dockerfile's Debian bases (trixie, and bookworm for Redis
+   7.0), from debootstrap.
 2. `ensure_project_image`: the repository's Dockerfile built with buildah (buildah.py) on that base,
    written to a docker-archive tar, rebuilt only when a content hash of its inputs changes.
 3. `import_image`: the archive imported into a containerd (every node's, in the local cluster).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from recluster.local.base_image import base_key, ensure_base_rootfs
+from recluster.local.base_image import bases_key, ensure_base_images
 from recluster.local.buildah import (
     BUILD_ULIMITS,
     RUNC,
@@ -141,7 +142,7 @@ def ensure_project_image(
     `<archive>.key` beside it the whole hash."""
     repo_dir = repo_dir.resolve()
     tag = tag or default_tag(repo_dir)
-    key = input_hash(repo_dir, tag, base_key())
+    key = input_hash(repo_dir, tag, bases_key())
     archive = archive_path(cache_dir, tag, key)
     key_file = archive.with_name(archive.name + ".key")
     if _is_current(archive, key_file, key):
@@ -172,7 +173,7 @@ def _build(
     console: Console,
     timeout: float,
 ) -> None:
-    ensure_base_rootfs(cache_dir, console=console)
+    ensure_base_images(cache_dir, console=console)
     buildah = buildah_for(cache_dir)
     with _step(console, f"build {tag} from {repo_dir / 'Dockerfile'} with buildah"):
         argv = buildah.argv(

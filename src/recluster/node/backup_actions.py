@@ -19,12 +19,13 @@ from pydantic import Field
 from recluster.api.backup import BackupError, Destination, parse_destination
 from recluster.api.field_errors import SpecInvalid
 from recluster.node.backup import ShardAddress, export_database, import_database
+from recluster.node.config import engine_table
 from recluster.node.daemon import NodeDaemon
 from recluster.node.database_tls import node_client_tls
+from recluster.node.engines import Engine
 from recluster.node.errors import ApiError
 from recluster.node.model_base import Strict
 from recluster.node.models import BdbRecord, ClusterState
-from recluster.node.views import engine_version
 
 log = logging.getLogger(__name__)
 _RUNNING: set[asyncio.Task[None]] = set()  # the background work, kept from the garbage collector
@@ -153,18 +154,29 @@ async def start_export(daemon: NodeDaemon, uid: int, request: ExportRequest) -> 
     destination = _destination(request.export_location, "export_location")
     state = await daemon.state()
     bdb = _bdb_for_work(state, uid)
+    engine = _engine(daemon, bdb)
     source = _address(daemon, state, bdb, replica_first=True, job="replication")
 
-    return await _start(daemon, uid, "export", lambda: _export(daemon, bdb, source, destination))
+    return await _start(daemon, uid, "export", lambda: _export(daemon, bdb, engine, source, destination))
 
 
-async def _export(daemon: NodeDaemon, bdb: BdbRecord, source: ShardAddress, destination: Destination) -> None:
+def _engine(daemon: NodeDaemon, bdb: BdbRecord) -> Engine:
+    """The engine the database runs, whose RDB format a backup has and whose binary checks an import."""
+    engine = engine_table(daemon.cfg).get(bdb.redis_version)
+    if engine is None:
+        raise ApiError(406, "invalid_parameter", f"database {bdb.uid} runs {bdb.redis_version}, which this "
+                       f"node does not have (it has {', '.join(engine_table(daemon.cfg).versions())})")
+    return engine
+
+
+async def _export(daemon: NodeDaemon, bdb: BdbRecord, engine: Engine, source: ShardAddress,
+                  destination: Destination) -> None:
     async def progress(percent: int) -> None:
         await _record(daemon, bdb.uid, f"export progress of database {bdb.uid}", export_progress=percent)
 
     try:
         directory, _ = await export_database(
-            bdb_uid=bdb.uid, bdb_name=bdb.name, engine_version=engine_version(daemon.cfg.redis_server),
+            bdb_uid=bdb.uid, bdb_name=bdb.name, engine_version=engine.rdb_line,
             source=source, destination=destination, work_dir=daemon.cfg.data_dir / "backup-work",
             progress=progress)
     except BackupError as exc:
@@ -190,20 +202,21 @@ async def start_import(daemon: NodeDaemon, uid: int, request: ImportRequest) -> 
     if not bdb.internal_password:
         raise ApiError(406, "invalid_parameter", f"database {uid} was made before the cluster's own logins "
                        "to shards, which an import needs; export it and import into a new database")
+    engine = _engine(daemon, bdb)
     target = _address(daemon, state, bdb, replica_first=False, job="import")
 
-    return await _start(daemon, uid, "import", lambda: _import(daemon, bdb, source, filename, target))
+    return await _start(daemon, uid, "import", lambda: _import(daemon, bdb, engine, source, filename, target))
 
 
-async def _import(daemon: NodeDaemon, bdb: BdbRecord, source: Destination, filename: str,
+async def _import(daemon: NodeDaemon, bdb: BdbRecord, engine: Engine, source: Destination, filename: str,
                   target: ShardAddress) -> None:
     async def progress(percent: int) -> None:
         await _record(daemon, bdb.uid, f"import progress of database {bdb.uid}", import_progress=percent)
 
     try:
         result = await import_database(
-            filename=filename, source=source, engine_version=engine_version(daemon.cfg.redis_server),
-            redis_server=daemon.cfg.redis_server, target=target,
+            filename=filename, source=source, engine_version=engine.rdb_line,
+            redis_server=engine.server, target=target,
             work_dir=daemon.cfg.data_dir / "backup-work", progress=progress)
     except BackupError as exc:
         log.warning("import into database %s failed: %s", bdb.uid, exc)

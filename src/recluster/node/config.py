@@ -12,6 +12,7 @@ from recluster.api.ports import METRICS_PORT as DEFAULT_METRICS_PORT
 from recluster.api.ports import SENTINEL_PORT as DEFAULT_SENTINEL_PORT
 from recluster.api.ports import SENTINEL_TLS_PORT as DEFAULT_SENTINEL_TLS_PORT
 from recluster.api.rec import DEFAULT_RESTART_GRACE_S, DEFAULT_SLAVE_HA_GRACE_PERIOD_S
+from recluster.node.engines import EngineTable, discover
 
 DEFAULT_DOWN_AFTER_MS = 2500  # a crashed node's masters fail over in ~4.5 s on the local cluster
 
@@ -42,6 +43,8 @@ class NodeConfig:
     restart_grace_s: float = float(DEFAULT_RESTART_GRACE_S)
     redis_server: str = "/usr/bin/redis-server"
     redis_sentinel: str = "/usr/bin/redis-sentinel"
+    # the database engines' server binaries (engines.py); empty: discovered beside redis_server
+    engines: tuple[str, ...] = ()
     tick_s: float = 0.5
     # the leader's period once everything is settled (`reconcile.settled`): events and REST writes
     # still wake it at once; looking at 200 shards twice a second was most of its CPU at rest
@@ -80,3 +83,8 @@ def read_credentials_file(path: Path) -> tuple[str, str]:
         return (path / "username").read_text().strip(), (path / "password").read_text().strip()
     data = json.loads(path.read_text())
     return str(data["username"]), str(data["password"])
+
+
+def engine_table(cfg: NodeConfig) -> EngineTable:
+    """The engines this node runs databases on (discovered once per process)."""
+    return discover(cfg.redis_server, cfg.engines)

@@ -28,7 +28,7 @@ from recluster.node.acl_secrets import AclSecrets
 from recluster.node.auth import CredentialCheck
 from recluster.node.bootstrap import Bootstrap
 from recluster.node.ccs import CcsStore
-from recluster.node.config import NodeConfig
+from recluster.node.config import NodeConfig, engine_table
 from recluster.node.errors import ApiError
 from recluster.node.failover_watch import FailoverWatch
 from recluster.node.handoff import announce_restart, hand_over
@@ -37,7 +37,7 @@ from recluster.node.models import BootstrapRequest, ClusterState, JoinRequest
 from recluster.node.node_loop import NodeLoop
 from recluster.node.runtime import BootstrapStatus, NodeRuntime
 from recluster.node.sentinel import follow_events
-from recluster.node.views import RenderedList, bdb_view, engine_version
+from recluster.node.views import RenderedList, bdb_view
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class NodeDaemon:
                                             self.rt.database_tls.client_kwargs())
         self.credentials = CredentialCheck()
         self.bdb_list = RenderedList(lambda state: [
-            bdb_view(state, bdb, engine_version(cfg.redis_server))
+            bdb_view(state, bdb, engine_table(cfg))
             for bdb in sorted(state.bdbs.values(), key=lambda b: b.uid)])
         self._tasks: list[asyncio.Task[None]] = []
 

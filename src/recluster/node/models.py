@@ -24,6 +24,7 @@ from recluster.api.quorum import majority
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
 from recluster.api.redb import DATABASE_PORT_RANGE, REPLICA_SSL_REFUSED
 from recluster.certificates import Pem, UserCertificate, join_pem
+from recluster.node.engines import LEGACY_VERSION
 from recluster.node.model_base import Record, Strict
 from recluster.node.users import (
     RedisAclRecord,
@@ -117,6 +118,9 @@ class BdbCreate(Strict):
     default_user: bool = Field(default=True, description="false: the default user is off, only the "
                                "users of roles_permissions connect")
     roles_permissions: list[RolePermission] = Field(default_factory=list, max_length=MAX_ROLE_PERMISSIONS)
+    redis_version: str | None = Field(default=None, max_length=32, description="the engine: major.minor "
+                                      "for Redis, valkey-major.minor for Valkey (GET /v1/nodes "
+                                      "supported_database_versions); default: the newest Redis")
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
@@ -157,6 +161,8 @@ class BdbUpdate(Strict):
                                                                      max_length=MAX_CLIENT_CERTS)
     default_user: bool | None = None
     roles_permissions: list[RolePermission] | None = Field(default=None, max_length=MAX_ROLE_PERMISSIONS)
+    redis_version: str | None = Field(default=None, max_length=32, description="may be sent but not "
+                                      "changed yet (an in-place upgrade is not built)")
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
@@ -271,6 +277,8 @@ class BdbRecord(Record):
     authentication_ssl_client_certs: list[ClientCert] = Field(default_factory=list)
     default_user: bool = True
     roles_permissions: list[RolePermission] = Field(default_factory=list)
+    # the engine (engines.py): a record from before engines were chosen ran Redis 7.0
+    redis_version: str = LEGACY_VERSION
     status: BdbStatus = "pending"
     action_uid: str = ""
     created_time: str = ""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from recluster.node.ccs import utcnow
+from recluster.node.config import engine_table
 from recluster.node.daemon import NodeDaemon
 from recluster.node.errors import ApiError
 from recluster.node.models import (
@@ -22,7 +23,7 @@ from recluster.node.models import (
 )
 from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
 from recluster.node.validation import new_bdb, updated_bdb
-from recluster.node.views import action_view, bdb_view, engine_version, license_view, policy_view
+from recluster.node.views import action_view, bdb_view, license_view, policy_view
 
 T = TypeVar("T")
 
@@ -47,7 +48,8 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
     internal_password = secrets.token_urlsafe(32)
 
     def change(state: ClusterState) -> dict[str, Any]:
-        bdb = new_bdb(state, request, utcnow()).model_copy(update={"internal_password": internal_password})
+        bdb = new_bdb(state, request, utcnow(), engines).model_copy(
+            update={"internal_password": internal_password})
         nodes = [n.uid for n in state.nodes.values() if n.status == "active" and n.reachable]
         placed = [PlacedShard(s.uid, s.bdb_uid, s.node_uid, s.role) for s in state.shards.values()]
         try:
@@ -62,9 +64,9 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
             uid = state.allocate("shard")
             state.shards[uid] = ShardRecord(uid=uid, bdb_uid=bdb.uid, node_uid=add.node_uid,
                                             role="master" if add.role == "master" else "slave")
-        return bdb_view(state, bdb, engine)
+        return bdb_view(state, bdb, engines)
 
-    engine = engine_version(daemon.cfg.redis_server)
+    engines = engine_table(daemon.cfg)
     return await _write(daemon, change, f"create database '{request.name}'")
 
 
@@ -74,14 +76,14 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
         current = state.bdbs.get(uid)
         if current is None:
             raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
-        merged = updated_bdb(state, current, request, utcnow())
+        merged = updated_bdb(state, current, request, utcnow(), engines)
         if merged is not current:
             action = _new_action(state, "update_bdb", f"bdb:{uid}")
             merged.action_uid = action.action_uid
             state.bdbs[uid] = merged
-        return bdb_view(state, state.bdbs[uid], engine)
+        return bdb_view(state, state.bdbs[uid], engines)
 
-    engine = engine_version(daemon.cfg.redis_server)
+    engines = engine_table(daemon.cfg)
     return await _write(daemon, change, f"update database {uid}")
 
 

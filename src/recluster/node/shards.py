@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from recluster.api.access import INTERNAL_SHARD_USER, INTERNAL_USERS
 from recluster.clients.redis_retry import no_retry
-from recluster.node.config import NodeConfig
+from recluster.node.config import NodeConfig, engine_table
 from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
@@ -141,6 +141,7 @@ class ShardSupervisor:
         self.root = cfg.data_dir / "shards"
         self.local: dict[int, LocalShard] = {}  # by bdb uid (one shard per database per node)
         self.answering: set[int] = set()  # bdb uids whose shard answered in the last `ensure`
+        self.missing_engine: set[tuple[int, str]] = set()  # (bdb uid, version) already logged
 
     def shard_dir(self, bdb_uid: int) -> Path:
         return shard_dir(self.cfg.data_dir, bdb_uid)
@@ -239,6 +240,15 @@ class ShardSupervisor:
         settings = runtime_settings(bdb, shard)
         reissued = bdb.tls() and self._ensure_certificate(bdb, handle.directory)
         if not handle.process.running():
+            engine = engine_table(self.cfg).get(bdb.redis_version)
+            if engine is None:  # never another engine: its data files may not load in an older one
+                if (bdb.uid, bdb.redis_version) not in self.missing_engine:  # once, not every pass
+                    self.missing_engine.add((bdb.uid, bdb.redis_version))
+                    log.error("shard %d of bdb %d: this node has no engine %s (it has %s); not started",
+                              shard.uid, bdb.uid, bdb.redis_version,
+                              ", ".join(engine_table(self.cfg).versions()))
+                return False
+            handle.process.argv[0] = engine.server
             await self._drop_client(handle)
             handle.directory.mkdir(parents=True, exist_ok=True)
             write_private(handle.directory / "redis.conf",

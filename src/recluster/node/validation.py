@@ -5,6 +5,8 @@ Pure: takes the state, returns the new record or raises ApiError; changes nothin
 
 from __future__ import annotations
 
+from recluster.api.engine_versions import normalize_version
+from recluster.node.engines import EngineTable, UnknownVersion
 from recluster.node.errors import ApiError
 from recluster.node.models import (
     DB_PORT_MAX,
@@ -54,8 +56,29 @@ def free_port(state: ClusterState, skip_uid: int | None = None) -> int | None:
     return None
 
 
-def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
+def chosen_engine(engines: EngineTable, requested: str | None) -> str:
+    """The `redis_version` a new database records: the requested engine's version (in the table's
+    spelling), the default one when none is asked for, or ApiError (400) naming the versions there are."""
+    try:
+        return engines.resolve(requested).version
+    except UnknownVersion as exc:
+        raise ApiError(400, "invalid_version", f"'redis_version': {exc}", "redis_version") from exc
+
+
+def check_version_unchanged(current: BdbRecord, requested: str | None) -> None:
+    """`redis_version` may be sent as it is; another version is refused for now (an in-place upgrade
+    is not built)."""
+    if requested is None or normalize_version(requested) == normalize_version(current.redis_version):
+        return
+    raise ApiError(400, "invalid_version", f"'redis_version': the database runs {current.redis_version}; "
+                   f"changing it to '{requested}' on a live database is not supported yet (an in-place "
+                   "upgrade is not built); create a new database with the version you want",
+                   "redis_version")
+
+
+def new_bdb(state: ClusterState, req: BdbCreate, now: str, engines: EngineTable) -> BdbRecord:
     """The record of a database to create, or ApiError naming the field and the rule."""
+    redis_version = chosen_engine(engines, req.redis_version)
     if req.uid is not None and req.uid in state.bdbs:
         raise ApiError(409, "uid_exists", f"'uid': a database with uid {req.uid} exists", "uid")
     for bdb in state.bdbs.values():
@@ -83,11 +106,12 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str) -> BdbRecord:
         enforce_client_authentication=req.enforce_client_authentication,
         authentication_ssl_client_certs=req.authentication_ssl_client_certs,
         default_user=req.default_user, roles_permissions=req.roles_permissions,
-        status="pending", created_time=now, last_changed_time=now,
+        redis_version=redis_version, status="pending", created_time=now, last_changed_time=now,
     )
 
 
-def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: str) -> BdbRecord:
+def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: str,
+                engines: EngineTable | None = None) -> BdbRecord:
     """The record after a partial update, or ApiError. Name and port are immutable."""
     if current.status not in ("active",):
         raise ApiError(409, "busy", f"database {current.uid} is '{current.status}'; retry when it is "
@@ -116,7 +140,10 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
                        "authentication_redis_pass")
     if req.roles_permissions is not None:
         check_roles_permissions(state, req.roles_permissions)
-    changes = req.model_dump(exclude_unset=True, exclude={"name", "port"})
+    if req.redis_version is not None and engines is not None:
+        chosen_engine(engines, req.redis_version)  # an unknown version says which there are
+    check_version_unchanged(current, req.redis_version)
+    changes = req.model_dump(exclude_unset=True, exclude={"name", "port", "redis_version"})
     merged = current.model_copy(update=changes)
     if req.snapshot_policy is not None:
         merged.snapshot_policy = req.snapshot_policy

@@ -1,16 +1,14 @@
-"""Records as the public API shows them. Pure, but for `engine_version` (asked once per binary)."""
+"""Records as the public API shows them. Pure."""
 
 from __future__ import annotations
 
-import functools
 import json
-import re
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 from recluster import __version__
+from recluster.node.engines import EngineTable
 from recluster.node.models import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
 
 
@@ -34,22 +32,16 @@ class RenderedList:
         return self._views, self._body
 
 
-@functools.cache
-def engine_version(redis_server: str) -> str:
-    """major.minor of the redis-server the shards run ("7.0"), from `redis-server --version`
-    ("Redis server v=7.0.15 ..."); "" when it cannot be told."""
-    try:
-        banner = subprocess.run(
-            [redis_server, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    found = re.search(r"\bv=(\d+)\.(\d+)", banner)
-    return f"{found[1]}.{found[2]}" if found else ""
+def running_version(bdb: BdbRecord, engines: EngineTable) -> str:
+    """The version a bdb's shards run: the engine its `redis_version` names, which the shard
+    supervisor starts them with (a node without that engine starts none), as this node's table
+    spells it."""
+    engine = engines.get(bdb.redis_version)
+    return engine.version if engine is not None else bdb.redis_version
 
 
-def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]:
-    """A bdb as GET /v1/bdbs shows it; `engine` is the shards' engine version (engine_version)."""
+def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[str, Any]:
+    """A bdb as GET /v1/bdbs shows it; `version` is what its shards run (running_version)."""
     # the cluster's own passwords are never shown (with the default user off the database password is
     # one of them)
     hidden = {"generation", "internal_password", "internal_logins"}
@@ -59,7 +51,7 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engine: str) -> dict[str, Any]
     shards = state.shards_of(bdb.uid)
     out["shard_list"] = [s.uid for s in shards]
     out["sharding"] = False
-    out["version"] = engine
+    out["version"] = running_version(bdb, engines)
     out["wait_command"] = True
     out["proxy_policy"] = "single"
     out["ssl"] = bdb.client_auth()  # the public API's older name for "clients present certificates"
@@ -100,7 +92,10 @@ def node_status(node: NodeRecord) -> str:
     return "active" if node.reachable else "down"
 
 
-def node_view(state: ClusterState, node: NodeRecord, leader_name: str | None) -> dict[str, Any]:
+def node_view(state: ClusterState, node: NodeRecord, leader_name: str | None,
+              engines: EngineTable) -> dict[str, Any]:
+    """`supported_database_versions` is the serving node's engine table: every node runs the same
+    image (a node's own table in its record is left for mixed-image clusters)."""
     shards = state.shards_on(node.uid)
     return {
         "uid": node.uid, "addr": node.addr, "name": node.name, "hostname": node.name,
@@ -111,6 +106,7 @@ def node_view(state: ClusterState, node: NodeRecord, leader_name: str | None) ->
         "role": "master" if leader_name in (node.name, node.addr) else "slave",
         "software_version": __version__, "total_memory": node.total_memory, "cores": node.cores,
         "rack_id": "", "joined_time": node.joined_time,
+        "supported_database_versions": engines.supported(),
         "ports": {"api": node.api_port, "sentinel": node.sentinel_port,
                   "sentinel_tls": node.sentinel_tls_port, "metrics": node.metrics_port,
                   "ccs": node.ccs_port},
@@ -123,13 +119,18 @@ def action_view(action: ActionRecord) -> dict[str, Any]:
     return out
 
 
-def cluster_view(state: ClusterState, leader_name: str | None) -> dict[str, Any]:
+def cluster_view(state: ClusterState, leader_name: str | None, engines: EngineTable) -> dict[str, Any]:
     leader = state.node_by_name(leader_name) if leader_name else None
+    default = engines.default()
     return {
         "name": state.cluster.name, "created_time": state.cluster.created_time,
         "nodes_count": len(state.nodes), "master_node": leader.uid if leader else None,
         "quorum": state.majority(), "bdbs_count": len(state.bdbs), "rack_aware": False,
         "software_version": __version__, "state_version": state.version,
+        # what a database created without `redis_version` runs, and what there is to choose from
+        "default_provisioned_redis_version": default.version if default else "",  # RE policy's name
+        "supported_database_versions": engines.supported(),
+        "engines": engines.public(),
     }
 
 

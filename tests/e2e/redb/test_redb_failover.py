@@ -126,12 +126,12 @@ class Database:
 
 
 @pytest.fixture
-def replicated_db(redb_env: RedbEnv) -> Iterator[Callable[[str], Database]]:
+def replicated_db(redb_env: RedbEnv) -> Iterator[Callable[..., Database]]:
     names: list[str] = []
 
-    def make(name: str) -> Database:
+    def make(name: str, **spec: object) -> Database:
         names.append(name)
-        body = redb_manifest(name, replication=True)
+        body = redb_manifest(name, replication=True, **spec)
         from recluster.local.harness import apply_redb
 
         assert apply_redb(redb_env.cluster, redb_env.namespace, body) == ""

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.integration
     ({"name": "x1", "memory_size": 1048576, "replication": 1}, 400, "replication"),
     ({"name": "x1", "memory_size": 1048576, "shards_count": 2}, 406, "shards_count"),
     ({"name": "x1", "memory_size": 1048576, "flavour": "vanilla"}, 400, "flavour"),
+    ({"name": "x1", "memory_size": 1048576, "redis_version": "6.2"}, 400, "redis_version"),
+    ({"name": "x1", "memory_size": 1048576, "redis_version": "latest"}, 400, "redis_version"),
     ({"name": "x1", "memory_size": 1048576, "data_persistence": "aof", "aof_policy": "never"}, 400,
      "aof_policy"),
 ])

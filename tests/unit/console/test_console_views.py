@@ -18,7 +18,7 @@ NODES: list[dict[str, Any]] = [
 ]
 BDBS: list[dict[str, Any]] = [
     {"uid": 1, "name": "orders", "status": "active", "port": 10000, "memory_size": 64 * 2**20,
-     "replication": True, "eviction_policy": "volatile-lru", "data_persistence": "disabled",
+     "replication": True, "eviction_policy": "volatile-lru", "data_persistence": "disabled", "version": "8.0",
      "endpoints": [{"dns_name": "127.0.0.12", "port": 10000}]},
     {"uid": 2, "name": "cache", "status": "pending", "port": 10001, "memory_size": 0, "replication": False,
      "endpoints": []},
@@ -68,6 +68,7 @@ def test_bdb_rows_endpoint_stats_and_shard_placement_master_first() -> None:
     assert [(s["role"], s["node"], s["node_status"]) for s in orders["shards"]] == [
         ("master", "127.0.0.12", "active"), ("replica", "127.0.0.13", "down")]
     assert cache["endpoint"] == "—" and cache["keys"] is None and cache["memory_text"] == "— / no limit"
+    assert orders["version"] == "8.0" and cache["version"] == "—"  # the engine the shards run
 
 
 def test_overview_health_memory_and_newest_actions_first() -> None:

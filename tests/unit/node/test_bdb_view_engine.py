@@ -1,56 +1,51 @@
-"""The bdb view reports the engine the shards really run (redis-server's major.minor), not a
-hard-coded one, and that the default user is on (the shards never turn it off)."""
+"""The bdb view reports the engine the database's shards run (its `redis_version`, as the node's
+engine table spells it), not a hard-coded one, and that the default user is on."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
+from recluster.node.engines import Engine, EngineTable
 from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
-from recluster.node.views import bdb_view, engine_version
+from recluster.node.views import bdb_view, cluster_view
 
 pytestmark = pytest.mark.unit
 
-
-def _fake_server(tmp_path: Path, banner: str) -> str:
-    script = tmp_path / "redis-server"
-    script.write_text(f"#!/bin/sh\necho '{banner}'\n")
-    script.chmod(0o755)
-    return str(script)
+ENGINES = EngineTable.of([Engine("redis", 8, 0, 2, "/usr/bin/redis-server"),
+                          Engine("redis", 7, 0, 15, "/opt/engines/redis-7.0/bin/redis-server"),
+                          Engine("valkey", 8, 1, 1, "/usr/bin/valkey-server")])
 
 
-@pytest.mark.parametrize(
-    ("banner", "version"),
-    [
-        ("Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=1", "7.2"),
-        ("Redis server v=7.0.15 sha=00000000:0 malloc=libc bits=64 build=ae4d7c971a948f0", "7.0"),
-        ("Redis server v=10.12.1 sha=0", "10.12"),
-        ("something else", ""),
-    ],
-)
-def test_engine_version_from_the_binary(tmp_path: Path, banner: str, version: str) -> None:
-    assert engine_version(_fake_server(tmp_path, banner)) == version
-
-
-def test_engine_version_without_a_binary(tmp_path: Path) -> None:
-    assert engine_version(str(tmp_path / "missing")) == ""
-
-
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server here")
-def test_engine_version_of_this_machine() -> None:
-    assert engine_version(str(shutil.which("redis-server"))).count(".") == 1
-
-
-def test_bdb_view_reports_the_engine_and_the_default_user() -> None:
-    bdb = BdbRecord(
-        uid=1, name="db", memory_size=100 << 20, port=12000, replication=False,
-        data_persistence="disabled", aof_policy="appendfsync-every-sec", snapshot_policy=[],
-        eviction_policy="volatile-lru",
-    )
-    state = ClusterState(
+def _state(bdb: BdbRecord) -> ClusterState:
+    return ClusterState(
         cluster=ClusterRecord(name="c", created_time="t", username="u", password_hash="h"), bdbs={1: bdb}
     )
-    view = bdb_view(state, bdb, "7.4")
-    assert view["version"] == "7.4" and view["default_user"] is True
+
+
+def _bdb(**extra: str) -> BdbRecord:
+    return BdbRecord(
+        uid=1, name="db", memory_size=100 << 20, port=12000, replication=False,
+        data_persistence="disabled", aof_policy="appendfsync-every-sec", snapshot_policy=[],
+        eviction_policy="volatile-lru", **extra,
+    )
+
+
+@pytest.mark.parametrize("version", ["8.0", "7.0", "valkey-8.1"])
+def test_bdb_view_reports_the_engine_of_the_database(version: str) -> None:
+    bdb = _bdb(redis_version=version)
+    view = bdb_view(_state(bdb), bdb, ENGINES)
+    assert view["version"] == version and view["redis_version"] == version and view["default_user"] is True
+
+
+def test_a_record_from_before_engines_were_chosen_runs_redis_7_0() -> None:
+    bdb = BdbRecord.model_validate_json(_bdb().model_dump_json(exclude={"redis_version"}))
+    assert bdb.redis_version == "7.0"
+    assert bdb_view(_state(bdb), bdb, ENGINES)["version"] == "7.0"
+
+
+def test_cluster_view_says_the_default_and_the_supported_versions() -> None:
+    view = cluster_view(_state(_bdb()), None, ENGINES)
+    assert view["default_provisioned_redis_version"] == "8.0"
+    assert view["supported_database_versions"] == [
+        {"db_type": "redis", "version": "8.0"}, {"db_type": "redis", "version": "7.0"},
+        {"db_type": "valkey", "version": "8.1"}]

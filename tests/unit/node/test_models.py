@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from recluster.node.engines import Engine, EngineTable
 from recluster.node.errors import ApiError, from_validation_error
 from recluster.node.models import BdbCreate, BdbUpdate, ClusterRecord, ClusterState, NodeRecord, PolicyUpdate
 from recluster.node.validation import new_bdb, updated_bdb
 from recluster.node.views import policy_view
+
+ENGINES = EngineTable.of([Engine("redis", 7, 0, 15, "/usr/bin/redis-server")])
 
 pytestmark = pytest.mark.unit
 
@@ -55,36 +58,36 @@ def test_password_never_echoed() -> None:
 
 def test_duplicate_name_and_port_refused() -> None:
     st = state()
-    first = new_bdb(st, BdbCreate(name="a", memory_size=1, port=12000), "now")
+    first = new_bdb(st, BdbCreate(name="a", memory_size=1, port=12000), "now", ENGINES)
     st.bdbs[first.uid] = first
     with pytest.raises(ApiError) as dup:
-        new_bdb(st, BdbCreate(name="a", memory_size=1), "now")
+        new_bdb(st, BdbCreate(name="a", memory_size=1), "now", ENGINES)
     assert dup.value.status == 409 and dup.value.field == "name"
     with pytest.raises(ApiError) as port:
-        new_bdb(st, BdbCreate(name="b", memory_size=1, port=12000), "now")
+        new_bdb(st, BdbCreate(name="b", memory_size=1, port=12000), "now", ENGINES)
     assert port.value.status == 409 and port.value.field == "port"
 
 
 def test_auto_port_skips_taken_ports() -> None:
     st = state()
-    first = new_bdb(st, BdbCreate(name="a", memory_size=1), "now")
+    first = new_bdb(st, BdbCreate(name="a", memory_size=1), "now", ENGINES)
     st.bdbs[first.uid] = first
-    second = new_bdb(st, BdbCreate(name="b", memory_size=1), "now")
+    second = new_bdb(st, BdbCreate(name="b", memory_size=1), "now", ENGINES)
     assert (first.port, second.port) == (10000, 10001)
 
 
 def test_replication_on_one_node_and_sharding_refused() -> None:
     with pytest.raises(ApiError) as repl:
-        new_bdb(state(1), BdbCreate(name="a", memory_size=1, replication=True), "now")
+        new_bdb(state(1), BdbCreate(name="a", memory_size=1, replication=True), "now", ENGINES)
     assert repl.value.status == 406 and repl.value.field == "replication"
     with pytest.raises(ApiError) as shards:
-        new_bdb(state(), BdbCreate(name="a", memory_size=1, shards_count=2), "now")
+        new_bdb(state(), BdbCreate(name="a", memory_size=1, shards_count=2), "now", ENGINES)
     assert shards.value.field == "shards_count" and shards.value.error_code == "invalid_sharding"
 
 
 def test_update_keeps_name_and_port_and_marks_change_pending() -> None:
     st = state()
-    bdb = new_bdb(st, BdbCreate(name="a", memory_size=1), "now")
+    bdb = new_bdb(st, BdbCreate(name="a", memory_size=1), "now", ENGINES)
     bdb.status = "active"
     st.bdbs[bdb.uid] = bdb
     changed = updated_bdb(st, bdb, BdbUpdate(memory_size=2), "later")

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recluster.node.config import NodeConfig
+from recluster.node.engines import Engine, EngineTable
 from recluster.node.models import BdbRecord, ClusterRecord, ClusterState, ShardRecord
 from recluster.node.shard_users import JOB_PERMISSIONS, internal_users
 from recluster.node.shards import render_config, runtime_settings
@@ -91,6 +92,6 @@ def test_the_internal_password_is_never_shown(tail: str) -> None:
         bdb = _bdb(default_user, internal_password=password)
         cluster = ClusterRecord(name="c", created_time="t", username="u", password_hash="h")
         state = ClusterState(cluster=cluster, bdbs={bdb.uid: bdb})
-        view = bdb_view(state, bdb, "7.0")
+        view = bdb_view(state, bdb, EngineTable.of([Engine("redis", 7, 0, 15, "/usr/bin/redis-server")]))
         assert "internal_password" not in view
         assert password not in {str(v) for v in view.values()}

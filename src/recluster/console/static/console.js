@@ -231,6 +231,7 @@ function databasePage(snap) {
       ["Memory used / limit", b.memory_text, "bdb-memory"], ["Keys", b.keys_text, "bdb-keys"],
       ["Ops/s", b.ops_text, "bdb-ops"], ["Replication", b.replication ? "yes" : "no", "bdb-replication"],
       ["Persistence", b.data_persistence, "bdb-persistence"], ["Eviction", b.eviction_policy, "bdb-eviction"],
+      ["Engine", b.version, "bdb-version"],
     ]),
     h("h2", {}, "Shards"),
     table("shards-table", "Where each shard runs", ["Shard", "Role", "Node", "Node status", "Shard status"],

@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse, Response
 
 from recluster.node import operations
 from recluster.node.access import sees_secrets
+from recluster.node.config import engine_table
 from recluster.node.deps import Daemon, Level, authenticated
 from recluster.node.errors import ApiError
 from recluster.node.models import BdbCreate, BdbUpdate
 from recluster.node.schemas import AUTHENTICATED, Bdb, BdbDeleted, BdbFields, Shard, doc
-from recluster.node.views import bdb_view, engine_version, shard_view, without_secrets
+from recluster.node.views import bdb_view, shard_view, without_secrets
 
 router = APIRouter(tags=["databases"], dependencies=[Depends(authenticated)], responses=AUTHENTICATED)
 
@@ -35,7 +36,7 @@ async def get_bdb(uid: int, daemon: Daemon, level: Level) -> dict[str, Any]:
     bdb = state.bdbs.get(uid)
     if bdb is None:
         raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
-    view = bdb_view(state, bdb, engine_version(daemon.cfg.redis_server))
+    view = bdb_view(state, bdb, engine_table(daemon.cfg))
     return view if sees_secrets(level) else without_secrets(view)
 
 

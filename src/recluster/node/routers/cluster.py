@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from recluster.node import operations, proxy_certificate
+from recluster.node.config import engine_table
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.models import LicenseUpdate, PolicyUpdate
 from recluster.node.schemas import (
@@ -28,7 +29,7 @@ router = APIRouter(tags=["cluster"], dependencies=[Depends(authenticated)], resp
 async def get_cluster(daemon: Daemon) -> dict[str, Any]:
     state = await daemon.state()
     leader = await daemon.leader_addr()
-    return cluster_view(state, leader[0] if leader else None)
+    return cluster_view(state, leader[0] if leader else None, engine_table(daemon.cfg))
 
 
 @router.get("/v1/cluster/policy", **doc(Policy))

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from recluster.node import operations
+from recluster.node.config import engine_table
 from recluster.node.daemon import NodeDaemon
 from recluster.node.deps import Daemon, authenticated
 from recluster.node.errors import ApiError
@@ -25,7 +26,8 @@ async def _leader_name(daemon: NodeDaemon) -> str | None:
 async def list_nodes(daemon: Daemon) -> list[dict[str, Any]]:
     state = await daemon.state()
     leader = await _leader_name(daemon)
-    return [node_view(state, n, leader) for n in sorted(state.nodes.values(), key=lambda n: n.uid)]
+    engines = engine_table(daemon.cfg)
+    return [node_view(state, n, leader, engines) for n in sorted(state.nodes.values(), key=lambda n: n.uid)]
 
 
 @router.get("/v1/nodes/{uid}", **doc(Node, 400, 404))
@@ -34,7 +36,7 @@ async def get_node(uid: int, daemon: Daemon) -> dict[str, Any]:
     node = state.nodes.get(uid)
     if node is None:
         raise ApiError(404, "node_not_found", f"node {uid} does not exist")
-    return node_view(state, node, await _leader_name(daemon))
+    return node_view(state, node, await _leader_name(daemon), engine_table(daemon.cfg))
 
 
 @router.post("/v1/nodes/{uid}/actions/remove", **doc(Action, 400, 404, 409))

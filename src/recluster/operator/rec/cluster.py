@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from recluster.api.engine_versions import bundled_versions
 from recluster.api.rec import RedisEnterpriseCluster
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
 from recluster.clients.node_api import node_api
@@ -65,6 +66,8 @@ class ClusterView:
     pods: list[NodePod]
     nodes: list[dict[str, Any]]  # GET /v1/nodes from a member, [] when no member answers
     version: str | None = None
+    # REC status.bundledDatabaseVersions from GET /v1/cluster; None: not read (or a node without engines)
+    bundled_versions: list[dict[str, Any]] | None = None
     shards: list[dict[str, Any]] = field(default_factory=list)  # GET /v1/shards
     policy: dict[str, Any] | None = None  # GET /v1/cluster/policy; None: not read (or a node without it)
 
@@ -207,7 +210,9 @@ class ClusterClient:
                 async with self.api(member) as api:
                     view.nodes = await api.nodes()
                     view.shards = await api.shards()
-                    view.version = str((await api.cluster()).get("software_version") or "") or None
+                    cluster = await api.cluster()
+                    view.version = str(cluster.get("software_version") or "") or None
+                    view.bundled_versions = bundled_versions(cluster) or None
                     view.policy = await self._policy(api)
                 break
             except (httpx.HTTPError, ClusterApiError, OSError) as exc:

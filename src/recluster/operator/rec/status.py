@@ -32,6 +32,7 @@ class Observed:
     desired_nodes: int
     version: str | None = None
     converging: bool = True  # Progressing
+    bundled_versions: list[dict[str, Any]] | None = None  # status.bundledDatabaseVersions
 
     @property
     def ready(self) -> bool:
@@ -69,6 +70,8 @@ def valid_status(body: dict[str, Any], observed: Observed, warnings: str = "") -
     }
     if observed.version:
         status["version"] = observed.version
+    if observed.bundled_versions:
+        status["bundledDatabaseVersions"] = observed.bundled_versions
     return status
 
 

@@ -91,7 +91,8 @@ async def cluster_step(
     ready_members = [p for p in view.members if p.ready and not p.deleting]
 
     def observed(state: ClusterState, message: str, converging: bool = True) -> Observed:
-        return Observed(state, message, len(ready_members), desired, view.version, converging)
+        return Observed(state, message, len(ready_members), desired, view.version, converging,
+                        view.bundled_versions)
 
     if rec.spec.cluster_recovery:
         return await _recovery_reset(kube, rec, body, view, observed)

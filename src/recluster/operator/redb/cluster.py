@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from recluster.api.engine_versions import bundled_names
 from recluster.api.rec import API_VERSION, KIND, RedisEnterpriseCluster
 from recluster.api.redb import RedisEnterpriseDatabase
 from recluster.api.validation import parse_rec, plain
@@ -30,6 +31,13 @@ T = TypeVar("T")
 
 class ClusterUnreachable(Exception):
     """No node pod of the cluster answered (or its credentials/CA are not there yet)."""
+
+
+def rec_versions(rec_body: dict[str, Any]) -> list[str] | None:
+    """The engine versions a REC's cluster runs (its status.bundledDatabaseVersions), None before the
+    operator has read them: a REDB's redisVersion is then checked by the cluster when it is created."""
+    bundled = (rec_body.get("status") or {}).get("bundledDatabaseVersions")
+    return bundled_names(bundled) if isinstance(bundled, list) and bundled else None
 
 
 async def find_rec(kube: Kube, namespace: str, name: str | None) -> dict[str, Any] | None:

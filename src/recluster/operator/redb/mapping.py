@@ -74,6 +74,8 @@ def bdb_create_body(
         body["default_user"] = False
     if redb.spec.database_port is not None:
         body["port"] = redb.spec.database_port
+    if redb.spec.redis_version is not None:  # else the cluster's default (the newest Redis)
+        body["redis_version"] = redb.spec.redis_version
     if redb.spec.default_user and password:
         body["authentication_redis_pass"] = password
     return body
@@ -94,8 +96,8 @@ def bdb_update_body(
 ) -> dict[str, Any]:
     """PUT /v1/bdbs/{uid}: only the fields that differ ({} when the bdb is in line with the spec).
     `password` is compared only when given (the API does not show it back reliably); pass it when
-    the secret changed. The TLS mode is fixed at creation (the validator refuses a change); the
-    client certificates and their enforcement follow the spec."""
+    the secret changed. The TLS mode and the engine (`redis_version`) are fixed at creation (the
+    validator refuses a change); the client certificates and their enforcement follow the spec."""
     desired = desired_settings(redb)
     changes: dict[str, Any] = {}
     for key in ("memory_size", "replication", "shards_count", "eviction_policy"):

@@ -39,6 +39,7 @@ from recluster.operator.redb.cluster import (
     known_cluster,
     other_ports,
     rec_model,
+    rec_versions,
 )
 from recluster.operator.redb.mapping import (
     bdb_create_body,
@@ -80,9 +81,11 @@ def old_body(body: dict[str, Any], bdb: dict[str, Any] | None) -> dict[str, Any]
     if accepted is None:
         return None
     spec = {key: value for key, value in (accepted.get("spec") or {}).items() if key != "databasePort"}
-    if bdb is not None:
-        spec["databasePort"] = bdb["port"]
-    return {"metadata": body["metadata"], "spec": spec}
+    if bdb is None:
+        return {"metadata": body["metadata"], "spec": spec}
+    spec["databasePort"] = bdb["port"]
+    # the engine the database runs: what a changed redisVersion is checked against
+    return {"metadata": body["metadata"], "spec": spec, "status": {"version": bdb.get("version")}}
 
 
 def endpoint_host(rec_body: dict[str, Any], redb: RedisEnterpriseDatabase, port: int, domain: str) -> str:
@@ -185,7 +188,8 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
         return BUSY_SECONDS * 2
     old = old_body(body, bdb)
     try:
-        redb = check_redb(body, old, cluster_exists=True, ports_in_use=ports_in_use)
+        redb = check_redb(body, old, cluster_exists=True, ports_in_use=ports_in_use,
+                          versions=rec_versions(rec_body))
     except SpecInvalid as invalid:
         await report_invalid(kube, body, describe(invalid.errors), status_changes)
         return resync

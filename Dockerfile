@@ -112,7 +112,8 @@ ENV PATH=/opt/recluster/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/var/lib/recluster \
-    RECLUSTER_NODE_ENGINES="/usr/bin/redis-server /opt/engines/redis-7.0/bin/redis-server /usr/bin/valkey-server"
+    RECLUSTER_NODE_ENGINES="/usr/bin/redis-server /opt/engines/redis-7.0/bin/redis-server /usr/bin/valkey-server" \
+    RECLUSTER_NODE_CCS_SERVER=/opt/engines/redis-7.0/bin/redis-server
 WORKDIR /var/lib/recluster
 USER 1001
 ENTRYPOINT ["/opt/recluster/bin/recluster"]

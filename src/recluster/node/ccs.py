@@ -72,7 +72,7 @@ class CcsServer:
         self.cfg = cfg
         self.dir = cfg.data_dir / "ccs"
         self.conf = self.dir / "ccs.conf"
-        self.process = ManagedProcess("ccs", [cfg.redis_server, str(self.conf)], self.dir / "ccs.pid",
+        self.process = ManagedProcess("ccs", [cfg.ccs_binary, str(self.conf)], self.dir / "ccs.pid",
                                       str(self.conf), self.dir / "ccs.log")
 
     def write_config(self, password: str, leader: tuple[str, int] | None, min_replicas: int) -> None:

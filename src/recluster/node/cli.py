@@ -51,6 +51,8 @@ ENV = "RECLUSTER_NODE_"
               help="seconds SIGTERM waits for master shards to move to replicas (0: no hand-off)")
 @click.option("--redis-server", default="/usr/bin/redis-server", envvar=ENV + "REDIS_SERVER")
 @click.option("--redis-sentinel", default="/usr/bin/redis-sentinel", envvar=ENV + "REDIS_SENTINEL")
+@click.option("--ccs-server", default="", envvar=ENV + "CCS_SERVER",
+              help="the configuration store's redis-server (default: --redis-server)")
 @click.option("--engine", "engines", multiple=True, envvar=ENV + "ENGINES",
               help="a database engine's server binary (repeat; the variable: paths separated by spaces); "
               "default: --redis-server, /usr/bin/valkey-server and /opt/engines/*/bin/*-server")
@@ -61,7 +63,8 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
          ccs_port: int, tls_dir: Path | None, service_domain: str, credentials_file: Path | None,
          down_after_ms: int,
          replica_move_grace: float, restart_grace: float, handoff_timeout: float, redis_server: str,
-         redis_sentinel: str, engines: tuple[str, ...], log_level: str, log_format: str) -> None:
+         redis_sentinel: str, ccs_server: str, engines: tuple[str, ...], log_level: str,
+         log_format: str) -> None:
     """Run a cluster node: REST API (HTTPS), configuration store, sentinel, shards, metrics."""
     from recluster.node.processes import FORWARDER
     from recluster.node.runner import run_node
@@ -74,7 +77,8 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
                      credentials_file=credentials_file,
                      down_after_ms=down_after_ms, replica_move_grace_s=replica_move_grace,
                      restart_grace_s=restart_grace,
-                     redis_server=redis_server, redis_sentinel=redis_sentinel, engines=tuple(engines))
+                     redis_server=redis_server, redis_sentinel=redis_sentinel, ccs_server=ccs_server,
+                     engines=tuple(engines))
     run_node(cfg, handoff_timeout=handoff_timeout)
 
 

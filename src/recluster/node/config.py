@@ -43,6 +43,10 @@ class NodeConfig:
     restart_grace_s: float = float(DEFAULT_RESTART_GRACE_S)
     redis_server: str = "/usr/bin/redis-server"
     redis_sentinel: str = "/usr/bin/redis-sentinel"
+    # the configuration store's redis-server ("": redis_server). The image pins it to its oldest engine:
+    # while a REC rolls to a newer image, a CCS replica on an older engine cannot load a newer master's
+    # RDB (Redis 7.0 refuses 8.0's format 12), and the CCS has no upgrade order of its own yet
+    ccs_server: str = ""
     # the database engines' server binaries (engines.py); empty: discovered beside redis_server
     engines: tuple[str, ...] = ()
     tick_s: float = 0.5
@@ -58,6 +62,10 @@ class NodeConfig:
     def sentinel(self, tls: bool) -> int:
         """The port of this node's sentinel for TLS (or plaintext) databases."""
         return self.sentinel_tls_port if tls else self.sentinel_port
+
+    @property
+    def ccs_binary(self) -> str:
+        return self.ccs_server or self.redis_server
 
     @property
     def cert_dir(self) -> Path:

@@ -184,6 +184,13 @@ class LocalCluster:
             ensure_project_image(Path(repo_dir()), cache_dir(), console=console),
         ]
 
+    def load_image(self, archive: Path) -> None:
+        """Import one more image archive into every running node's containerd (side by side)."""
+        running = [n for n in self.nodes if n.running()]
+        with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
+            for done in [pool.submit(n.import_images, [archive]) for n in running]:
+                done.result()
+
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
         kubectl = self.kube_dir() / "kubectl"
         argv = [str(kubectl), "--kubeconfig", str(self.kubeconfig_path), *args]

@@ -65,10 +65,13 @@ def context_files(repo_dir: Path) -> list[str]:
     return sorted(files)
 
 
-def input_hash(repo_dir: Path, tag: str, base: str = "") -> str:
-    """sha256 over the tag, the base key and every input file (path, size, bytes), in sorted order."""
+def input_hash(repo_dir: Path, tag: str, base: str = "", version: str = "") -> str:
+    """sha256 over the tag, the base key, a version other than the project's and every input file
+    (path, size, bytes), in sorted order."""
     digest = hashlib.sha256()
     digest.update(f"recluster-image-v1\0{tag}\0{base}\0".encode())
+    if version:
+        digest.update(f"version\0{version}\0".encode())
     for rel in context_files(repo_dir):
         data = (repo_dir / rel).read_bytes()
         digest.update(f"{rel}\0{len(data)}\0".encode())
@@ -133,16 +136,18 @@ def ensure_project_image(
     cache_dir: Path,
     tag: str | None = None,
     *,
+    version: str | None = None,
     console: Console | None = None,
     timeout: float = 3600,
 ) -> Path:
     """The project image built from `repo_dir`'s Dockerfile, as a docker-archive tar in
     `cache_dir/images`, named `tag` inside (default docker.io/library/recluster:<version>).
-    Rebuilt only when the input hash changes: the archive's name carries its prefix and
-    `<archive>.key` beside it the whole hash."""
+    `version` (default: the project's) is the image's version label: a second version makes a second
+    image of the same code (the upgrade tests roll from one to the other). Rebuilt only when the input
+    hash changes: the archive's name carries its prefix and `<archive>.key` beside it the whole hash."""
     repo_dir = repo_dir.resolve()
     tag = tag or default_tag(repo_dir)
-    key = input_hash(repo_dir, tag, bases_key())
+    key = input_hash(repo_dir, tag, bases_key(), version or "")
     archive = archive_path(cache_dir, tag, key)
     key_file = archive.with_name(archive.name + ".key")
     if _is_current(archive, key_file, key):
@@ -152,7 +157,8 @@ def ensure_project_image(
     with locked(cache_dir / "image.lock", console, f"building {tag}"):
         if _is_current(archive, key_file, key):  # built by whoever held the lock
             return archive
-        _build(repo_dir, cache_dir, tag, archive, key_file, key, console, timeout)
+        _build(repo_dir, cache_dir, tag, version or project_version(repo_dir), archive, key_file, key,
+               console, timeout)
     return archive
 
 
@@ -167,6 +173,7 @@ def _build(
     repo_dir: Path,
     cache_dir: Path,
     tag: str,
+    version: str,
     archive: Path,
     key_file: Path,
     key: str,
@@ -186,7 +193,7 @@ def _build(
             "--force-rm",
             "--network=host",
             "--build-arg",
-            f"VERSION={project_version(repo_dir)}",
+            f"VERSION={version}",
             *_ca_bundle_args(),
             "-f",
             str(repo_dir / "Dockerfile"),

@@ -243,7 +243,7 @@ class LocalNode:
                 cni_conf_dir=self.cni_conf_dir,
                 pause_image=PAUSE_IMAGE_NAME,
             )
-        self._import_images(images)  # only the missing ones
+        self.import_images(images)  # only the missing ones
         kubelet = kubelet_args(
             self.layout, self.index, home=self.short_home, config=config, kubeconfig=node_kubeconfig
         )
@@ -264,7 +264,7 @@ class LocalNode:
     def kube_proxy_process(self) -> str:
         return f"kube-proxy-n{self.index}"
 
-    def _import_images(self, images: list[Path]) -> None:
+    def import_images(self, images: list[Path]) -> None:
         """Import the archives this containerd lacks, or holds an older build of: the project image
         is rebuilt under the same tag when the source changes, and a node that kept the old one
         would run new pods on old code. What was imported is recorded in the node's home."""

@@ -48,9 +48,11 @@ SPREAD = {
 class Writer(threading.Thread):
     """SET k<i> then WAIT 1: a write counts as confirmed only when a replica has it."""
 
-    def __init__(self, cluster: LocalCluster, namespace: str) -> None:
+    def __init__(
+        self, cluster: LocalCluster, namespace: str, db: str = DB, password: str | None = None
+    ) -> None:
         super().__init__(daemon=True)
-        self.cluster, self.namespace = cluster, namespace
+        self.cluster, self.namespace, self.db, self.password = cluster, namespace, db, password
         self.stopping = threading.Event()
         self.confirmed: list[int] = []
         self.phases: list[tuple[int, str]] = [(0, "start")]  # (confirmed writes so far, phase begun)
@@ -66,7 +68,7 @@ class Writer(threading.Thread):
                 continue
             try:
                 sentinel = redis.Redis(ip, SENTINEL_PORT, socket_timeout=2, socket_connect_timeout=2)
-                host, port = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", DB)
+                host, port = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", self.db)
             except (redis.RedisError, TypeError, ValueError):
                 continue
             address = host.decode()
@@ -77,7 +79,9 @@ class Writer(threading.Thread):
                 if not resolved:
                     continue
                 address = resolved[0]
-            master = redis.Redis(address, int(port), socket_timeout=3, socket_connect_timeout=2)
+            master = redis.Redis(
+                address, int(port), password=self.password, socket_timeout=3, socket_connect_timeout=2
+            )
             try:
                 if master.execute_command("ROLE")[0] == b"master":
                     return master

@@ -117,6 +117,18 @@ ALERTS: tuple[Alert, ...] = (
         "<rec>-tls: replace it there.",
     ),
     Alert(
+        "ReclusterClusterCertificateExpiring",
+        f"min by (cluster, name) (recluster_cluster_cert_expiration_seconds) < {30 * DAY}",
+        "1h", "warning",
+        "the {{ $labels.name }} certificate of recluster cluster {{ $labels.cluster }} expires within "
+        "30 days",
+        "The certificate the cluster {{ $labels.cluster }} keeps as {{ $labels.name }} expires in "
+        "{{ $value | humanizeDuration }}. `proxy`, `api`, `cm` and `metrics_exporter` are certificates a "
+        "user gave (the REC's certificates.*CertificateSecretName Secrets): renew them there (cert-manager "
+        "renews before this); `database_ca` is the cluster's own CA: rotate it "
+        "(POST /v1/cluster/certificates/rotate, docs/certificates.md).",
+    ),
+    Alert(
         "ReclusterDatabaseCertificateExpiring",
         f"min by (cluster, bdb, node, shard) (recluster_shard_cert_expiration_seconds) < {21 * DAY}",
         "1h", "warning",
@@ -128,10 +140,12 @@ ALERTS: tuple[Alert, ...] = (
     Alert(
         "ReclusterCertificateExpiryImminent",
         f"min by (cluster, node) (node_cert_expiration_seconds) < {7 * DAY}"
-        f" or min by (cluster, bdb, node, shard) (recluster_shard_cert_expiration_seconds) < {7 * DAY}",
+        f" or min by (cluster, bdb, node, shard) (recluster_shard_cert_expiration_seconds) < {7 * DAY}"
+        f" or min by (cluster, name) (recluster_cluster_cert_expiration_seconds) < {7 * DAY}",
         "10m", "critical",
         "a recluster certificate expires within 7 days",
-        "A certificate of the cluster {{ $labels.cluster }} (node {{ $labels.node }}"
+        "A certificate of the cluster {{ $labels.cluster }} ({{ if $labels.name }}{{ $labels.name }}"
+        "{{ else }}node {{ $labels.node }}{{ end }}"
         "{{ if $labels.bdb }}, database {{ $labels.bdb }}{{ end }}) expires in "
         "{{ $value | humanizeDuration }}: clients and nodes will refuse it then.",
     ),

@@ -17,6 +17,7 @@ Who reports what, so that scraping every node gives the cluster without double c
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -36,7 +37,7 @@ from recluster.node.ccs import STATE_KEY
 from recluster.node.config import NodeConfig
 from recluster.node.database_tls import node_client_tls, shard_files
 from recluster.node.identity import Membership
-from recluster.node.models import BdbRecord, ClusterState
+from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
 from recluster.node.shards import shard_dir
 from recluster.node.stats import keyspace
 
@@ -97,7 +98,12 @@ CLUSTER_NODE_REACHABLE = _gauge("recluster_cluster_node_reachable", ("cluster", 
                                 "it did not (the node is down)")
 CLUSTER_BDB_INFO = _gauge("recluster_cluster_bdb_info", ("cluster", "bdb", "name", "replication"),
                           "1 for each database of the cluster: its name and whether it is replicated")
-CLUSTER_FAMILIES = (CLUSTER_NODES, CLUSTER_QUORUM, CLUSTER_NODE_REACHABLE, CLUSTER_BDB_INFO)
+CLUSTER_CERT = _gauge("recluster_cluster_cert_expiration_seconds", ("cluster", "name"),
+                      "seconds until a certificate the cluster keeps expires: one a user gave "
+                      "(`proxy` for the databases, `api`, `cm`, `metrics_exporter` for the nodes' HTTPS "
+                      "servers) and the cluster's own database CA (`database_ca`, `database_ca_next` "
+                      "during a rotation)")
+CLUSTER_FAMILIES = (CLUSTER_NODES, CLUSTER_QUORUM, CLUSTER_NODE_REACHABLE, CLUSTER_BDB_INFO, CLUSTER_CERT)
 
 # ---- the shards on this node (Redis Enterprise's v2 names: INFO field) ---------------------------
 
@@ -204,8 +210,27 @@ def commandstats(info: Mapping[str, Any]) -> tuple[float, float]:
     return calls, usec / 1e6
 
 
-def cluster_view(state: ClusterState) -> list[Metric]:
-    """The `recluster_cluster_*` families from a cluster state (pure)."""
+def kept_certificates(cluster: ClusterRecord) -> dict[str, str]:
+    """The certificates the cluster state keeps, by the name the expiry metric gives them: the leaf of
+    each one a user gave, and the database CA (and the next one during a rotation)."""
+    kept = {name: given.chain for name, given in sorted(cluster.served_certificates.items())}
+    if cluster.proxy_chain:
+        kept["proxy"] = cluster.proxy_chain
+    if cluster.database_ca_cert:
+        kept["database_ca"] = cluster.database_ca_cert
+    if cluster.database_ca_next_cert:
+        kept["database_ca_next"] = cluster.database_ca_next_cert
+    return kept
+
+
+@functools.lru_cache(maxsize=32)
+def _expiry(certificate_pem: str) -> float:
+    """The first certificate's notAfter (epoch seconds); parsed once per distinct PEM."""
+    return not_after(certificate_pem).timestamp()
+
+
+def cluster_view(state: ClusterState, now: float) -> list[Metric]:
+    """The `recluster_cluster_*` families from a cluster state at time `now` (pure)."""
     cluster = state.cluster.name
     made = {family.name: family.make() for family in CLUSTER_FAMILIES}
     made[CLUSTER_NODES.name].add_metric([cluster], float(len(state.nodes)))
@@ -216,6 +241,8 @@ def cluster_view(state: ClusterState) -> list[Metric]:
     for bdb in sorted(state.bdbs.values(), key=lambda b: b.uid):
         labels = [cluster, str(bdb.uid), bdb.name, str(bdb.replication).lower()]
         made[CLUSTER_BDB_INFO.name].add_metric(labels, 1.0)
+    for name, pem in kept_certificates(state.cluster).items():
+        made[CLUSTER_CERT.name].add_metric([cluster, name], _expiry(pem) - now)
     return list(made.values())
 
 
@@ -314,7 +341,7 @@ class ClusterCollector(Collector):
         yield from self._node_metrics(cluster, node_uid, up=state is not None)
         if state is None or membership is None:
             return
-        yield from cluster_view(state)
+        yield from cluster_view(state, time.time())
         infos: dict[int, dict[str, Any]] = {}
         cert_expiry: dict[int, float] = {}
         used: set[tuple[int, str | None, bool]] = set()

@@ -3,11 +3,13 @@ node_exporter's or redis_exporter's, and what a scrape reports from a state and 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from prometheus_client.core import Metric
 
+from recluster.certificates import Authority, UserCertificate
 from recluster.node.metrics import (
     FAMILIES,
     cluster_view,
@@ -94,7 +96,7 @@ MASTER_INFO: dict[str, Any] = {
 
 
 def test_cluster_view_says_which_nodes_the_leader_reached() -> None:
-    samples = _samples(cluster_view(_state()))
+    samples = _samples(cluster_view(_state(), 0.0))
     cluster = "rec.ns.svc.cluster.local"
     assert _value(samples, "recluster_cluster_nodes", cluster=cluster) == 3
     assert _value(samples, "recluster_cluster_quorum", cluster=cluster) == 2
@@ -103,6 +105,31 @@ def test_cluster_view_says_which_nodes_the_leader_reached() -> None:
     assert _value(samples, reachable, cluster=cluster, node="3", name="rec-2.rec") == 0
     assert _value(samples, "recluster_cluster_bdb_info", cluster=cluster, bdb="7", name="cache",
                   replication="true") == 1
+
+
+def test_every_certificate_the_cluster_keeps_reports_its_expiry_and_nothing_else_does() -> None:
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    ca = Authority.create("database CA", days=3650, now=now)
+    next_ca = Authority.create("next CA", days=3650, now=now)
+    api = ca.issue("api.example.com", ["api.example.com"], days=90, now=now)
+    proxy = ca.issue("db.example.com", ["db.example.com"], days=30, now=now)
+    state = _state()
+    plain = _samples(cluster_view(state, now.timestamp()))
+    assert not [key for key in plain if key[0] == "recluster_cluster_cert_expiration_seconds"]
+    state.cluster.database_ca_cert, state.cluster.database_ca_key = ca.pem().certificate, ca.pem().key
+    state.cluster.database_ca_next_cert = next_ca.pem().certificate
+    state.cluster.proxy_chain = proxy.certificate + ca.pem().certificate  # the leaf first, then the chain
+    given = UserCertificate(api.certificate, api.key, ca.pem().certificate)
+    state.cluster.served_certificates = {"api": given}
+    samples = _samples(cluster_view(state, now.timestamp()))
+    cluster, day = "rec.ns.svc.cluster.local", 86400.0
+    expiring = {dict(labels)["name"]: value for (family, labels), value in samples.items()
+                if family == "recluster_cluster_cert_expiration_seconds"}
+    assert expiring == {"api": 90 * day, "proxy": 30 * day, "database_ca": 3650 * day,
+                        "database_ca_next": 3650 * day}
+    family = "recluster_cluster_cert_expiration_seconds"
+    assert _value(samples, family, cluster=cluster, name="proxy") == 30 * day
+    assert all(state.cluster.database_ca_key not in repr(key) for key in samples)
 
 
 def test_the_master_node_reports_the_database_and_its_shard() -> None:

@@ -74,6 +74,47 @@ def running_operator(cluster: LocalCluster, namespace: str, image: str) -> str:
     return name
 
 
+def writing_to_new_database(cluster: LocalCluster, namespace: str, name: str) -> tuple[Writer, str]:
+    """A replicated REDB `name` made active and a Writer confirming writes to it; its engine version."""
+    apply(cluster, namespace, redb_manifest(name, replication=True))
+    version = str(wait_active(cluster, namespace, name, timeout=180).get("version"))
+    password = (secret_data(cluster, namespace, f"redb-{name}") or {})["password"]
+    writer = Writer(cluster, namespace, db=name, password=password)
+    writer.start()
+    eventually("first confirmed writes", lambda: len(writer.confirmed) > 10, timeout=60)
+    return writer, version
+
+
+def rolled_to(cluster: LocalCluster, namespace: str, image: str) -> bool:
+    """Every node pod and every rigger pod on `image`, the rigger's Deployment done, the REC converged."""
+    nodes = ready_pods(cluster, namespace, NODE_SELECTOR)
+    rigger = get(cluster, namespace, "deployment", "rec-services-rigger")
+    status, wanted = rigger.get("status", {}), rigger["spec"]["replicas"]
+    rigger_pods = get(cluster, namespace, "pods", "-l", RIGGER_SELECTOR)["items"]
+    return (
+        len(nodes) == 3
+        and all(p["spec"]["containers"][0]["image"] == image for p in nodes + rigger_pods)
+        and status.get("observedGeneration") == rigger["metadata"]["generation"]
+        and status.get("updatedReplicas") == status.get("readyReplicas") == wanted == len(rigger_pods)
+        and _converged(cluster, namespace, 3)
+    )
+
+
+def stop_writer(writer: Writer) -> None:
+    writer.stopping.set()
+    writer.join(timeout=30)
+
+
+def check_writes(writer: Writer, what: str) -> None:
+    """Print the stopped writer's figures, and fail if a confirmed write is gone."""
+    lost = writer.lost()
+    print(
+        f"{what}; confirmed writes {len(writer.confirmed)}, errors {writer.errors}, "
+        f"longest gap {writer.longest_gap:.1f}s (during {writer.longest_gap_phase})"
+    )
+    assert lost == [], f"{len(lost)} confirmed writes lost, e.g. {lost[:10]}, phases {writer.phases}"
+
+
 def pods_by_uid(cluster: LocalCluster, namespace: str, selector: str) -> dict[str, tuple[str, str]]:
     return {
         p["metadata"]["name"]: (p["metadata"]["uid"], p["spec"]["containers"][0]["image"])
@@ -98,37 +139,17 @@ def test_operator_deployment_runs_a_rec_and_upgrades_image_and_operator_keeping_
     apply(local_cluster, namespace, rec_manifest(
         redisEnterpriseImageSpec=image_a, redisEnterpriseServicesRiggerImageSpec=image_a))
     wait_state(local_cluster, namespace, "Running", timeout=420)
-    apply(local_cluster, namespace, redb_manifest(DB, replication=True))
-    wait_active(local_cluster, namespace, DB, timeout=180)
-    password = (secret_data(local_cluster, namespace, f"redb-{DB}") or {})["password"]
-
-    writer = Writer(local_cluster, namespace, db=DB, password=password)
-    writer.start()
+    writer, _ = writing_to_new_database(local_cluster, namespace, DB)
     try:
-        eventually("first confirmed writes", lambda: len(writer.confirmed) > 10, timeout=60)
-
         writer.mark("REC image A -> B")
         image_b = {"repository": IMAGE_NAME, "versionTag": TAG_B}
         patch = {"redisEnterpriseImageSpec": image_b, "redisEnterpriseServicesRiggerImageSpec": image_b}
         kubectl(local_cluster, "-n", namespace, "patch", "rec", "rec", "--type=merge", "-p",
                 yaml.safe_dump({"spec": patch}))
 
-        def rolled_to_b() -> bool:
-            nodes = ready_pods(local_cluster, namespace, NODE_SELECTOR)
-            rigger = get(local_cluster, namespace, "deployment", "rec-services-rigger")
-            status, wanted = rigger.get("status", {}), rigger["spec"]["replicas"]
-            rigger_pods = get(local_cluster, namespace, "pods", "-l", RIGGER_SELECTOR)["items"]
-            return (
-                len(nodes) == 3
-                and all(p["spec"]["containers"][0]["image"] == IMAGE_B for p in nodes + rigger_pods)
-                and status.get("observedGeneration") == rigger["metadata"]["generation"]
-                and status.get("updatedReplicas") == status.get("readyReplicas") == wanted == len(rigger_pods)
-                and _converged(local_cluster, namespace, 3)
-            )
-
         started = time.monotonic()
-        eventually("every node pod and the rigger on image B, the REC Running", rolled_to_b,
-                   timeout=720, interval=3)
+        eventually("every node pod and the rigger on image B, the REC Running",
+                   lambda: rolled_to(local_cluster, namespace, IMAGE_B), timeout=720, interval=3)
         rolled_in = time.monotonic() - started
         wait_active(local_cluster, namespace, DB, timeout=120)
 
@@ -147,21 +168,13 @@ def test_operator_deployment_runs_a_rec_and_upgrades_image_and_operator_keeping_
         confirmed = len(writer.confirmed)
         eventually("writes after the upgrades", lambda: len(writer.confirmed) > confirmed + 10, timeout=60)
     finally:
-        writer.stopping.set()
-        writer.join(timeout=30)
-
+        stop_writer(writer)
+    check_writes(writer, f"upgrade A -> B: REC rolled in {rolled_in:.0f} s")
     # taking over restarted nothing: same pods, same StatefulSet generation, the REC Running
     assert pods_by_uid(local_cluster, namespace, NODE_SELECTOR) == nodes_before
     assert pods_by_uid(local_cluster, namespace, RIGGER_SELECTOR) == rigger_before
     assert get(local_cluster, namespace, "statefulset", "rec")["metadata"]["generation"] == generation
     wait_state(local_cluster, namespace, "Running", timeout=30)
-    lost = writer.lost()
-    print(
-        f"upgrade A -> B: REC rolled in {rolled_in:.0f} s; confirmed writes {len(writer.confirmed)}, "
-        f"errors {writer.errors}, "
-        f"longest gap {writer.longest_gap:.1f}s (during {writer.longest_gap_phase})"
-    )
-    assert lost == [], f"{len(lost)} confirmed writes lost, e.g. {lost[:10]}, phases {writer.phases}"
     for pod in (operator_pod, new_operator):
         logs = kubectl(local_cluster, "-n", namespace, "logs", pod, check=False).stdout
         assert "Forbidden" not in logs

@@ -131,6 +131,13 @@ def advance(state: ClusterState, obs: Observation) -> tuple[list[str], list[int]
         for uid in step.restart:
             state.shards[uid].engine = target
             changes.append(f"shard {uid} of bdb {bdb.uid} goes on {target}")
+            # the replica leaves for a moment: the master keeps taking writes (as when a replica is
+            # lost, `reconcile.min_replicas`, which raises it again once a replica is in sync); the
+            # leader applies a lowered value at once, before the node restarts the replica
+            for master in state.shards_of(bdb.uid):
+                if master.role == "master" and master.min_replicas_to_write:
+                    master.min_replicas_to_write = 0
+                    changes.append(f"shard {master.uid} min-replicas-to-write 0 (its replica restarts)")
         if step.failover:
             failovers.append(bdb.uid)
         if step.done:

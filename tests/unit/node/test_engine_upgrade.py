@@ -176,8 +176,10 @@ def test_begin_and_advance_write_the_steps_into_the_state() -> None:
     assert (after.upgrade_from, after.status, action.name) == (OLD, "active-change-pending", ACTION)
     assert [s.engine for s in state.shards.values()] == [OLD, OLD]  # pinned: nothing restarts yet
 
+    state.shards[1].min_replicas_to_write = 1
     changes, failovers = advance(state, _obs({1: OLD, 2: OLD}, {1: "master", 2: "slave"}, {2}))
     assert state.shards[2].engine == NEW and state.shards[1].engine == OLD and not failovers
+    assert state.shards[1].min_replicas_to_write == 0  # the master keeps taking writes meanwhile
     assert state.shards[1].running_version == OLD and "restarting replica shard 2" in action.step
     # a change of settings alone would end here: the upgrade keeps the database pending
     assert bdb_status(state, _obs({}, {}, {2})) == [] and after.status == "active-change-pending"

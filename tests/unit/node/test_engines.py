@@ -15,6 +15,7 @@ from recluster.node.engines import (
     UnknownVersion,
     candidate_paths,
     discover,
+    engine_of_info,
     parse_banner,
 )
 from recluster.node.errors import ApiError
@@ -178,3 +179,11 @@ def test_a_change_while_an_upgrade_runs_is_busy() -> None:
 def test_the_rdb_line_of_each_engine() -> None:
     """Backups compare RDB formats by Redis line: Valkey 8 writes and reads Redis 7.2's (11)."""
     assert (R80.rdb_line, R70.rdb_line, VK81.rdb_line) == ("8.0.2", "7.0.15", "7.2")
+
+
+def test_what_a_running_server_is_from_its_info() -> None:
+    """Valkey's INFO also says redis_version 7.2.4: valkey_version decides."""
+    assert engine_of_info({"redis_version": "8.0.2"}) == "8.0"
+    assert engine_of_info({"redis_version": "7.0.15"}) == "7.0"
+    assert engine_of_info({"redis_version": "7.2.4", "valkey_version": "8.1.1"}) == "valkey-8.1"
+    assert engine_of_info({}) == ""

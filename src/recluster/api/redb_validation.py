@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from recluster.api.engine_change import engine_change_refusal, upgrade_running
 from recluster.api.engine_versions import FORMAT, normalize_version
 from recluster.api.field_errors import (
     DNS1123_SUBDOMAIN,
@@ -124,9 +125,10 @@ def _validate_redb(
 def _version_errors(
     redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None, versions: Sequence[str] | None
 ) -> list[FieldError]:
-    """`redisVersion`: written as a version, one the cluster runs, and not changed once the database
-    exists (an in-place upgrade is not built yet). A value the REDB had before (an older operator
-    ignored the field) is left alone: the database keeps the engine it runs."""
+    """`redisVersion`: written as a version, one the cluster runs, and, on a database that exists,
+    only raised within its engine while it has a replica and no other upgrade runs (the rule of
+    `recluster.api.engine_change`, the REST API's too). A value the REDB had before (an older
+    operator ignored the field) is left alone: the database keeps the engine it runs."""
     wanted = redb.spec.redis_version
     if wanted is None:
         return []
@@ -143,11 +145,19 @@ def _version_errors(
     # object's status has it once written); a database not created yet may still change its mind
     running = previous.status.version if previous is not None and previous.status is not None else None
     current = normalize_version(running) if running else None
-    if current is not None and current != version:
+    if previous is None or current is None:
+        return []
+    if upgrade_running(previous.spec.redis_version, running):  # back to the old one too: a downgrade
         return [FieldError(
-            "spec.redisVersion", "immutable", f"the database runs {current}; changing its engine to "
-            f"{version} in place is not supported yet: create a new database with the version you want "
-            "and move the data")]
+            "spec.redisVersion", "upgrade-running", f"the database is being upgraded from {current} to "
+            f"{previous.spec.redis_version}; change redisVersion again once status.version is "
+            f"{previous.spec.redis_version}")]
+    if current == version:
+        return []
+    refusal = engine_change_refusal(current, version, versions,
+                                    redb.spec.replication and previous.spec.replication)
+    if refusal is not None:
+        return [FieldError("spec.redisVersion", "engine-change", refusal)]
     return []
 
 

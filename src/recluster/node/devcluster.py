@@ -84,6 +84,8 @@ class LoopbackCluster:
     metrics_port: int = DEFAULT_METRICS_PORT
     ccs_port: int = DEFAULT_CCS_PORT
     handoff_timeout: float = 0.0
+    # the database engines' binaries (`--engine`); empty: the node discovers them
+    engines: tuple[str, ...] = ()
     nodes: list[LoopbackNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -99,7 +101,8 @@ class LoopbackCluster:
                 "--down-after-ms", str(self.down_after_ms),
                 "--replica-move-grace", str(self.replica_move_grace_s),
                 "--handoff-timeout", str(self.handoff_timeout),
-                "--credentials-file", str(self.credentials_dir(node))]
+                "--credentials-file", str(self.credentials_dir(node)),
+                *(arg for engine in self.engines for arg in ("--engine", engine))]
 
     def credentials_dir(self, node: LoopbackNode) -> Path:
         """The node's admin credentials as a mounted Kubernetes Secret would give them (`username`,

@@ -11,7 +11,7 @@ import functools
 import glob
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,16 @@ def parse_banner(banner: str, server: str) -> Engine | None:
     if found is None:
         return None
     return Engine(found[1].lower(), int(found[2]), int(found[3]), int(found[4]), server)
+
+
+def engine_of_info(info: Mapping[str, Any]) -> str:
+    """The version a running server is, as a bdb's `redis_version` names it, from its `INFO server`:
+    `valkey_version` for Valkey (whose `redis_version` says 7.2.4), else `redis_version`; "" unknown."""
+    for key, db_type in (("valkey_version", "valkey"), ("redis_version", "redis")):
+        found = re.match(r"(\d+)\.(\d+)", str(info.get(key) or ""))
+        if found:
+            return version_name(db_type, f"{int(found[1])}.{int(found[2])}")
+    return ""
 
 
 class UnknownVersion(ValueError):

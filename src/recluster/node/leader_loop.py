@@ -17,6 +17,7 @@ from recluster.node.admin_credentials import AdminCredentialsWatch
 from recluster.node.ca_rotation import apply_step, next_step
 from recluster.node.ccs import CcsStore
 from recluster.node.database_tls import new_ca
+from recluster.node.engine_upgrade import advance as advance_upgrades
 from recluster.node.login_migration import (
     give_job_users,
     has_job_users,
@@ -43,6 +44,9 @@ from recluster.node.sentinel import CCS_NAME
 log = logging.getLogger(__name__)
 
 FAILOVER_RETRY_S = 15.0
+# an engine upgrade asks its failover only once an upgraded replica is in sync; Sentinel may still
+# answer NOGOODSLAVE for a second or two after the replica's restart (it reads INFO every second)
+UPGRADE_FAILOVER_RETRY_S = 3.0
 
 
 class LeaderLoop:
@@ -88,42 +92,49 @@ class LeaderLoop:
         obs = await self.observer.observe(store, state)
         me = membership.node_uid
 
-        def change(st: ClusterState) -> tuple[list[str], list[int], bool, list[int]]:
+        def change(st: ClusterState) -> tuple[list[str], list[int], bool, list[int], list[int]]:
             before = {s.uid: s.min_replicas_to_write for s in st.shards.values()}
             changes = sync_roles(st, obs) + sync_status(st, obs) + min_replicas(st, obs) + bdb_status(st, obs)
+            upgrade_changes, upgrade_failovers = advance_upgrades(st, obs)
+            changes += upgrade_changes
             plan = plan_repair(st, obs)
             changes += apply_plan(st, plan)
             removal_changes, handover = progress_removals(st, me)
             changes += removal_changes
             lowered = [s.uid for s in st.shards.values()
                        if s.min_replicas_to_write < before.get(s.uid, 0)]
-            return changes, plan.failover, handover, lowered
+            return changes, plan.failover, handover, lowered, upgrade_failovers
 
         # a copy to try the change on; a JSON round trip (pydantic's Rust) is 4x a deep copy's speed,
         # and this runs every leader pass on the event loop the REST API shares
         trial = ClusterState.model_validate_json(state.model_dump_json())
-        changes, failovers, handover, _ = change(trial)
-        self._settled = not (changes or failovers or handover) and settled(state, obs)
+        changes, failovers, handover, _, upgrades = change(trial)
+        self._settled = not (changes or failovers or handover or upgrades) and settled(state, obs)
         if changes:
-            changes, failovers, handover, lowered = await store.write(change, "record observed state")
+            changes, failovers, handover, lowered, upgrades = await store.write(change,
+                                                                                "record observed state")
             for line in changes:
                 log.info("leader: %s", line)
             await self._lower_min_replicas(store, lowered)
         state = store.last_state or state
-        if (failovers or handover) and not await store.confirm_majority(len(state.nodes)):
+        if (failovers or handover or upgrades) and not await store.confirm_majority(len(state.nodes)):
             now = time.monotonic()
             if now - self._unconfirmed_logged < FAILOVER_RETRY_S:
                 return
             self._unconfirmed_logged = now
             log.warning("leader: not requesting the planned failover of %s: a majority of the nodes does "
                         "not confirm this leader now (cut off from them?)",
-                        ", ".join([state.bdbs[u].name for u in failovers if u in state.bdbs]
+                        ", ".join([state.bdbs[u].name for u in failovers + upgrades if u in state.bdbs]
                                   + ([CCS_NAME] if handover else [])))
             return
         for bdb_uid in failovers:
             failing = state.bdbs.get(bdb_uid)
             if failing is not None:
                 await self._request_failover(failing.name)
+        for bdb_uid in upgrades:  # an engine upgrade's planned failover (engine_upgrade.py)
+            upgraded = state.bdbs.get(bdb_uid)
+            if upgraded is not None and await self._still_master(state, upgraded):
+                await self._request_failover(upgraded.name, UPGRADE_FAILOVER_RETRY_S)
         if handover:
             await self._request_failover(CCS_NAME)
 
@@ -203,9 +214,19 @@ class LeaderLoop:
                 await self.rt.probes.shard(node.addr, bdb).config_set(
                     "min-replicas-to-write", shard.min_replicas_to_write)
 
-    async def _request_failover(self, name: str) -> None:
+    async def _still_master(self, state: ClusterState, bdb: BdbRecord) -> bool:
+        """Sentinel still names the master the state records (read now, after the write): a failover
+        that finished since this pass observed must not be asked again, which would move the master
+        back to the old engine."""
+        master = next((s for s in state.shards_of(bdb.uid) if s.role == "master"), None)
+        node = state.nodes.get(master.node_uid) if master is not None else None
+        named = (await self.rt.sentinel.masters(max_age=0)).get(bdb.name) or {}
+        return node is not None and named.get("ip") in (node.addr, node.name) \
+            and str(named.get("port")) == str(bdb.port)
+
+    async def _request_failover(self, name: str, retry_s: float = FAILOVER_RETRY_S) -> None:
         now = time.monotonic()
-        if now - self._failover_requested.get(name, 0) < FAILOVER_RETRY_S:
+        if now - self._failover_requested.get(name, 0) < retry_s:
             return
         self._failover_requested[name] = now
         try:

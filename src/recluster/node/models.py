@@ -161,8 +161,9 @@ class BdbUpdate(Strict):
                                                                      max_length=MAX_CLIENT_CERTS)
     default_user: bool | None = None
     roles_permissions: list[RolePermission] | None = Field(default=None, max_length=MAX_ROLE_PERMISSIONS)
-    redis_version: str | None = Field(default=None, max_length=32, description="may be sent but not "
-                                      "changed yet (an in-place upgrade is not built)")
+    redis_version: str | None = Field(default=None, max_length=32, description="a higher version of the "
+                                      "same engine upgrades the database in place (replicas first, then a "
+                                      "failover, then the old master); see docs/databases.md")
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
@@ -279,6 +280,9 @@ class BdbRecord(Record):
     roles_permissions: list[RolePermission] = Field(default_factory=list)
     # the engine (engines.py): a record from before engines were chosen ran Redis 7.0
     redis_version: str = LEGACY_VERSION
+    # while an in-place engine upgrade runs (node/engine_upgrade.py): the version it started from;
+    # `redis_version` is then the target. "" when none runs
+    upgrade_from: str = ""
     status: BdbStatus = "pending"
     action_uid: str = ""
     created_time: str = ""
@@ -334,6 +338,14 @@ class ShardRecord(Record):
     status: Literal["active", "inactive"] = "inactive"
     # the master shard's min-replicas-to-write; the leader lowers it to 0 while the replica's node is down
     min_replicas_to_write: int = 0
+    # the engine version its node starts it with; "" = its database's `redis_version`. Set apart only
+    # during an engine upgrade, which moves the shards one at a time (node/engine_upgrade.py)
+    engine: str = ""
+    # the version the leader last saw it run (INFO), "" before it looked
+    running_version: str = ""
+
+    def engine_of(self, bdb: BdbRecord) -> str:
+        return self.engine or bdb.redis_version
 
 
 class ActionRecord(Record):

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from recluster.node.addresses import AddressWatch
 from recluster.node.ccs import CcsStore
+from recluster.node.engines import engine_of_info
 from recluster.node.models import ClusterState, NodeRecord
 from recluster.node.placement import nodes_to_evacuate
 from recluster.node.probes import port_closed
@@ -46,7 +47,7 @@ class Observer:
             flags = entry.get("flags", "")
             if "o_down" not in flags and "s_down" not in flags:
                 masters[name] = (entry["ip"], int(entry["port"]))
-        alive, in_sync, config_ok = await self._shards(state, up)
+        alive, in_sync, config_ok, versions, roles = await self._shards(state, up)
         resolved = self._addresses.moved(nodes, up, self.cfg.node_name, self.cfg.addr,
                                          await self._confirmed_addresses(store, state, up))
         armed = await self._failover_armed(state, up, alive)
@@ -63,7 +64,8 @@ class Observer:
         return Observation(now=now, up=up, evacuate_down=evacuate_down, sentinel_masters=masters,
                            shard_alive=alive, shard_in_sync=in_sync, shard_config_ok=config_ok,
                            port_closed_everywhere=closed, pending_since=dict(self._pending_since),
-                           resolved_addr=resolved, failover_armed=armed)
+                           resolved_addr=resolved, failover_armed=armed, shard_version=versions,
+                           shard_role=roles)
 
     async def _nodes_up(self, store: CcsStore, nodes: list[NodeRecord]) -> set[int]:
         """The nodes whose CCS answers (this one always)."""
@@ -100,13 +102,16 @@ class Observer:
 
     async def _shards(
         self, state: ClusterState, up: set[int]
-    ) -> tuple[dict[int, bool], set[int], dict[int, bool]]:
+    ) -> tuple[dict[int, bool], set[int], dict[int, bool], dict[int, str], dict[int, str]]:
         """Per shard: whether it answers, whether it is a replica in sync, whether its memory
-        settings are the placed ones (asked only while its database is not active: a change is
-        recorded as `active-change-pending` until every shard runs it)."""
+        settings are the placed ones, and the engine version it runs (both asked only while its
+        database is not active: a change is recorded as `active-change-pending` until every shard
+        runs it, an engine upgrade moves shard by shard), its role as it answers."""
         alive: dict[int, bool] = {}
         in_sync: set[int] = set()
         config_ok: dict[int, bool] = {}
+        versions: dict[int, str] = {}
+        roles: dict[int, str] = {}
 
         async def probe_shard(shard_uid: int) -> None:
             shard = state.shards[shard_uid]
@@ -125,9 +130,14 @@ class Observer:
                 else:  # one round trip a shard
                     async with client.pipeline(transaction=False) as pipe:
                         pipe.info("replication")
-                        pipe.config_get(*expected)
-                        info, conf = await pipe.execute()
+                        pipe.info("server")
+                        for key in expected:  # one key a CONFIG GET: Redis 6.2 takes no more
+                            pipe.config_get(key)
+                        info, server, *got = await pipe.execute()
+                    conf = {k: v for answer in got for k, v in answer.items()}
+                    versions[shard_uid] = engine_of_info(server)
                 alive[shard_uid] = True
+                roles[shard_uid] = str(info.get("role") or "")
                 if info.get("role") == "slave" and info.get("master_link_status") == "up":
                     in_sync.add(shard_uid)
                 config_ok[shard_uid] = all(conf.get(key) == value for key, value in expected.items())
@@ -143,7 +153,7 @@ class Observer:
                 await probe_shard(shard_uid)
 
         await asyncio.gather(*(bounded(uid) for uid in list(state.shards)))
-        return alive, in_sync, config_ok
+        return alive, in_sync, config_ok, versions, roles
 
     async def _confirmed_addresses(
         self, store: CcsStore, state: ClusterState, up: set[int]

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from recluster.node.ccs import utcnow
 from recluster.node.config import engine_table
 from recluster.node.daemon import NodeDaemon
+from recluster.node.engine_upgrade import begin as begin_upgrade
 from recluster.node.errors import ApiError
 from recluster.node.models import (
     ActionRecord,
@@ -80,6 +81,8 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
         if merged is not current:
             action = _new_action(state, "update_bdb", f"bdb:{uid}")
             merged.action_uid = action.action_uid
+            if merged.redis_version != current.redis_version:
+                begin_upgrade(state, current, merged, action)
             state.bdbs[uid] = merged
         return bdb_view(state, state.bdbs[uid], engines)
 

@@ -28,6 +28,10 @@ class Observation:
     # bdb uids (pending, replicated) whose failover is armed: every live node's sentinel monitors it,
     # knows its replica and knows the other live sentinels (see `bdb_status`)
     failover_armed: set[int] = field(default_factory=set)
+    # asked only while a database is not active (an engine upgrade, a change, a creation): the version
+    # a shard runs (INFO, as engines.engine_of_info names it) and its role as it answers
+    shard_version: dict[int, str] = field(default_factory=dict)
+    shard_role: dict[int, str] = field(default_factory=dict)
 
 
 def sync_roles(state: ClusterState, obs: Observation) -> list[str]:
@@ -131,7 +135,7 @@ def bdb_status(state: ClusterState, obs: Observation) -> list[str]:
                        else "shards did not start in time")
                 _finish_action(state, bdb.action_uid, "failed", why)
                 changes.append(f"bdb {bdb.uid} creation-failed: {why}")
-        elif bdb.status == "active-change-pending" and ready and all(
+        elif bdb.status == "active-change-pending" and not bdb.upgrade_from and ready and all(
                 obs.shard_config_ok.get(s.uid) for s in own):
                 bdb.status = "active"
                 _finish_action(state, bdb.action_uid, "completed")

@@ -129,6 +129,10 @@ class Bdb(_Answer):
     last_changed_time: str
     shard_list: list[int]
     endpoints: list[Endpoint]
+    redis_version: str = Field(description="the engine asked for; during an engine upgrade, the target")
+    version: str = Field(description="the engine every shard runs (the old one until an upgrade ends)")
+    upgrade_from: str = Field(default="", description="while an engine upgrade runs: the version it "
+                              "started from (its action, name upgrade_engine, shows the step)")
 
 
 class BdbDeleted(_Answer):
@@ -145,6 +149,8 @@ class Shard(_Answer):
     status: Literal["active", "inactive"]
     detailed_status: str
     node_name: str
+    redis_version: str = Field(description="the engine its node starts it with")
+    running_version: str = Field(description="the engine the leader last saw it run (INFO); '' not yet")
 
 
 class Node(_Answer):

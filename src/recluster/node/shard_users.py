@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from recluster.node.models import INTERNAL_LOGINS, BdbRecord, InternalJob
 
-# What each job may run, after `reset` (no command, key or channel)
+# What each job may run, after `reset` (no command, key or channel; `resetchannels` for Redis 6.2,
+# whose `reset` keeps every channel and refuses a pattern after that)
 JOB_PERMISSIONS: dict[InternalJob, tuple[str, ...]] = {
     "replication": ("+psync", "+replconf", "+ping"),
-    "sentinel": ("&__sentinel__:hello", "+multi", "+exec", "+slaveof", "+ping", "+info", "+role",
-                 "+publish", "+subscribe", "+config|rewrite", "+client|setname", "+client|kill",
+    "sentinel": ("resetchannels", "&__sentinel__:hello", "+multi", "+exec", "+slaveof", "+ping", "+info",
+                 "+role", "+publish", "+subscribe", "+config|rewrite", "+client|setname", "+client|kill",
                  "+script|kill"),
     "control": ("+ping", "+info", "+config|get", "+config|set", "+acl|setuser", "+acl|deluser",
                 "+acl|users", "+replicaof"),

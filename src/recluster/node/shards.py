@@ -24,6 +24,7 @@ from recluster.api.access import INTERNAL_SHARD_USER, INTERNAL_USERS
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig, engine_table
 from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
+from recluster.node.engines import engine_of_info
 from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
 from recluster.node.shard_users import AclUser, internal_users
@@ -132,6 +133,7 @@ class LocalShard:
     user: str | None = None  # who the node's own client logs in as (BdbRecord.login("control"))
     client: aioredis.Redis | None = None
     uses_tls: bool = False
+    engine: str | None = None  # the engine version the process runs (None: not known, e.g. adopted)
 
 
 class ShardSupervisor:
@@ -239,16 +241,27 @@ class ShardSupervisor:
         users = (*internal_users(bdb), *users)
         settings = runtime_settings(bdb, shard)
         reissued = bdb.tls() and self._ensure_certificate(bdb, handle.directory)
+        version = shard.engine_of(bdb)
+        engine = engine_table(self.cfg).get(version)
+        if engine is not None and master is not None and handle.process.running() \
+                and await self._runs_other(handle, bdb, engine.version):
+            # an engine upgrade moved this shard (node/engine_upgrade.py; never a master): the same
+            # directory and configuration on the new binary, back as a replica of the master. Only
+            # while this node sees a master elsewhere to follow (a sentinel reading older than a
+            # failover waits a pass: never a restart that would start as master)
+            log.info("shard %d of bdb %d: restarting on engine %s (was %s)", shard.uid, bdb.uid,
+                     engine.version, handle.engine)
+            await self._drop_client(handle)
+            await asyncio.to_thread(handle.process.stop)
         if not handle.process.running():
-            engine = engine_table(self.cfg).get(bdb.redis_version)
             if engine is None:  # never another engine: its data files may not load in an older one
-                if (bdb.uid, bdb.redis_version) not in self.missing_engine:  # once, not every pass
-                    self.missing_engine.add((bdb.uid, bdb.redis_version))
+                if (bdb.uid, version) not in self.missing_engine:  # once, not every pass
+                    self.missing_engine.add((bdb.uid, version))
                     log.error("shard %d of bdb %d: this node has no engine %s (it has %s); not started",
-                              shard.uid, bdb.uid, bdb.redis_version,
-                              ", ".join(engine_table(self.cfg).versions()))
+                              shard.uid, bdb.uid, version, ", ".join(engine_table(self.cfg).versions()))
                 return False
             handle.process.argv[0] = engine.server
+            handle.engine = engine.version
             await self._drop_client(handle)
             handle.directory.mkdir(parents=True, exist_ok=True)
             write_private(handle.directory / "redis.conf",
@@ -282,6 +295,17 @@ class ShardSupervisor:
         if reissued:
             await self._reload_tls(handle, bdb)
         return False
+
+    async def _runs_other(self, handle: LocalShard, bdb: BdbRecord, version: str) -> bool:
+        """Whether the running shard runs another engine than `version`; a shard this process did
+        not start (adopted after a daemon restart) is asked (INFO server) once it answers."""
+        if handle.engine is None:
+            try:
+                handle.engine = engine_of_info(await self.client(handle, self._password(bdb)).info("server"))
+            except (RedisError, OSError):
+                await self._drop_client(handle)
+                return False  # starting: asked again next pass
+        return bool(handle.engine) and handle.engine != version
 
     async def _apply_users(self, handle: LocalShard, bdb: BdbRecord, users: tuple[AclUser, ...]) -> None:
         """The running shard's ACL users become exactly `users` (and `default`): a changed rule or

@@ -5,6 +5,7 @@ Pure: takes the state, returns the new record or raises ApiError; changes nothin
 
 from __future__ import annotations
 
+from recluster.api.engine_change import engine_change_refusal
 from recluster.api.engine_versions import normalize_version
 from recluster.node.engines import EngineTable, UnknownVersion
 from recluster.node.errors import ApiError
@@ -65,15 +66,19 @@ def chosen_engine(engines: EngineTable, requested: str | None) -> str:
         raise ApiError(400, "invalid_version", f"'redis_version': {exc}", "redis_version") from exc
 
 
-def check_version_unchanged(current: BdbRecord, requested: str | None) -> None:
-    """`redis_version` may be sent as it is; another version is refused for now (an in-place upgrade
-    is not built)."""
+def check_version_change(current: BdbRecord, requested: str | None, replication: bool,
+                         engines: EngineTable | None) -> str | None:
+    """The version a PUT moves the database to (the table's spelling), None when it stays; or
+    ApiError (400) naming `redis_version` and why the cluster does not make that change in place
+    (`recluster.api.engine_change`: not bundled, a downgrade, Redis <-> Valkey, no replica)."""
     if requested is None or normalize_version(requested) == normalize_version(current.redis_version):
-        return
-    raise ApiError(400, "invalid_version", f"'redis_version': the database runs {current.redis_version}; "
-                   f"changing it to '{requested}' on a live database is not supported yet (an in-place "
-                   "upgrade is not built); create a new database with the version you want",
-                   "redis_version")
+        return None
+    bundled = engines.versions() if engines is not None else None
+    refusal = engine_change_refusal(current.redis_version, requested, bundled, replication)
+    if refusal is not None:
+        raise ApiError(400, "invalid_version", f"'redis_version': {refusal}; nothing was changed",
+                       "redis_version")
+    return chosen_engine(engines, requested) if engines is not None else normalize_version(requested)
 
 
 def new_bdb(state: ClusterState, req: BdbCreate, now: str, engines: EngineTable) -> BdbRecord:
@@ -113,6 +118,10 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str, engines: EngineTable)
 def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: str,
                 engines: EngineTable | None = None) -> BdbRecord:
     """The record after a partial update, or ApiError. Name and port are immutable."""
+    if current.upgrade_from:
+        raise ApiError(409, "busy", f"database {current.uid} is upgrading its engine from "
+                       f"{current.upgrade_from} to {current.redis_version} (its action "
+                       f"{current.action_uid} shows the step); retry when it is 'active'")
     if current.status not in ("active",):
         raise ApiError(409, "busy", f"database {current.uid} is '{current.status}'; retry when it is "
                        "'active'")
@@ -142,9 +151,13 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
         check_roles_permissions(state, req.roles_permissions)
     if req.redis_version is not None and engines is not None:
         chosen_engine(engines, req.redis_version)  # an unknown version says which there are
-    check_version_unchanged(current, req.redis_version)
+    # the replica the upgrade fails over to must exist before it starts (and stay)
+    replicated = current.replication and req.replication is not False
+    target = check_version_change(current, req.redis_version, replicated, engines)
     changes = req.model_dump(exclude_unset=True, exclude={"name", "port", "redis_version"})
     merged = current.model_copy(update=changes)
+    if target is not None:  # engine_upgrade.begin pins the shards and sets the status
+        merged.redis_version = target
     if req.snapshot_policy is not None:
         merged.snapshot_policy = req.snapshot_policy
     if req.authentication_ssl_client_certs is not None:

@@ -35,9 +35,11 @@ class RenderedList:
 def running_version(bdb: BdbRecord, engines: EngineTable) -> str:
     """The version a bdb's shards run: the engine its `redis_version` names, which the shard
     supervisor starts them with (a node without that engine starts none), as this node's table
-    spells it."""
-    engine = engines.get(bdb.redis_version)
-    return engine.version if engine is not None else bdb.redis_version
+    spells it; while an engine upgrade runs, the version it started from, until every shard runs
+    the new one (`redis_version` is then the target)."""
+    version = bdb.upgrade_from or bdb.redis_version
+    engine = engines.get(version)
+    return engine.version if engine is not None else version
 
 
 def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[str, Any]:
@@ -77,12 +79,16 @@ def without_secrets(view: dict[str, Any]) -> dict[str, Any]:
 
 def shard_view(state: ClusterState, shard: ShardRecord) -> dict[str, Any]:
     node = state.nodes.get(shard.node_uid)
+    bdb = state.bdbs.get(shard.bdb_uid)
     detailed = "ok" if shard.status == "active" else "down"
     return {
         "uid": str(shard.uid), "bdb_uid": shard.bdb_uid, "node_uid": str(shard.node_uid),
         "role": shard.role, "status": shard.status, "detailed_status": detailed,
         "assigned_slots": "0-16383", "node_name": node.name if node else "",
         "min_replicas_to_write": shard.min_replicas_to_write,
+        # the engine its node starts it with, and the one the leader last saw it run
+        "redis_version": shard.engine_of(bdb) if bdb else shard.engine,
+        "running_version": shard.running_version,
     }
 
 

@@ -1,8 +1,8 @@
 """The engines of the image, one replicated database each, on the session's REC: Redis 8.0 (the
 default), Redis 7.0 (bookworm's binary) and Valkey 8.1. Each database's master and replica answer INFO
 with the engine its redisVersion names, the REC lists the engines (status.bundledDatabaseVersions,
-GET /v1/cluster and /v1/nodes), a version the cluster lacks is refused at admission and a change of
-engine on a live database is refused; then a planned failover of each through the REST API
+GET /v1/cluster and /v1/nodes), a version the cluster lacks is refused at admission and a move from
+Redis to Valkey on a live database is refused; then a planned failover of each through the REST API
 (POST /v1/shards/<uid>/actions/failover) keeps every WAIT-confirmed write, and the new master runs
 the same engine."""
 
@@ -89,8 +89,9 @@ def test_a_database_per_engine_replicates_and_fails_over(
         assert role == "slave" and running.startswith(prefix), (name, role, running)
         print(f"{name}: redisVersion {version}, master and replica run {field} {running}")
 
-    changed = apply_redb(cluster, ns, redb_manifest("eng70", replication=True, redisVersion="8.0"))
-    assert "spec.redisVersion" in changed and "the database runs 7.0" in changed, changed
+    # raising 7.0 to 8.0 is an in-place upgrade (test_redb_engine_upgrade.py); another engine is not
+    changed = apply_redb(cluster, ns, redb_manifest("eng70", replication=True, redisVersion="valkey-8.1"))
+    assert "spec.redisVersion" in changed and "Redis and Valkey are different engines" in changed, changed
 
     for name, db in databases.items():
         _, field, prefix = ENGINES[name]

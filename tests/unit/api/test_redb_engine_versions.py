@@ -1,5 +1,6 @@
 """REDB `redisVersion`: written as a version, one the REC's cluster runs (its
-status.bundledDatabaseVersions), fixed once the database exists (named errors); the bdb body carries
+status.bundledDatabaseVersions), raised in place only within its engine on a replicated database
+(named errors); the bdb body carries
 it; the REC's status lists the cluster's engines from GET /v1/cluster."""
 
 from __future__ import annotations
@@ -74,18 +75,46 @@ def test_versions_not_known_yet_are_not_checked_here() -> None:
     assert errors_of(redb(redisVersion="7.4"), versions=None) == []
 
 
-def test_the_version_is_fixed_once_the_database_runs() -> None:
-    running = redb({"version": "7.0"}, redisVersion="7.0")
-    ((field, rule, message),) = errors_of(redb(redisVersion="8.0"), running)
-    assert (field, rule) == ("spec.redisVersion", "immutable")
-    assert "the database runs 7.0" in message and "not supported yet" in message
+def test_raising_the_version_of_a_replicated_database_is_an_upgrade() -> None:
+    running = redb({"version": "7.0"}, redisVersion="7.0", replication=True)
+    assert errors_of(redb(redisVersion="8.0", replication=True), running) == []
     # the same version in another spelling, or the field removed, is no change
     assert errors_of(redb(redisVersion="redis-7.0"), running) == []
     assert errors_of(redb(), running) == []
-    # a database created without redisVersion runs the default: naming another one is a change
-    ((_, rule, _),) = errors_of(redb(redisVersion="valkey-8.1"), redb({"version": "8.0"}))
-    assert rule == "immutable"
     assert errors_of(redb(redisVersion="8.0"), redb({"version": "8.0"})) == []
+
+
+@pytest.mark.parametrize(("old", "new", "replication", "words"), [
+    ("8.0", "7.0", True, ["the database runs 8.0; a downgrade to 7.0 is refused",
+                          "cannot read what the newer one writes"]),
+    ("7.0", "valkey-8.1", True, ["changing it to valkey-8.1 is refused", "not versions of one"]),
+    ("valkey-8.1", "8.0", True, ["changing it to 8.0 is refused", "Redis and Valkey"]),
+    ("7.0", "8.0", False, ["upgrading from 7.0 to 8.0 needs a replica", "Turn replication on"]),
+])
+def test_a_change_the_cluster_cannot_make_in_place_is_refused_saying_why(
+        old: str, new: str, replication: bool, words: list[str]) -> None:
+    running = redb({"version": old}, redisVersion=old, replication=replication)
+    ((field, rule, message),) = errors_of(redb(redisVersion=new, replication=replication), running)
+    assert (field, rule) == ("spec.redisVersion", "engine-change")
+    for word in words:
+        assert word in message
+    # a database created without redisVersion runs the default: naming another engine is a change
+    ((_, rule, _),) = errors_of(redb(redisVersion="valkey-8.1", replication=True),
+                                redb({"version": "8.0"}, replication=True))
+    assert rule == "engine-change"
+
+
+def test_turning_replication_on_in_the_same_change_is_not_enough() -> None:
+    running = redb({"version": "7.0"}, redisVersion="7.0")
+    ((_, rule, message),) = errors_of(redb(redisVersion="8.0", replication=True), running)
+    assert rule == "engine-change" and "needs a replica" in message
+
+
+def test_a_change_while_an_upgrade_runs_is_refused() -> None:
+    upgrading = redb({"version": "7.0"}, redisVersion="8.0", replication=True)
+    ((_, rule, message),) = errors_of(redb(redisVersion="7.0", replication=True), upgrading)
+    assert rule == "upgrade-running"
+    assert "being upgraded from 7.0 to 8.0" in message and "status.version is 8.0" in message
 
 
 def test_a_value_an_older_operator_ignored_is_left_alone() -> None:
@@ -97,11 +126,11 @@ def test_not_created_yet_the_version_may_change() -> None:
 
 
 def test_the_reconcile_loop_checks_against_the_running_version() -> None:
-    bdb = {"uid": 1, "port": 12000, "version": "7.0", "redis_version": "7.0"}
-    old = old_body(redb(redisVersion="7.0"), bdb)
-    assert old is not None and old["status"] == {"version": "7.0"}
-    ((_, rule, _),) = errors_of(redb(redisVersion="8.0"), old)
-    assert rule == "immutable"
+    bdb = {"uid": 1, "port": 12000, "version": "8.0", "redis_version": "8.0"}
+    old = old_body(redb(redisVersion="8.0", replication=True), bdb)
+    assert old is not None and old["status"] == {"version": "8.0"}
+    ((_, rule, _),) = errors_of(redb(redisVersion="7.0", replication=True), old)
+    assert rule == "engine-change"
 
 
 def test_the_bdb_body_carries_the_version_and_an_update_never_changes_it() -> None:
@@ -112,3 +141,22 @@ def test_the_bdb_body_carries_the_version_and_an_update_never_changes_it() -> No
            "eviction_policy": "volatile-lru", "data_persistence": "disabled",
            "redis_version": "8.0", "version": "8.0"}
     assert bdb_update_body(model, bdb) == {}
+
+
+def test_a_raised_version_is_sent_and_one_the_cluster_would_refuse_is_not() -> None:
+    bdb = {"memory_size": 100 << 20, "replication": True, "shards_count": 1,
+           "eviction_policy": "volatile-lru", "data_persistence": "disabled",
+           "redis_version": "7.0", "version": "7.0"}
+
+    def body(version: str) -> dict[str, Any]:
+        return bdb_update_body(RedisEnterpriseDatabase.model_validate(
+            redb(redisVersion=version, replication=True)), bdb)
+
+    assert body("8.0") == {"redis_version": "8.0"}
+    assert body("redis-7.0") == {}
+    # an older operator's REDB whose field it ignored keeps the engine it runs
+    assert body("valkey-8.1") == {} and body("6.2") == {}
+    # while the upgrade runs the bdb names the target: nothing more to send
+    assert body("8.0") == {"redis_version": "8.0"}
+    assert bdb_update_body(RedisEnterpriseDatabase.model_validate(redb(redisVersion="8.0", replication=True)),
+                           {**bdb, "redis_version": "8.0"}) == {}

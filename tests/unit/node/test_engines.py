@@ -15,10 +15,11 @@ from recluster.node.engines import (
     UnknownVersion,
     candidate_paths,
     discover,
+    engine_of_info,
     parse_banner,
 )
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbCreate, BdbUpdate, ClusterRecord, ClusterState
+from recluster.node.models import BdbCreate, BdbRecord, BdbUpdate, ClusterRecord, ClusterState, NodeRecord
 from recluster.node.validation import new_bdb, updated_bdb
 
 pytestmark = pytest.mark.unit
@@ -117,21 +118,72 @@ def test_new_bdb_with_an_unknown_version_is_a_400_naming_the_field_and_the_versi
     assert "'redis_version'" in err.value.message and "8.0, 7.0, valkey-8.1" in err.value.message
 
 
-def test_changing_the_version_of_a_live_database_is_refused_for_now() -> None:
+def _replicated(version: str) -> tuple[ClusterState, BdbRecord]:
     st = _state()
-    bdb = new_bdb(st, BdbCreate(name="a", memory_size=1, redis_version="7.0"), "now", TABLE)
+    for uid in (1, 2, 3):
+        st.nodes[uid] = NodeRecord(uid=uid, name=f"n{uid}", addr=f"127.0.0.{uid}", api_port=9443,
+                                   ccs_port=3355, sentinel_port=8001, metrics_port=8070)
+    bdb = new_bdb(st, BdbCreate(name="a", memory_size=1, redis_version=version, replication=True), "now",
+                  TABLE)
     bdb.status = "active"
     st.bdbs[bdb.uid] = bdb
-    with pytest.raises(ApiError) as err:
-        updated_bdb(st, bdb, BdbUpdate(redis_version="8.0"), "later", TABLE)
-    assert err.value.status == 400 and err.value.field == "redis_version"
-    assert "not supported yet" in err.value.message
-    with pytest.raises(ApiError, match=r"supported: 8\.0, 7\.0"):
-        updated_bdb(st, bdb, BdbUpdate(redis_version="9.9"), "later", TABLE)
+    return st, bdb
+
+
+def test_raising_the_version_of_a_replicated_database_targets_the_new_one() -> None:
+    st, bdb = _replicated("7.0")
+    merged = updated_bdb(st, bdb, BdbUpdate(redis_version="redis-8.0"), "later", TABLE)
+    assert merged.redis_version == "8.0" and merged.status == "active-change-pending"
+    assert bdb.redis_version == "7.0"  # the record it was given is not changed
     # the same version (in any spelling) is no change
     assert updated_bdb(st, bdb, BdbUpdate(redis_version="redis-7.0"), "later", TABLE) is bdb
+
+
+@pytest.mark.parametrize(("old", "new", "replication", "words"), [
+    ("8.0", "7.0", True, "a downgrade to 7.0 is refused: replicas on the older engine cannot read"),
+    ("7.0", "valkey-8.1", True, "changing it to valkey-8.1 is refused: Redis and Valkey are different"),
+    ("7.0", "8.0", False, "upgrading from 7.0 to 8.0 needs a replica"),
+])
+def test_a_change_made_not_in_place_is_a_400_naming_the_field_and_why(
+        old: str, new: str, replication: bool, words: str) -> None:
+    st, bdb = _replicated(old)
+    bdb.replication = replication
+    with pytest.raises(ApiError) as err:
+        updated_bdb(st, bdb, BdbUpdate(redis_version=new), "later", TABLE)
+    assert err.value.status == 400 and err.value.field == "redis_version"
+    assert err.value.message.startswith("'redis_version': ") and words in err.value.message
+    assert "nothing was changed" in err.value.message
+    assert bdb.redis_version == old and bdb.status == "active"
+
+
+def test_turning_replication_off_with_an_upgrade_is_refused() -> None:
+    st, bdb = _replicated("7.0")
+    with pytest.raises(ApiError, match="needs a replica"):
+        updated_bdb(st, bdb, BdbUpdate(redis_version="8.0", replication=False), "later", TABLE)
+
+
+def test_an_unknown_version_names_the_ones_there_are() -> None:
+    st, bdb = _replicated("7.0")
+    with pytest.raises(ApiError, match=r"supported: 8\.0, 7\.0"):
+        updated_bdb(st, bdb, BdbUpdate(redis_version="9.9"), "later", TABLE)
+
+
+def test_a_change_while_an_upgrade_runs_is_busy() -> None:
+    st, bdb = _replicated("8.0")
+    bdb.upgrade_from, bdb.status = "7.0", "active-change-pending"
+    with pytest.raises(ApiError) as err:
+        updated_bdb(st, bdb, BdbUpdate(memory_size=2), "later", TABLE)
+    assert err.value.status == 409 and "upgrading its engine from 7.0 to 8.0" in err.value.message
 
 
 def test_the_rdb_line_of_each_engine() -> None:
     """Backups compare RDB formats by Redis line: Valkey 8 writes and reads Redis 7.2's (11)."""
     assert (R80.rdb_line, R70.rdb_line, VK81.rdb_line) == ("8.0.2", "7.0.15", "7.2")
+
+
+def test_what_a_running_server_is_from_its_info() -> None:
+    """Valkey's INFO also says redis_version 7.2.4: valkey_version decides."""
+    assert engine_of_info({"redis_version": "8.0.2"}) == "8.0"
+    assert engine_of_info({"redis_version": "7.0.15"}) == "7.0"
+    assert engine_of_info({"redis_version": "7.2.4", "valkey_version": "8.1.1"}) == "valkey-8.1"
+    assert engine_of_info({}) == ""

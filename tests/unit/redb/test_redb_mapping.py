@@ -228,6 +228,21 @@ def test_invalid_status_and_events() -> None:
     assert status_changes({"status": "active"}, {"status": "active"}) == []
 
 
+def test_an_engine_upgrade_shows_in_the_conditions_and_its_end_in_an_event() -> None:
+    bdb = {"uid": 7, "port": 12000, "status": "active-change-pending", "version": "7.0",
+           "redis_version": "8.0", "upgrade_from": "7.0"}
+    status = database_status(body(), DatabaseView(bdb, [], "running", None, "rec"), "now")
+    assert status["version"] == "7.0" and status["status"] == "active-change-pending"
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert progressing["status"] == "True"
+    assert progressing["message"].startswith("upgrading the engine from 7.0 to 8.0: replicas first")
+    assert status_changes({"status": "active-change-pending", "version": "7.0"},
+                          {"status": "active", "version": "8.0"}) == [
+        ("StatusChange", "database status active-change-pending -> active"),
+        ("EngineUpgraded", "every shard runs 8.0 (was 7.0)"),
+    ]
+
+
 ROLES = [{"uid": 4, "name": "app-readers", "management": "none"},
          {"uid": 5, "name": "ops", "management": "admin"}]
 ACLS = [{"uid": 1, "name": "Full Access", "acl": "+@all ~*"},

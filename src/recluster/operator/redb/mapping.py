@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from recluster.api.engine_change import engine_change_refusal
+from recluster.api.engine_versions import normalize_version
 from recluster.api.quantity import parse_memory_size
 from recluster.api.redb import AOF_EVERY_SECOND as _AOF_EVERY_SECOND
 from recluster.api.redb import (
@@ -96,10 +98,17 @@ def bdb_update_body(
 ) -> dict[str, Any]:
     """PUT /v1/bdbs/{uid}: only the fields that differ ({} when the bdb is in line with the spec).
     `password` is compared only when given (the API does not show it back reliably); pass it when
-    the secret changed. The TLS mode and the engine (`redis_version`) are fixed at creation (the
-    validator refuses a change); the client certificates and their enforcement follow the spec."""
+    the secret changed. The TLS mode is fixed at creation (the validator refuses a change); a raised
+    `redisVersion` upgrades the engine in place (only a change the cluster makes: an older
+    operator's REDB whose field it ignored keeps its engine); the client certificates and their
+    enforcement follow the spec."""
     desired = desired_settings(redb)
     changes: dict[str, Any] = {}
+    wanted_version, bdb_version = redb.spec.redis_version, str(bdb.get("redis_version") or "")
+    if wanted_version and bdb_version and engine_change_refusal(
+            bdb_version, wanted_version, None, bool(bdb.get("replication"))) is None \
+            and normalize_version(wanted_version) != normalize_version(bdb_version):
+        changes["redis_version"] = wanted_version
     for key in ("memory_size", "replication", "shards_count", "eviction_policy"):
         if bdb.get(key) != desired[key]:
             changes[key] = desired[key]

@@ -219,10 +219,15 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
                                       permissions)
             if changes:
                 uid = int(bdb["uid"])
+                before = str(bdb.get("version") or "")
                 bdb = await cluster.call(lambda api: api.update_bdb(uid, changes))
                 await post_event(
                     kube, body, "Normal", "Updated", "database updated: " + ", ".join(changed_fields(changes))
                 )
+                if "redis_version" in changes:
+                    await post_event(kube, body, "Normal", "EngineUpgrade",
+                                     f"upgrading the engine from {before} to {bdb.get('redis_version')} in "
+                                     "place: replicas first, then a failover, then the old master")
                 busy = True
         else:
             busy = True

@@ -29,14 +29,15 @@ def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[
     bdb = view.bdb or {}
     state = str(bdb.get("status") or "") if view.bdb is not None else ""
     active = state == "active"
+    message = view.message or upgrade_message(bdb)
     conditions = updated_conditions(
         body,
         [
             spec_is_valid(view.warnings),
             (ConditionType.READY, "True" if active else "False", state or "Pending",
-             view.message or (f"database is {state}" if state else "database not created yet")),
+             message or (f"database is {state}" if state else "database not created yet")),
             (ConditionType.PROGRESSING, "False" if active else "True", state or "Pending",
-             view.message or ("in line with the spec" if active else "converging")),
+             message or ("in line with the spec" if active else "converging")),
         ],
         now,
     )
@@ -66,6 +67,16 @@ def database_status(body: dict[str, Any], view: DatabaseView, now: str) -> dict[
     return status
 
 
+def upgrade_message(bdb: dict[str, Any]) -> str:
+    """While the cluster upgrades the database's engine in place (the bdb's `upgrade_from`): what
+    moves, and that `status.version` follows only once every shard runs the new one."""
+    source, target = bdb.get("upgrade_from"), bdb.get("redis_version")
+    if not source or not target:
+        return ""
+    return (f"upgrading the engine from {source} to {target}: replicas first, then a failover, then the "
+            f"old master; status.version says {target} once every shard runs it")
+
+
 def invalid_status(body: dict[str, Any], message: str, now: str) -> dict[str, Any]:
     """specStatus Invalid; everything the cluster said before is kept."""
     return invalid_spec_status(body, message, now)
@@ -79,6 +90,8 @@ def status_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tupl
         events.append(
             ("StatusChange", f"database status {old.get('status') or 'unknown'} -> {new.get('status')}")
         )
+    if old.get("version") and new.get("version") and old["version"] != new["version"]:
+        events.append(("EngineUpgraded", f"every shard runs {new['version']} (was {old['version']})"))
     if old.get("specStatus") != new.get("specStatus") and new.get("specStatus") == "Valid":
         events.append(("SpecValid", "the spec is valid"))
     return events

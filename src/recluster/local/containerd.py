@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# where the CRI plugin mounts pod network namespaces: under the instance's state
+CRI_NETNS = Path("io.containerd.grpc.v1.cri") / "netns"
+
 RUNC = "/usr/sbin/runc"
 CNI_BIN_DIR = "/usr/lib/cni"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
@@ -103,9 +106,11 @@ def containerd_config(
             "  restrict_oom_score_adj = true",
             "  disable_apparmor = true",
             "  enable_unprivileged_ports = true",
-            # pod network namespaces under our state, not the machine-wide /var/run/netns, so stopping
-            # this containerd can unmount every one of them
-            f"  netns_mounts_under = {_q(state / 'netns')}",
+            # pod network namespaces under our state (<state>/io.containerd.grpc.v1.cri/netns), not the
+            # machine-wide /var/run/netns, so stopping this containerd unmounts every one of them
+            # (containerd 1.6's key; an unknown key is ignored without a word: `netns_mounts_under`,
+            # used before, left hundreds of pod namespaces in /var/run/netns)
+            "  netns_mounts_under_state_dir = true",
             "",
             f"{cri_table}.containerd]",
             f"  snapshotter = {_q(snapshotter)}",

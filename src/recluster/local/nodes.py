@@ -313,20 +313,27 @@ class LocalNode:
         pod_netns = self.pod_network_namespaces()
         containerd.stop_containerd(self.containerd_home, timeout=2)
         containerd.unmount_under(self.home)
+        ours = self.containerd_home / "state" / containerd.CRI_NETNS
         for path in pod_netns:
-            run(["ip", "netns", "del", path.name], check=False)
+            if path.parent == ours:  # unmounted with our state above: only the empty file is left
+                path.unlink(missing_ok=True)
+            else:
+                run(["ip", "netns", "del", path.name], check=False)
 
     def pod_network_namespaces(self) -> list[Path]:
-        """Network namespaces of this node's pod sandboxes, read from the task bundles containerd keeps
-        in our state (they outlive a killed containerd) and from our netns directory."""
-        found: set[Path] = set()
-        for config in (self.containerd_home / "state").glob("io.containerd.runtime.v2.task/*/*/config.json"):
+        """Network namespaces of this node's pod sandboxes: those containerd mounts under our state
+        (`netns_mounts_under_state_dir`), and any an older configuration put in /var/run/netns, read
+        from the task bundles containerd keeps in our state (they outlive a killed containerd)."""
+        state = self.containerd_home / "state"
+        found: set[Path] = set((state / containerd.CRI_NETNS).glob("*"))
+        for config in state.glob("io.containerd.runtime.v2.task/*/*/config.json"):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 for namespace in json.loads(config.read_text())["linux"]["namespaces"]:
                     path = Path(namespace.get("path") or "/")
                     if namespace["type"] == "network" and path.parent in (
                         Path("/var/run/netns"),
                         Path("/run/netns"),
+                        state / containerd.CRI_NETNS,
                     ):
                         found.add(path)
         return sorted(p for p in found if p.exists())

@@ -47,7 +47,7 @@ def test_cri_for_a_kubelet_runc_cgroupfs_cni() -> None:
         "SystemdCgroup": False,
     }
     # pod network namespaces under this instance's state, not the machine-wide /var/run/netns
-    assert cri["netns_mounts_under"] == str(STATE / "netns")
+    assert cri["netns_mounts_under_state_dir"] is True
     assert cri["cni"]["bin_dir"] == "/usr/lib/cni"
     assert cri["cni"]["conf_dir"] == "/srv/n1/cni"
 

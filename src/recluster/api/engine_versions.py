@@ -10,6 +10,20 @@ from typing import Any
 
 _VERSION = re.compile(r"^(?:(redis|valkey)-)?(\d+)\.(\d+)$")
 FORMAT = "major.minor for Redis (e.g. 8.0), valkey-major.minor for Valkey (e.g. valkey-8.1)"
+REDB_FORMAT = f"{FORMAT}, or latest (the newest Redis the cluster bundles, followed when it changes)"
+# REDB redisVersion values that follow the cluster's default version (the newest Redis it bundles)
+# instead of naming one: Redis Enterprise's `latest` and `major` (here every bundled Redis is a major)
+FOLLOWING = frozenset({"latest", "major"})
+
+
+def follows_default(requested: str | None) -> bool:
+    return requested is not None and requested.strip().lower() in FOLLOWING
+
+
+def effective_version(requested: str | None, default: str | None) -> str | None:
+    """The version a REDB's `redisVersion` asks for: the cluster's `default` for `latest`/`major` (None
+    while the default is not known), the value itself otherwise (None: not set)."""
+    return default if follows_default(requested) else requested
 
 
 def normalize_version(requested: str) -> str | None:
@@ -32,6 +46,14 @@ def bundled_names(bundled: Iterable[Mapping[str, Any]]) -> list[str]:
     """The version names of a REC's `status.bundledDatabaseVersions` entries ({dbType, version})."""
     return [version_name(str(b.get("dbType") or "redis"), str(b.get("version"))) for b in bundled
             if b.get("version")]
+
+
+def default_name(bundled: Iterable[Mapping[str, Any]]) -> str | None:
+    """The version name of the entry a REC's `status.bundledDatabaseVersions` marks `isDefault`."""
+    for entry in bundled:
+        if entry.get("isDefault") and entry.get("version"):
+            return version_name(str(entry.get("dbType") or "redis"), str(entry["version"]))
+    return None
 
 
 def bundled_versions(cluster: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -160,6 +160,8 @@ class RedisEnterpriseDatabaseSpec(OpenApiModel):
         max_length=32,
         description="The engine: major.minor for Redis (e.g. 8.0, 7.0), valkey-major.minor for Valkey "
         "(e.g. valkey-8.1); one of the REC's status.bundledDatabaseVersions. Default: the newest Redis. "
+        "latest (or major): the newest Redis the cluster bundles, followed when a new image brings a newer "
+        "one. "
         "Raising it within the same engine upgrades the database in place, replicas first (replicated "
         "databases only; a downgrade or a move between Redis and Valkey is refused); status.version shows "
         "what every shard runs.",

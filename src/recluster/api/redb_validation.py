@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from recluster.api.engine_change import engine_change_refusal, upgrade_running
-from recluster.api.engine_versions import FORMAT, normalize_version
+from recluster.api.engine_versions import REDB_FORMAT, effective_version, follows_default, normalize_version
 from recluster.api.field_errors import (
     DNS1123_SUBDOMAIN,
     FieldError,
@@ -48,11 +48,13 @@ def validate_redb(
     cluster_exists: bool,
     ports_in_use: Iterable[int] = (),
     versions: Sequence[str] | None = None,
+    default: str | None = None,
 ) -> list[FieldError]:
     """Every broken rule of a REDB. `cluster_exists`: the REC it names (or the namespace's REC) exists;
     `ports_in_use`: the ports of the *other* databases of that cluster; `versions`: the engine versions
-    the cluster runs (`bundled_names` of the REC's status; None: not known yet, not checked)."""
-    return _validate_redb(new, old, cluster_exists, ports_in_use, versions)[1]
+    the cluster runs (`bundled_names` of the REC's status; None: not known yet, not checked);
+    `default`: the one it gives new databases (`default_name`), what `redisVersion: latest` means."""
+    return _validate_redb(new, old, cluster_exists, ports_in_use, versions, default)[1]
 
 
 def check_redb(
@@ -62,9 +64,10 @@ def check_redb(
     cluster_exists: bool,
     ports_in_use: Iterable[int] = (),
     versions: Sequence[str] | None = None,
+    default: str | None = None,
 ) -> RedisEnterpriseDatabase:
     """The REDB model of a valid body; raises SpecInvalid with every error otherwise."""
-    redb, errors = _validate_redb(new, old, cluster_exists, ports_in_use, versions)
+    redb, errors = _validate_redb(new, old, cluster_exists, ports_in_use, versions, default)
     if errors or redb is None:
         raise SpecInvalid(errors)
     return redb
@@ -72,7 +75,7 @@ def check_redb(
 
 def _validate_redb(
     new: Mapping[str, Any], old: Mapping[str, Any] | None, cluster_exists: bool, ports_in_use: Iterable[int],
-    versions: Sequence[str] | None,
+    versions: Sequence[str] | None, default: str | None,
 ) -> tuple[RedisEnterpriseDatabase | None, list[FieldError]]:
     errors = name_errors(plain(new).get("metadata", {}).get("name"), MAX_REDB_NAME_LENGTH, "database")
     errors += field_review(REDB_KIND, new, old)[0]
@@ -111,7 +114,7 @@ def _validate_redb(
         )
     errors += _port_errors(redb, old, set(ports_in_use))
     errors += _tls_errors(redb, old)
-    errors += _version_errors(redb, old, versions)
+    errors += _version_errors(redb, old, versions, default)
     if spec.database_service_port is not None and not 1 <= spec.database_service_port <= 65535:
         errors.append(
             FieldError("spec.databaseServicePort", "port-range", "must be a TCP port between 1 and 65535")
@@ -123,21 +126,27 @@ def _validate_redb(
 
 
 def _version_errors(
-    redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None, versions: Sequence[str] | None
+    redb: RedisEnterpriseDatabase, old: Mapping[str, Any] | None, versions: Sequence[str] | None,
+    default: str | None,
 ) -> list[FieldError]:
-    """`redisVersion`: written as a version, one the cluster runs, and, on a database that exists,
-    only raised within its engine while it has a replica and no other upgrade runs (the rule of
-    `recluster.api.engine_change`, the REST API's too). A value the REDB had before (an older
-    operator ignored the field) is left alone: the database keeps the engine it runs."""
-    wanted = redb.spec.redis_version
-    if wanted is None:
+    """`redisVersion`: written as a version (or `latest`/`major`: the cluster's `default`), one the
+    cluster runs, and, on a database that exists, only raised within its engine while it has a replica
+    and no other upgrade runs (the rule of `recluster.api.engine_change`, the REST API's too). A value
+    the REDB had before (an older operator ignored the field) is left alone: the database keeps the
+    engine it runs; so is an unchanged `latest` (following a new default is the reconcile's, which says
+    when it cannot)."""
+    asked = redb.spec.redis_version
+    if asked is None:
         return []
     previous = parse_redb(old)[0] if old is not None else None
-    if previous is not None and previous.spec.redis_version == wanted:
+    if previous is not None and previous.spec.redis_version == asked:
+        return []
+    wanted = effective_version(asked, default)
+    if wanted is None:  # latest, while the cluster's default is not known: the cluster picks its newest
         return []
     version = normalize_version(wanted)
     if version is None:
-        return [FieldError("spec.redisVersion", "version", f"{wanted!r} is not a version: {FORMAT}")]
+        return [FieldError("spec.redisVersion", "version", f"{asked!r} is not a version: {REDB_FORMAT}")]
     if versions is not None and version not in versions:
         return [FieldError("spec.redisVersion", "version", f"{wanted!r} is not a version the cluster runs; "
                            f"it runs {', '.join(versions) or 'none'} (REC status.bundledDatabaseVersions)")]
@@ -147,16 +156,18 @@ def _version_errors(
     current = normalize_version(running) if running else None
     if previous is None or current is None:
         return []
-    if upgrade_running(previous.spec.redis_version, running):  # back to the old one too: a downgrade
+    before = effective_version(previous.spec.redis_version, default)
+    if upgrade_running(before, running):  # back to the old one too: a downgrade
         return [FieldError(
             "spec.redisVersion", "upgrade-running", f"the database is being upgraded from {current} to "
-            f"{previous.spec.redis_version}; change redisVersion again once status.version is "
-            f"{previous.spec.redis_version}")]
+            f"{before}; change redisVersion again once status.version is {before}")]
     if current == version:
         return []
     refusal = engine_change_refusal(current, version, versions,
                                     redb.spec.replication and previous.spec.replication)
     if refusal is not None:
+        if follows_default(asked):
+            refusal = f"{asked} is {version} in this cluster: {refusal}"
         return [FieldError("spec.redisVersion", "engine-change", refusal)]
     return []
 

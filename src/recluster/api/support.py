@@ -189,8 +189,9 @@ REDB_FIELDS: tuple[SpecField, ...] = (
     *_ignored("a database has one master shard", "shardsPlacement"),
     *_ignored("only with Auto Tiering, which is refused", "rofRamSize"),
     *_ignored(
-        "databases do not follow the cluster's default engine by themselves: raise a REDB's "
-        "redisVersion to upgrade it in place (status.version shows what every shard runs)",
+        "no modules to upgrade: a database follows the cluster's default engine with redisVersion: "
+        "latest, or is upgraded in place by raising redisVersion (status.version shows what every "
+        "shard runs)",
         "upgradeSpec",
     ),
     *_ignored("clients choose RESP2 or RESP3 themselves (HELLO)", "resp3"),

@@ -19,7 +19,7 @@ from tests.e2e.redb.test_redb_engines import _engine, _replica_address
 from tests.e2e.redb.test_redb_failover import Database, replicated_db
 
 from recluster.clients.write_probe import connect, read_back
-from recluster.local.harness import apply_redb, eventually, redb_manifest, redb_status
+from recluster.local.harness import apply_redb, eventually, get, redb_manifest, redb_status
 
 pytestmark = pytest.mark.e2e
 
@@ -110,6 +110,17 @@ def test_raising_redis_version_upgrades_the_database_in_place(
     refused = apply_redb(cluster, ns, redb_manifest(NAME, replication=True, redisVersion="7.0"))
     assert "spec.redisVersion" in refused and "a downgrade to 7.0 is refused" in refused, refused
     assert redb_status(cluster, ns, NAME).get("version") == "8.0"
+    # latest: the cluster's default, which the database now runs: accepted, and nothing moves
+    assert apply_redb(cluster, ns, redb_manifest(NAME, replication=True, redisVersion="latest")) == ""
+
+    def seen_latest() -> dict[str, object] | None:
+        body = get(cluster, ns, "redb", NAME)
+        status = body.get("status") or {}
+        current = status.get("observedGeneration") == body["metadata"]["generation"]
+        return status if current and status.get("specStatus") == "Valid" else None
+
+    status = eventually("the operator to accept redisVersion: latest", seen_latest, timeout=60)
+    assert status.get("status") == "active" and status.get("version") == "8.0", status
     print(f"engine upgrade 7.0 -> 8.0 on the REC: {took:.1f} s from the patch to status.version 8.0; "
           f"longest gap between WAIT-confirmed writes {writer.longest_gap(started, ended):.2f} s; "
           f"{len(keys)} confirmed, none lost; {writer.errors} write errors meanwhile")

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from recluster.api.engine_versions import bundled_names, bundled_versions
+from recluster.api.engine_versions import bundled_names, bundled_versions, default_name
 from recluster.api.rec import ClusterState
 from recluster.api.redb import RedisEnterpriseDatabase
 from recluster.api.validation import validate_redb
 from recluster.operator.rec.status import Observed, valid_status
-from recluster.operator.redb.cluster import rec_versions
-from recluster.operator.redb.mapping import bdb_create_body, bdb_update_body
+from recluster.operator.redb.cluster import rec_default_version, rec_versions
+from recluster.operator.redb.mapping import bdb_create_body, bdb_update_body, not_following
 from recluster.operator.redb.reconcile import old_body
 
 pytestmark = pytest.mark.unit
@@ -38,7 +38,7 @@ def redb(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
 
 def errors_of(new: dict[str, Any], old: dict[str, Any] | None = None,
               versions: list[str] | None = VERSIONS) -> list[tuple[str, str, str]]:
-    errors = validate_redb(new, old, cluster_exists=True, versions=versions)
+    errors = validate_redb(new, old, cluster_exists=True, versions=versions, default="8.0")
     return [(e.field, e.rule, e.message) for e in errors if e.field == "spec.redisVersion"]
 
 
@@ -67,8 +67,8 @@ def test_an_unknown_version_names_the_field_and_the_versions() -> None:
     ((field, rule, message),) = errors_of(redb(redisVersion="7.4"))
     assert (field, rule) == ("spec.redisVersion", "version")
     assert "'7.4' is not a version the cluster runs; it runs 8.0, 7.0, valkey-8.1" in message
-    ((field, rule, message),) = errors_of(redb(redisVersion="latest"))
-    assert rule == "version" and "major.minor" in message
+    ((field, rule, message),) = errors_of(redb(redisVersion="newest"))
+    assert rule == "version" and "major.minor" in message and "or latest" in message
 
 
 def test_versions_not_known_yet_are_not_checked_here() -> None:
@@ -160,3 +160,50 @@ def test_a_raised_version_is_sent_and_one_the_cluster_would_refuse_is_not() -> N
     assert body("8.0") == {"redis_version": "8.0"}
     assert bdb_update_body(RedisEnterpriseDatabase.model_validate(redb(redisVersion="8.0", replication=True)),
                            {**bdb, "redis_version": "8.0"}) == {}
+
+
+def test_latest_follows_the_clusters_default_and_says_when_it_cannot() -> None:
+    default = default_name(BUNDLED)
+    assert default == "8.0" and default_name([]) is None
+    assert rec_default_version({"status": {"bundledDatabaseVersions": BUNDLED}}) == "8.0"
+    assert rec_default_version({"status": {}}) is None
+    # a new database: latest (or major) is accepted and the cluster gives it its default
+    for value in ("latest", "major", "Latest"):
+        assert errors_of(redb(redisVersion=value)) == []
+        model = RedisEnterpriseDatabase.model_validate(redb(redisVersion=value))
+        assert "redis_version" not in bdb_create_body(model, "pw")
+    assert errors_of(redb(redisVersion="newest"))[0][1] == "version"
+    bdb = {"memory_size": 100 << 20, "replication": True, "shards_count": 1,
+           "eviction_policy": "volatile-lru", "data_persistence": "disabled",
+           "redis_version": "7.0", "version": "7.0"}
+
+    def update(spec: dict[str, Any], running: dict[str, Any], default: str | None) -> dict[str, Any]:
+        return bdb_update_body(RedisEnterpriseDatabase.model_validate(redb(**spec)), running, None, None,
+                               None, default)
+
+    follow = {"redisVersion": "latest", "replication": True}
+    # the default moved past what the database runs: it is upgraded in place
+    assert update(follow, bdb, "8.0") == {"redis_version": "8.0"}
+    assert update(follow, {**bdb, "redis_version": "8.0", "version": "8.0"}, "8.0") == {}
+    assert update(follow, bdb, None) == {}  # the default not known yet: nothing moves
+    # a database that cannot follow (no replica) stays, and says why
+    alone = {**bdb, "replication": False}
+    model = RedisEnterpriseDatabase.model_validate(redb(redisVersion="latest"))
+    assert update({"redisVersion": "latest"}, alone, "8.0") == {}
+    reason = not_following(model, alone, "8.0", {})
+    assert reason.startswith("redisVersion latest is 8.0 in this cluster; the database stays on 7.0: ")
+    assert "needs a replica" in reason
+    assert not_following(model, {**alone, "redis_version": "8.0"}, "8.0", {}) == ""
+    # admission: moving a running database to latest is the upgrade to the default, with its rules
+    old = old_body(redb(redisVersion="7.0"), {**bdb, "port": 12000})
+    ((_, rule, message),) = [e for e in errors_of(redb(redisVersion="latest"), old)]
+    assert rule == "engine-change" and message.startswith("latest is 8.0 in this cluster: ")
+    errors = validate_redb(redb(redisVersion="latest", replication=True),
+                           old_body(redb(redisVersion="7.0", replication=True), {**bdb, "port": 12000}),
+                           cluster_exists=True, versions=VERSIONS, default="8.0")
+    assert [e for e in errors if e.field == "spec.redisVersion"] == []
+    # a Valkey database cannot follow the newest Redis
+    valkey = {**bdb, "redis_version": "valkey-8.1", "version": "valkey-8.1", "port": 12000}
+    ((_, rule, _),) = errors_of(redb(redisVersion="latest", replication=True),
+                                old_body(redb(redisVersion="valkey-8.1", replication=True), valkey))
+    assert rule == "engine-change"

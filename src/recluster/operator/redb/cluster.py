@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from recluster.api.engine_versions import bundled_names
+from recluster.api.engine_versions import bundled_names, default_name
 from recluster.api.rec import API_VERSION, KIND, RedisEnterpriseCluster
 from recluster.api.redb import RedisEnterpriseDatabase
 from recluster.api.validation import parse_rec, plain
@@ -38,6 +38,13 @@ def rec_versions(rec_body: dict[str, Any]) -> list[str] | None:
     operator has read them: a REDB's redisVersion is then checked by the cluster when it is created."""
     bundled = (rec_body.get("status") or {}).get("bundledDatabaseVersions")
     return bundled_names(bundled) if isinstance(bundled, list) and bundled else None
+
+
+def rec_default_version(rec_body: dict[str, Any]) -> str | None:
+    """The version a REC's cluster gives new databases (the bundled entry marked isDefault), what a
+    REDB's `redisVersion: latest` follows; None before the operator has read it."""
+    bundled = (rec_body.get("status") or {}).get("bundledDatabaseVersions")
+    return default_name(bundled) if isinstance(bundled, list) else None
 
 
 async def find_rec(kube: Kube, namespace: str, name: str | None) -> dict[str, Any] | None:

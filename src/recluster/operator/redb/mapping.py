@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from recluster.api.engine_change import engine_change_refusal
-from recluster.api.engine_versions import normalize_version
+from recluster.api.engine_versions import effective_version, follows_default, normalize_version
 from recluster.api.quantity import parse_memory_size
 from recluster.api.redb import AOF_EVERY_SECOND as _AOF_EVERY_SECOND
 from recluster.api.redb import (
@@ -76,8 +76,8 @@ def bdb_create_body(
         body["default_user"] = False
     if redb.spec.database_port is not None:
         body["port"] = redb.spec.database_port
-    if redb.spec.redis_version is not None:  # else the cluster's default (the newest Redis)
-        body["redis_version"] = redb.spec.redis_version
+    if redb.spec.redis_version is not None and not follows_default(redb.spec.redis_version):
+        body["redis_version"] = redb.spec.redis_version  # else (unset, latest) the cluster's default
     if redb.spec.default_user and password:
         body["authentication_redis_pass"] = password
     return body
@@ -92,9 +92,26 @@ def _persistence_of(bdb: dict[str, Any]) -> dict[str, Any]:
     return {"data_persistence": "disabled"}
 
 
+def not_following(redb: RedisEnterpriseDatabase, bdb: dict[str, Any], default_version: str | None,
+                  changes: dict[str, Any]) -> str:
+    """Why a database whose `redisVersion` is `latest` stays behind the cluster's default ("" when it
+    follows, or is being moved there by `changes`): the in-place upgrade's own refusal (a database
+    without replication, another engine)."""
+    asked = redb.spec.redis_version
+    running = normalize_version(str(bdb.get("redis_version") or ""))
+    if not follows_default(asked) or default_version is None or running is None or "redis_version" in changes:
+        return ""
+    refusal = engine_change_refusal(running, default_version, None, bool(bdb.get("replication")))
+    if refusal is None:
+        return ""
+    return (f"redisVersion {asked} is {default_version} in this cluster; the database stays on {running}: "
+            f"{refusal}")
+
+
 def bdb_update_body(
     redb: RedisEnterpriseDatabase, bdb: dict[str, Any], password: str | None = None,
     client_certs: list[str] | None = None, roles_permissions: list[dict[str, int]] | None = None,
+    default_version: str | None = None,
 ) -> dict[str, Any]:
     """PUT /v1/bdbs/{uid}: only the fields that differ ({} when the bdb is in line with the spec).
     `password` is compared only when given (the API does not show it back reliably); pass it when
@@ -104,7 +121,9 @@ def bdb_update_body(
     enforcement follow the spec."""
     desired = desired_settings(redb)
     changes: dict[str, Any] = {}
-    wanted_version, bdb_version = redb.spec.redis_version, str(bdb.get("redis_version") or "")
+    # `latest` follows the cluster's default (`default_version`): a newer default upgrades the database
+    wanted_version = effective_version(redb.spec.redis_version, default_version)
+    bdb_version = str(bdb.get("redis_version") or "")
     if wanted_version and bdb_version and engine_change_refusal(
             bdb_version, wanted_version, None, bool(bdb.get("replication"))) is None \
             and normalize_version(wanted_version) != normalize_version(bdb_version):

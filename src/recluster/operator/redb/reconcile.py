@@ -38,6 +38,7 @@ from recluster.operator.redb.cluster import (
     find_rec,
     known_cluster,
     other_ports,
+    rec_default_version,
     rec_model,
     rec_versions,
 )
@@ -45,6 +46,7 @@ from recluster.operator.redb.mapping import (
     bdb_create_body,
     bdb_update_body,
     changed_fields,
+    not_following,
     resolve_roles_permissions,
 )
 from recluster.operator.redb.restore import (
@@ -189,7 +191,7 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     old = old_body(body, bdb)
     try:
         redb = check_redb(body, old, cluster_exists=True, ports_in_use=ports_in_use,
-                          versions=rec_versions(rec_body))
+                          versions=rec_versions(rec_body), default=rec_default_version(rec_body))
     except SpecInvalid as invalid:
         await report_invalid(kube, body, describe(invalid.errors), status_changes)
         return resync
@@ -215,8 +217,10 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
             )
             busy = True
         elif bdb.get("status") == "active":
+            default = rec_default_version(rec_body)
             changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs,
-                                      permissions)
+                                      permissions, default)
+            message = not_following(redb, bdb, default, changes) or message
             if changes:
                 uid = int(bdb["uid"])
                 before = str(bdb.get("version") or "")

@@ -12,7 +12,14 @@ from typing import Any
 from recluster.api.validation import parse_redb, plain, redb_warnings, validate_redb
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.operator.context import Context
-from recluster.operator.redb.cluster import ClusterUnreachable, connect, find_rec, other_ports, rec_versions
+from recluster.operator.redb.cluster import (
+    ClusterUnreachable,
+    connect,
+    find_rec,
+    other_ports,
+    rec_default_version,
+    rec_versions,
+)
 from recluster.operator.webhook import Verdict, being_deleted
 
 log = logging.getLogger(__name__)
@@ -39,5 +46,6 @@ async def redb_admission(ctx: Context, body: Mapping[str, Any], old: Mapping[str
             log.info("admission of REDB %s: ports not checked (%s)", parsed.metadata.name, type(exc).__name__)
     previous = plain(old) if old else None
     errors = validate_redb(new, previous, cluster_exists=rec_body is not None, ports_in_use=ports,
-                           versions=rec_versions(rec_body) if rec_body is not None else None)
+                           versions=rec_versions(rec_body) if rec_body is not None else None,
+                           default=rec_default_version(rec_body) if rec_body is not None else None)
     return Verdict.of(errors, redb_warnings(new, previous))

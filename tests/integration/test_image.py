@@ -111,10 +111,17 @@ def test_runs_as_uid_1001(containerd: Containerd, image: str) -> None:
     assert run_in_image(containerd, image, "id", "-g").strip() == "1001"
 
 
-def test_redis_server_and_sentinel(containerd: Containerd, image: str) -> None:
-    assert run_in_image(containerd, image, "redis-server", "--version").startswith("Redis server v=7.")
-    assert run_in_image(containerd, image, "redis-sentinel", "--version").startswith("Redis server v=7.")
-    assert run_in_image(containerd, image, "redis-cli", "--version").startswith("redis-cli 7.")
+def test_the_engines_sentinel_and_cli(containerd: Containerd, image: str) -> None:
+    """Redis 8.0 is the default engine, the sentinel and the cli; Redis 7.0 (for the databases made on
+    it, and the configuration store) and Valkey 8.1 are the other engines (docs/image.md)."""
+    assert run_in_image(containerd, image, "redis-server", "--version").startswith("Redis server v=8.0.")
+    assert run_in_image(containerd, image, "redis-sentinel", "--version").startswith("Redis server v=8.0.")
+    assert run_in_image(containerd, image, "redis-cli", "--version").startswith("redis-cli 8.0.")
+    old = run_in_image(containerd, image, "/opt/engines/redis-7.0/bin/redis-server", "--version")
+    assert old.startswith("Redis server v=7.0.")
+    assert run_in_image(containerd, image, "valkey-server", "--version").startswith("Valkey server v=8.1.")
+    env = run_in_image(containerd, image, "sh", "-c", "echo $RECLUSTER_NODE_CCS_SERVER")
+    assert env.strip() == "/opt/engines/redis-7.0/bin/redis-server"
 
 
 def test_entrypoint_is_the_cli(containerd: Containerd, image: str) -> None:
@@ -128,7 +135,7 @@ def test_entrypoint_is_the_cli(containerd: Containerd, image: str) -> None:
     assert version.startswith("recluster, version ")
 
 
-def test_python_is_debians_311_in_the_venv(containerd: Containerd, image: str) -> None:
+def test_python_is_debians_313_in_the_venv(containerd: Containerd, image: str) -> None:
     out = run_in_image(
         containerd,
         image,
@@ -136,7 +143,7 @@ def test_python_is_debians_311_in_the_venv(containerd: Containerd, image: str) -
         "-c",
         "import sys, recluster; print(sys.version_info[:2], sys.prefix, recluster.__file__)",
     )
-    assert out.startswith("(3, 11) /opt/recluster /opt/recluster/lib/python3.11/site-packages/recluster/")
+    assert out.startswith("(3, 13) /opt/recluster /opt/recluster/lib/python3.13/site-packages/recluster/")
 
 
 def test_no_build_tools_or_pip(containerd: Containerd, image: str) -> None:

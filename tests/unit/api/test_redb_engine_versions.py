@@ -190,10 +190,10 @@ def test_latest_follows_the_clusters_default_and_says_when_it_cannot() -> None:
     alone = {**bdb, "replication": False}
     model = RedisEnterpriseDatabase.model_validate(redb(redisVersion="latest"))
     assert update({"redisVersion": "latest"}, alone, "8.0") == {}
-    reason = not_following(model, alone, "8.0", {})
+    reason = not_following(model, alone, "8.0")
     assert reason.startswith("redisVersion latest is 8.0 in this cluster; the database stays on 7.0: ")
     assert "needs a replica" in reason
-    assert not_following(model, {**alone, "redis_version": "8.0"}, "8.0", {}) == ""
+    assert not_following(model, {**alone, "redis_version": "8.0"}, "8.0") == ""
     # admission: moving a running database to latest is the upgrade to the default, with its rules
     old = old_body(redb(redisVersion="7.0"), {**bdb, "port": 12000})
     ((_, rule, message),) = [e for e in errors_of(redb(redisVersion="latest"), old)]

@@ -92,20 +92,25 @@ def _persistence_of(bdb: dict[str, Any]) -> dict[str, Any]:
     return {"data_persistence": "disabled"}
 
 
-def not_following(redb: RedisEnterpriseDatabase, bdb: dict[str, Any], default_version: str | None,
-                  changes: dict[str, Any]) -> str:
+def _engine_refusal(bdb: dict[str, Any], wanted: str) -> str | None:
+    """Why the cluster would not move this database to engine version `wanted` in place (None: it
+    would, or nothing changes)."""
+    running = str(bdb.get("redis_version") or "")
+    return engine_change_refusal(running, wanted, None, bool(bdb.get("replication")))
+
+
+def not_following(redb: RedisEnterpriseDatabase, bdb: dict[str, Any], default_version: str | None) -> str:
     """Why a database whose `redisVersion` is `latest` stays behind the cluster's default ("" when it
-    follows, or is being moved there by `changes`): the in-place upgrade's own refusal (a database
-    without replication, another engine)."""
+    follows, or is being moved there): the in-place upgrade's own refusal (a database without
+    replication, another engine)."""
     asked = redb.spec.redis_version
-    running = normalize_version(str(bdb.get("redis_version") or ""))
-    if not follows_default(asked) or default_version is None or running is None or "redis_version" in changes:
+    if not follows_default(asked) or default_version is None:
         return ""
-    refusal = engine_change_refusal(running, default_version, None, bool(bdb.get("replication")))
+    refusal = _engine_refusal(bdb, default_version)
     if refusal is None:
         return ""
-    return (f"redisVersion {asked} is {default_version} in this cluster; the database stays on {running}: "
-            f"{refusal}")
+    return (f"redisVersion {asked} is {default_version} in this cluster; the database stays on "
+            f"{normalize_version(str(bdb.get('redis_version')))}: {refusal}")
 
 
 def bdb_update_body(
@@ -124,8 +129,7 @@ def bdb_update_body(
     # `latest` follows the cluster's default (`default_version`): a newer default upgrades the database
     wanted_version = effective_version(redb.spec.redis_version, default_version)
     bdb_version = str(bdb.get("redis_version") or "")
-    if wanted_version and bdb_version and engine_change_refusal(
-            bdb_version, wanted_version, None, bool(bdb.get("replication"))) is None \
+    if wanted_version and bdb_version and _engine_refusal(bdb, wanted_version) is None \
             and normalize_version(wanted_version) != normalize_version(bdb_version):
         changes["redis_version"] = wanted_version
     for key in ("memory_size", "replication", "shards_count", "eviction_policy"):

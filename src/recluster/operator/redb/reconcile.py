@@ -220,7 +220,7 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
             default = rec_default_version(rec_body)
             changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs,
                                       permissions, default)
-            message = not_following(redb, bdb, default, changes) or message
+            message = not_following(redb, bdb, default) or message
             if changes:
                 uid = int(bdb["uid"])
                 before = str(bdb.get("version") or "")

@@ -3,6 +3,7 @@ leader. A console router can be mounted on the same app later (`create_app(..., 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -159,25 +160,46 @@ class ForwardWrites:
         await response(scope, receive, send)
 
 
+# A leader that does not accept the connection in time (a busy node on a loaded machine, a name that
+# resolved slowly, a leader change under way) is asked again: nothing reached it, so repeating a write
+# is safe. A request that did reach it is never repeated.
+LEADER_CONNECT_ATTEMPTS = 3
+LEADER_RETRY_DELAY_S = 0.5
+
+
 async def _forward(daemon: NodeDaemon, request: Request) -> Response:
-    leader = await daemon.leader_url()
-    if leader is None:
-        raise ApiError(503, "cluster_no_quorum", "this node does not know the cluster's leader; the "
-                       "cluster may have lost its majority; nothing was changed")
     headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_HEADERS}
     headers[FORWARDED_BY] = daemon.cfg.node_name
     # the path as the client sent it, still percent-encoded: decoded, a control character in a path
     # parameter made an invalid URL (a 500 instead of the leader's 400/404)
     raw = request.scope.get("raw_path") or request.url.path.encode()
-    url = leader + raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
-    try:
-        answer = await daemon.forward(request.method, url, await request.body(), headers)
-    except httpx.InvalidURL as exc:
-        raise ApiError(400, "invalid_parameter", "the request's path is not a valid URL path") from exc
-    except httpx.HTTPError as exc:
-        raise ApiError(503, "cluster_no_quorum",
-                       f"the cluster's leader ({leader.split('//')[1]}) does not answer "
-                       f"({type(exc).__name__}); "
-                       "the cluster may have lost its majority; nothing was changed") from exc
+    target = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
+    body = await request.body()
+    for attempt in range(1, LEADER_CONNECT_ATTEMPTS + 1):
+        leader = await daemon.leader_url()
+        if leader is None:
+            raise ApiError(503, "cluster_no_quorum", "this node does not know the cluster's leader; the "
+                           "cluster may have lost its majority; nothing was changed")
+        try:
+            answer = await daemon.forward(request.method, leader + target, body, headers)
+            break
+        except httpx.InvalidURL as exc:
+            raise ApiError(400, "invalid_parameter", "the request's path is not a valid URL path") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            if attempt == LEADER_CONNECT_ATTEMPTS:
+                raise ApiError(503, "cluster_no_quorum",
+                               f"the cluster's leader ({leader.split('//')[1]}) does not answer "
+                               f"({type(exc).__name__}, {attempt} attempts); the cluster may have lost "
+                               "its majority; nothing was changed") from exc
+            log.info("the leader %s did not accept a connection (%s, attempt %d of %d); asking again",
+                     leader.split("//")[1], type(exc).__name__, attempt, LEADER_CONNECT_ATTEMPTS)
+            await asyncio.sleep(LEADER_RETRY_DELAY_S)
+        except httpx.HTTPError as exc:
+            # it reached the leader: whether it was applied is unknown, so it is not repeated
+            raise ApiError(504, "leader_no_response",
+                           f"the cluster's leader ({leader.split('//')[1]}) took the request but did not "
+                           f"answer ({type(exc).__name__}); it may have been applied: read the state "
+                           "before repeating it") from exc
     return Response(answer.content, status_code=answer.status_code,
                     media_type=answer.headers.get("content-type", "application/json"))
+

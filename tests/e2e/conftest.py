@@ -72,6 +72,15 @@ def _webhook(namespace: str, port: int, ca_pem: str) -> dict:  # type: ignore[ty
     }
 
 
+def _keep_node_logs(cluster: LocalCluster, namespace: str, workdir: Path) -> None:
+    """The node daemons' logs beside the operator's, for a failure seen only after the run (the pods go
+    with the namespace)."""
+    for ordinal in range(3):
+        pod = f"rec-{ordinal}"
+        logs = kubectl(cluster, "-n", namespace, "logs", pod, "--all-containers", check=False)
+        (workdir / f"{pod}.log").write_text(logs.stdout + logs.stderr)
+
+
 @pytest.fixture(scope="session")
 def redb_env(local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedbEnv]:
     workdir = tmp_path_factory.mktemp("redb")
@@ -99,6 +108,7 @@ def redb_env(local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFacto
             wait_state(local_cluster, namespace, "Running", timeout=900)
             yield RedbEnv(local_cluster, namespace, operator)
         finally:
+            _keep_node_logs(local_cluster, namespace, workdir)
             delete_redbs(local_cluster, namespace)
             operator.stop()
             kubectl(

@@ -131,8 +131,16 @@ def test_bootstrap_survives_an_operator_restart_and_deletion_keeps_pvcs(
         # Secret's password; the REC says so and what to do, instead of waiting for ever
         apply(local_cluster, namespace, rec_manifest(persistentSpec={"enabled": True, "volumeSize": "2Gi"}))
         wait_state(local_cluster, namespace, "Error", timeout=300)
-        ready = next(c for c in rec_status(local_cluster, namespace)["conditions"] if c["type"] == "Ready")
-        assert "redis-enterprise-storage-rec-0" in ready["message"], ready
+
+        def naming_every_claim() -> str | None:
+            conditions = rec_status(local_cluster, namespace)["conditions"]
+            message = str(next(c for c in conditions if c["type"] == "Ready")["message"])
+            return message if all(pvc in message for pvc in pvcs) else None
+
+        # the advice names every node's claim (the earlier REC's volumes are all of them), whichever
+        # pod answered first
+        message = eventually("the Error message to name every claim", naming_every_claim, timeout=60)
+        assert "hold a cluster whose credentials are not those of Secret rec" in message, message
         assert events(local_cluster, namespace, "OtherCluster")
         kubectl(local_cluster, "-n", namespace, "delete", "rec", "rec", "--wait=false")
         wait_gone("the REC made again", lambda: exists(local_cluster, namespace, "rec", "rec"), timeout=300)

@@ -108,8 +108,11 @@ async def cluster_step(
     foreign = [p.name for p in pods if p.bootstrap == OTHER_CLUSTER]
     if foreign and not view.members:
         # made again over the volumes of an earlier REC of this name (its PVCs are kept on deletion):
-        # the nodes hold that cluster and refuse the new Secret's password; nothing here can fix it
-        claims = ", ".join(f"{VOLUME_CLAIM_TEMPLATE}-{name}" for name in foreign)
+        # the nodes hold that cluster and refuse the new Secret's password; nothing here can fix it.
+        # The advice names every node pod's claim, not only those that have answered yet: the pods
+        # start in parallel, the earlier REC's volumes are all of them, and with no member of a
+        # cluster of these credentials none holds data of this REC.
+        claims = ", ".join(f"{VOLUME_CLAIM_TEMPLATE}-{name}" for name in sorted({p.name for p in pods}))
         message = (
             f"node pods {', '.join(foreign)} hold a cluster whose credentials are not those of Secret "
             f"{credentials_secret_name(rec)} (a REC made again over the volumes of an earlier one?): put "

@@ -4,11 +4,12 @@ node itself connects to them.
 The cluster has one CA for its databases, created with the cluster and kept in the cluster state (so
 every node can sign; GET /v1/cluster/certificates publishes its certificate as `proxy_cert`, what
 clients trust). Each node signs, for each TLS shard it runs, a certificate for every name a client
-may use for that database (its Services in every naming and type, short and namespace-qualified, and
-the node's name and address), and one for itself: its TLS sentinel serves it, and the node, its
-sentinel and its replica shards present it as clients (mutual TLS databases trust the cluster CA
-beside the certificates their users listed). Certificates are renewed well before they expire and
-reissued when their names change (a pod back at a new address).
+may use for that database (its Services in every naming and type, short and namespace-qualified, the
+node's name and address, and the addresses of its LoadBalancer Services), and one for itself: its
+TLS sentinel serves it, and the node, its sentinel and its replica shards present it as clients
+(mutual TLS databases trust the cluster CA beside the certificates their users listed). Certificates
+are renewed well before they expire and reissued when their names change (a pod back at a new
+address, a LoadBalancer given an address).
 
 A user may give the databases' certificate instead (REC `certificates.proxyCertificateSecretName`,
 PUT /v1/cluster/update_cert): every TLS shard then serves it, and its CA joins every trust list of
@@ -60,12 +61,13 @@ def domain_suffixes(domain: str) -> list[str]:
 
 def database_names(bdb: BdbRecord, node_name: str, node_addr: str, domain: str) -> list[str]:
     """Every name a client may reach a shard of `bdb` by (pure): its Services under either naming and
-    of every type, short and in each namespace form, and the node's own name and address (Sentinel
-    discovery answers with the address)."""
+    of every type, short and in each namespace form, the node's own name and address (Sentinel
+    discovery answers with the address), and the addresses outside the cluster (a LoadBalancer
+    Service's, `external_addr`)."""
     services = [service_name(bdb.name, bdb.port, kind, naming)
                 for naming in (BDB_NAME, REDIS_PORT) for kind in SERVICE_TYPES]
     names = [*services, *(f"{s}.{suffix}" for suffix in domain_suffixes(domain) for s in services)]
-    return list(dict.fromkeys([*names, node_name, node_addr]))
+    return list(dict.fromkeys([*names, node_name, node_addr, *bdb.external_addr]))
 
 
 @dataclass(frozen=True)

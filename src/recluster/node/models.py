@@ -6,6 +6,7 @@ before anything is changed; rules that need the cluster's state live in `validat
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -57,6 +58,10 @@ BdbStatus = Literal["pending", "active", "active-change-pending", "delete-pendin
 TlsMode = Literal["disabled", "enabled"]
 Switch = Literal["enabled", "disabled"]
 MAX_CLIENT_CERTS = 100
+# external_addr (recluster's): the addresses outside the cluster a database is reached at
+MAX_EXTERNAL_ADDRESSES = 16
+_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL})*")
 MAX_ROLE_PERMISSIONS = 256
 
 
@@ -77,6 +82,24 @@ def _client_certs(value: object) -> object:
                 load_pem_x509_certificate(text.encode())
             except ValueError:
                 raise ValueError(f"[{index}].client_cert is not a PEM X.509 certificate") from None
+    return value
+
+
+def _external_addresses(value: object) -> object:
+    """Each entry an IP address or a lower-case DNS name (RFC 1123), as a certificate can name it; the
+    error names which entry and why."""
+    if isinstance(value, list):
+        for index, entry in enumerate(value):
+            if not isinstance(entry, str):
+                continue
+            try:
+                ipaddress.ip_address(entry)
+            except ValueError:
+                if not _DNS_NAME.fullmatch(entry):
+                    raise ValueError(f"[{index}] '{entry[:80]}' is neither an IP address nor a lower-case "
+                                     "DNS name (RFC 1123: labels of a-z 0-9 -, at most 253 characters)"
+                                     ) from None
+        return list(dict.fromkeys(value))
     return value
 
 
@@ -164,9 +187,13 @@ class BdbUpdate(Strict):
     redis_version: str | None = Field(default=None, max_length=32, description="a higher version of the "
                                       "same engine upgrades the database in place (replicas first, then a "
                                       "failover, then the old master); see docs/databases.md")
+    external_addr: list[str] | None = Field(default=None, max_length=MAX_EXTERNAL_ADDRESSES, description=(
+        "recluster's: the addresses outside the cluster the database is reached at (the services "
+        "rigger sets its LoadBalancer Services' addresses); its TLS shards' certificates name them"))
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
+    _external = field_validator("external_addr")(_external_addresses)
 
 
 class Credentials(Strict):
@@ -307,6 +334,8 @@ class BdbRecord(Record):
     import_progress: int | None = None
     import_failure_reason: str | None = None
     import_failure_message: str | None = None
+    # recluster's: addresses outside the cluster the database is reached at (BdbUpdate.external_addr)
+    external_addr: list[str] = Field(default_factory=list)
 
     def tls(self) -> bool:
         return self.tls_mode == "enabled"

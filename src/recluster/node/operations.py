@@ -78,7 +78,9 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
         if current is None:
             raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
         merged = updated_bdb(state, current, request, utcnow(), engines)
-        if merged is not current:
+        if merged is not current and merged.generation == current.generation:
+            state.bdbs[uid] = merged  # its external addresses only: not a change of the database
+        elif merged is not current:
             action = _new_action(state, "update_bdb", f"bdb:{uid}")
             merged.action_uid = action.action_uid
             if merged.redis_version != current.redis_version:

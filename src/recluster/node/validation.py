@@ -115,9 +115,26 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str, engines: EngineTable)
     )
 
 
+def _with_external_addresses(current: BdbRecord, req: BdbUpdate) -> BdbRecord:
+    """Only the addresses outside the cluster change (the services rigger's call): no change of the
+    database itself, so it is not busy, takes no action and keeps its generation; any status but
+    being deleted."""
+    if req.name is not None and req.name != current.name:
+        raise ApiError(406, "invalid_parameter", "'name': cannot be changed", "name")
+    if req.port is not None and req.port != current.port:
+        raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
+    if current.status == "delete-pending":
+        raise ApiError(409, "busy", f"database {current.uid} is being deleted")
+    if req.external_addr == current.external_addr:
+        return current
+    return current.model_copy(update={"external_addr": req.external_addr})
+
+
 def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: str,
                 engines: EngineTable | None = None) -> BdbRecord:
     """The record after a partial update, or ApiError. Name and port are immutable."""
+    if req.model_fields_set - {"name", "port"} == {"external_addr"} and req.external_addr is not None:
+        return _with_external_addresses(current, req)
     if current.upgrade_from:
         raise ApiError(409, "busy", f"database {current.uid} is upgrading its engine from "
                        f"{current.upgrade_from} to {current.redis_version} (its action "

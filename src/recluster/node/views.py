@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -66,10 +67,26 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[
             "port": bdb.port, "proxy_policy": "single", "oss_cluster_api_preferred_ip_type": "internal",
             "exclude_proxies": [], "include_proxies": [],
         }]
+        if bdb.external_addr:  # reached from outside the cluster (the rigger's LoadBalancer Services)
+            hostnames = [a for a in bdb.external_addr if not _is_ip(a)]
+            out["endpoints"].append({
+                "uid": f"{bdb.uid}:2", "dns_name": hostnames[0] if hostnames else "",
+                "addr": [a for a in bdb.external_addr if _is_ip(a)], "addr_type": "external",
+                "port": bdb.port, "proxy_policy": "single", "oss_cluster_api_preferred_ip_type": "external",
+                "exclude_proxies": [], "include_proxies": [],
+            })
         out["dns_address_master"] = f"{node.name}:{bdb.port}"
         out["endpoint_node"] = node.uid
         out["endpoint_ip"] = [node.addr]
     return out
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def without_secrets(view: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -152,6 +153,21 @@ async def test_tls_database_end_to_end_with_failover_and_client_certificates(  #
         **tls_args(ca, files["second.pem"], files["second-key.pem"])).info("server")["run_id"])
     assert now_id == run_id, "the shard was restarted to load its trust list"
 
+    # addresses outside the cluster (the rigger's LoadBalancer Services): every shard's certificate
+    # names them within seconds, a client verifying by that name gets in, the database stays active
+    replica_host = (await asyncio.to_thread(sentinel.discover_slaves, "secure"))[0][0]
+    outside = "secure.outside.test"
+    assert not await asyncio.to_thread(_names, master_host, master_port, ca, outside)
+    async with cluster.api(0) as api:
+        told = await api.update_bdb(secure["uid"], {"external_addr": [outside, "198.18.250.7"]})
+        assert told["status"] == "active" and told["external_addr"] == [outside, "198.18.250.7"]
+        assert [e["addr_type"] for e in told["endpoints"]] == ["internal", "external"]
+    deadline = asyncio.get_running_loop().time() + 30
+    for host in (master_host, replica_host):
+        while not await asyncio.to_thread(_names, host, master_port, ca, outside):
+            assert asyncio.get_running_loop().time() < deadline, f"{host} does not prove {outside}"
+            await asyncio.sleep(0.5)
+
     # the replica replicates over TLS (the only listener the master has) and takes WAIT-confirmed
     # writes; the master's node crashes and the replica takes over, found over TLS discovery
     writer = sentinel.master_for("secure", password=PASSWORD, socket_timeout=1.0, **tls_args(ca))
@@ -167,3 +183,15 @@ async def test_tls_database_end_to_end_with_failover_and_client_certificates(  #
     with pytest.raises(redis.ConnectionError):
         await asyncio.to_thread(ping, new_host, master_port)
     assert await asyncio.to_thread(ping, new_host, master_port, **tls_args(ca))
+
+
+def _names(host: str, port: int, ca: Path, name: str) -> bool:
+    """Whether the TLS server at host:port proves `name` with a certificate of `ca` (a client that
+    reached it through an address outside the cluster checks exactly this)."""
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with socket.create_connection((host, port), timeout=3) as raw, \
+                context.wrap_socket(raw, server_hostname=name):
+            return True
+    except ssl.SSLCertVerificationError:
+        return False

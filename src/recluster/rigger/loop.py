@@ -20,7 +20,7 @@ from typing import Any
 from recluster.clients.kubernetes import Kube
 from recluster.rigger.masters import Masters
 from recluster.rigger.observe import ClusterReader, NodePod, RiggerConfig
-from recluster.rigger.plan import Pod, plan
+from recluster.rigger.plan import Pod, external_address_changes, external_addresses, plan
 from recluster.rigger.sentinel_watch import SentinelWatch
 from recluster.rigger.writer import Writer
 
@@ -89,7 +89,8 @@ class Rigger:
         self.redbs = await self.reader.redbs()
         databases = self.masters.databases(bdbs, pods, self.redbs)
         self.masters.end_agreed(bdbs, pods)
-        services = await self.reader.own_services()
+        service_objects = await self.reader.own_services()
+        services = [s["metadata"]["name"] for s in service_objects]
         # The slices are listed on a clean-up pass only (cheap at rest): otherwise each Service the
         # rigger made is taken to have its slice.
         clean_up = self.leading and (self.clean_up or self.passes % REFRESH_PASSES == 0)
@@ -98,6 +99,9 @@ class Rigger:
         if not self.leading:
             return
         await self.writer.act(todo, fast=False, refresh=self.passes % REFRESH_PASSES == 0)
+        addresses = external_address_changes(bdbs, external_addresses(service_objects))
+        if addresses:
+            await self.reader.tell_external_addresses(pods, addresses)
         if clean_up:  # after act: kcm recreates what is deleted while a Service still has a selector
             self.clean_up = await self.writer.remove_leftovers(foreign_slices) > 0
 

@@ -5,20 +5,22 @@ legacy Endpoints carrying its labels. Reads only; a standby replica reads as the
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from recluster.api import redb
 from recluster.api.naming import APP, APP_LABEL, CLUSTER_LABEL, NODE_ROLE, ROLE_LABEL
-from recluster.clients.cluster_api import ClusterApiError
+from recluster.clients.cluster_api import ClusterApi, ClusterApiError
 from recluster.clients.kubernetes import Kube, KubeError
 from recluster.clients.node_api import node_api
 from recluster.rigger.plan import MANAGED_BY, MANAGED_BY_LABEL, SLICE_MANAGED_BY_LABEL, Settings
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SLICE_API = "discovery.k8s.io/v1"
@@ -79,9 +81,9 @@ class ClusterReader:
             for p in items
         ]
 
-    async def databases_from_api(self, pods: list[NodePod]) -> list[dict[str, Any]] | None:
-        """GET /v1/bdbs from the first pod that answers (ready pods first), verified against the
-        cluster's CA for the pod's stable name. None when none answers."""
+    async def _on_api(self, pods: list[NodePod], call: Callable[[ClusterApi], Awaitable[T]]) -> T | None:
+        """`call` on the REST API of the first pod that answers (ready pods first), verified against
+        the cluster's CA for the pod's stable name. None when none answers."""
         ca_pem = self.config.ca_file.read_text()
         username, password = self.config.credentials()
         for pod in sorted(pods, key=lambda p: not p.ready):
@@ -90,13 +92,40 @@ class ClusterReader:
             server_name = f"{pod.name}.{self.config.api_host}"
             try:
                 async with node_api(pod.ip, server_name, ca_pem, username, password, timeout=5.0) as api:
-                    bdbs: list[dict[str, Any]] = await api.bdbs()
-                    if any(b.get("tls_mode") == "enabled" for b in bdbs):
-                        self.database_ca = str((await api.certificates()).get("proxy_cert") or "") or None
-                    return bdbs
+                    return await call(api)
             except (httpx.HTTPError, ClusterApiError, OSError) as exc:
                 log.debug("REST API of %s does not answer: %s", pod.name, type(exc).__name__)
         return None
+
+    async def databases_from_api(self, pods: list[NodePod]) -> list[dict[str, Any]] | None:
+        """GET /v1/bdbs (and the database CA when a database speaks TLS). None when no pod answers."""
+
+        async def read(api: ClusterApi) -> list[dict[str, Any]]:
+            bdbs: list[dict[str, Any]] = await api.bdbs()
+            if any(b.get("tls_mode") == "enabled" for b in bdbs):
+                self.database_ca = str((await api.certificates()).get("proxy_cert") or "") or None
+            return bdbs
+
+        return await self._on_api(pods, read)
+
+    async def tell_external_addresses(self, pods: list[NodePod], changes: dict[int, list[str]]) -> None:
+        """PUT each bdb's `external_addr` (its LoadBalancer Services' addresses: its TLS shards'
+        certificates name them). A refusal is logged and asked again next pass."""
+
+        async def tell(api: ClusterApi) -> bool:
+            for uid, addresses in changes.items():
+                try:
+                    await api.update_bdb(uid, {"external_addr": addresses})
+                    log.info("bdb %d is reached from outside the cluster at %s", uid, ", ".join(addresses) or
+                             "no address now")
+                except ClusterApiError as exc:
+                    if exc.status >= 500:
+                        raise
+                    log.warning("the cluster refused bdb %d's external addresses %s: %s", uid, addresses,
+                                exc.body.get("message") if isinstance(exc.body, dict) else exc.status)
+            return True
+
+        await self._on_api(pods, tell)
 
     async def redbs(self) -> dict[str, dict[str, Any]]:
         """REDBs of the namespace by name ({} when they cannot be read)."""
@@ -112,9 +141,9 @@ class ClusterReader:
         Endpoints and EndpointSlices it makes for them, and the rigger onto its slices."""
         return f"{CLUSTER_LABEL}={self.config.cluster},{MANAGED_BY_LABEL}={MANAGED_BY}"
 
-    async def own_services(self) -> list[str]:
-        items = await self.kube.list("v1", "Service", self.config.namespace, self.own_selector())
-        return [s["metadata"]["name"] for s in items]
+    async def own_services(self) -> list[dict[str, Any]]:
+        """The rigger's Services, whole (a LoadBalancer's status holds its address)."""
+        return await self.kube.list("v1", "Service", self.config.namespace, self.own_selector())
 
     async def service_slices(self) -> tuple[list[str], list[str]]:
         """The EndpointSlices of the rigger's Services: (its own, everyone else's). The others are

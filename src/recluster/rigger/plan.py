@@ -239,3 +239,36 @@ def pod_of_node_name(node_name: str, pod_names: Iterable[str], pod_ips: Mapping[
         if ip == node_name:
             return pod
     return None
+
+
+def external_addresses(services: Iterable[Mapping[str, Any]]) -> dict[int, list[str]]:
+    """Each database's addresses outside the cluster (pure): the IPs and host names Kubernetes gave its
+    LoadBalancer Services (`status.loadBalancer.ingress`), sorted, host names lower-cased."""
+    found: dict[int, set[str]] = {}
+    for service in services:
+        uid = ((service.get("metadata") or {}).get("labels") or {}).get(BDB_UID_LABEL, "")
+        if (service.get("spec") or {}).get("type") != "LoadBalancer" or not str(uid).isdigit():
+            continue
+        addresses = found.setdefault(int(uid), set())
+        for entry in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+            address = entry.get("ip") or entry.get("hostname")
+            if address:
+                addresses.add(str(address).lower())
+    return {uid: sorted(addresses) for uid, addresses in found.items()}
+
+
+def external_address_changes(bdbs: Iterable[Mapping[str, Any]],
+                             found: Mapping[int, list[str]]) -> dict[int, list[str]]:
+    """The bdbs whose `external_addr` the cluster must be told (pure): those whose LoadBalancer
+    addresses differ from what the cluster has, including [] for one whose Service is gone. A bdb
+    being deleted is left alone, and so is every bdb of a cluster whose nodes do not know the field
+    yet (a project upgrade rolls the rigger before the last node)."""
+    changes: dict[int, list[str]] = {}
+    for bdb in bdbs:
+        if "external_addr" not in bdb:
+            continue
+        uid = int(bdb["uid"])
+        wanted = found.get(uid, [])
+        if bdb.get("status") != "delete-pending" and sorted(bdb.get("external_addr") or []) != wanted:
+            changes[uid] = wanted
+    return changes

@@ -31,6 +31,7 @@ from recluster.clients.kubernetes import Kube
 from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.context import Context
 from recluster.operator.finalizers import held, hold, release
+from recluster.operator.redb.backup import backup_info, backup_update, failure_event, wanted_backup
 from recluster.operator.redb.cluster import (
     ClusterUnreachable,
     DatabaseCluster,
@@ -201,15 +202,16 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     if password is None and redb.spec.default_user:
         return BUSY_SECONDS  # a secret we just created is read back on the next pass
     client_certs, missing = await _client_certificates(kube, redb)
+    backup, backup_missing = wanted_backup(redb, await _backup_secret(kube, redb))
     busy = False
     try:
         permissions, unknown = await _roles_permissions(cluster, redb)
-        missing = "; ".join([m for m in (missing, *unknown) if m])
+        missing = "; ".join([m for m in (missing, backup_missing, *unknown) if m])
         message = missing
         if missing:
             busy = True  # nothing is created or changed without the certificates or users it names
         elif bdb is None:
-            new_body = bdb_create_body(redb, password, client_certs, permissions)
+            new_body = {**bdb_create_body(redb, password, client_certs, permissions), **backup}
             created = await cluster.call(lambda api: api.create_bdb(new_body))
             bdb = created
             await post_event(
@@ -220,6 +222,7 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
             default = rec_default_version(rec_body)
             changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs,
                                       permissions, default)
+            changes.update(backup_update(backup, bdb))
             message = not_following(redb, bdb, default) or message
             if changes:
                 uid = int(bdb["uid"])
@@ -286,8 +289,14 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
         warnings=describe(redb_warnings(body, old)),
     )
     status = database_status(body, view, now_rfc3339())
+    info = backup_info(bdb) if bdb is not None else None
+    if info is not None:
+        status["backupInfo"] = info
     wrote_status = not unchanged(body.get("status") or {}, status)
     await write_status(kube, body, status, status_changes)
+    failure = failure_event(body.get("status") or {}, info)
+    if failure is not None:
+        await post_event(kube, body, "Warning", "BackupFailed", failure)
     active = bdb is not None and bdb.get("status") == "active"
     quiet = not (busy or message or wrote_secret or wrote_status)
     if active and quiet and bdb is not None and shards is not None:  # settled: cheap resyncs from now
@@ -397,6 +406,17 @@ async def _roles_permissions(
     roles = await cluster.call(lambda api: api.objects("roles"))
     acls = await cluster.call(lambda api: api.objects("redis_acls"))
     return resolve_roles_permissions(redb, roles, acls)
+
+
+async def _backup_secret(kube: Kube, redb: RedisEnterpriseDatabase) -> dict[str, str] | None:
+    """The decoded data of the Secret `backup.s3.awsSecretName` names (None: none named, or missing)."""
+    backup = redb.spec.backup
+    if backup is None or backup.s3 is None:
+        return None
+    secret = await kube.get("v1", "Secret", redb.metadata.namespace, backup.s3.aws_secret_name)
+    if secret is None:
+        return None
+    return {key: value for key in (secret.get("data") or {}) if (value := secret_value(secret, key))}
 
 
 async def _client_certificates(kube: Kube, redb: RedisEnterpriseDatabase) -> tuple[list[str], str]:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recluster.api.backup import S3Destination
+from recluster.node.acl_secrets import AclSecrets, backup_key_seal
 from recluster.node.backup_schedule import (
     SEALED,
     backup_fields,
@@ -134,3 +135,11 @@ def test_the_next_run_follows_from_the_state_alone(interval_h: int, success_min:
     else:  # no success since the schedule started: at once
         assert when == T0
     assert next_backup_time(record.model_copy(update={"backup": False})) is None
+
+
+def test_the_cluster_seals_backup_keys_apart_from_acl_passwords() -> None:
+    seal_of = backup_key_seal("cluster-secret")
+    sealed = seal_of.seal(SECRET)
+    assert SECRET not in sealed and seal_of.open(sealed) == SECRET
+    assert backup_key_seal("another-cluster").open(sealed) is None
+    assert AclSecrets("cluster-secret").open(sealed) is None  # not an ACL password hash

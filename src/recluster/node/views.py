@@ -77,8 +77,9 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[
 
 
 def without_secrets(view: dict[str, Any]) -> dict[str, Any]:
-    """A bdb view for a caller whose role may not read database passwords."""
-    return {k: v for k, v in view.items() if k != "authentication_redis_pass"}
+    """A bdb view for a caller whose role may not read database passwords: nor the digest of the
+    backup location, which would let such a caller test guesses of a weak S3 secret key offline."""
+    return {k: v for k, v in view.items() if k not in ("authentication_redis_pass", "backup_location_digest")}
 
 
 def shard_view(state: ClusterState, shard: ShardRecord) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 from tests.integration.node.test_bdb_backups import files_holding, location
 from tests.integration.node.test_resilience import leader_index
 
+from recluster.clients.cluster_api import ClusterApiError
 from recluster.clients.s3 import S3Credentials, S3Location, S3Store
 from recluster.local.s3server import S3Endpoint
 from recluster.node.devcluster import LoopbackCluster
@@ -57,6 +58,16 @@ async def test_scheduled_backups_run_fail_retry_and_survive_a_leader_change(
                                     "backup_location": location(s3_server, subdir="scheduled")})
         uid = bdb["uid"]
         assert "backup_location" not in bdb and s3_server.secret_access_key not in str(bdb)
+        # bad input is a 400 naming the field, and changes nothing
+        with pytest.raises(ClusterApiError) as refused:
+            await api.create_bdb({"name": "no-location", "memory_size": 64 << 20, "backup": True})
+        assert refused.value.status == 400 and refused.value.body["field"] == "backup_location"
+        for body, field in (({"backup_location": location(s3_server, type="gs")}, "backup_location.type"),
+                            ({"backup_interval": 60}, "backup_interval")):
+            with pytest.raises(ClusterApiError) as refused:
+                await api.update_bdb(uid, body)
+            assert refused.value.status == 400 and field in str(refused.value.body), refused.value.body
+            assert s3_server.secret_access_key not in str(refused.value.body)
 
         async def succeeded_after(previous: str | None) -> dict[str, Any] | None:
             now = await api.bdb(uid)

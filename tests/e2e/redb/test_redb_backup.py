@@ -208,14 +208,39 @@ def test_export_import_and_export_after_a_failover(redb_env: RedbEnv, cluster_s3
     patch = {"spec": {"backup": scheduled(cluster_s3, "scheduled-after-failover")}}
     kubectl(redb_env.cluster, "-n", redb_env.namespace, "patch", "redb", "bk-source", "--type", "merge",
             "-p", json.dumps(patch))
-    eventually("a scheduled backup after the failover",
-               lambda: succeeded_after(redb_env, "bk-source", first["lastBackupTime"]), timeout=180)
+    after_failover = eventually("a scheduled backup after the failover",
+                                lambda: succeeded_after(redb_env, "bk-source", first["lastBackupTime"]),
+                                timeout=180)
     print(f"scheduled backup after the failover shown {time.monotonic() - started:.1f}s after the change")
+    started = time.monotonic()
     [after] = manifests(cluster_s3, "scheduled-after-failover")
     assert after["bdb_uid"] == source_uid and after["total_size"] > 1_000_000, after
 
-    secret = cluster_s3.secret_access_key
-    leaks = [where for where, text in haystacks(redb_env.cluster, redb_env.namespace)
-             if not where.startswith("/proc/") and secret in text]  # the S3 server's env holds it
-    leaks += ["operator log"] if secret in redb_env.operator.log() else []
-    assert leaks == [], f"the S3 secret is in: {leaks}"
+    # a wrong key in the Secret: sent at once, the backup fails, and says why (status and a Warning)
+    wrong = "wrong-secret-key-of-the-e2e-test"
+    set_key = {"stringData": {"AWS_SECRET_ACCESS_KEY": wrong}}
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "patch", "secret", "bk-backup-keys", "-p",
+            json.dumps(set_key))
+    failed = eventually("the failed backup in status.backupInfo", lambda: (
+        info if (info := backup_info(redb_env, "bk-source")).get("backupStatus") == "failed" else None),
+        timeout=120)
+    assert failed["backupFailureReason"] == "no-permission" and failed["failuresSinceLastSuccess"] >= 1
+    eventually("a BackupFailed Warning", lambda: [
+        e for e in get(redb_env.cluster, redb_env.namespace, "events")["items"]
+        if e["reason"] == "BackupFailed" and e["type"] == "Warning"
+        and e["involvedObject"]["name"] == "bk-source"], timeout=60)
+    # the right key again: the next backup succeeds at once (a new location starts the schedule)
+    set_key["stringData"]["AWS_SECRET_ACCESS_KEY"] = cluster_s3.secret_access_key
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "patch", "secret", "bk-backup-keys", "-p",
+            json.dumps(set_key))
+    fixed = eventually("a backup after the key is fixed",
+                       lambda: succeeded_after(redb_env, "bk-source", after_failover["lastBackupTime"]),
+                       timeout=120)
+    assert fixed["failuresSinceLastSuccess"] == 0
+    print(f"backup failure reported and fixed in {time.monotonic() - started:.1f}s")
+
+    for secret in (cluster_s3.secret_access_key, wrong):
+        leaks = [where for where, text in haystacks(redb_env.cluster, redb_env.namespace)
+                 if not where.startswith("/proc/") and secret in text]  # the S3 server's env holds it
+        leaks += ["operator log"] if secret in redb_env.operator.log() else []
+        assert leaks == [], f"an S3 secret is in: {leaks}"

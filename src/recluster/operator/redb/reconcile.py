@@ -140,6 +140,10 @@ async def _still_settled(ctx: Context, body: dict[str, Any], entry: Settled) -> 
         secret = await ctx.kube.get("v1", "Secret", meta["namespace"], entry.secret_name)
         if not entry.same_secret(secret):
             return False
+    for other, version in entry.other_secrets:
+        found = await ctx.kube.get("v1", "Secret", meta["namespace"], other)
+        if found is None or found["metadata"].get("resourceVersion") != version:
+            return False
     try:
         bdb = await cluster.call(lambda api: api.bdb(entry.uid))
         shards = await cluster.call(lambda api: api.shards(entry.uid))
@@ -202,7 +206,8 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     if password is None and redb.spec.default_user:
         return BUSY_SECONDS  # a secret we just created is read back on the next pass
     client_certs, missing = await _client_certificates(kube, redb)
-    backup, backup_missing = wanted_backup(redb, await _backup_secret(kube, redb))
+    backup_secret = await _backup_secret(kube, redb)
+    backup, backup_missing = wanted_backup(redb, _decoded(backup_secret))
     busy = False
     try:
         permissions, unknown = await _roles_permissions(cluster, redb)
@@ -301,7 +306,8 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     quiet = not (busy or message or wrote_secret or wrote_status)
     if active and quiet and bdb is not None and shards is not None:  # settled: cheap resyncs from now
         secret_name = redb.secret_name if redb.spec.default_user else None
-        entry = settled(body, secret_name, secret, rec_body, bdb, shards, ctx.settings.full_resync_seconds)
+        entry = settled(body, secret_name, secret, rec_body, bdb, shards, ctx.settings.full_resync_seconds,
+                        (backup_secret,) if backup_secret is not None else ())
         ctx.databases.record(namespace, name, entry)
     return BUSY_SECONDS if busy or not active else resync
 
@@ -408,12 +414,15 @@ async def _roles_permissions(
     return resolve_roles_permissions(redb, roles, acls)
 
 
-async def _backup_secret(kube: Kube, redb: RedisEnterpriseDatabase) -> dict[str, str] | None:
-    """The decoded data of the Secret `backup.s3.awsSecretName` names (None: none named, or missing)."""
+async def _backup_secret(kube: Kube, redb: RedisEnterpriseDatabase) -> dict[str, Any] | None:
+    """The Secret `backup.s3.awsSecretName` names (None: none named, or missing)."""
     backup = redb.spec.backup
     if backup is None or backup.s3 is None:
         return None
-    secret = await kube.get("v1", "Secret", redb.metadata.namespace, backup.s3.aws_secret_name)
+    return await kube.get("v1", "Secret", redb.metadata.namespace, backup.s3.aws_secret_name)
+
+
+def _decoded(secret: dict[str, Any] | None) -> dict[str, str] | None:
     if secret is None:
         return None
     return {key: value for key in (secret.get("data") or {}) if (value := secret_value(secret, key))}

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recluster.api.common import GROUP, ApiModel, Condition, ObjectMeta, OpenApiModel, SpecStatus
+from recluster.api.common import GROUP, ApiModel, Condition, K8sObject, ObjectMeta, OpenApiModel, SpecStatus
 from recluster.api.quantity import MEMORY_SIZE_PATTERN
 
 KIND = "RedisEnterpriseDatabase"
@@ -110,6 +110,36 @@ class RolePermission(ApiModel):
     acl: str = Field(min_length=1, description="The name of a Redis ACL of the cluster, e.g. 'Read Only'.")
 
 
+class S3Backup(ApiModel):
+    aws_secret_name: str = Field(min_length=1, description="Secret holding AWS_ACCESS_KEY_ID and "
+                                 "AWS_SECRET_ACCESS_KEY (and, for a store with its own CA, ca_cert).")
+    bucket_name: str = Field(min_length=1, description="The bucket; it must exist.")
+    subdir: str = Field(default="", description="Folder in the bucket; each backup goes to "
+                        "<subdir>/<database name>/<UTC time>/.")
+    endpoint_url: str | None = Field(default=None, description="recluster's: http(s)://host[:port] of an "
+                                     "S3-compatible store (path-style addressing); default AWS.")
+    region: str | None = Field(default=None, description="recluster's: the store's region (us-east-1).")
+
+
+class MountBackup(ApiModel):
+    path: str = Field(min_length=1, description="A directory mounted on every node of the cluster.")
+
+
+class RedbBackup(ApiModel):
+    """Periodic backups by the cluster: one at creation (or when enabled, or when the destination
+    changes), then every `interval` hours; a failed one is retried with doubling delays."""
+
+    interval: int = Field(default=24, description="Hours between backups (1 or more).")
+    s3: S3Backup | None = None
+    mount: MountBackup | None = None
+    # Redis Enterprise's other destinations: kept in their shape so the refusal can name them
+    gcs: K8sObject | None = None
+    abs: K8sObject | None = None
+    sftp: K8sObject | None = None
+    swift: K8sObject | None = None
+    ftp: K8sObject | None = None
+
+
 class RedisEnterpriseDatabaseSpec(OpenApiModel):
     """The REDB spec. Unknown keys are kept; recluster.api.support classifies them, as for the REC."""
 
@@ -166,11 +196,31 @@ class RedisEnterpriseDatabaseSpec(OpenApiModel):
         "databases only; a downgrade or a move between Redis and Valkey is refused); status.version shows "
         "what every shard runs.",
     )
+    backup: RedbBackup | None = Field(
+        default=None,
+        description="Periodic backups by the cluster to S3-compatible storage (s3) or a directory mounted "
+        "on the nodes (mount): one at creation, then every `interval` hours; status.backupInfo shows how "
+        "they go.",
+    )
 
 
 class InternalEndpoint(ApiModel):
     host: str | None = None
     port: int | None = None
+
+
+class BackupInfo(ApiModel):
+    """How the scheduled backups go (the bdb's backup_status, last_backup_time, backup_failure_reason)."""
+
+    backup_status: str | None = Field(default=None, description="exporting, succeeded or failed")
+    last_backup_time: str | None = Field(default=None, description="when the last backup succeeded")
+    last_failure_time: str | None = None
+    backup_failure_reason: str | None = Field(default=None, description="Redis Enterprise's word: "
+                                              "no-permission, wrong-file-path, general-error")
+    backup_failure_message: str | None = Field(default=None, description="the last failure in a sentence")
+    next_backup_time: str | None = Field(default=None, description="when the cluster runs the next one")
+    failures_since_last_success: int | None = Field(default=None, description="retries wait 1, 2, 4 ... "
+                                                    "minutes, at most the interval")
 
 
 class RedisEnterpriseDatabaseStatus(OpenApiModel):
@@ -187,6 +237,7 @@ class RedisEnterpriseDatabaseStatus(OpenApiModel):
     version: str | None = None
     created_time: str | None = None
     last_updated: str | None = None
+    backup_info: BackupInfo | None = None
 
 
 class RedisEnterpriseDatabase(BaseModel):

@@ -30,6 +30,7 @@ from recluster.api.redb import (
     TlsMode,
 )
 from recluster.api.redb import KIND as REDB_KIND
+from recluster.api.redb_backup import backup_errors
 
 # The rigger names a database's Services "<redb>", "<redb>-headless" and "<redb>-load-balancer".
 MAX_REDB_NAME_LENGTH = 63 - len("-load-balancer")
@@ -115,6 +116,7 @@ def _validate_redb(
     errors += _port_errors(redb, old, set(ports_in_use))
     errors += _tls_errors(redb, old)
     errors += _version_errors(redb, old, versions, default)
+    errors += backup_errors(spec.backup)
     if spec.database_service_port is not None and not 1 <= spec.database_service_port <= 65535:
         errors.append(
             FieldError("spec.databaseServicePort", "port-range", "must be a TCP port between 1 and 65535")

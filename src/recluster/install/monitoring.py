@@ -166,6 +166,16 @@ ALERTS: tuple[Alert, ...] = (
         "nothing reconciles the RECs and REDBs, and no replica serves the admission webhook. Read the "
         "operator's log.",
     ),
+    Alert(
+        "ReclusterBackupFailing",
+        "max by (cluster, bdb) (recluster_cluster_bdb_backup_failures) > 0",
+        "30m", "warning",
+        "scheduled backups of database {{ $labels.bdb }} keep failing",
+        "The scheduled backups of database {{ $labels.bdb }} of the cluster {{ $labels.cluster }} have "
+        "failed for 30 minutes ({{ $value }} in a row; the cluster retries with doubling delays). The "
+        "REDB's status.backupInfo and its BackupFailed events, or the bdb's backup_failure_reason, say why: "
+        "wrong credentials, a missing bucket, an unreachable store.",
+    ),
 )
 
 

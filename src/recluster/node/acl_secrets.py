@@ -18,14 +18,19 @@ _AAD = b"recluster redis acl password"
 
 
 class AclSecrets:
-    def __init__(self, cluster_secret: str) -> None:
+    """`info` and `aad` keep each purpose's sealed values apart (a backup key sealed for the CCS is not
+    an ACL password hash): the defaults are the ACL passwords'."""
+
+    def __init__(self, cluster_secret: str, info: bytes = b"redis acl password v1",
+                 aad: bytes = _AAD) -> None:
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"recluster-acl",
-                   info=b"redis acl password v1").derive(cluster_secret.encode())
+                   info=info).derive(cluster_secret.encode())
         self._aead = AESGCM(key)
+        self._aad = aad
 
     def seal(self, password_sha256: str) -> str:
         nonce = os.urandom(12)
-        sealed = _VERSION + nonce + self._aead.encrypt(nonce, password_sha256.encode(), _AAD)
+        sealed = _VERSION + nonce + self._aead.encrypt(nonce, password_sha256.encode(), self._aad)
         return base64.b64encode(sealed).decode()
 
     def open(self, sealed: str) -> str | None:
@@ -34,6 +39,11 @@ class AclSecrets:
             raw = base64.b64decode(sealed, validate=True)
             if raw[:1] != _VERSION or len(raw) < 1 + 12 + 16:
                 return None
-            return self._aead.decrypt(raw[1:13], raw[13:], _AAD).decode()
+            return self._aead.decrypt(raw[1:13], raw[13:], self._aad).decode()
         except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
             return None
+
+
+def backup_key_seal(cluster_secret: str) -> AclSecrets:
+    """The sealing of the S3 secret keys of scheduled backups (`backup_location`) in the cluster state."""
+    return AclSecrets(cluster_secret, b"backup location key v1", b"recluster backup location key")

@@ -19,9 +19,8 @@ from pydantic import Field
 from recluster.api.backup import BackupError, Destination, parse_destination
 from recluster.api.field_errors import SpecInvalid
 from recluster.node.backup import ShardAddress, export_database, import_database
-from recluster.node.config import engine_table
+from recluster.node.backup_runs import database_engine, shard_address
 from recluster.node.daemon import NodeDaemon
-from recluster.node.database_tls import node_client_tls
 from recluster.node.engines import Engine
 from recluster.node.errors import ApiError
 from recluster.node.model_base import Strict
@@ -87,22 +86,6 @@ def _bdb_for_work(state: ClusterState, uid: int, working: set[tuple[int, str]] |
     return bdb
 
 
-def _address(daemon: NodeDaemon, state: ClusterState, bdb: BdbRecord, *, replica_first: bool,
-             job: str) -> ShardAddress:
-    shards = [s for s in state.shards_of(bdb.uid) if s.status == "active"]
-    order = sorted(shards, key=lambda s: (s.role == "master") if replica_first else (s.role != "master"))
-    for shard in order:
-        if not replica_first and shard.role != "master":
-            continue
-        node = state.nodes.get(shard.node_uid)
-        if node is not None and node.reachable:
-            user, password = bdb.login(job)  # type: ignore[arg-type]
-            tls = node_client_tls(daemon.cfg.data_dir) if bdb.tls() else None
-            return ShardAddress(node.addr, bdb.port, user, password, tls)
-    raise ApiError(409, "busy", f"database {bdb.uid} has no active {'shard' if replica_first else 'master'} "
-                   "on a reachable node now; retry")
-
-
 async def _record(daemon: NodeDaemon, uid: int, what: str, **fields: Any) -> None:
     def change(state: ClusterState) -> None:
         bdb = state.bdbs.get(uid)
@@ -154,19 +137,10 @@ async def start_export(daemon: NodeDaemon, uid: int, request: ExportRequest) -> 
     destination = _destination(request.export_location, "export_location")
     state = await daemon.state()
     bdb = _bdb_for_work(state, uid)
-    engine = _engine(daemon, bdb)
-    source = _address(daemon, state, bdb, replica_first=True, job="replication")
+    engine = database_engine(daemon.cfg, bdb)
+    source = shard_address(daemon.cfg.data_dir, state, bdb, replica_first=True, job="replication")
 
     return await _start(daemon, uid, "export", lambda: _export(daemon, bdb, engine, source, destination))
-
-
-def _engine(daemon: NodeDaemon, bdb: BdbRecord) -> Engine:
-    """The engine the database runs, whose RDB format a backup has and whose binary checks an import."""
-    engine = engine_table(daemon.cfg).get(bdb.redis_version)
-    if engine is None:
-        raise ApiError(406, "invalid_parameter", f"database {bdb.uid} runs {bdb.redis_version}, which this "
-                       f"node does not have (it has {', '.join(engine_table(daemon.cfg).versions())})")
-    return engine
 
 
 async def _export(daemon: NodeDaemon, bdb: BdbRecord, engine: Engine, source: ShardAddress,
@@ -202,8 +176,8 @@ async def start_import(daemon: NodeDaemon, uid: int, request: ImportRequest) -> 
     if not bdb.internal_password:
         raise ApiError(406, "invalid_parameter", f"database {uid} was made before the cluster's own logins "
                        "to shards, which an import needs; export it and import into a new database")
-    engine = _engine(daemon, bdb)
-    target = _address(daemon, state, bdb, replica_first=False, job="import")
+    engine = database_engine(daemon.cfg, bdb)
+    target = shard_address(daemon.cfg.data_dir, state, bdb, replica_first=False, job="import")
 
     return await _start(daemon, uid, "import", lambda: _import(daemon, bdb, engine, source, filename, target))
 

@@ -59,12 +59,16 @@ ENV = "RECLUSTER_NODE_"
 @click.option("--log-level", default="INFO", envvar=ENV + "LOG_LEVEL")
 @click.option("--log-format", type=click.Choice(FORMATS), default="plain", envvar=LOG_FORMAT_ENV,
               help="plain lines, or one JSON object per line (the children's output lines too)")
+@click.option("--test-backup-interval", type=click.FloatRange(min=0), default=0.0,
+              envvar=ENV + "TEST_BACKUP_INTERVAL",
+              help="for tests only: seconds between every database's scheduled backups instead of its "
+              "backup_interval (0: the databases' own)")
 def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int, metrics_port: int,
          ccs_port: int, tls_dir: Path | None, service_domain: str, credentials_file: Path | None,
          down_after_ms: int,
          replica_move_grace: float, restart_grace: float, handoff_timeout: float, redis_server: str,
          redis_sentinel: str, ccs_server: str, engines: tuple[str, ...], log_level: str,
-         log_format: str) -> None:
+         log_format: str, test_backup_interval: float) -> None:
     """Run a cluster node: REST API (HTTPS), configuration store, sentinel, shards, metrics."""
     from recluster.node.processes import FORWARDER
     from recluster.node.runner import run_node
@@ -78,7 +82,7 @@ def node(addr: str, name: str, data_dir: Path, api_port: int, sentinel_port: int
                      down_after_ms=down_after_ms, replica_move_grace_s=replica_move_grace,
                      restart_grace_s=restart_grace,
                      redis_server=redis_server, redis_sentinel=redis_sentinel, ccs_server=ccs_server,
-                     engines=tuple(engines))
+                     engines=tuple(engines), test_backup_interval_s=test_backup_interval)
     run_node(cfg, handoff_timeout=handoff_timeout)
 
 

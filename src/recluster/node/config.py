@@ -53,6 +53,9 @@ class NodeConfig:
     # the leader's period once everything is settled (`reconcile.settled`): events and REST writes
     # still wake it at once; looking at 200 shards twice a second was most of its CPU at rest
     settled_tick_s: float = 2.0
+    # for tests only: every scheduled backup's interval in seconds instead of the database's
+    # backup_interval (an hour at least); 0: the databases' own
+    test_backup_interval_s: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

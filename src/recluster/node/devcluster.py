@@ -86,6 +86,8 @@ class LoopbackCluster:
     handoff_timeout: float = 0.0
     # the database engines' binaries (`--engine`); empty: the node discovers them
     engines: tuple[str, ...] = ()
+    # the nodes' --test-backup-interval (seconds between scheduled backups; 0: the databases' own)
+    test_backup_interval_s: float = 0.0
     nodes: list[LoopbackNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -102,6 +104,7 @@ class LoopbackCluster:
                 "--replica-move-grace", str(self.replica_move_grace_s),
                 "--handoff-timeout", str(self.handoff_timeout),
                 "--credentials-file", str(self.credentials_dir(node)),
+                "--test-backup-interval", str(self.test_backup_interval_s),
                 *(arg for engine in self.engines for arg in ("--engine", engine))]
 
     def credentials_dir(self, node: LoopbackNode) -> Path:

@@ -14,6 +14,7 @@ import time
 from redis.exceptions import RedisError
 
 from recluster.node.admin_credentials import AdminCredentialsWatch
+from recluster.node.backup_runs import ScheduledBackups
 from recluster.node.ca_rotation import apply_step, next_step
 from recluster.node.ccs import CcsStore
 from recluster.node.database_tls import new_ca
@@ -58,9 +59,11 @@ class LeaderLoop:
         self._unconfirmed_logged = -FAILOVER_RETRY_S  # when a failover held for want of a majority was logged
         self._failover_requested: dict[str, float] = {}
         self.admin_credentials = AdminCredentialsWatch(rt.cfg.credentials_file)
+        self.backups = ScheduledBackups(rt)
 
     def cancel(self) -> None:
         self.observer.cancel()
+        self.backups.cancel()
 
     async def run(self) -> None:
         async def lead() -> None:
@@ -117,6 +120,7 @@ class LeaderLoop:
                 log.info("leader: %s", line)
             await self._lower_min_replicas(store, lowered)
         state = store.last_state or state
+        await self.backups.start_due(store, state)  # in the background: never holds this pass
         if (failovers or handover or upgrades) and not await store.confirm_majority(len(state.nodes)):
             now = time.monotonic()
             if now - self._unconfirmed_logged < FAILOVER_RETRY_S:

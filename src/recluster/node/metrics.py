@@ -24,6 +24,7 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -103,7 +104,19 @@ CLUSTER_CERT = _gauge("recluster_cluster_cert_expiration_seconds", ("cluster", "
                       "(`proxy` for the databases, `api`, `cm`, `metrics_exporter` for the nodes' HTTPS "
                       "servers) and the cluster's own database CA (`database_ca`, `database_ca_next` "
                       "during a rotation)")
-CLUSTER_FAMILIES = (CLUSTER_NODES, CLUSTER_QUORUM, CLUSTER_NODE_REACHABLE, CLUSTER_BDB_INFO, CLUSTER_CERT)
+# scheduled backups (node/backup_runs.py): from the state, so any node reports them and a new leader
+# carries them on
+CLUSTER_BACKUP_SUCCESS = _gauge("recluster_cluster_bdb_backup_last_success_timestamp_seconds",
+                                ("cluster", "bdb"),
+                                "when the database's last scheduled backup succeeded (Unix time; absent "
+                                "before the first)")
+CLUSTER_BACKUP_FAILING = _gauge("recluster_cluster_bdb_backup_failures", ("cluster", "bdb"),
+                                "scheduled backups of the database that failed since its last success "
+                                "(0: the last one succeeded); only databases with scheduled backups")
+CLUSTER_BACKUP_FAILURES = _counter("recluster_cluster_bdb_backup_failures_total", ("cluster", "bdb"),
+                                   "scheduled backups of the database that failed, ever")
+CLUSTER_FAMILIES = (CLUSTER_NODES, CLUSTER_QUORUM, CLUSTER_NODE_REACHABLE, CLUSTER_BDB_INFO, CLUSTER_CERT,
+                    CLUSTER_BACKUP_SUCCESS, CLUSTER_BACKUP_FAILING, CLUSTER_BACKUP_FAILURES)
 
 # ---- the shards on this node (Redis Enterprise's v2 names: INFO field) ---------------------------
 
@@ -229,6 +242,13 @@ def _expiry(certificate_pem: str) -> float:
     return not_after(certificate_pem).timestamp()
 
 
+def _epoch(iso: str) -> float:
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def cluster_view(state: ClusterState, now: float) -> list[Metric]:
     """The `recluster_cluster_*` families from a cluster state at time `now` (pure)."""
     cluster = state.cluster.name
@@ -241,6 +261,13 @@ def cluster_view(state: ClusterState, now: float) -> list[Metric]:
     for bdb in sorted(state.bdbs.values(), key=lambda b: b.uid):
         labels = [cluster, str(bdb.uid), bdb.name, str(bdb.replication).lower()]
         made[CLUSTER_BDB_INFO.name].add_metric(labels, 1.0)
+        if bdb.backup or bdb.last_backup_time or bdb.backup_failures_total:
+            backup_labels = [cluster, str(bdb.uid)]
+            if bdb.last_backup_time:
+                made[CLUSTER_BACKUP_SUCCESS.name].add_metric(backup_labels, _epoch(bdb.last_backup_time))
+            if bdb.backup:
+                made[CLUSTER_BACKUP_FAILING.name].add_metric(backup_labels, float(bdb.backup_failures))
+            made[CLUSTER_BACKUP_FAILURES.name].add_metric(backup_labels, float(bdb.backup_failures_total))
     for name, pem in kept_certificates(state.cluster).items():
         made[CLUSTER_CERT.name].add_metric([cluster, name], _expiry(pem) - now)
     return list(made.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -114,6 +114,12 @@ class ClientCert(Strict):
     client_cert: str = Field(min_length=1, max_length=16384, description="PEM certificate")
 
 
+# scheduled backups: an hour at least (Redis Enterprise's shortest), four weeks at most
+MIN_BACKUP_INTERVAL_S = 3600
+MAX_BACKUP_INTERVAL_S = 28 * 24 * 3600
+DEFAULT_BACKUP_INTERVAL_S = 24 * 3600
+
+
 class BdbCreate(Strict):
     """Body of POST /v1/bdbs."""
 
@@ -144,6 +150,12 @@ class BdbCreate(Strict):
     redis_version: str | None = Field(default=None, max_length=32, description="the engine: major.minor "
                                       "for Redis, valkey-major.minor for Valkey (GET /v1/nodes "
                                       "supported_database_versions); default: the newest Redis")
+    backup: bool = Field(default=False, description="back the database up every backup_interval to "
+                         "backup_location, run by the cluster (a first backup at once)")
+    backup_interval: int | None = Field(default=None, ge=MIN_BACKUP_INTERVAL_S, le=MAX_BACKUP_INTERVAL_S,
+                                        description="seconds between backups (default a day)")
+    backup_location: dict[str, Any] | None = Field(default=None, description="the export_location object "
+                                                   "(type s3 or mount_point); never shown back")
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
@@ -190,6 +202,9 @@ class BdbUpdate(Strict):
     external_addr: list[str] | None = Field(default=None, max_length=MAX_EXTERNAL_ADDRESSES, description=(
         "recluster's: the addresses outside the cluster the database is reached at (the services "
         "rigger sets its LoadBalancer Services' addresses); its TLS shards' certificates name them"))
+    backup: bool | None = None
+    backup_interval: int | None = Field(default=None, ge=MIN_BACKUP_INTERVAL_S, le=MAX_BACKUP_INTERVAL_S)
+    backup_location: dict[str, Any] | None = None
 
     _tls = field_validator("tls_mode", mode="before")(_tls_mode)
     _certs = field_validator("authentication_ssl_client_certs")(_client_certs)
@@ -336,6 +351,27 @@ class BdbRecord(Record):
     import_failure_message: str | None = None
     # recluster's: addresses outside the cluster the database is reached at (BdbUpdate.external_addr)
     external_addr: list[str] = Field(default_factory=list)
+    # Scheduled backups (node/backup_schedule.py decides, node/backup_runs.py runs them on the leader),
+    # Redis Enterprise's fields: `backup_interval` in seconds; `backup_location` is the location object
+    # with its secret key sealed (acl_secrets.backup_key_seal) and is never shown, only its digest
+    # (api/redb_backup.location_digest, of the location as given)
+    backup: bool = False
+    backup_interval: int = 0
+    backup_location: dict[str, Any] | None = None
+    backup_location_digest: str = ""
+    backup_status: Literal["exporting", "succeeded", "failed"] | None = None
+    backup_progress: int | None = None
+    last_backup_time: str | None = None  # the last success (ISO 8601, UTC)
+    backup_failure_reason: str | None = None
+    # recluster's: the last failure in a sentence and when, the failures since the last success (the
+    # retries' doubling delay) and of all time (the metric), the manifest of the last success, and
+    # since when the schedule runs as it is (enabling backups or a new destination: a backup at once)
+    backup_failure_message: str | None = None
+    last_backup_failure_time: str | None = None
+    backup_failures: int = 0
+    backup_failures_total: int = 0
+    backup_location_written: str | None = None
+    backup_since: str = ""
 
     def tls(self) -> bool:
         return self.tls_mode == "enabled"

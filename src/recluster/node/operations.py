@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from recluster.node.backup_schedule import backup_fields
 from recluster.node.ccs import utcnow
 from recluster.node.config import engine_table
 from recluster.node.daemon import NodeDaemon
@@ -23,7 +24,7 @@ from recluster.node.models import (
     ShardRecord,
 )
 from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
-from recluster.node.validation import new_bdb, updated_bdb
+from recluster.node.validation import BACKUP_REQUEST, new_bdb, updated_bdb
 from recluster.node.views import action_view, bdb_view, license_view, policy_view
 
 T = TypeVar("T")
@@ -47,10 +48,12 @@ async def create_bdb(daemon: NodeDaemon, request: BdbCreate) -> dict[str, Any]:
         request = request.model_copy(update={"authentication_redis_pass": secrets.token_urlsafe(24)})
     # the cluster's own logins to the shards (recluster.node.shard_users)
     internal_password = secrets.token_urlsafe(32)
+    backup = backup_fields(None, request.backup, request.backup_interval, request.backup_location, utcnow(),
+                           _seal(daemon))
 
     def change(state: ClusterState) -> dict[str, Any]:
         bdb = new_bdb(state, request, utcnow(), engines).model_copy(
-            update={"internal_password": internal_password})
+            update={"internal_password": internal_password, **backup})
         nodes = [n.uid for n in state.nodes.values() if n.status == "active" and n.reachable]
         placed = [PlacedShard(s.uid, s.bdb_uid, s.node_uid, s.role) for s in state.shards.values()]
         try:
@@ -77,19 +80,30 @@ async def update_bdb(daemon: NodeDaemon, uid: int, request: BdbUpdate) -> dict[s
         current = state.bdbs.get(uid)
         if current is None:
             raise ApiError(404, "db_not_exist", f"database {uid} does not exist")
-        merged = updated_bdb(state, current, request, utcnow(), engines)
-        if merged is not current and merged.generation == current.generation:
-            state.bdbs[uid] = merged  # its external addresses only: not a change of the database
-        elif merged is not current:
+        backup = backup_fields(current, request.backup, request.backup_interval, request.backup_location,
+                               utcnow(), seal) if _asks_backup(request) else None
+        merged = updated_bdb(state, current, request, utcnow(), engines, backup)
+        # a new generation: the shards change, an action (backup fields or external addresses alone: none)
+        if merged is not current and merged.generation != current.generation:
             action = _new_action(state, "update_bdb", f"bdb:{uid}")
             merged.action_uid = action.action_uid
             if merged.redis_version != current.redis_version:
                 begin_upgrade(state, current, merged, action)
-            state.bdbs[uid] = merged
+        state.bdbs[uid] = merged
         return bdb_view(state, state.bdbs[uid], engines)
 
     engines = engine_table(daemon.cfg)
+    seal = _seal(daemon)
     return await _write(daemon, change, f"update database {uid}")
+
+
+def _asks_backup(request: BdbUpdate) -> bool:
+    return bool(request.model_fields_set & set(BACKUP_REQUEST))
+
+
+def _seal(daemon: NodeDaemon) -> Callable[[str], str]:
+    """Seals a backup location's secret key for the cluster state (sealed only when one is given)."""
+    return lambda secret: daemon.rt.backup_key_seal().seal(secret)
 
 
 async def delete_bdb(daemon: NodeDaemon, uid: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from recluster.node.acl_secrets import AclSecrets
+from recluster.node.acl_secrets import AclSecrets, backup_key_seal
 from recluster.node.ccs import CcsServer, CcsStore
 from recluster.node.config import NodeConfig
 from recluster.node.database_tls import DatabaseTls, renew_contexts, sentinel_directives
@@ -86,6 +86,12 @@ class NodeRuntime:
         if self._acl_secrets is None or self._acl_secrets[0] != self.membership.ccs_password:
             self._acl_secrets = (self.membership.ccs_password, AclSecrets(self.membership.ccs_password))
         return self._acl_secrets[1]
+
+    def backup_key_seal(self) -> AclSecrets:
+        """The sealing of scheduled backups' S3 secret keys in the cluster state (the cluster's secret)."""
+        if self.membership is None:
+            raise RuntimeError("not a member of a cluster: no cluster secret to seal with")
+        return backup_key_seal(self.membership.ccs_password)
 
     def member(self) -> tuple[Membership, CcsStore] | None:
         """The cluster this node belongs to, once its bootstrap completed."""

@@ -133,6 +133,22 @@ class Bdb(_Answer):
     version: str = Field(description="the engine every shard runs (the old one until an upgrade ends)")
     upgrade_from: str = Field(default="", description="while an engine upgrade runs: the version it "
                               "started from (its action, name upgrade_engine, shows the step)")
+    backup: bool = Field(default=False, description="scheduled backups on (run by the cluster's leader)")
+    backup_interval: int = Field(default=0, description="seconds between scheduled backups")
+    backup_location_digest: str = Field(default="", description="SHA-256 of the backup_location given "
+                                        "(the location holds a secret key and is never shown)")
+    backup_status: str | None = Field(default=None, description="the last scheduled backup: exporting, "
+                                      "succeeded or failed")
+    backup_progress: int | None = None
+    last_backup_time: str | None = Field(default=None, description="when the last backup succeeded")
+    backup_failure_reason: str | None = Field(default=None, description="no-permission, wrong-file-path, "
+                                              "general-error")
+    backup_failure_message: str | None = Field(default=None, description="recluster's: the problem in a "
+                                               "sentence")
+    last_backup_failure_time: str | None = None
+    backup_failures: int = Field(default=0, description="failures since the last success (retries wait "
+                                 "1, 2, 4 ... minutes, at most the interval)")
+    next_backup_time: str | None = Field(default=None, description="when the next scheduled backup runs")
 
 
 class BdbDeleted(_Answer):

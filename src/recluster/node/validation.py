@@ -5,6 +5,8 @@ Pure: takes the state, returns the new record or raises ApiError; changes nothin
 
 from __future__ import annotations
 
+from typing import Any
+
 from recluster.api.engine_change import engine_change_refusal
 from recluster.api.engine_versions import normalize_version
 from recluster.node.engines import EngineTable, UnknownVersion
@@ -81,6 +83,9 @@ def check_version_change(current: BdbRecord, requested: str | None, replication:
     return chosen_engine(engines, requested) if engines is not None else normalize_version(requested)
 
 
+BACKUP_REQUEST = ("backup", "backup_interval", "backup_location")  # node/backup_schedule.py writes them
+
+
 def new_bdb(state: ClusterState, req: BdbCreate, now: str, engines: EngineTable) -> BdbRecord:
     """The record of a database to create, or ApiError naming the field and the rule."""
     redis_version = chosen_engine(engines, req.redis_version)
@@ -131,8 +136,10 @@ def _with_external_addresses(current: BdbRecord, req: BdbUpdate) -> BdbRecord:
 
 
 def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: str,
-                engines: EngineTable | None = None) -> BdbRecord:
-    """The record after a partial update, or ApiError. Name and port are immutable."""
+                engines: EngineTable | None = None, backup: dict[str, Any] | None = None) -> BdbRecord:
+    """The record after a partial update, or ApiError. Name and port are immutable. `backup`: the
+    backup fields the update sets (node/backup_schedule.backup_fields); a change of only those is the
+    leader's alone and leaves the shards (and the status) as they are."""
     if req.model_fields_set - {"name", "port"} == {"external_addr"} and req.external_addr is not None:
         return _with_external_addresses(current, req)
     if current.upgrade_from:
@@ -171,8 +178,8 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
     # the replica the upgrade fails over to must exist before it starts (and stay)
     replicated = current.replication and req.replication is not False
     target = check_version_change(current, req.redis_version, replicated, engines)
-    changes = req.model_dump(exclude_unset=True, exclude={"name", "port", "redis_version"})
-    merged = current.model_copy(update=changes)
+    changes = req.model_dump(exclude_unset=True, exclude={"name", "port", "redis_version", *BACKUP_REQUEST})
+    merged = current.model_copy(update={**changes, **(backup or {})})
     if target is not None:  # engine_upgrade.begin pins the shards and sets the status
         merged.redis_version = target
     if req.snapshot_policy is not None:
@@ -184,6 +191,9 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
     _check_common(state, merged.replication, merged.shards_count, current.uid)
     if merged == current:
         return current
+    if merged.model_copy(update={k: getattr(current, k) for k in backup or {}}) == current:
+        merged.last_changed_time = now
+        return merged
     merged.status = "active-change-pending"
     merged.generation = current.generation + 1
     merged.last_changed_time = now

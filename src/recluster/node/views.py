@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recluster import __version__
+from recluster.node.backup_schedule import next_backup_time
 from recluster.node.engines import EngineTable
 from recluster.node.models import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
 
@@ -47,9 +48,12 @@ def bdb_view(state: ClusterState, bdb: BdbRecord, engines: EngineTable) -> dict[
     """A bdb as GET /v1/bdbs shows it; `version` is what its shards run (running_version)."""
     # the cluster's own passwords are never shown (with the default user off the database password is
     # one of them)
-    hidden = {"generation", "internal_password", "internal_logins"}
+    # nor the backup location (it holds an S3 secret key, sealed): its digest says which one is set
+    hidden = {"generation", "internal_password", "internal_logins", "backup_location", "backup_since"}
     out: dict[str, Any] = bdb.model_dump(exclude=hidden if bdb.default_user
                                          else {*hidden, "authentication_redis_pass"})
+    following = next_backup_time(bdb)
+    out["next_backup_time"] = following.isoformat() if following is not None else None
     out["snapshot_policy"] = [r.model_dump() for r in bdb.snapshot_policy]
     shards = state.shards_of(bdb.uid)
     out["shard_list"] = [s.uid for s in shards]
@@ -90,8 +94,9 @@ def _is_ip(address: str) -> bool:
 
 
 def without_secrets(view: dict[str, Any]) -> dict[str, Any]:
-    """A bdb view for a caller whose role may not read database passwords."""
-    return {k: v for k, v in view.items() if k != "authentication_redis_pass"}
+    """A bdb view for a caller whose role may not read database passwords: nor the digest of the
+    backup location, which would let such a caller test guesses of a weak S3 secret key offline."""
+    return {k: v for k, v in view.items() if k not in ("authentication_redis_pass", "backup_location_digest")}
 
 
 def shard_view(state: ClusterState, shard: ShardRecord) -> dict[str, Any]:

@@ -4,14 +4,18 @@ keys is exported through the REC's REST API: its objects and manifest are in the
 checksums that match; an import into another REDB's database replaces its data with exactly those
 keys; a new REDB made from the backup (its restore annotations and a Secret with the keys) ends
 active with exactly those keys; after a failover of the source's master, an export still
-succeeds."""
+succeeds. The source REDB has scheduled backups (`backup: {interval: 1, s3: ...}`, keys in a Secret):
+one at creation shown in status.backupInfo, and after the failover another (a new subdir starts the
+schedule at once) holding the 100,000 keys; the S3 secret is in no status, event or log."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ import pytest
 import redis
 from tests.e2e.redb.conftest import RedbEnv
 from tests.e2e.redb.support import client
+from tests.e2e.security.test_no_secret_leaks import haystacks
 
 from recluster.clients.cluster_api import ClusterApi
 from recluster.clients.s3 import S3Credentials, S3Location, S3Store
@@ -104,8 +109,45 @@ async def export(api: ClusterApi, uid: int, endpoint: S3Endpoint) -> dict[str, A
     return done
 
 
+def scheduled(endpoint: S3Endpoint, subdir: str) -> dict[str, Any]:
+    """The REDB's spec.backup: every hour to the S3 server, the keys in Secret bk-backup-keys."""
+    return {"interval": 1, "s3": {"awsSecretName": "bk-backup-keys", "bucketName": endpoint.bucket,
+                                  "subdir": subdir, "endpointUrl": endpoint.url}}
+
+
+def backup_info(env: RedbEnv, name: str) -> dict[str, Any]:
+    return dict(redb_status(env.cluster, env.namespace, name).get("backupInfo") or {})
+
+
+def succeeded_after(env: RedbEnv, name: str, previous: str | None) -> dict[str, Any] | None:
+    info = backup_info(env, name)
+    done = info.get("backupStatus") == "succeeded" and info.get("lastBackupTime") not in (None, previous)
+    return info if done else None
+
+
+def manifests(endpoint: S3Endpoint, subdir: str) -> list[dict[str, Any]]:
+    credentials = S3Credentials(endpoint.access_key_id, endpoint.secret_access_key)
+    with S3Store(S3Location(endpoint.bucket, credentials, subdir, endpoint.url)) as bucket:
+        return [json.loads(bucket.get_bytes(name)) for name in sorted(bucket.list_names())
+                if name.endswith("manifest.json")]
+
+
 def test_export_import_and_export_after_a_failover(redb_env: RedbEnv, cluster_s3: S3Endpoint) -> None:
-    source_uid, source = database(redb_env, "bk-source", replication=True)
+    keys = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bk-backup-keys"},
+            "stringData": {"AWS_ACCESS_KEY_ID": cluster_s3.access_key_id,
+                           "AWS_SECRET_ACCESS_KEY": cluster_s3.secret_access_key}}
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "apply", "-f", "-", input=json.dumps(keys))
+    created = time.monotonic()
+    source_uid, source = database(redb_env, "bk-source", replication=True,
+                                  backup=scheduled(cluster_s3, "scheduled"))
+    # a scheduled backup at creation, shown in status.backupInfo with the next run an hour later
+    first = eventually("the backup at creation in status.backupInfo",
+                       lambda: succeeded_after(redb_env, "bk-source", None), timeout=120)
+    print(f"scheduled backup at creation shown {time.monotonic() - created:.1f}s after the REDB was applied")
+    last = datetime.fromisoformat(first["lastBackupTime"])
+    assert 3500 <= (datetime.fromisoformat(first["nextBackupTime"]) - last).total_seconds() <= 3600
+    assert first["failuresSinceLastSuccess"] == 0
+    assert [m["bdb_name"] for m in manifests(cluster_s3, "scheduled")] == ["bk-source"]
     target_uid, target = database(redb_env, "bk-target")
     fill(source, KEYS, "k")
     fill(target, 30, "old")
@@ -159,3 +201,46 @@ def test_export_import_and_export_after_a_failover(redb_env: RedbEnv, cluster_s3
             assert again["export_location_written"] != manifest_name
 
     asyncio.run(scenario())
+
+    # scheduled backups continue after the failover: a new subdir starts the schedule at once, and the
+    # backup (from whichever shard is replica now) holds the 100,000 keys
+    started = time.monotonic()
+    patch = {"spec": {"backup": scheduled(cluster_s3, "scheduled-after-failover")}}
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "patch", "redb", "bk-source", "--type", "merge",
+            "-p", json.dumps(patch))
+    after_failover = eventually("a scheduled backup after the failover",
+                                lambda: succeeded_after(redb_env, "bk-source", first["lastBackupTime"]),
+                                timeout=180)
+    print(f"scheduled backup after the failover shown {time.monotonic() - started:.1f}s after the change")
+    started = time.monotonic()
+    [after] = manifests(cluster_s3, "scheduled-after-failover")
+    assert after["bdb_uid"] == source_uid and after["total_size"] > 1_000_000, after
+
+    # a wrong key in the Secret: sent at once, the backup fails, and says why (status and a Warning)
+    wrong = "wrong-secret-key-of-the-e2e-test"
+    set_key = {"stringData": {"AWS_SECRET_ACCESS_KEY": wrong}}
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "patch", "secret", "bk-backup-keys", "-p",
+            json.dumps(set_key))
+    failed = eventually("the failed backup in status.backupInfo", lambda: (
+        info if (info := backup_info(redb_env, "bk-source")).get("backupStatus") == "failed" else None),
+        timeout=120)
+    assert failed["backupFailureReason"] == "no-permission" and failed["failuresSinceLastSuccess"] >= 1
+    eventually("a BackupFailed Warning", lambda: [
+        e for e in get(redb_env.cluster, redb_env.namespace, "events")["items"]
+        if e["reason"] == "BackupFailed" and e["type"] == "Warning"
+        and e["involvedObject"]["name"] == "bk-source"], timeout=60)
+    # the right key again: the next backup succeeds at once (a new location starts the schedule)
+    set_key["stringData"]["AWS_SECRET_ACCESS_KEY"] = cluster_s3.secret_access_key
+    kubectl(redb_env.cluster, "-n", redb_env.namespace, "patch", "secret", "bk-backup-keys", "-p",
+            json.dumps(set_key))
+    fixed = eventually("a backup after the key is fixed",
+                       lambda: succeeded_after(redb_env, "bk-source", after_failover["lastBackupTime"]),
+                       timeout=120)
+    assert fixed["failuresSinceLastSuccess"] == 0
+    print(f"backup failure reported and fixed in {time.monotonic() - started:.1f}s")
+
+    for secret in (cluster_s3.secret_access_key, wrong):
+        leaks = [where for where, text in haystacks(redb_env.cluster, redb_env.namespace)
+                 if not where.startswith("/proc/") and secret in text]  # the S3 server's env holds it
+        leaks += ["operator log"] if secret in redb_env.operator.log() else []
+        assert leaks == [], f"an S3 secret is in: {leaks}"

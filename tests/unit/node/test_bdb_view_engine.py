@@ -7,7 +7,7 @@ import pytest
 
 from recluster.node.engines import Engine, EngineTable
 from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
-from recluster.node.views import bdb_view, cluster_view
+from recluster.node.views import bdb_view, cluster_view, without_secrets
 
 pytestmark = pytest.mark.unit
 
@@ -49,3 +49,14 @@ def test_cluster_view_says_the_default_and_the_supported_versions() -> None:
     assert view["supported_database_versions"] == [
         {"db_type": "redis", "version": "8.0"}, {"db_type": "redis", "version": "7.0"},
         {"db_type": "valkey", "version": "8.1"}]
+
+
+def test_the_backup_location_is_never_shown_and_its_digest_only_to_who_sees_passwords() -> None:
+    bdb = _bdb().model_copy(update={
+        "backup": True, "backup_interval": 3600, "backup_location_digest": "d" * 64,
+        "backup_location": {"type": "s3", "bucket_name": "b", "access_key_id": "AKID",
+                            "secret_access_key": "sealed:xyz"}})
+    view = bdb_view(_state(bdb), bdb, ENGINES)
+    assert "backup_location" not in view and "sealed:xyz" not in str(view)
+    assert view["backup_location_digest"] == "d" * 64 and view["next_backup_time"] is not None
+    assert "backup_location_digest" not in without_secrets(view)

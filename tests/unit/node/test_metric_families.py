@@ -107,6 +107,21 @@ def test_cluster_view_says_which_nodes_the_leader_reached() -> None:
                   replication="true") == 1
 
 
+def test_scheduled_backups_are_reported_from_the_state() -> None:
+    state = _state()
+    cluster = "rec.ns.svc.cluster.local"
+    assert not any(name.startswith("recluster_cluster_bdb_backup") for name, _ in _samples(
+        cluster_view(state, 0.0)))  # a database without scheduled backups has none of these series
+    state.bdbs[7] = state.bdbs[7].model_copy(update={
+        "backup": True, "last_backup_time": "2026-12-07T12:00:00Z", "backup_failures": 2,
+        "backup_failures_total": 5})
+    samples = _samples(cluster_view(state, 0.0))
+    assert _value(samples, "recluster_cluster_bdb_backup_last_success_timestamp_seconds", cluster=cluster,
+                  bdb="7") == dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC).timestamp()
+    assert _value(samples, "recluster_cluster_bdb_backup_failures", cluster=cluster, bdb="7") == 2
+    assert _value(samples, "recluster_cluster_bdb_backup_failures_total", cluster=cluster, bdb="7") == 5
+
+
 def test_every_certificate_the_cluster_keeps_reports_its_expiry_and_nothing_else_does() -> None:
     now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
     ca = Authority.create("database CA", days=3650, now=now)

@@ -188,6 +188,24 @@ async def test_a_settled_database_is_checked_cheaply_and_any_move_means_a_full_p
     assert not await redb_reconcile._still_settled(ctx, redb, entry)  # no kept client: the full pass
 
 
+async def test_a_rotated_backup_secret_ends_the_settled_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    redb: dict[str, Any] = {"apiVersion": "app.redislabs.com/v1alpha1", "kind": "RedisEnterpriseDatabase",
+                            "metadata": {"name": "db", "namespace": "ns", "resourceVersion": "7"}}
+    keys = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-backup-keys", "namespace": "ns",
+                                                                "resourceVersion": "5"}}
+    bdb = {"uid": 1, "name": "db", "status": "active"}
+    shards = [{"uid": "1", "status": "active"}]
+    entry = settled(redb, None, None, rec_body(), bdb, shards, 300.0, (keys,))
+    kube = FakeKube(copy.deepcopy(keys))
+    ctx = Context(settings=Settings(namespaces=("ns",), pod_namespace="ns", identity="t"), kube=kube)
+    monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: FakeCluster(1, bdb, shards))
+    assert await redb_reconcile._still_settled(ctx, redb, entry)
+    kube.objects[("v1", "Secret", "ns", "db-backup-keys")]["metadata"]["resourceVersion"] = "6"  # rotated
+    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+    del kube.objects[("v1", "Secret", "ns", "db-backup-keys")]
+    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+
+
 class RefusingKube(FakeKube):
     """The webhook refuses every update of the stored object (its stored spec is invalid)."""
 

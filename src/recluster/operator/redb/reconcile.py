@@ -31,6 +31,7 @@ from recluster.clients.kubernetes import Kube
 from recluster.operator.accepted import accepted_body, remember_accepted
 from recluster.operator.context import Context
 from recluster.operator.finalizers import held, hold, release
+from recluster.operator.redb.backup import backup_info, backup_update, failure_event, wanted_backup
 from recluster.operator.redb.cluster import (
     ClusterUnreachable,
     DatabaseCluster,
@@ -139,6 +140,10 @@ async def _still_settled(ctx: Context, body: dict[str, Any], entry: Settled) -> 
         secret = await ctx.kube.get("v1", "Secret", meta["namespace"], entry.secret_name)
         if not entry.same_secret(secret):
             return False
+    for other, version in entry.other_secrets:
+        found = await ctx.kube.get("v1", "Secret", meta["namespace"], other)
+        if found is None or found["metadata"].get("resourceVersion") != version:
+            return False
     try:
         bdb = await cluster.call(lambda api: api.bdb(entry.uid))
         shards = await cluster.call(lambda api: api.shards(entry.uid))
@@ -201,15 +206,17 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
     if password is None and redb.spec.default_user:
         return BUSY_SECONDS  # a secret we just created is read back on the next pass
     client_certs, missing = await _client_certificates(kube, redb)
+    backup_secret = await _backup_secret(kube, redb)
+    backup, backup_missing = wanted_backup(redb, _decoded(backup_secret))
     busy = False
     try:
         permissions, unknown = await _roles_permissions(cluster, redb)
-        missing = "; ".join([m for m in (missing, *unknown) if m])
+        missing = "; ".join([m for m in (missing, backup_missing, *unknown) if m])
         message = missing
         if missing:
             busy = True  # nothing is created or changed without the certificates or users it names
         elif bdb is None:
-            new_body = bdb_create_body(redb, password, client_certs, permissions)
+            new_body = {**bdb_create_body(redb, password, client_certs, permissions), **backup}
             created = await cluster.call(lambda api: api.create_bdb(new_body))
             bdb = created
             await post_event(
@@ -220,6 +227,7 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
             default = rec_default_version(rec_body)
             changes = bdb_update_body(redb, bdb, password if redb.spec.default_user else None, client_certs,
                                       permissions, default)
+            changes.update(backup_update(backup, bdb))
             message = not_following(redb, bdb, default) or message
             if changes:
                 uid = int(bdb["uid"])
@@ -286,13 +294,20 @@ async def reconcile_redb(ctx: Context, namespace: str, name: str) -> float | Non
         warnings=describe(redb_warnings(body, old)),
     )
     status = database_status(body, view, now_rfc3339())
+    info = backup_info(bdb) if bdb is not None else None
+    if info is not None:
+        status["backupInfo"] = info
     wrote_status = not unchanged(body.get("status") or {}, status)
     await write_status(kube, body, status, status_changes)
+    failure = failure_event(body.get("status") or {}, info)
+    if failure is not None:
+        await post_event(kube, body, "Warning", "BackupFailed", failure)
     active = bdb is not None and bdb.get("status") == "active"
     quiet = not (busy or message or wrote_secret or wrote_status)
     if active and quiet and bdb is not None and shards is not None:  # settled: cheap resyncs from now
         secret_name = redb.secret_name if redb.spec.default_user else None
-        entry = settled(body, secret_name, secret, rec_body, bdb, shards, ctx.settings.full_resync_seconds)
+        entry = settled(body, secret_name, secret, rec_body, bdb, shards, ctx.settings.full_resync_seconds,
+                        (backup_secret,) if backup_secret is not None else ())
         ctx.databases.record(namespace, name, entry)
     return BUSY_SECONDS if busy or not active else resync
 
@@ -397,6 +412,20 @@ async def _roles_permissions(
     roles = await cluster.call(lambda api: api.objects("roles"))
     acls = await cluster.call(lambda api: api.objects("redis_acls"))
     return resolve_roles_permissions(redb, roles, acls)
+
+
+async def _backup_secret(kube: Kube, redb: RedisEnterpriseDatabase) -> dict[str, Any] | None:
+    """The Secret `backup.s3.awsSecretName` names (None: none named, or missing)."""
+    backup = redb.spec.backup
+    if backup is None or backup.s3 is None:
+        return None
+    return await kube.get("v1", "Secret", redb.metadata.namespace, backup.s3.aws_secret_name)
+
+
+def _decoded(secret: dict[str, Any] | None) -> dict[str, str] | None:
+    if secret is None:
+        return None
+    return {key: value for key in (secret.get("data") or {}) if (value := secret_value(secret, key))}
 
 
 async def _client_certificates(kube: Kube, redb: RedisEnterpriseDatabase) -> tuple[list[str], str]:

@@ -35,6 +35,9 @@ class Settled:
     uid: int  # the database's uid in the cluster
     seen: str  # fingerprint() of the database and its shards
     full_pass_after: float  # time.monotonic() after which the full pass runs anyway
+    # (name, resourceVersion) of the other Secrets the full pass read and sends from: the backup
+    # credentials (a rotated key is sent at once)
+    other_secrets: tuple[tuple[str, str | None], ...] = ()
 
     def unmoved(self, redb: dict[str, Any], rec_generation: int | None) -> bool:
         """The REDB and its REC's spec did not move since the full pass (the database Secret and
@@ -57,6 +60,7 @@ def settled(
     bdb: dict[str, Any],
     shards: list[dict[str, Any]],
     full_resync_seconds: float,
+    other_secrets: tuple[dict[str, Any], ...] = (),
 ) -> Settled:
     return Settled(
         redb_version=str(redb["metadata"].get("resourceVersion")),
@@ -67,6 +71,7 @@ def settled(
         uid=int(bdb["uid"]),
         seen=fingerprint(bdb, shards),
         full_pass_after=time.monotonic() + full_resync_seconds,
+        other_secrets=tuple((s["metadata"]["name"], _version(s)) for s in other_secrets),
     )
 
 

@@ -33,6 +33,7 @@ from recluster.node.errors import ApiError
 from recluster.node.failover_watch import FailoverWatch
 from recluster.node.handoff import announce_restart, hand_over
 from recluster.node.leader_loop import LeaderLoop
+from recluster.node.loop_watch import LoopWatch
 from recluster.node.models import BootstrapRequest, ClusterState, JoinRequest
 from recluster.node.node_loop import NodeLoop
 from recluster.node.runtime import BootstrapStatus, NodeRuntime
@@ -64,6 +65,7 @@ class NodeDaemon:
         self.bdb_list = RenderedList(lambda state: [
             bdb_view(state, bdb, engine_table(cfg))
             for bdb in sorted(state.bdbs.values(), key=lambda b: b.uid)])
+        self.loop_watch = LoopWatch()
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- life cycle --------------------------------------------------------------------------
@@ -80,7 +82,8 @@ class NodeDaemon:
             except Exception:
                 log.exception("resuming cluster membership failed; the node loop retries")
         self.failover_watch.start(self._placed_state)
-        await asyncio.gather(self.node_loop.run(), self.leader_loop.run(), self._follow_sentinel())
+        await asyncio.gather(self.node_loop.run(), self.leader_loop.run(), self._follow_sentinel(),
+                             self.loop_watch.run())
 
     def _placed_state(self) -> tuple[ClusterState, int] | None:
         """The cluster state the node loop last read, and this node's uid (for the failover watch)."""

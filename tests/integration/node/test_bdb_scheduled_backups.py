@@ -7,13 +7,16 @@ answer and no file the nodes wrote (the state holds it sealed)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.node.test_bdb_backups import files_holding, location
 from tests.integration.node.test_resilience import leader_index
 
@@ -38,6 +41,17 @@ async def until(what: str, check: Callable[[], Awaitable[dict[str, Any] | None]]
             return found
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.3)
+
+
+async def backup_samples(cluster: LoopbackCluster, index: int, uid: int) -> dict[str, float]:
+    """The scheduled-backup samples of bdb `uid` on node `index`'s metrics endpoint (HTTPS with the
+    node's own certificate, its own trust anchor here)."""
+    node = cluster.nodes[index]
+    own_cert = ssl.create_default_context(cafile=str(node.data_dir / "tls" / "cert.pem"))
+    async with httpx.AsyncClient(verify=own_cert) as client:
+        text = (await client.get(f"https://{node.addr}:{cluster.metrics_port}/metrics")).text
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name.startswith("recluster_cluster_bdb_backup_") and s.labels.get("bdb") == str(uid)}
 
 
 def manifests(endpoint: S3Endpoint, subdir: str) -> list[str]:
@@ -93,6 +107,12 @@ async def test_scheduled_backups_run_fail_retry_and_survive_a_leader_change(
         assert failed["backup_failure_reason"] == "no-permission", failed
         assert "refused" in failed["backup_failure_message"] and wrong not in str(failed)
         assert failed["last_backup_time"] == second["last_backup_time"]
+        # and the metrics say so (any node reports them, from the state)
+        samples = await backup_samples(cluster, 1, uid)
+        assert samples["recluster_cluster_bdb_backup_failures"] >= 2, samples
+        assert samples["recluster_cluster_bdb_backup_failures_total"] >= 2, samples
+        assert samples["recluster_cluster_bdb_backup_last_success_timestamp_seconds"] == \
+            datetime.fromisoformat(second["last_backup_time"]).timestamp(), samples
 
         # fixed: the next retry succeeds and the failures are forgotten
         await api.update_bdb(uid, {"backup_location": location(s3_server, subdir="scheduled")})

@@ -4,7 +4,7 @@ the host (as the other e2e tests run it), and Prometheus on the host, bound to 1
 a temporary directory, stopped by the pid it was started with. It scrapes the node pods' metrics
 endpoints at their pod IPs (the host reaches 198.18.0.0/15) over HTTPS, checking their certificate
 against the REC's CA, and the operator's /metrics; it loads recluster's alerting rules from
-install/monitoring.py with `for` shortened to FOR."""
+install/alerts.py with `for` shortened to FOR."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from recluster.install.monitoring import rules_text
+from recluster.install.alerts import rules_text
 from recluster.local.cluster import LocalCluster
 from recluster.local.harness import (
     NODE_SELECTOR,

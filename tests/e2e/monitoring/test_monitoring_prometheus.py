@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.local.support import node_ready
 from tests.e2e.monitoring.conftest import FOR, Monitored
 
-from recluster.install.monitoring import ALERTS, RULE_GROUP
+from recluster.install.alerts import ALERTS, RULE_GROUP
 from recluster.local.harness import NODE_SELECTOR, eventually, get, ready_pods, rec_status
 
 pytestmark = pytest.mark.e2e

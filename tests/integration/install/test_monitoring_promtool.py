@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recluster.install import monitoring
+from recluster.install import alerts, dashboard, monitoring
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,12 @@ def check_rules(path: Path) -> subprocess.CompletedProcess[str]:
 def test_the_shipped_rule_file_passes_promtool() -> None:
     result = check_rules(REPO / "deploy" / "monitoring" / monitoring.RULES_FILE)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(monitoring.ALERTS)} rules found" in result.stdout
+    assert f"SUCCESS: {len(alerts.ALERTS)} rules found" in result.stdout
 
 
 def test_the_rules_with_a_short_for_pass_promtool(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text(monitoring.rules_text(for_="10s"))
+    path.write_text(alerts.rules_text(for_="10s"))
     result = check_rules(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -47,7 +47,7 @@ def test_the_rules_with_a_short_for_pass_promtool(tmp_path: Path) -> None:
 def test_a_broken_rule_fails_promtool(tmp_path: Path) -> None:
     """The check above would catch a bad expression: promtool does parse them."""
     path = tmp_path / "rules.yaml"
-    groups = monitoring.rule_groups()
+    groups = alerts.rule_groups()
     groups["groups"][0]["rules"][0]["expr"] = "min by (node (recluster_cluster_node_reachable)"
     path.write_text(yaml.safe_dump(groups))
     assert check_rules(path).returncode != 0
@@ -57,7 +57,7 @@ def test_every_dashboard_expression_parses(tmp_path: Path) -> None:
     board = json.loads((REPO / "deploy" / "monitoring" / monitoring.DASHBOARD_FILE).read_text())
     filled = {"$__rate_interval": "5m", "${datasource}": "", "$cluster": ".*", "$bdb": ".*"}
     rules = []
-    for index, expr in enumerate(monitoring.dashboard_exprs(board)):
+    for index, expr in enumerate(dashboard.dashboard_exprs(board)):
         for variable, value in filled.items():
             expr = expr.replace(variable, value)
         rules.append({"record": f"dashboard:query_{index}", "expr": expr})

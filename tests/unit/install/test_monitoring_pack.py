@@ -1,6 +1,7 @@
-"""The monitoring pack (src/recluster/install/monitoring.py, deploy/monitoring/, charts/recluster/files/):
-current with its source, every alert complete, the dashboard well formed, and every expression of
-both naming only metrics that recluster exports. (promtool parses them: tests/integration/install.)"""
+"""The monitoring pack (src/recluster/install/monitoring.py with alerts.py and dashboard.py;
+deploy/monitoring/, charts/recluster/files/): current with its source, every alert complete, the
+dashboard well formed, and every expression of both naming only metrics that recluster exports.
+(promtool parses them: tests/integration/install.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recluster.install import monitoring
+from recluster.install import alerts, dashboard, monitoring
 from recluster.node.metrics import FAMILIES
 from recluster.node.metrics import exposed_names as node_names
 from recluster.operator.metrics import exposed_names as operator_names
@@ -68,17 +69,17 @@ def test_every_alert_is_complete() -> None:
 
 
 def test_a_shorter_for_changes_the_for_only() -> None:
-    short = monitoring.rule_groups(for_="5s")["groups"][0]["rules"]
-    full = monitoring.rule_groups()["groups"][0]["rules"]
+    short = alerts.rule_groups(for_="5s")["groups"][0]["rules"]
+    full = alerts.rule_groups()["groups"][0]["rules"]
     assert [rule["for"] for rule in short] == ["5s"] * len(full)
     assert [{**rule, "for": None} for rule in short] == [{**rule, "for": None} for rule in full]
 
 
 def test_rules_and_dashboard_query_only_exported_metrics() -> None:
     exported = node_names() | operator_names()
-    exprs = [alert.expr for alert in monitoring.ALERTS]
+    exprs = [alert.expr for alert in alerts.ALERTS]
     board = json.loads((REPO / "deploy/monitoring/grafana-dashboard.json").read_text())
-    exprs += monitoring.dashboard_exprs(board)
+    exprs += dashboard.dashboard_exprs(board)
     used: set[str] = set()
     for expr in exprs:
         names = metric_names(expr)
@@ -126,5 +127,5 @@ def test_docs_describe_every_metric_and_alert() -> None:
     for name in operator_names():
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         assert f"`{base}" in doc, name
-    for alert in monitoring.ALERTS:
+    for alert in alerts.ALERTS:
         assert f"`{alert.name}`" in doc, alert.name

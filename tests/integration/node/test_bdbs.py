@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.sentinel import Sentinel
 
 from recluster.node.devcluster import LoopbackCluster
-from recluster.node.metrics import exposed_names
+from recluster.node.metric_families import exposed_names
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from recluster.install import alerts, dashboard, monitoring
-from recluster.node.metrics import FAMILIES
-from recluster.node.metrics import exposed_names as node_names
+from recluster.node.metric_families import FAMILIES
+from recluster.node.metric_families import exposed_names as node_names
 from recluster.operator.metrics import exposed_names as operator_names
 
 pytestmark = pytest.mark.unit

@@ -23,14 +23,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from recluster.broker import errors
+from recluster.broker.binding_credentials import (
+    ServiceNaming,
+    binding_endpoints,
+    credentials_for,
+    shard_hosts,
+)
 from recluster.broker.catalog import Catalog
 from recluster.broker.decisions import (
     Decision,
-    ServiceNaming,
-    binding_endpoints,
-    check_api_version,
     check_grantable,
-    credentials_for,
     decide_bind,
     decide_deprovision,
     decide_fetch_binding,
@@ -39,13 +41,12 @@ from recluster.broker.decisions import (
     decide_provision,
     decide_unbind,
     decide_update,
-    parse_originating_identity,
-    shard_hosts,
 )
 from recluster.broker.errors import BrokerError
 from recluster.broker.grants import GrantError, Grants
 from recluster.broker.models import Binding, BindRequest, Instance, ProvisionRequest, UpdateRequest
 from recluster.broker.operations import Worker
+from recluster.broker.request_headers import check_api_version, parse_originating_identity
 from recluster.broker.store import Store
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError, CredentialFiles
 from recluster.http_auth import parse_basic

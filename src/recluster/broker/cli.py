@@ -15,8 +15,8 @@ import yaml
 
 from recluster.api.naming import BDB_NAME, REDIS_PORT, parse_service_types
 from recluster.broker.app import BasicCredentials, BrokerSettings, create_app
+from recluster.broker.binding_credentials import ServiceNaming
 from recluster.broker.catalog import CatalogError, build_catalog
-from recluster.broker.decisions import ServiceNaming
 from recluster.http_limits import uvicorn_limits
 from recluster.logs import FORMATS, LOG_FORMAT_ENV, AccessLog, configure_logging
 

@@ -1,20 +1,15 @@
-"""What each OSB request gets, decided from the stored records alone: the status code, the body,
-and the change to record. Pure (no I/O), so every status-code rule of the specification is a unit
-test. The handlers load the records, call these, write the change and start the worker."""
+"""What each OSB request about service instances and bindings gets, decided from the stored records
+alone: the status code, the body, and the change to record. Pure (no I/O), so every status-code rule
+of the specification is a unit test. The handlers load the records, call these, write the change and
+start the worker. The request headers are request_headers.py, a binding's credentials
+binding_credentials.py, its role's permissions binding_permissions.py (all pure too)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from recluster.api.naming import BDB_NAME, DEFAULT_SERVICE_TYPES, service_name
-from recluster.api.ports import SENTINEL_PORT, SENTINEL_TLS_PORT
 from recluster.broker import errors
 from recluster.broker.catalog import Catalog, Plan, binding_user_name, database_name, validate_parameters
 from recluster.broker.models import (
@@ -25,12 +20,7 @@ from recluster.broker.models import (
     ProvisionRequest,
     UpdateRequest,
 )
-from recluster.http_limits import loads
 
-# Versions this broker serves: 2.14 added the fetch endpoints it declares in the catalog; later
-# minors are additive (the spec's change policy), so any 2.x from 2.14 on is accepted.
-MIN_MINOR = 14
-API_VERSION_RE = re.compile(r"^(\d{1,9})\.(\d{1,9})$")  # bounded: int() of 4300+ digits raises
 EMPTY_BINDING_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
@@ -43,44 +33,6 @@ class Decision:
     binding: Binding | None = None  # to write before anything else is done
     grant: bool = False  # make `binding`'s user on the cluster, then record it created
     delete_binding: bool = False
-
-
-# ---- headers -------------------------------------------------------------------------------
-
-
-def check_api_version(header: str | None) -> None:
-    """The spec (2.16+): a request without the required X-Broker-API-Version header is malformed
-    (400 Bad Request); a version the broker does not serve gets 412 Precondition Failed."""
-    supported = f"2.{MIN_MINOR} or later 2.x (this broker implements 2.17)"
-    if header is None or not header.strip():
-        raise errors.bad_request(f"the X-Broker-API-Version header is required; use {supported}")
-    match = API_VERSION_RE.match(header.strip())
-    if match is None:
-        raise errors.bad_request(f"X-Broker-API-Version must be MAJOR.MINOR; use {supported}")
-    major, minor = int(match[1]), int(match[2])
-    if major != 2 or minor < MIN_MINOR:
-        raise errors.precondition_failed(f"API version {major}.{minor} is not supported; use {supported}")
-
-
-def parse_originating_identity(header: str | None) -> str:
-    """`platform base64(json)` -> a short audit string ("platform user_id=..."); 400 if malformed."""
-    if header is None:
-        return ""
-    parts = header.strip().split(" ")
-    if len(parts) != 2 or not parts[0] or not parts[1]:
-        raise errors.bad_request("X-Broker-API-Originating-Identity must be '<platform> <base64 JSON>'")
-    platform, value = parts
-    try:
-        decoded = loads(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise errors.bad_request("X-Broker-API-Originating-Identity: the value is not base64 of a JSON "
-                                 "object") from exc
-    if not isinstance(decoded, dict):
-        raise errors.bad_request("X-Broker-API-Originating-Identity: the value must be a JSON object")
-    # Only identifiers are kept for the audit trail (user_id on Cloud Foundry, username on Kubernetes).
-    who = next((f"{key}={decoded[key]}" for key in ("user_id", "username", "uid")
-                if isinstance(decoded.get(key), str)), "")
-    return f"{platform} {who}".strip()
 
 
 # ---- shared checks -------------------------------------------------------------------------
@@ -351,144 +303,6 @@ def decide_fetch_binding(instance_id: str, binding_id: str, instance: Instance |
     if _live(instance) is None or existing is None or existing.state != "created":
         raise errors.not_found(f"service binding '{binding_id}' does not exist")
     return Decision(200, {"parameters": existing.parameters})
-
-
-# ---- a binding's user on the cluster ------------------------------------------------------
-
-
-def named(objects: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The REST object (user, role, Redis ACL) of that name: the cluster's names are unique
-    regardless of case."""
-    return next((o for o in objects if str(o.get("name", "")).lower() == name.lower()), None)
-
-
-def permissions_of(bdb: dict[str, Any]) -> list[dict[str, int]]:
-    """A bdb's `roles_permissions` as the REST API takes them back."""
-    return [{"role_uid": int(p["role_uid"]), "redis_acl_uid": int(p["redis_acl_uid"])}
-            for p in bdb.get("roles_permissions") or []]
-
-
-def with_permission(current: list[dict[str, int]], role_uid: int,
-                    acl_uid: int) -> list[dict[str, int]] | None:
-    """`roles_permissions` giving the role that ACL, every other entry kept as it is; None when
-    nothing changes."""
-    wanted = {"role_uid": role_uid, "redis_acl_uid": acl_uid}
-    if wanted in current:
-        return None
-    return [p for p in current if p["role_uid"] != role_uid] + [wanted]
-
-
-def without_permissions(current: list[dict[str, int]],
-                        role_uids: Iterable[int]) -> list[dict[str, int]] | None:
-    """`roles_permissions` without those roles, every other entry kept; None when nothing changes."""
-    gone = set(role_uids)
-    kept = [p for p in current if p["role_uid"] not in gone]
-    return kept if len(kept) != len(current) else None
-
-
-def repointed(current: list[dict[str, int]], role_uids: Iterable[int],
-              acl_uid: int) -> list[dict[str, int]] | None:
-    """`roles_permissions` where those roles (the bindings' of an instance whose plan changed) that
-    have an entry get that ACL; other entries kept; None when nothing changes."""
-    mine = set(role_uids)
-    changed = [{**p, "redis_acl_uid": acl_uid} if p["role_uid"] in mine else p for p in current]
-    return changed if changed != current else None
-
-
-# ---- credentials ---------------------------------------------------------------------------
-
-SHARED_PASSWORD_NOTE = (
-    "This binding was made before bindings got users of their own: it carries the database "  # noqa: S105
-    "password, shared by every such binding of the instance, and unbinding does not revoke it. "
-    "Bind again for a user of its own.")
-
-
-@dataclass(frozen=True)
-class ServiceNaming:
-    """How clients reach a database: the Service the services rigger keeps pointed at its master,
-    named as the REC's servicesRiggerSpec says (`types`: databaseServiceType, the first is what
-    clients use; `naming`: serviceNaming), in the DNS domain of the REC's namespace (`domain`,
-    `<namespace>.svc.<cluster domain>`). No domain (a cluster outside Kubernetes): no Service, the
-    node holding the master is named instead."""
-
-    domain: str = ""
-    types: tuple[str, ...] = DEFAULT_SERVICE_TYPES
-    naming: str = BDB_NAME
-
-    def host(self, bdb_name: str, port: int) -> str | None:
-        if not self.domain:
-            return None
-        return f"{service_name(bdb_name, port, self.types[0], self.naming)}.{self.domain.strip('.')}"
-
-
-def credentials_for(bdb: dict[str, Any], nodes: list[dict[str, Any]], binding: Binding,
-                    services: ServiceNaming, ca: str = "") -> dict[str, Any]:
-    """The binding's credentials from the REST API's bdb and nodes: the database's Service address
-    (stable across failovers; the master's node outside Kubernetes), the Sentinel addresses beside it
-    (clients that follow failover themselves use these with the database name), the binding's own
-    user and password and a redis:// URI with them (rediss:// for a TLS database, with the CA to
-    verify it, `ca`, and the TLS sentinels). A binding made before bindings had users carries the
-    database password, and says so."""
-    tls = bdb.get("tls_mode") == "enabled"
-    port = int(bdb["port"])
-    host = services.host(str(bdb["name"]), port)
-    if host is None:
-        endpoints = bdb.get("endpoints") or []
-        if not endpoints:
-            raise errors.BrokerError(503, "the database has no endpoint yet; retry shortly")
-        endpoint = endpoints[0]
-        host = str(endpoint.get("dns_name") or (endpoint.get("addr") or [""])[0])
-        port = int(endpoint.get("port") or port)
-    key, default = ("sentinel_tls", SENTINEL_TLS_PORT) if tls else ("sentinel", SENTINEL_PORT)
-    sentinels: list[dict[str, Any]] = [{"host": str(n.get("name") or n["addr"]),
-                                        "port": int(n.get("ports", {}).get(key, default))}
-                                       for n in sorted(nodes, key=lambda n: int(n.get("uid", 0)))
-                                       if n.get("status") != "decommissioning"]
-    if binding.has_user:
-        username, password = str(binding.username), binding.password or ""
-        user: dict[str, Any] = {"username": username, "password": password}
-        auth = f"{quote(username, safe='')}:{quote(password, safe='')}@"
-    else:
-        password = bdb.get("authentication_redis_pass") or ""
-        user = {"username": "default", "password": password, "binding_user": False, "shared_password": True,
-                "note": SHARED_PASSWORD_NOTE}
-        auth = f":{quote(password, safe='')}@" if password else ""
-    return {
-        "host": host,
-        "port": port,
-        **user,
-        "name": bdb["name"],
-        "uri": f"{'rediss' if tls else 'redis'}://{auth}{_uri_host(host)}:{port}",
-        "sentinel_master_name": bdb["name"],
-        "sentinels": sentinels,
-        "sentinel_addresses": [f"{_uri_host(s['host'])}:{s['port']}" for s in sentinels],
-        "tls": tls,
-        **({"ca_certificate": ca} if tls else {}),
-    }
-
-
-def binding_endpoints(credentials: dict[str, Any], hosts: list[str] | None = None) -> list[dict[str, Any]]:
-    """The spec's `endpoints` (every address the application's traffic may go to): the database's
-    address, the nodes holding a shard (the pods behind that address as the master moves, same
-    port), every Sentinel."""
-    port = str(credentials["port"])
-    found = [{"host": credentials["host"], "ports": [port], "protocol": "tcp"}]
-    found += [{"host": h, "ports": [port], "protocol": "tcp"}
-              for h in dict.fromkeys(hosts or []) if h != credentials["host"]]
-    found += [{"host": s["host"], "ports": [str(s["port"])], "protocol": "tcp"}
-              for s in credentials["sentinels"]]
-    return found
-
-
-def shard_hosts(shards: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> list[str]:
-    """Host names of the nodes holding the database's shards (REST shard and node objects)."""
-    names = {str(n.get("uid")): str(n.get("name") or n.get("addr")) for n in nodes}
-    return [names[str(s["node_uid"])] for s in sorted(shards, key=lambda s: str(s.get("role")))
-            if str(s.get("node_uid")) in names]
-
-
-def _uri_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _iso(now: float) -> str:

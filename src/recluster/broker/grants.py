@@ -7,7 +7,7 @@ Every step finds what an earlier attempt made by its deterministic name (`bindin
 grant or a revoke can be repeated after any failure or restart. `roles_permissions` is read,
 changed and written back whole, so the changes to one instance's bindings are serialized: callers
 hold `lock(instance_id)` around a grant, a revoke or a repoint. What to change is decided by the
-pure functions of `decisions`; this module only calls the API."""
+pure functions of `binding_permissions`; this module only calls the API."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from recluster.broker.decisions import named, permissions_of, repointed, with_permission, without_permissions
+from recluster.broker.binding_permissions import (
+    named,
+    permissions_of,
+    repointed,
+    with_permission,
+    without_permissions,
+)
 from recluster.broker.models import Binding, Instance
 from recluster.clients.cluster_api import ClusterApi, ClusterApiError
 

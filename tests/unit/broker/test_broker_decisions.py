@@ -11,13 +11,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recluster.api.naming import service_name
-from recluster.broker.catalog import binding_user_name, build_catalog
-from recluster.broker.decisions import (
+from recluster.broker.binding_credentials import (
     ServiceNaming,
     binding_endpoints,
-    check_api_version,
-    check_grantable,
     credentials_for,
+    shard_hosts,
+)
+from recluster.broker.binding_permissions import (
+    named,
+    permissions_of,
+    repointed,
+    with_permission,
+    without_permissions,
+)
+from recluster.broker.catalog import binding_user_name, build_catalog
+from recluster.broker.decisions import (
+    check_grantable,
     decide_bind,
     decide_deprovision,
     decide_fetch_binding,
@@ -26,13 +35,6 @@ from recluster.broker.decisions import (
     decide_provision,
     decide_unbind,
     decide_update,
-    named,
-    parse_originating_identity,
-    permissions_of,
-    repointed,
-    shard_hosts,
-    with_permission,
-    without_permissions,
 )
 from recluster.broker.errors import BrokerError
 from recluster.broker.models import (
@@ -44,6 +46,7 @@ from recluster.broker.models import (
     ProvisionRequest,
     UpdateRequest,
 )
+from recluster.broker.request_headers import check_api_version, parse_originating_identity
 
 pytestmark = pytest.mark.unit
 

@@ -24,7 +24,7 @@ from recluster.operator.rec.cluster import Credentials, NodePod
 from recluster.operator.rec.delete import STOPPING_RECHECK_S, delete_step
 from recluster.operator.rec.reconcile import reconcile_rec
 from recluster.operator.rec.status import INVALID_FIELDS, state_changes
-from recluster.operator.redb import reconcile as redb_reconcile
+from recluster.operator.redb import settled_check
 from recluster.operator.redb.settled import fingerprint, settled
 from recluster.operator.startup import Settings
 from recluster.operator.status import report_invalid, write_status
@@ -168,24 +168,24 @@ async def test_a_settled_database_is_checked_cheaply_and_any_move_means_a_full_p
     kube = FakeKube(copy.deepcopy(secret))
     ctx = Context(settings=Settings(namespaces=("ns",), pod_namespace="ns", identity="t"), kube=kube)
     cluster = FakeCluster(1, bdb, shards)
-    monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: cluster)
-    assert await redb_reconcile._still_settled(ctx, redb, entry)
+    monkeypatch.setattr(settled_check, "known_cluster", lambda *_: cluster)
+    assert await settled_check.still_settled(ctx, redb, entry)
     assert fingerprint(bdb, shards) == entry.seen
 
     cluster.bdb = {**bdb, "memory_size": 200}  # changed through the REST API: drift
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+    assert not await settled_check.still_settled(ctx, redb, entry)
     cluster.bdb, cluster.shards = bdb, [{"uid": "1", "status": "active"}, {"uid": "2", "status": "down"}]
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+    assert not await settled_check.still_settled(ctx, redb, entry)
     cluster.shards = shards
-    assert not await redb_reconcile._still_settled(ctx, {**redb, "metadata": {**redb["metadata"],
+    assert not await settled_check.still_settled(ctx, {**redb, "metadata": {**redb["metadata"],
                                                                               "resourceVersion": "8"}}, entry)
     kube.objects[("v1", "Secret", "ns", "redb-db")]["metadata"]["resourceVersion"] = "4"  # password rotated
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+    assert not await settled_check.still_settled(ctx, redb, entry)
     kube.objects[("v1", "Secret", "ns", "redb-db")]["metadata"]["resourceVersion"] = "3"
-    monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: FakeCluster(2, bdb, shards))
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)  # the REC's spec changed
-    monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: None)
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)  # no kept client: the full pass
+    monkeypatch.setattr(settled_check, "known_cluster", lambda *_: FakeCluster(2, bdb, shards))
+    assert not await settled_check.still_settled(ctx, redb, entry)  # the REC's spec changed
+    monkeypatch.setattr(settled_check, "known_cluster", lambda *_: None)
+    assert not await settled_check.still_settled(ctx, redb, entry)  # no kept client: the full pass
 
 
 async def test_a_rotated_backup_secret_ends_the_settled_state(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,12 +198,12 @@ async def test_a_rotated_backup_secret_ends_the_settled_state(monkeypatch: pytes
     entry = settled(redb, None, None, rec_body(), bdb, shards, 300.0, (keys,))
     kube = FakeKube(copy.deepcopy(keys))
     ctx = Context(settings=Settings(namespaces=("ns",), pod_namespace="ns", identity="t"), kube=kube)
-    monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: FakeCluster(1, bdb, shards))
-    assert await redb_reconcile._still_settled(ctx, redb, entry)
+    monkeypatch.setattr(settled_check, "known_cluster", lambda *_: FakeCluster(1, bdb, shards))
+    assert await settled_check.still_settled(ctx, redb, entry)
     kube.objects[("v1", "Secret", "ns", "db-backup-keys")]["metadata"]["resourceVersion"] = "6"  # rotated
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+    assert not await settled_check.still_settled(ctx, redb, entry)
     del kube.objects[("v1", "Secret", "ns", "db-backup-keys")]
-    assert not await redb_reconcile._still_settled(ctx, redb, entry)
+    assert not await settled_check.still_settled(ctx, redb, entry)
 
 
 class RefusingKube(FakeKube):

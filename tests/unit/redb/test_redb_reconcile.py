@@ -14,7 +14,9 @@ from recluster.api import check_rec
 from recluster.api.redb import FINALIZER
 from recluster.clients.cluster_api import ClusterApiError
 from recluster.operator.context import Context
+from recluster.operator.redb import delete as redb_delete
 from recluster.operator.redb import reconcile as redb_reconcile
+from recluster.operator.redb import settled_check
 from recluster.operator.redb.reconcile import BUSY_SECONDS, reconcile_redb
 from recluster.operator.startup import Settings
 
@@ -94,9 +96,10 @@ def world(monkeypatch: pytest.MonkeyPatch) -> tuple[Context, FakeKube, FakeApi]:
     async def find_rec(kube: Any, namespace: str, name: str | None) -> dict[str, Any]:
         return copy.deepcopy(REC)
 
-    monkeypatch.setattr(redb_reconcile, "connect", connect)
-    monkeypatch.setattr(redb_reconcile, "find_rec", find_rec)
-    monkeypatch.setattr(redb_reconcile, "known_cluster", lambda *_: cluster)
+    for module in (redb_reconcile, redb_delete):  # each looks the cluster up itself
+        monkeypatch.setattr(module, "connect", connect)
+        monkeypatch.setattr(module, "find_rec", find_rec)
+    monkeypatch.setattr(settled_check, "known_cluster", lambda *_: cluster)
     settings = Settings(namespaces=("ns",), pod_namespace="ns", identity="t")
     return Context(settings=settings, kube=kube), kube, api  # type: ignore[arg-type]
 

@@ -31,8 +31,8 @@ import redis
 
 from recluster.node.config import NodeConfig
 from recluster.node.devcluster import LoopbackCluster
-from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.records import BdbRecord, ShardRecord
 from recluster.node.shards import render_config, runtime_settings
 
 BENCH = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recluster.api.acl_rules import compose
-from recluster.node.models import BdbRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterState
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What each level may change, as path prefixes; the admin changes everything. Reads are open to every

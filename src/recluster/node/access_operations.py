@@ -12,7 +12,7 @@ from recluster.node.acl_secrets import AclSecrets
 from recluster.node.auth import acl_password, hash_password
 from recluster.node.ccs import utcnow
 from recluster.node.errors import ApiError
-from recluster.node.models import ClusterState
+from recluster.node.records import ClusterState
 from recluster.node.users import (
     PasswordChange,
     RedisAclCreate,

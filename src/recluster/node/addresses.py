@@ -13,7 +13,7 @@ import contextlib
 import socket
 from collections.abc import Iterable
 
-from recluster.node.models import NodeRecord
+from recluster.node.records import NodeRecord
 
 LOOKUP_TIMEOUT_S = 30.0
 

@@ -19,7 +19,7 @@ from recluster.node.access_operations import ADMIN_SWITCH_OVER_S
 from recluster.node.auth import hash_password, verify_password
 from recluster.node.ccs import CcsStore
 from recluster.node.config import read_credentials_file
-from recluster.node.models import ClusterState
+from recluster.node.records import ClusterState
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 
-from recluster.node.models import ClusterState
+from recluster.node.records import ClusterState
 from recluster.node.users import management_of
 
 # scrypt at one of OWASP's recommended settings (N=2^14, r=8, p=5: 16 MiB, ~50 ms here): a node pod

@@ -24,7 +24,7 @@ from recluster.node.daemon import NodeDaemon
 from recluster.node.engines import Engine
 from recluster.node.errors import ApiError
 from recluster.node.model_base import Strict
-from recluster.node.models import BdbRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterState
 
 log = logging.getLogger(__name__)
 _RUNNING: set[asyncio.Task[None]] = set()  # the background work, kept from the garbage collector

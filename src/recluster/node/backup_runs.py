@@ -23,7 +23,7 @@ from recluster.node.config import NodeConfig, engine_table
 from recluster.node.database_tls import node_client_tls
 from recluster.node.engines import Engine
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterState
 from recluster.node.runtime import NodeRuntime
 
 log = logging.getLogger(__name__)

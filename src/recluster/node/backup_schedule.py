@@ -16,8 +16,9 @@ from typing import Any
 from recluster.api.backup import Destination, S3Destination, next_backup, parse_destination
 from recluster.api.field_errors import SpecInvalid
 from recluster.api.redb_backup import location_digest
+from recluster.node.bdb_fields import DEFAULT_BACKUP_INTERVAL_S
 from recluster.node.errors import ApiError
-from recluster.node.models import DEFAULT_BACKUP_INTERVAL_S, BdbRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterState
 
 SEALED = "sealed:"
 # a database whose shards may be snapshotted: not while it is made, deleted or has its engine moved

@@ -23,15 +23,9 @@ from recluster.node.config import read_credentials_file
 from recluster.node.database_tls import new_ca
 from recluster.node.errors import ApiError
 from recluster.node.identity import Membership, Peer
-from recluster.node.models import (
-    BootstrapRequest,
-    ClusterRecord,
-    ClusterState,
-    Credentials,
-    JoinRequest,
-    NodeRecord,
-)
 from recluster.node.probes import one_off, port_closed
+from recluster.node.records import ClusterRecord, ClusterState, NodeRecord
+from recluster.node.request_models import BootstrapRequest, Credentials, JoinRequest
 from recluster.node.runtime import BootstrapStatus, NodeRuntime, wait_for
 from recluster.node.sentinel import CCS_NAME, Monitor, command
 

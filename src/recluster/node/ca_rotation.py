@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from recluster.node.models import ClusterRecord
+from recluster.node.records import ClusterRecord
 
 DEFAULT_OVERLAP_S = 86400
 RETIRE_AFTER_S = 3600  # the replaced CA stays trusted this long after the switch (leaves reissued)

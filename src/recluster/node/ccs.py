@@ -23,8 +23,8 @@ from recluster.api.quorum import majority
 from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig
 from recluster.node.errors import ApiError
-from recluster.node.models import ClusterState
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.records import ClusterState
 from recluster.node.sentinel import command
 
 log = logging.getLogger(__name__)

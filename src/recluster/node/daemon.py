@@ -34,8 +34,9 @@ from recluster.node.failover_watch import FailoverWatch
 from recluster.node.handoff import announce_restart, hand_over
 from recluster.node.leader_loop import LeaderLoop
 from recluster.node.loop_watch import LoopWatch
-from recluster.node.models import BootstrapRequest, ClusterState, JoinRequest
 from recluster.node.node_loop import NodeLoop
+from recluster.node.records import ClusterState
+from recluster.node.request_models import BootstrapRequest, JoinRequest
 from recluster.node.runtime import BootstrapStatus, NodeRuntime
 from recluster.node.sentinel import follow_events
 from recluster.node.views import RenderedList, bdb_view

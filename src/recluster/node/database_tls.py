@@ -29,8 +29,8 @@ from redis import asyncio as aioredis
 
 from recluster.api.naming import BDB_NAME, REDIS_PORT, SERVICE_TYPES, service_name
 from recluster.certificates import Authority, Pem, UserCertificate, certificate_names, issued_by, not_after
-from recluster.node.models import BdbRecord, ClusterRecord
 from recluster.node.processes import write_private
+from recluster.node.records import BdbRecord, ClusterRecord
 
 CA_DAYS = 3650
 LEAF_DAYS = 365

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from recluster.api.engine_versions import normalize_version
-from recluster.node.models import ActionRecord, BdbRecord, ClusterState
 from recluster.node.reconcile import Observation
+from recluster.node.records import ActionRecord, BdbRecord, ClusterState
 
 ACTION = "upgrade_engine"
 

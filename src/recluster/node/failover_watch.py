@@ -24,7 +24,7 @@ from recluster.node.config import NodeConfig
 from recluster.node.database_tls import renew_contexts
 from recluster.node.failover_decision import MasterView, masters_to_fail_over, suspects
 from recluster.node.loops import one_pass, wait_or_wake
-from recluster.node.models import ClusterState
+from recluster.node.records import ClusterState
 from recluster.node.sentinel import Hurry, command, follow_events, masters_by_name
 from recluster.node.sentinel_access import SentinelAccess
 from recluster.node.sentinels import Sentinels, TlsNames

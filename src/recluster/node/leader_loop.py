@@ -27,7 +27,6 @@ from recluster.node.login_migration import (
     waiting_to_switch,
 )
 from recluster.node.loops import one_pass, wait_or_wake
-from recluster.node.models import BdbRecord, ClusterState
 from recluster.node.observe import Observer
 from recluster.node.reconcile import (
     apply_plan,
@@ -39,6 +38,7 @@ from recluster.node.reconcile import (
     sync_roles,
     sync_status,
 )
+from recluster.node.records import BdbRecord, ClusterState
 from recluster.node.runtime import NodeRuntime
 from recluster.node.sentinel import CCS_NAME
 

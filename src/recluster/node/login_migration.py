@@ -15,7 +15,7 @@ would change under them.
 
 from __future__ import annotations
 
-from recluster.node.models import INTERNAL_LOGINS, BdbRecord, ClusterState
+from recluster.node.records import INTERNAL_LOGINS, BdbRecord, ClusterState
 
 JOB_USERS = frozenset(INTERNAL_LOGINS.values())
 

@@ -39,7 +39,7 @@ from recluster.node.metric_families import (
     SHARD_OPS,
     SHARD_UP,
 )
-from recluster.node.models import ClusterRecord, ClusterState
+from recluster.node.records import ClusterRecord, ClusterState
 from recluster.node.stats import keyspace
 
 

@@ -25,7 +25,7 @@ from recluster.node.database_tls import node_client_tls, shard_files
 from recluster.node.identity import Membership
 from recluster.node.metric_families import NODE_FAMILIES
 from recluster.node.metric_samples import cluster_view, shard_and_bdb_view
-from recluster.node.models import BdbRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterState
 from recluster.node.shards import shard_dir
 
 log = logging.getLogger(__name__)

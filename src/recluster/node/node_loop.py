@@ -18,7 +18,7 @@ from recluster.node.bootstrap import Bootstrap
 from recluster.node.ccs import CcsStore
 from recluster.node.failover_decision import database_quorum, follow_named_ccs_master
 from recluster.node.loops import one_pass
-from recluster.node.models import BdbRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterState
 from recluster.node.restart_hold import RestartHold, WantedShard
 from recluster.node.runtime import NodeRuntime, wait_for
 from recluster.node.sentinel import CCS_NAME, Hurry, Monitor, healthy

@@ -15,10 +15,10 @@ from redis.exceptions import RedisError
 from recluster.node.addresses import AddressWatch
 from recluster.node.ccs import CcsStore
 from recluster.node.engines import engine_of_info
-from recluster.node.models import ClusterState, NodeRecord
 from recluster.node.placement import nodes_to_evacuate
 from recluster.node.probes import port_closed
 from recluster.node.reconcile import Observation
+from recluster.node.records import ClusterState, NodeRecord
 from recluster.node.runtime import NodeRuntime
 from recluster.node.sentinel import failover_armed
 from recluster.node.shards import memory_settings

@@ -14,16 +14,9 @@ from recluster.node.config import engine_table
 from recluster.node.daemon import NodeDaemon
 from recluster.node.engine_upgrade import begin as begin_upgrade
 from recluster.node.errors import ApiError
-from recluster.node.models import (
-    ActionRecord,
-    BdbCreate,
-    BdbUpdate,
-    ClusterState,
-    LicenseUpdate,
-    PolicyUpdate,
-    ShardRecord,
-)
 from recluster.node.placement import PlacedShard, PlacementError, place_new_bdb
+from recluster.node.records import ActionRecord, ClusterState, ShardRecord
+from recluster.node.request_models import BdbCreate, BdbUpdate, LicenseUpdate, PolicyUpdate
 from recluster.node.validation import BACKUP_REQUEST, new_bdb, updated_bdb
 from recluster.node.views import action_view, bdb_view, license_view, policy_view
 

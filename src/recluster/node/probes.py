@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from redis.credentials import CredentialProvider
 
 from recluster.clients.redis_retry import no_retry
-from recluster.node.models import BdbRecord
+from recluster.node.records import BdbRecord
 
 
 class Probes:

@@ -19,7 +19,7 @@ from recluster.node.daemon import NodeDaemon
 from recluster.node.database_tls import new_ca
 from recluster.node.errors import ApiError
 from recluster.node.model_base import Strict
-from recluster.node.models import ClusterState
+from recluster.node.records import ClusterState
 from recluster.node.schemas import CertificateUpdate
 from recluster.node.served_tls import API, CONSOLE, METRICS, SERVER_CERTIFICATES
 from recluster.node.views import certificates_view

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recluster.node.models import ClusterState, ShardRecord
 from recluster.node.placement import PlacedShard, Plan, repair
+from recluster.node.records import ClusterState, ShardRecord
 
 CREATION_TIMEOUT_S = 120.0
 

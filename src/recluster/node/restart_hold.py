@@ -10,8 +10,8 @@ import time
 
 from redis.exceptions import RedisError
 
-from recluster.node.models import BdbRecord, ClusterState, ShardRecord
 from recluster.node.probes import one_off
+from recluster.node.records import BdbRecord, ClusterState, ShardRecord
 from recluster.node.restart import PeerShard, restart_decision
 from recluster.node.runtime import NodeRuntime
 from recluster.node.sentinel import command

@@ -13,8 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recluster.http_limits import MAX_BODY_BYTES
-from recluster.node.model_base import Strict
-from recluster.node.models import (
+from recluster.node.bdb_fields import (
     AofPolicy,
     BdbStatus,
     DataPersistence,
@@ -23,6 +22,7 @@ from recluster.node.models import (
     Switch,
     TlsMode,
 )
+from recluster.node.model_base import Strict
 
 
 class _Answer(BaseModel):

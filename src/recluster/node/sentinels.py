@@ -15,7 +15,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from recluster.node.config import NodeConfig
-from recluster.node.models import ClusterState
+from recluster.node.records import ClusterState
 from recluster.node.sentinel import Hurry, Monitor, SentinelControl
 from recluster.node.sentinel_access import SentinelAccess
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from recluster.node.models import INTERNAL_LOGINS, BdbRecord, InternalJob
+from recluster.node.records import INTERNAL_LOGINS, BdbRecord, InternalJob
 
 # What each job may run, after `reset` (no command, key or channel; `resetchannels` for Redis 6.2,
 # whose `reset` keeps every channel and refuses a pattern after that)

@@ -25,8 +25,8 @@ from recluster.clients.redis_retry import no_retry
 from recluster.node.config import NodeConfig, engine_table
 from recluster.node.database_tls import DatabaseTls, shard_directives, shard_files
 from recluster.node.engines import engine_of_info
-from recluster.node.models import BdbRecord, ShardRecord
 from recluster.node.processes import ManagedProcess, write_private
+from recluster.node.records import BdbRecord, ShardRecord
 from recluster.node.shard_users import AclUser, internal_users
 
 log = logging.getLogger(__name__)

@@ -9,16 +9,11 @@ from typing import Any
 
 from recluster.api.engine_change import engine_change_refusal
 from recluster.api.engine_versions import normalize_version
+from recluster.node.bdb_fields import DB_PORT_MAX, DB_PORT_MIN
 from recluster.node.engines import EngineTable, UnknownVersion
 from recluster.node.errors import ApiError
-from recluster.node.models import (
-    DB_PORT_MAX,
-    DB_PORT_MIN,
-    BdbCreate,
-    BdbRecord,
-    BdbUpdate,
-    ClusterState,
-)
+from recluster.node.records import BdbRecord, ClusterState
+from recluster.node.request_models import BdbCreate, BdbUpdate
 from recluster.node.users import RolePermission
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from recluster import __version__
 from recluster.node.backup_schedule import next_backup_time
 from recluster.node.engines import EngineTable
-from recluster.node.models import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
+from recluster.node.records import ActionRecord, BdbRecord, ClusterState, NodeRecord, ShardRecord
 
 
 class RenderedList:

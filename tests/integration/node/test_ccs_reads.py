@@ -16,7 +16,7 @@ import redis
 from recluster.local.harness import free_port
 from recluster.node.ccs import DIGEST_KEY, STATE_KEY, CcsStore
 from recluster.node.config import NodeConfig
-from recluster.node.models import ClusterRecord, ClusterState
+from recluster.node.records import ClusterRecord, ClusterState
 
 pytestmark = pytest.mark.integration
 

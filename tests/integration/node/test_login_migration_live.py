@@ -18,8 +18,8 @@ from redis.sentinel import Sentinel
 from recluster.node.ccs import CcsStore, NotLeader
 from recluster.node.config import NodeConfig
 from recluster.node.devcluster import LoopbackCluster
-from recluster.node.models import BdbRecord, ClusterState, ShardRecord
 from recluster.node.placement import PlacedShard, place_new_bdb
+from recluster.node.records import BdbRecord, ClusterState, ShardRecord
 from recluster.node.validation import free_port
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from recluster.api.access import MANAGEMENT_LEVELS
 from recluster.node.access import database_users, may_call, sees_secrets
 from recluster.node.acl_secrets import AclSecrets
 from recluster.node.auth import CredentialCheck, acl_password, hash_password, verify_password
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState
 from recluster.node.users import RolePermission, RoleRecord, UserRecord, management_of
 
 pytestmark = pytest.mark.unit

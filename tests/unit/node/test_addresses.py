@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from recluster.node.addresses import AddressWatch
-from recluster.node.models import NodeRecord
+from recluster.node.records import NodeRecord
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ import pytest
 from recluster.node import backup_actions
 from recluster.node.backup_actions import ImportRequest, _bdb_for_work, _claim, _import_source
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from recluster.node.backup_schedule import (
     unsealed,
 )
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState
 
 pytestmark = pytest.mark.unit
 SECRET = "s3-secret-key-never-stored-readable"

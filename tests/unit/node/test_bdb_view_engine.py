@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from recluster.node.engines import Engine, EngineTable
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState
 from recluster.node.views import bdb_view, cluster_view, without_secrets
 
 pytestmark = pytest.mark.unit

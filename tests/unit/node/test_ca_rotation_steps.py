@@ -11,7 +11,7 @@ import pytest
 from recluster.certificates import Authority, issued_by
 from recluster.node.ca_rotation import RETIRE_AFTER_S, apply_step, next_step
 from recluster.node.database_tls import DatabaseTls
-from recluster.node.models import BdbRecord, ClusterRecord
+from recluster.node.records import BdbRecord, ClusterRecord
 
 pytestmark = pytest.mark.unit
 

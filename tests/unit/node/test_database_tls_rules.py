@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from recluster.certificates import Authority, Pem, UserCertificate, certificate_names
+from recluster.node.bdb_fields import ClientCert
 from recluster.node.database_tls import (
     DatabaseTls,
     database_names,
@@ -20,7 +21,8 @@ from recluster.node.database_tls import (
     trust_bundle,
 )
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbCreate, BdbRecord, BdbUpdate, ClientCert, ClusterRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState
+from recluster.node.request_models import BdbCreate, BdbUpdate
 from recluster.node.validation import updated_bdb
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recluster.node.engine_upgrade import ACTION, ShardSeen, Step, advance, begin, next_step
-from recluster.node.models import (
+from recluster.node.reconcile import Observation, bdb_status
+from recluster.node.records import (
     ActionRecord,
     BdbRecord,
     ClusterRecord,
@@ -20,7 +21,6 @@ from recluster.node.models import (
     NodeRecord,
     ShardRecord,
 )
-from recluster.node.reconcile import Observation, bdb_status
 
 pytestmark = pytest.mark.unit
 

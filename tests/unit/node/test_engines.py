@@ -19,7 +19,8 @@ from recluster.node.engines import (
     parse_banner,
 )
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbCreate, BdbRecord, BdbUpdate, ClusterRecord, ClusterState, NodeRecord
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState, NodeRecord
+from recluster.node.request_models import BdbCreate, BdbUpdate
 from recluster.node.validation import new_bdb, updated_bdb
 
 pytestmark = pytest.mark.unit

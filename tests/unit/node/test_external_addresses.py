@@ -11,18 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from recluster.node.bdb_fields import MAX_EXTERNAL_ADDRESSES
 from recluster.node.database_tls import database_names
 from recluster.node.engines import Engine, EngineTable
 from recluster.node.errors import ApiError
-from recluster.node.models import (
-    MAX_EXTERNAL_ADDRESSES,
-    BdbRecord,
-    BdbUpdate,
-    ClusterRecord,
-    ClusterState,
-    NodeRecord,
-    ShardRecord,
-)
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState, NodeRecord, ShardRecord
+from recluster.node.request_models import BdbUpdate
 from recluster.node.validation import updated_bdb
 from recluster.node.views import bdb_view
 

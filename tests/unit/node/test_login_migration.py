@@ -14,7 +14,7 @@ from recluster.node.login_migration import (
     switch_logins,
     waiting_to_switch,
 )
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState
 from recluster.node.shard_users import internal_users
 
 pytestmark = pytest.mark.unit

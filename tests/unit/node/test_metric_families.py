@@ -12,7 +12,7 @@ from prometheus_client.core import Metric
 from recluster.certificates import Authority, UserCertificate
 from recluster.node.metric_families import FAMILIES, exposed_names
 from recluster.node.metric_samples import cluster_view, commandstats, shard_and_bdb_view
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState, NodeRecord, ShardRecord
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState, NodeRecord, ShardRecord
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from recluster.node.engines import Engine, EngineTable
 from recluster.node.errors import ApiError, from_validation_error
-from recluster.node.models import BdbCreate, BdbUpdate, ClusterRecord, ClusterState, NodeRecord, PolicyUpdate
+from recluster.node.records import ClusterRecord, ClusterState, NodeRecord
+from recluster.node.request_models import BdbCreate, BdbUpdate, PolicyUpdate
 from recluster.node.validation import new_bdb, updated_bdb
 from recluster.node.views import policy_view
 

@@ -9,7 +9,7 @@ import pytest
 
 from recluster.node.ccs import CcsStore
 from recluster.node.config import NodeConfig
-from recluster.node.models import ClusterRecord, ClusterState
+from recluster.node.records import ClusterRecord, ClusterState
 from recluster.node.views import RenderedList
 
 pytestmark = pytest.mark.unit

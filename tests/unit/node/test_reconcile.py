@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.node.models import (
+from recluster.node.reconcile import Observation, min_replicas, progress_removals, settled, sync_roles
+from recluster.node.records import (
     ActionRecord,
     BdbRecord,
     ClusterRecord,
@@ -15,7 +16,6 @@ from recluster.node.models import (
     NodeRecord,
     ShardRecord,
 )
-from recluster.node.reconcile import Observation, min_replicas, progress_removals, settled, sync_roles
 
 pytestmark = pytest.mark.unit
 

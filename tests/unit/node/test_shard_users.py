@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from recluster.node.config import NodeConfig
 from recluster.node.engines import Engine, EngineTable
-from recluster.node.models import BdbRecord, ClusterRecord, ClusterState, ShardRecord
+from recluster.node.records import BdbRecord, ClusterRecord, ClusterState, ShardRecord
 from recluster.node.shard_users import JOB_PERMISSIONS, internal_users
 from recluster.node.shards import render_config, runtime_settings
 from recluster.node.views import bdb_view

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recluster.node.models import ClusterRecord, ClusterState, ShardRecord
+from recluster.node.records import ClusterRecord, ClusterState, ShardRecord
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from recluster.api import check_redb, parse_memory_size
 from recluster.api.naming import service_names_patch
 from recluster.api.redb import EvictionPolicy, Persistence, RedisEnterpriseDatabase, persistence_fields
-from recluster.node.models import BdbCreate, BdbUpdate
+from recluster.node.request_models import BdbCreate, BdbUpdate
 from recluster.operator.redb.mapping import (
     bdb_create_body,
     bdb_update_body,

@@ -12,7 +12,7 @@ from recluster.node.access import sees_secrets
 from recluster.node.config import engine_table
 from recluster.node.deps import Daemon, Level, authenticated
 from recluster.node.errors import ApiError
-from recluster.node.models import BdbCreate, BdbUpdate
+from recluster.node.request_models import BdbCreate, BdbUpdate
 from recluster.node.schemas import AUTHENTICATED, Bdb, BdbDeleted, BdbFields, Shard, doc
 from recluster.node.views import bdb_view, shard_view, without_secrets
 

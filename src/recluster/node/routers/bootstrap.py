@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from recluster import __version__
 from recluster.node.bootstrap import total_memory
 from recluster.node.deps import Daemon, check_credentials
-from recluster.node.models import BootstrapRequest
+from recluster.node.request_models import BootstrapRequest
 from recluster.node.schemas import Bootstrap, Empty, doc
 
 router = APIRouter(tags=["bootstrap"])

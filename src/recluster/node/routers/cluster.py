@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from recluster.node import operations, proxy_certificate
 from recluster.node.config import engine_table
 from recluster.node.deps import Daemon, authenticated
-from recluster.node.models import LicenseUpdate, PolicyUpdate
+from recluster.node.request_models import LicenseUpdate, PolicyUpdate
 from recluster.node.schemas import (
     AUTHENTICATED,
     Certificates,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from recluster.node.deps import Daemon, authenticated
-from recluster.node.models import JoinRequest
+from recluster.node.request_models import JoinRequest
 
 router = APIRouter(tags=["internal"], dependencies=[Depends(authenticated)], include_in_schema=False)
 

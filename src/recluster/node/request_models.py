@@ -5,12 +5,12 @@ state live in `validation.py`. The bdb fields' values and limits are bdb_fields.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any, Literal
 
 from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recluster.api.field_errors import DNS1123_SUBDOMAIN
 from recluster.api.ports import SENTINEL_TLS_PORT
 from recluster.api.rec import MAX_SLAVE_HA_GRACE_PERIOD_S
 from recluster.api.redb import REPLICA_SSL_REFUSED
@@ -36,8 +36,11 @@ from recluster.node.bdb_fields import (
 from recluster.node.model_base import Strict
 from recluster.node.users import RolePermission
 
-_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_DNS_NAME = re.compile(rf"(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL})*")
+
+def _dns_name(text: str) -> bool:
+    """A lower-case DNS name (Kubernetes' DNS-1123 subdomain rule, labels of at most 63)."""
+    return (len(text) <= 253 and DNS1123_SUBDOMAIN.fullmatch(text) is not None
+            and all(len(label) <= 63 for label in text.split(".")))
 
 
 def _tls_mode(value: object) -> object:
@@ -70,7 +73,7 @@ def _external_addresses(value: object) -> object:
             try:
                 ipaddress.ip_address(entry)
             except ValueError:
-                if not _DNS_NAME.fullmatch(entry):
+                if not _dns_name(entry):
                     raise ValueError(f"[{index}] '{entry[:80]}' is neither an IP address nor a lower-case "
                                      "DNS name (RFC 1123: labels of a-z 0-9 -, at most 253 characters)"
                                      ) from None

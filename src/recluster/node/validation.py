@@ -115,14 +115,20 @@ def new_bdb(state: ClusterState, req: BdbCreate, now: str, engines: EngineTable)
     )
 
 
+def _check_immutable(current: BdbRecord, req: BdbUpdate) -> None:
+    """Name and port may be sent, never changed."""
+    if req.name is not None and req.name != current.name:
+        raise ApiError(406, "invalid_parameter", "'name': cannot be changed (it is the Sentinel "
+                       "master name clients use)", "name")
+    if req.port is not None and req.port != current.port:
+        raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
+
+
 def _with_external_addresses(current: BdbRecord, req: BdbUpdate) -> BdbRecord:
     """Only the addresses outside the cluster change (the services rigger's call): no change of the
     database itself, so it is not busy, takes no action and keeps its generation; any status but
     being deleted."""
-    if req.name is not None and req.name != current.name:
-        raise ApiError(406, "invalid_parameter", "'name': cannot be changed", "name")
-    if req.port is not None and req.port != current.port:
-        raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
+    _check_immutable(current, req)
     if current.status == "delete-pending":
         raise ApiError(409, "busy", f"database {current.uid} is being deleted")
     if req.external_addr == current.external_addr:
@@ -144,11 +150,7 @@ def updated_bdb(state: ClusterState, current: BdbRecord, req: BdbUpdate, now: st
     if current.status not in ("active",):
         raise ApiError(409, "busy", f"database {current.uid} is '{current.status}'; retry when it is "
                        "'active'")
-    if req.name is not None and req.name != current.name:
-        raise ApiError(406, "invalid_parameter", "'name': cannot be changed (it is the Sentinel "
-                       "master name clients use)", "name")
-    if req.port is not None and req.port != current.port:
-        raise ApiError(406, "port_unavailable", "'port': cannot be changed", "port")
+    _check_immutable(current, req)
     if req.tls_mode is not None and req.tls_mode != current.tls_mode:
         # the shards would change listeners and the database its sentinel (TLS databases have their
         # own): not built for a live database yet
